@@ -1,0 +1,151 @@
+/**
+ * Replacement kernels for tfjs' WASM backend, where its stock kernels fall off the fast path.
+ *
+ * Measured (shared/notes/ml-runtime.md): stock wasm trains a small GPT at ~40 tokens/s because
+ *  - BatchMatMul only reaches XNNPACK for a plain product with no transpose flags and one batch; autodiff's
+ *    gradients use the transposed forms and attention uses batches, which fall into a scalar loop;
+ *  - Slice copies the *whole* input out of the wasm heap (readSync) for every slice.
+ * These kernels keep the same semantics: BatchMatMul materialises transposes with the (C++) Transpose
+ * kernel and then runs one plain 2-D XNNPACK product per batch on *views* of the heap (temporary tensor
+ * ids registered at offsets inside the operands, no copies); Slice reads through a heap view.
+ * Embedding lookups are written as one-hot matmuls by the model (vocab is 128), so no Gather gradient
+ * (UnsortedSegmentSum, missing on wasm) is ever needed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use (not exported as types by tfjs). */
+interface WasmBackend {
+  wasm: {
+    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+    HEAPU8: Uint8Array;
+    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+  };
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  disposeData(dataId: object): boolean;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+let installed = false;
+/** Temporary C++ tensor ids for heap views; far above tfjs' own counter so they never collide. */
+let nextViewId = 1 << 30;
+
+export function installFastWasmKernels(): void {
+  if (installed) return;
+  installed = true;
+  override({ kernelName: 'BatchMatMul', backendName: 'wasm', setupFunc: setupMatMul, kernelFunc: batchMatMul as unknown as KernelFunc });
+  override({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: sliceFromHeap as unknown as KernelFunc });
+}
+
+function override(config: KernelConfig): void {
+  tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+  // setupFunc runs when a backend registers; ours is already registered, so run it now.
+  if (config.setupFunc) config.setupFunc(tf.findBackend('wasm') as never);
+}
+
+// --- BatchMatMul --------------------------------------------------------------------------------------
+
+let wasmBatchMatMul: (...args: unknown[]) => void;
+let wasmTranspose: KernelFunc | undefined;
+
+function setupMatMul(backend: object): void {
+  const b = backend as WasmBackend;
+  wasmBatchMatMul = b.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+}
+
+function transposeLastTwo(x: TensorInfo, backend: WasmBackend): TensorInfo {
+  wasmTranspose ??= tf.getKernel('Transpose', 'wasm')!.kernelFunc;
+  const rank = x.shape.length;
+  const perm = [...Array(rank).keys()];
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  return wasmTranspose({ inputs: { x }, backend: backend as never, attrs: { perm } }) as TensorInfo;
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: WasmBackend; attrs: { transposeA: boolean; transposeB: boolean } }): TensorInfo {
+  const { backend } = args;
+  const { transposeA, transposeB } = args.attrs;
+  if (args.inputs.a.dtype !== 'float32' || args.inputs.b.dtype !== 'float32') throw new Error('BatchMatMul: float32 only');
+  const a = transposeA ? transposeLastTwo(args.inputs.a, backend) : args.inputs.a;
+  const b = transposeB ? transposeLastTwo(args.inputs.b, backend) : args.inputs.b;
+  try {
+    const [m, k] = a.shape.slice(-2);
+    const [k2, n] = b.shape.slice(-2);
+    if (k !== k2) throw new Error(`matMul: inner dimensions ${k} and ${k2} differ (shapes ${args.inputs.a.shape} × ${args.inputs.b.shape})`);
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    const batchA = tf.util.sizeFromShape(outerA);
+    const batchB = tf.util.sizeFromShape(outerB);
+    const batch = tf.util.sizeFromShape(outer);
+    if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
+      throw new Error('BatchMatMul: only full or single-batch broadcasting is supported');
+    }
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    const aOff = backend.dataIdMap.get(a.dataId).memoryOffset;
+    const bOff = backend.dataIdMap.get(b.dataId).memoryOffset;
+    const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+    const aShape = shapeBytes([1, m, k]);
+    const bShape = shapeBytes([1, k, n]);
+    const { registerTensor, disposeData } = backend.wasm.tfjs;
+    // A shared right operand is registered once, so XNNPACK packs its weights once for all batches.
+    const sharedB = batchB === 1 ? nextViewId++ : -1;
+    if (sharedB >= 0) registerTensor(sharedB, k * n, bOff);
+    for (let i = 0; i < batch; i++) {
+      const aId = nextViewId++;
+      const outId = nextViewId++;
+      const bId = sharedB >= 0 ? sharedB : nextViewId++;
+      registerTensor(aId, m * k, aOff + (batchA === 1 ? 0 : i * m * k * 4));
+      if (sharedB < 0) registerTensor(bId, k * n, bOff + i * k * n * 4);
+      registerTensor(outId, m * n, outOff + i * m * n * 4);
+      wasmBatchMatMul(aId, aShape, 3, bId, bShape, 3, false, false, outId);
+      disposeData(aId);
+      disposeData(outId);
+      if (sharedB < 0) disposeData(bId);
+    }
+    if (sharedB >= 0) disposeData(sharedB);
+    if (nextViewId > 2 ** 31 - 1000) nextViewId = 1 << 30;
+    return out;
+  } finally {
+    if (a !== args.inputs.a) backend.disposeData(a.dataId);
+    if (b !== args.inputs.b) backend.disposeData(b.dataId);
+  }
+}
+
+// --- Slice --------------------------------------------------------------------------------------------
+
+function sliceFromHeap(args: { inputs: { x: TensorInfo }; backend: WasmBackend; attrs: { begin: number | number[]; size: number | number[] } }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  if (x.dtype === 'string') throw new Error('Slice: string tensors are not supported by Maestro kernels');
+  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, args.attrs.begin, args.attrs.size);
+  const out = backend.makeOutput(size, x.dtype);
+  // Views are taken after makeOutput: allocating may grow (and so detach) the heap buffer.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const strides = tf.util.computeStrides(x.shape);
+  const rank = x.shape.length;
+  if (rank === 0 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+    const start = rank === 0 ? 0 : tf.slice_util.computeFlatOffset(begin, strides);
+    dst.set(src.subarray(start, start + dst.length));
+    return out;
+  }
+  // Copy contiguous runs of the innermost dimension, walking the outer indices like an odometer.
+  const inner = size[rank - 1];
+  const idx = new Array<number>(rank - 1).fill(0);
+  let o = 0;
+  for (;;) {
+    let off = begin[rank - 1];
+    for (let d = 0; d < rank - 1; d++) off += (begin[d] + idx[d]) * strides[d];
+    dst.set(src.subarray(off, off + inner), o);
+    o += inner;
+    let d = rank - 2;
+    while (d >= 0 && ++idx[d] === size[d]) idx[d--] = 0;
+    if (d < 0) break;
+  }
+  return out;
+}
