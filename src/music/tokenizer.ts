@@ -1,0 +1,171 @@
+/**
+ * Tokenizers: NoteSequence ⇄ token ids, behind one interface so a richer encoding can be added
+ * later without touching the model or the sampler.
+ *
+ * `gigaTokenizer` is exactly the encoding of GIGA-Piano as used by the thesis (vocabulary 128):
+ * every note is the quadruple `[127, dt, dur, pitch]` and a sequence ends with a lone `127`.
+ *  - notes ordered by onset, chords top-down (pitch descending);
+ *  - onsets quantised to 16 ms (`floor(ms / 16)`), `dt` = difference of quantised onsets, 0..126;
+ *  - `dur` = `floor(durationMs / 32)` clamped to 1..126; `pitch` clamped to 1..126;
+ *  - velocity is not encoded; decoding simulates it (see `GigaDecodeOptions`).
+ * Unlike the reference decoder, decoding never drops the last note or chord.
+ */
+import { compareNotes } from './note-sequence.js';
+import type { Note, NoteSequence } from './note-sequence.js';
+
+/** The position of a token inside a note quadruple. */
+export type TokenField = 'sep' | 'dt' | 'dur' | 'pitch';
+
+/** Inclusive range of token ids. */
+export interface TokenRange {
+  lo: number;
+  hi: number;
+}
+
+export interface Tokenizer {
+  name: string;
+  vocabSize: number;
+  encode(seq: NoteSequence): number[];
+  decode(tokens: readonly number[]): NoteSequence;
+  /**
+   * Grammar for constrained sampling, as an inclusive range of legal next tokens given the whole
+   * prefix. O(length of prefix) in general; samplers should track the field incrementally with
+   * `nextField` + `allowedRange`, which are O(1).
+   */
+  allowedNext(prefix: readonly number[]): TokenRange;
+  /** Field of the token that follows `prevToken` (which sat in `prevField`); `prevField` undefined at the start. */
+  nextField(prevToken: number | undefined, prevField: TokenField | undefined): TokenField;
+  /** Field of the token at position `prefix.length`. */
+  fieldAt(prefix: readonly number[]): TokenField;
+  /** Legal token ids for a field when sampling (pitch restricted to the piano range). */
+  allowedRange(field: TokenField): TokenRange;
+}
+
+export const SEP = 127;
+export const ONSET_QUANTUM_MS = 16;
+export const DURATION_QUANTUM_MS = 32;
+export const MAX_DT = 126;
+export const MIN_DUR = 1;
+export const MAX_DUR = 126;
+export const MIN_PITCH = 1;
+export const MAX_PITCH = 126;
+/** Pitches the sampler may choose: the 88 keys of a piano. */
+export const PIANO_LOW = 21;
+export const PIANO_HIGH = 108;
+
+export interface GigaDecodeOptions {
+  /**
+   * 'simulated' (default, as the reference): pitch+10 for a single note, pitch+30 for every note of a
+   * chord (notes sharing an onset), capped at 127. 'constant': `constantVelocity` for all notes.
+   */
+  velocity?: 'simulated' | 'constant';
+  constantVelocity?: number;
+}
+
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+
+/** Integer milliseconds of a time in seconds (NoteSequences from MIDI hold integer ms already). */
+const toMs = (sec: number) => Math.round(sec * 1000);
+
+const RANGES: Record<TokenField, TokenRange> = {
+  sep: { lo: SEP, hi: SEP },
+  dt: { lo: 0, hi: MAX_DT },
+  dur: { lo: MIN_DUR, hi: MAX_DUR },
+  pitch: { lo: PIANO_LOW, hi: PIANO_HIGH },
+};
+
+const FOLLOWS: Record<TokenField, TokenField> = { sep: 'dt', dt: 'dur', dur: 'pitch', pitch: 'sep' };
+
+function encodeGiga(seq: NoteSequence): number[] {
+  const notes = [...seq.notes].sort(compareNotes);
+  // Quantise first, then order: notes whose onsets fall in one 16 ms cell form one chord, top-down.
+  const events = notes.map((n) => {
+    const startMs = toMs(n.startSec);
+    return {
+      onset: Math.floor(startMs / ONSET_QUANTUM_MS),
+      dur: clamp(Math.floor((toMs(n.endSec) - startMs) / DURATION_QUANTUM_MS), MIN_DUR, MAX_DUR),
+      pitch: clamp(Math.round(n.pitch), MIN_PITCH, MAX_PITCH),
+    };
+  });
+  events.sort((a, b) => a.onset - b.onset || b.pitch - a.pitch);
+  const tokens: number[] = [];
+  let previousOnset = events.length > 0 ? events[0]!.onset : 0;
+  for (const e of events) {
+    tokens.push(SEP, clamp(e.onset - previousOnset, 0, MAX_DT), e.dur, e.pitch);
+    previousOnset = e.onset;
+  }
+  tokens.push(SEP);
+  return tokens;
+}
+
+function decodeGiga(tokens: readonly number[], opts: GigaDecodeOptions = {}): NoteSequence {
+  const notes: Note[] = [];
+  let onsetMs = 0;
+  // Split on 127 and keep complete, in-range triples; anything else between separators is ignored.
+  let group: number[] = [];
+  const flush = () => {
+    if (group.length === 3) {
+      const [dt, dur, pitch] = group as [number, number, number];
+      if (dt >= 0 && dt <= MAX_DT && dur >= MIN_DUR && dur <= MAX_DUR && pitch >= MIN_PITCH && pitch <= MAX_PITCH) {
+        onsetMs += dt * ONSET_QUANTUM_MS;
+        notes.push({ pitch, velocity: 0, startSec: onsetMs / 1000, endSec: (onsetMs + dur * DURATION_QUANTUM_MS) / 1000 });
+      }
+    }
+    group = [];
+  };
+  for (const t of tokens) {
+    if (t === SEP) flush();
+    else group.push(t);
+  }
+  flush();
+
+  const constant = clamp(Math.round(opts.constantVelocity ?? 90), 1, 127);
+  for (let i = 0; i < notes.length; ) {
+    let j = i + 1;
+    while (j < notes.length && notes[j]!.startSec === notes[i]!.startSec) j++;
+    const chord = j - i > 1;
+    for (let k = i; k < j; k++) {
+      const n = notes[k]!;
+      n.velocity = opts.velocity === 'constant' ? constant : Math.min(127, n.pitch + (chord ? 30 : 10));
+    }
+    i = j;
+  }
+  notes.sort(compareNotes);
+  return { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: { name: 'tokens' } };
+}
+
+function fieldAt(prefix: readonly number[]): TokenField {
+  let lastField: TokenField | undefined;
+  let last: number | undefined;
+  for (const t of prefix) {
+    lastField = nextField(last, lastField);
+    last = t;
+  }
+  return nextField(last, lastField);
+}
+
+/**
+ * The grammar is a fixed cycle sep → dt → dur → pitch → sep, starting with sep. A 127 seen anywhere
+ * resynchronises to dt, so the field only ever depends on the previous token and its field.
+ */
+function nextField(prevToken: number | undefined, prevField: TokenField | undefined): TokenField {
+  if (prevToken === undefined) return 'sep';
+  if (prevToken === SEP) return 'dt';
+  return FOLLOWS[prevField ?? 'pitch'];
+}
+
+export function makeGigaTokenizer(decodeOptions: GigaDecodeOptions = {}): Tokenizer {
+  return {
+    name: 'giga-piano',
+    vocabSize: 128,
+    encode: encodeGiga,
+    decode: (tokens) => decodeGiga(tokens, decodeOptions),
+    allowedNext: (prefix) => RANGES[fieldAt(prefix)],
+    nextField,
+    fieldAt,
+    allowedRange: (field) => RANGES[field],
+  };
+}
+
+/** The thesis tokenizer with the reference's simulated velocities. */
+export const gigaTokenizer: Tokenizer = makeGigaTokenizer();
