@@ -1,0 +1,127 @@
+/**
+ * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
+ *  --candidates --prompt-notes --models DIR] --out <dir>`
+ * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
+ * (.ogg) and piano roll (.png) when rendering is available. `--improvise` (or no input) starts from nothing.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
+import { MidiInputError } from '../music/midi.js';
+import type { NoteSequence } from '../music/note-sequence.js';
+import { parse, num, int, UsageError } from './args.js';
+
+const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
+
+  --style NAME        baroque | romantic | vanguard | base (a model directory under --models)
+  --seconds S         seconds of continuation (default 30)
+  --temperature T     sampling temperature on logits (default 0.9)
+  --top-k K           keep the K most likely tokens (default 0 = off)
+  --top-p P           nucleus sampling mass (default 0.95)
+  --seed N            random seed (default: random; printed so the result can be reproduced)
+  --candidates N      continuations to sample at once (default 1)
+  --prompt-notes N    only the last N notes of the input are used as the prompt
+  --models DIR        models directory (default ./models)
+  --no-render         write MIDI only
+  --out DIR           output directory (default out/)
+`;
+
+export async function runCompose(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parse(argv, {
+      style: { type: 'string' },
+      seconds: { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      candidates: { type: 'string' },
+      'prompt-notes': { type: 'string' },
+      models: { type: 'string' },
+      out: { type: 'string' },
+      'no-render': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (positionals.length > 1) throw new UsageError('give one input MIDI file');
+    if (!values.style) throw new UsageError('--style is required (e.g. --style baroque)');
+    const input = positionals[0];
+    let midi: Uint8Array | undefined;
+    if (input) {
+      if (!existsSync(input)) throw new UsageError(`no such file: ${input}`);
+      midi = readFileSync(input);
+    }
+    const outDir = values.out ?? 'out';
+    const started = Date.now();
+    const result = await compose({
+      midi,
+      style: values.style,
+      seconds: num(values.seconds, 'seconds', 30, [1, 600])!,
+      temperature: num(values.temperature, 'temperature', undefined, [0, 5]),
+      topK: int(values['top-k'], 'top-k', undefined, [0, 128]),
+      topP: num(values['top-p'], 'top-p', undefined, [0.01, 1]),
+      seed: int(values.seed, 'seed', undefined, [0, 2 ** 31 - 1]),
+      candidates: int(values.candidates, 'candidates', 1, [1, 8]),
+      promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
+      modelsDir: values.models,
+      onProgress: (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`),
+    });
+    process.stderr.write('\n');
+    const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
+    const s = result.settings;
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}`);
+    for (const f of written) console.log(`  ${f}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof MidiInputError || err instanceof UnknownStyleError || err instanceof RangeError) {
+      console.error(`maestro compose: ${err.message}`);
+      if (err instanceof UsageError) console.error(HELP);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function writeOutputs(result: ComposeResult, outDir: string, stem: string, render: boolean): Promise<string[]> {
+  mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  const s = result.settings;
+  for (const c of result.candidates) {
+    const base = join(outDir, `${stem}-${s.style}-seed${s.seed}${result.candidates.length > 1 ? `-c${c.index + 1}` : ''}`);
+    writeFileSync(`${base}.mid`, c.fullMidi);
+    writeFileSync(`${base}-continuation.mid`, c.continuationMidi);
+    written.push(`${base}.mid`, `${base}-continuation.mid`);
+    if (render) written.push(...(await renderFiles(result, c.index, base)));
+  }
+  return written;
+}
+
+interface RenderModule {
+  renderOutputs(prompt: NoteSequence | null, full: NoteSequence, caption: string): Promise<{ ogg: Uint8Array; png: Uint8Array }>;
+}
+const RENDER_MODULE = '../render/index.js';
+
+/** Audio + piano roll, when the render module is present and working; MIDI is never lost if it is not. */
+async function renderFiles(result: ComposeResult, index: number, base: string): Promise<string[]> {
+  let renderOutputs: RenderModule['renderOutputs'];
+  try {
+    ({ renderOutputs } = (await import(RENDER_MODULE)) as RenderModule);
+  } catch {
+    return [];
+  }
+  const c = result.candidates[index];
+  const s = result.settings;
+  const caption = `Maestro · ${s.style} · seed ${s.seed} · temperature ${s.temperature} · top-p ${s.topP}`;
+  try {
+    const { ogg, png } = await renderOutputs(result.prompt, c.full, caption);
+    writeFileSync(`${base}.ogg`, ogg);
+    writeFileSync(`${base}.png`, png);
+    return [`${base}.ogg`, `${base}.png`];
+  } catch (err) {
+    console.error(`maestro compose: rendering failed (${(err as Error).message}); the MIDI files were written`);
+    return [];
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * `maestro <command> …` — the offline command line. Each command lives in its own module and returns an
+ * exit code: 0 ok, 1 internal failure, 2 bad input (with a message saying what was wrong).
+ */
+type Runner = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }> = {
+  compose: { summary: 'continue a MIDI file in a style (writes .mid, and .ogg/.png when rendering is available)', load: async () => (await import('./compose.js')).runCompose },
+};
+
+/** Other modules register their commands here (kept in one table so `maestro help` lists them all). */
+export function commandTable(): Record<string, { summary: string; load: () => Promise<Runner> }> {
+  return COMMANDS;
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: maestro <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "maestro <command> --help" for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`maestro: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load())(rest);
+  } catch (err) {
+    console.error(`maestro ${name}: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/main.ts')) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,147 @@
+/**
+ * The in-process pipeline shared by the CLI and the inference worker:
+ *   MIDI bytes → NoteSequence → tokens → model → tokens → NoteSequence → MIDI.
+ * (Audio and the piano roll are the render module's job; see src/render/.)
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GPT } from './model/gpt.js';
+import { initBackend } from './model/backend.js';
+import { loadModel, readCard, type ModelCard } from './model/store.js';
+import { DEFAULT_SAMPLING, sampleContinuation, type SamplingSettings } from './model/sampler.js';
+import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
+import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
+import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_MODELS_DIR = process.env.MAESTRO_MODELS_DIR ?? join(REPO_ROOT, 'models');
+
+export interface ComposeRequest {
+  /** The user's MIDI file; absent = improvise from nothing. */
+  midi?: Uint8Array;
+  /** Style name: a model directory under modelsDir (e.g. baroque, romantic, vanguard, base). */
+  style: string;
+  /** Seconds of continuation wanted. */
+  seconds: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Random seed; chosen at random (and reported) when absent. */
+  seed?: number;
+  /** Candidates to sample in one batch (1–4 in the bot). */
+  candidates?: number;
+  /** Only the last N prompt notes are shown to the model (it also keeps within its context). */
+  promptNotes?: number;
+  modelsDir?: string;
+  midiLimits?: Partial<MidiLimits>;
+  /** Progress of sampling, 0..1. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface ComposeSettings extends SamplingSettings {
+  style: string;
+  seconds: number;
+  candidates: number;
+}
+
+export interface ComposeCandidate {
+  index: number;
+  /** The new notes only, starting at time 0. */
+  continuation: NoteSequence;
+  /** The prompt followed by the continuation, on the prompt's timeline. */
+  full: NoteSequence;
+  continuationMidi: Uint8Array;
+  fullMidi: Uint8Array;
+  tokens: number[];
+}
+
+export interface ComposeResult {
+  prompt: NoteSequence | null;
+  settings: ComposeSettings;
+  candidates: ComposeCandidate[];
+  model: { style: string; dir: string; card?: ModelCard };
+}
+
+export class UnknownStyleError extends Error {}
+
+/** Models are loaded once per process and kept (workers serve many jobs). */
+const loaded = new Map<string, GPT>();
+
+export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; dir: string }> {
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(style)) throw new UnknownStyleError(`"${style}" is not a style name`);
+  const dir = join(modelsDir, style);
+  if (!existsSync(join(dir, 'config.json'))) throw new UnknownStyleError(`there is no model for the style "${style}" (looked in ${dir})`);
+  await initBackend();
+  let model = loaded.get(dir);
+  if (!model) {
+    model = loadModel(dir);
+    loaded.set(dir, model);
+  }
+  return { model, dir };
+}
+
+/** Forget cached models (after a promotion or rollback swapped the files). */
+export function unloadModels(): void {
+  for (const m of loaded.values()) m.dispose();
+  loaded.clear();
+}
+
+export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {
+  const settings: ComposeSettings = {
+    style: req.style,
+    seconds: req.seconds,
+    candidates: req.candidates ?? 1,
+    temperature: req.temperature ?? DEFAULT_SAMPLING.temperature,
+    topK: req.topK ?? DEFAULT_SAMPLING.topK,
+    topP: req.topP ?? DEFAULT_SAMPLING.topP,
+    seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
+  };
+  const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
+  const { model, dir } = await getModel(req.style, req.modelsDir);
+
+  const promptNotes = prompt ? prompt.notes.slice(-(req.promptNotes ?? prompt.notes.length)) : [];
+  const promptSeq: NoteSequence | null = prompt ? { ...prompt, notes: promptNotes } : null;
+  const promptTokens = promptSeq && promptSeq.notes.length ? tokenizer.encode(promptSeq) : [];
+  const sampled = sampleContinuation(model, tokenizer, {
+    ...settings,
+    prompt: promptTokens,
+    onProgress: req.onProgress,
+  });
+
+  const candidates = sampled.map((tokens, index) => {
+    const continuation = continuationSequence(tokenizer, tokens);
+    const full = joinAfterPrompt(prompt, continuation);
+    return {
+      index,
+      continuation,
+      full,
+      tokens,
+      continuationMidi: writeMidi(continuation),
+      fullMidi: writeMidi(full),
+    };
+  });
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir) } };
+}
+
+/**
+ * The continuation on its own timeline: decoding starts the clock at the prompt's last onset, so the
+ * first new note sits dt·16 ms after 0, exactly the gap the model chose after the prompt.
+ */
+function continuationSequence(tokenizer: Tokenizer, tokens: number[]): NoteSequence {
+  const seq = tokenizer.decode([tokenizer.allowedRange('sep').lo, ...tokens]);
+  return { ...seq, source: { name: 'maestro continuation' } };
+}
+
+/** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */
+function joinAfterPrompt(prompt: NoteSequence | null, cont: NoteSequence): NoteSequence {
+  if (!prompt || prompt.notes.length === 0) return cont;
+  const shift = Math.max(...prompt.notes.map((n) => n.startSec));
+  const moved = (n: Note): Note => ({ ...n, startSec: n.startSec + shift, endSec: n.endSec + shift });
+  return {
+    notes: [...prompt.notes, ...cont.notes.map(moved)].sort(compareNotes),
+    pedals: prompt.pedals,
+    tempos: prompt.tempos,
+    source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
+  };
+}

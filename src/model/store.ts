@@ -1,0 +1,82 @@
+/**
+ * A model directory: `config.json` (ModelConfig), `weights.mtw` (tensor file, see tensor-file.ts) and
+ * `card.json` (what data, how trained, metrics). A directory is written beside its destination and
+ * renamed into place; the previous version is kept as `<dir>.previous` for rollback.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GPT, toVariables } from './gpt.js';
+import { type ModelConfig, validateConfig } from './config.js';
+import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type StoredDtype } from './tensor-file.js';
+
+/** What a model card records. Free-form beyond these fields. */
+export interface ModelCard {
+  name: string;
+  description: string;
+  licence: string;
+  data?: Record<string, unknown>;
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export class ModelLoadError extends Error {}
+
+export function weightsToArrays(model: GPT): Record<string, NamedArray> {
+  const out: Record<string, NamedArray> = {};
+  for (const [name, v] of Object.entries(model.weights)) out[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+  return out;
+}
+
+export function saveModel(dir: string, model: GPT, card: ModelCard, dtype: StoredDtype = 'float16'): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeFileAtomic(join(tmp, 'config.json'), [JSON.stringify(model.config, null, 2) + '\n']);
+  writeTensorFile(join(tmp, 'weights.mtw'), weightsToArrays(model), dtype);
+  writeFileAtomic(join(tmp, 'card.json'), [JSON.stringify(card, null, 2) + '\n']);
+  replaceDir(tmp, dir);
+}
+
+/** Swap `tmp` into `dir`, keeping the old `dir` as `dir.previous`. */
+export function replaceDir(tmp: string, dir: string): void {
+  const previous = `${dir}.previous`;
+  if (existsSync(dir)) {
+    rmSync(previous, { recursive: true, force: true });
+    renameSync(dir, previous);
+  }
+  renameSync(tmp, dir);
+}
+
+export function readConfig(dir: string): ModelConfig {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw new ModelLoadError(`no model at ${dir} (missing config.json)`);
+  try {
+    return validateConfig(JSON.parse(readFileSync(path, 'utf8')) as ModelConfig);
+  } catch (err) {
+    throw new ModelLoadError(`model at ${dir} has a bad config.json: ${(err as Error).message}`);
+  }
+}
+
+export function readCard(dir: string): ModelCard | undefined {
+  const path = join(dir, 'card.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelCard) : undefined;
+}
+
+export function writeCard(dir: string, card: ModelCard): void {
+  writeFileAtomic(join(dir, 'card.json'), [JSON.stringify(card, null, 2) + '\n']);
+}
+
+/** Load a model directory. The backend must already be initialised (see backend.ts). */
+export function loadModel(dir: string): GPT {
+  const config = readConfig(dir);
+  const arrays = readTensorFile(join(dir, 'weights.mtw'));
+  return new GPT(config, arraysToWeights(arrays));
+}
+
+export function arraysToWeights(arrays: Record<string, NamedArray>): ReturnType<typeof toVariables> {
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, a] of Object.entries(arrays)) tensors[name] = tf.tensor(a.data, a.shape, 'float32');
+  return toVariables(tensors);
+}

@@ -1,0 +1,31 @@
+/**
+ * Small seeded PRNG (mulberry32). Sampling, batching and dataset splits all take explicit seeds so
+ * that the same seed and inputs give the same output, byte for byte.
+ */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+}
+
+/** Derive an independent seed from a base seed and a counter (e.g. a training step). */
+export function mixSeed(seed: number, n: number): number {
+  let h = (Math.imul(seed >>> 0, 0x85ebca6b) ^ Math.imul(n >>> 0, 0xc2b2ae35)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+  return (h ^ (h >>> 15)) >>> 0;
+}

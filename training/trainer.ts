@@ -1,0 +1,292 @@
+/**
+ * The training loop: random windows from a token stream, AdamW with warm-up + cosine (or one-cycle)
+ * schedule, gradient clipping and accumulation, periodic validation, metrics as JSON lines, checkpoints
+ * every few minutes and `resume`, and a clean stop on SIGINT/SIGTERM (finish the step, checkpoint, exit).
+ *
+ * Deterministic given a seed: batch i is drawn from Rng(mixSeed(seed, i)) and dropout is seeded per
+ * step, so "train 2N steps" and "train N, stop, resume, train N" see the same batches and noise.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GPT, crossEntropy, accuracy } from '../src/model/gpt.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { arraysToWeights, weightsToArrays } from '../src/model/store.js';
+import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedArray } from '../src/model/tensor-file.js';
+import { Rng, mixSeed } from '../src/util/rng.js';
+import { AdamW, DEFAULT_ADAMW, cosineLr, oneCycleLr } from './optim.js';
+
+export interface TrainOptions {
+  /** Where checkpoints, metrics.jsonl and the final model go. */
+  runDir: string;
+  train: Uint8Array;
+  val?: Uint8Array;
+  /** Tokens per training window (≤ model blockSize). */
+  seqLen: number;
+  batchSize: number;
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  accumulate: number;
+  steps: number;
+  lr: number;
+  minLr: number;
+  warmup: number;
+  schedule: 'cosine' | 'one-cycle';
+  weightDecay: number;
+  clipNorm: number;
+  seed: number;
+  /** Validate every this many steps (0 = never) on up to valWindows windows of seqLen. */
+  evalEvery: number;
+  valWindows: number;
+  /** Write a checkpoint at least this often (seconds). */
+  checkpointSeconds: number;
+  /** Only these weights are trained (names or prefixes); undefined = all. */
+  trainable?: (name: string) => boolean;
+  /** Progress line sink (stderr by default). */
+  log?: (line: string) => void;
+  /** Returns true when the run should stop early (checked between steps). */
+  shouldStop?: () => boolean;
+}
+
+export interface Checkpoint {
+  step: number;
+  tokensSeen: number;
+  wallSeconds: number;
+  bestValLoss: number | null;
+  config: ModelConfig;
+}
+
+export interface TrainResult {
+  model: GPT;
+  checkpoint: Checkpoint;
+  lastVal?: { loss: number; accuracy: number };
+  stoppedEarly: boolean;
+}
+
+const CKPT = 'checkpoint';
+
+/** Train from `init` (a fresh or loaded model), or resume from runDir's checkpoint when resume is set. */
+export async function train(init: GPT | ModelConfig, opts: TrainOptions, resume = false): Promise<TrainResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  mkdirSync(opts.runDir, { recursive: true });
+  const { model, optimizer, state } = resume && existsSync(join(opts.runDir, CKPT, 'state.json'))
+    ? loadCheckpoint(opts.runDir)
+    : fresh(init, opts);
+  const minWindow = opts.seqLen + 1;
+  if (opts.train.length < minWindow) throw new Error(`training stream has ${opts.train.length} tokens; need at least ${minWindow}`);
+  if (opts.seqLen > model.config.blockSize) throw new Error(`seqLen ${opts.seqLen} exceeds the model's block size ${model.config.blockSize}`);
+
+  const names = Object.keys(model.weights).sort().filter((n) => !opts.trainable || opts.trainable(n));
+  const vars = names.map((n) => model.weights[n]);
+  const metricsPath = join(opts.runDir, 'metrics.jsonl');
+  let lastCkpt = Date.now();
+  let stoppedEarly = false;
+  let lastVal: TrainResult['lastVal'];
+  const started = Date.now() - state.wallSeconds * 1000;
+  let windowStart = Date.now();
+  let windowTokens = 0;
+
+  while (state.step < opts.steps) {
+    if (opts.shouldStop?.()) {
+      stoppedEarly = true;
+      break;
+    }
+    const lr = opts.schedule === 'one-cycle'
+      ? oneCycleLr(state.step, { lr: opts.lr, total: opts.steps })
+      : cosineLr(state.step, { lr: opts.lr, minLr: opts.minLr, warmup: opts.warmup, total: opts.steps });
+    let lossSum = 0;
+    let grads: Record<string, tf.Tensor> | undefined;
+    for (let micro = 0; micro < opts.accumulate; micro++) {
+      const rng = new Rng(mixSeed(opts.seed, state.step * opts.accumulate + micro));
+      const { x, y } = batchFrom(opts.train, opts.batchSize, opts.seqLen, rng);
+      const { value, grads: g } = tf.variableGrads(
+        () => crossEntropy(model.forward(x, { training: true, dropoutSeed: mixSeed(opts.seed + 1, state.step * 64 + micro) }), y),
+        vars,
+      );
+      lossSum += value.dataSync()[0];
+      value.dispose();
+      x.dispose();
+      y.dispose();
+      const named: Record<string, tf.Tensor> = {};
+      for (let i = 0; i < names.length; i++) named[names[i]] = g[vars[i].name];
+      if (!grads) grads = named;
+      else {
+        for (const n of names) {
+          const sum = grads[n].add(named[n]);
+          grads[n].dispose();
+          named[n].dispose();
+          grads[n] = sum;
+        }
+      }
+    }
+    if (opts.accumulate > 1) {
+      for (const n of names) {
+        const avg = grads![n].div(opts.accumulate);
+        grads![n].dispose();
+        grads![n] = avg;
+      }
+    }
+    const gradNorm = optimizer.apply(model.weights, grads!, lr);
+    state.step++;
+    const tokens = opts.batchSize * opts.seqLen * opts.accumulate;
+    state.tokensSeen += tokens;
+    windowTokens += tokens;
+    const loss = lossSum / opts.accumulate;
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${state.step} (loss ${loss}); lower the learning rate`);
+    const record: Record<string, unknown> = { step: state.step, loss: round(loss), lr: Number(lr.toExponential(3)), gradNorm: round(gradNorm), tokens: state.tokensSeen };
+
+    if (opts.val && opts.evalEvery > 0 && (state.step % opts.evalEvery === 0 || state.step === opts.steps)) {
+      lastVal = evaluate(model, opts.val, opts.seqLen, opts.valWindows);
+      record.valLoss = round(lastVal.loss);
+      record.valAccuracy = round(lastVal.accuracy);
+      record.valPerplexity = round(Math.exp(lastVal.loss));
+      if (state.bestValLoss === null || lastVal.loss < state.bestValLoss) state.bestValLoss = lastVal.loss;
+    }
+    appendFileSync(metricsPath, JSON.stringify(record) + '\n');
+
+    const now = Date.now();
+    if (state.step % 10 === 0 || record.valLoss !== undefined || state.step === opts.steps) {
+      const tps = windowTokens / Math.max(1e-3, (now - windowStart) / 1000);
+      const eta = ((opts.steps - state.step) * tokens) / Math.max(1, tps);
+      log(`${progressBar(state.step / opts.steps)} step ${state.step}/${opts.steps} loss ${loss.toFixed(3)}` +
+        (record.valLoss !== undefined ? ` val ${Number(record.valLoss).toFixed(3)} acc ${Number(record.valAccuracy).toFixed(3)}` : '') +
+        ` lr ${lr.toExponential(2)} ${tps.toFixed(0)} tok/s ETA ${formatDuration(eta)}`);
+      windowStart = now;
+      windowTokens = 0;
+    }
+    if (now - lastCkpt >= opts.checkpointSeconds * 1000) {
+      state.wallSeconds = (now - started) / 1000;
+      saveCheckpoint(opts.runDir, model, optimizer, state);
+      lastCkpt = now;
+    }
+    await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
+  }
+  state.wallSeconds = (Date.now() - started) / 1000;
+  saveCheckpoint(opts.runDir, model, optimizer, state);
+  optimizer.dispose();
+  return { model, checkpoint: state, lastVal, stoppedEarly };
+}
+
+function fresh(init: GPT | ModelConfig, opts: TrainOptions): { model: GPT; optimizer: AdamW; state: Checkpoint } {
+  const model = init instanceof GPT ? init : new GPT(init, undefined, opts.seed);
+  return {
+    model,
+    optimizer: new AdamW({ ...DEFAULT_ADAMW, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm }),
+    state: { step: 0, tokensSeen: 0, wallSeconds: 0, bestValLoss: null, config: model.config },
+  };
+}
+
+/** Random windows of seqLen+1 tokens; inputs are the first seqLen, targets the last seqLen. */
+export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng: Rng): { x: tf.Tensor2D; y: tf.Tensor1D } {
+  const x = new Int32Array(batch * seqLen);
+  const y = new Int32Array(batch * seqLen);
+  for (let b = 0; b < batch; b++) {
+    const start = rng.int(stream.length - seqLen);
+    for (let t = 0; t < seqLen; t++) {
+      x[b * seqLen + t] = stream[start + t];
+      y[b * seqLen + t] = stream[start + t + 1];
+    }
+  }
+  return { x: tf.tensor2d(x, [batch, seqLen], 'int32'), y: tf.tensor1d(y, 'int32') };
+}
+
+/**
+ * Mean cross-entropy and accuracy over consecutive windows: inputs x[i..i+L), targets x[i+1..i+L+1),
+ * stepping by L (the thesis protocol with L = 128). `maxWindows` spreads the windows evenly if fewer
+ * are wanted than the stream holds.
+ */
+export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWindows = Infinity, batch = 16): { loss: number; accuracy: number; windows: number } {
+  const total = Math.floor((stream.length - 1) / seqLen);
+  const count = Math.min(total, maxWindows);
+  if (count <= 0) throw new Error(`validation stream of ${stream.length} tokens is shorter than one window of ${seqLen + 1}`);
+  const starts: number[] = [];
+  for (let i = 0; i < count; i++) starts.push(Math.floor((i * total) / count) * seqLen);
+  let lossSum = 0;
+  let accSum = 0;
+  for (let i = 0; i < starts.length; i += batch) {
+    const chunk = starts.slice(i, i + batch);
+    const x = new Int32Array(chunk.length * seqLen);
+    const y = new Int32Array(chunk.length * seqLen);
+    chunk.forEach((s, b) => {
+      for (let t = 0; t < seqLen; t++) {
+        x[b * seqLen + t] = stream[s + t];
+        y[b * seqLen + t] = stream[s + t + 1];
+      }
+    });
+    const [l, a] = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(x, [chunk.length, seqLen], 'int32'));
+      const yt = tf.tensor1d(y, 'int32');
+      return [crossEntropy(logits, yt).dataSync()[0], accuracy(logits, yt).dataSync()[0]];
+    });
+    lossSum += l * chunk.length;
+    accSum += a * chunk.length;
+  }
+  return { loss: lossSum / count, accuracy: accSum / count, windows: count };
+}
+
+// --- checkpoints ----------------------------------------------------------------------------------------
+
+/**
+ * A checkpoint is a directory (weights, optimizer moments, state). It is written next to the live one
+ * and swapped in with renames, so a crash mid-write leaves the previous checkpoint loadable.
+ */
+export function saveCheckpoint(runDir: string, model: GPT, opt: AdamW, state: Checkpoint): void {
+  const dir = join(runDir, CKPT);
+  const tmp = `${dir}.tmp`;
+  mkdirSync(tmp, { recursive: true });
+  writeTensorFile(join(tmp, 'weights.mtw'), weightsToArrays(model));
+  const moments: Record<string, NamedArray> = {};
+  for (const [n, t] of Object.entries(opt.m)) moments[`m/${n}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
+  for (const [n, t] of Object.entries(opt.v)) moments[`v/${n}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
+  writeTensorFile(join(tmp, 'optimizer.mtw'), moments);
+  writeFileAtomic(join(tmp, 'state.json'), [JSON.stringify({ ...state, adamStep: opt.step, adam: opt.config }, null, 2)]);
+  swapInto(tmp, dir);
+}
+
+function swapInto(tmp: string, dir: string): void {
+  // Keep the old checkpoint as .old until the new one is in place; loadCheckpoint falls back to it.
+  const old = `${dir}.old`;
+  if (existsSync(dir)) {
+    if (existsSync(old)) rmDir(old);
+    renameSync(dir, old);
+  }
+  renameSync(tmp, dir);
+  if (existsSync(old)) rmDir(old);
+}
+
+export function loadCheckpoint(runDir: string): { model: GPT; optimizer: AdamW; state: Checkpoint } {
+  let dir = join(runDir, CKPT);
+  if (!existsSync(join(dir, 'state.json')) && existsSync(join(`${dir}.old`, 'state.json'))) dir = `${dir}.old`;
+  const raw = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Checkpoint & { adamStep: number; adam: typeof DEFAULT_ADAMW };
+  const model = new GPT(raw.config, arraysToWeights(readTensorFile(join(dir, 'weights.mtw'))));
+  const optimizer = new AdamW(raw.adam);
+  optimizer.step = raw.adamStep;
+  for (const [key, a] of Object.entries(readTensorFile(join(dir, 'optimizer.mtw')))) {
+    const [kind, ...rest] = key.split('/');
+    const name = rest.join('/');
+    (kind === 'm' ? optimizer.m : optimizer.v)[name] = tf.tensor(a.data, a.shape);
+  }
+  const { adamStep: _s, adam: _a, ...state } = raw;
+  return { model, optimizer, state };
+}
+
+function rmDir(p: string): void {
+  rmSync(p, { recursive: true, force: true });
+}
+
+// --- formatting -----------------------------------------------------------------------------------------
+
+function round(x: number): number {
+  return Math.round(x * 1e5) / 1e5;
+}
+
+function progressBar(frac: number, width = 20): string {
+  const filled = Math.round(Math.max(0, Math.min(1, frac)) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+}
