@@ -1,0 +1,71 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compose, UnknownStyleError } from '../src/compose.js';
+import { readMidi, MidiInputError } from '../src/music/midi.js';
+import { runCompose } from '../src/cli/compose.js';
+import { createTinyModelsDir } from './support/tiny-model.js';
+
+let modelsDir: string;
+const example = readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url));
+
+beforeAll(async () => {
+  modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
+});
+
+describe('compose', () => {
+  it('continues a MIDI prompt: the full piece is the prompt followed by the new notes', async () => {
+    const r = await compose({ midi: example, style: 'baroque', seconds: 5, seed: 42, candidates: 2, modelsDir });
+    expect(r.candidates).toHaveLength(2);
+    expect(r.settings.seed).toBe(42);
+    const prompt = readMidi(example);
+    for (const c of r.candidates) {
+      expect(c.continuation.notes.length).toBeGreaterThan(0);
+      expect(c.full.notes.length).toBe(prompt.notes.length + c.continuation.notes.length);
+      const lastPromptOnset = Math.max(...prompt.notes.map((n) => n.startSec));
+      const newNotes = c.full.notes.filter((n) => !prompt.notes.some((p) => p.pitch === n.pitch && Math.abs(p.startSec - n.startSec) < 1e-9));
+      expect(Math.min(...newNotes.map((n) => n.startSec))).toBeGreaterThanOrEqual(lastPromptOnset - 1e-9);
+      // The MIDI bytes are real MIDI and hold the same notes.
+      expect(readMidi(c.fullMidi).notes.length).toBe(c.full.notes.length);
+      expect(readMidi(c.continuationMidi).notes.length).toBe(c.continuation.notes.length);
+    }
+  });
+
+  it('is reproducible from the reported seed', async () => {
+    const a = await compose({ midi: example, style: 'romantic', seconds: 4, seed: 9, modelsDir });
+    const b = await compose({ midi: example, style: 'romantic', seconds: 4, seed: 9, modelsDir });
+    expect(Buffer.from(a.candidates[0].fullMidi).equals(Buffer.from(b.candidates[0].fullMidi))).toBe(true);
+  });
+
+  it('improvises without a prompt', async () => {
+    const r = await compose({ style: 'baroque', seconds: 3, seed: 1, modelsDir });
+    expect(r.prompt).toBeNull();
+    expect(r.candidates[0].full.notes.length).toBeGreaterThan(0);
+  });
+
+  it('explains unknown styles and bad MIDI', async () => {
+    await expect(compose({ midi: example, style: 'jazz', seconds: 3, modelsDir })).rejects.toBeInstanceOf(UnknownStyleError);
+    await expect(compose({ midi: new TextEncoder().encode('hello'), style: 'baroque', seconds: 3, modelsDir })).rejects.toBeInstanceOf(MidiInputError);
+  });
+});
+
+describe('maestro compose (CLI)', () => {
+  it('writes the MIDI files and returns 0', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'maestro-out-'));
+    const code = await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--seed', '5', '--models', modelsDir, '--out', out, '--no-render']);
+    expect(code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['ode-to-joy-baroque-seed5-continuation.mid', 'ode-to-joy-baroque-seed5.mid']);
+  });
+
+  it('exits 2 with a message on bad input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-bad-'));
+    const bad = join(dir, 'bad.mid');
+    writeFileSync(bad, 'not midi at all');
+    expect(await runCompose([bad, '--style', 'baroque', '--models', modelsDir, '--out', dir])).toBe(2);
+    expect(await runCompose([join(dir, 'missing.mid'), '--style', 'baroque', '--models', modelsDir])).toBe(2);
+    expect(await runCompose(['--seconds', '3'])).toBe(2);
+    expect(await runCompose([bad, '--style', 'baroque', '--temperature', 'hot'])).toBe(2);
+    expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'nope', '--models', modelsDir, '--out', dir])).toBe(2);
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { initBackend } from '../src/model/backend.js';
+import { sampleContinuation, drawToken } from '../src/model/sampler.js';
+import { gigaTokenizer, SEP, PIANO_LOW, PIANO_HIGH, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
+import { Rng } from '../src/util/rng.js';
+import { createTinyModel } from './support/tiny-model.js';
+import type { GPT } from '../src/model/gpt.js';
+
+let model: GPT;
+beforeAll(async () => {
+  process.env.MAESTRO_QUIET = '1';
+  await initBackend();
+  model = await createTinyModel(21);
+});
+
+const prompt = [SEP, 0, 13, 60, SEP, 26, 10, 62, SEP, 20, 8, 64, SEP];
+const base = { temperature: 1, topK: 0, topP: 1, seed: 7, candidates: 2, seconds: 4, prompt };
+
+/** Onset (ms) of the last note in a continuation, as the decoder sees it. */
+function lastOnsetMs(tokens: number[]): number {
+  let ms = 0;
+  for (let i = 0; i < tokens.length; i += 4) ms += tokens[i] * ONSET_QUANTUM_MS;
+  return ms;
+}
+
+describe('sampler', () => {
+  it('every output follows the grammar: whole notes [dt, dur, pitch, 127] with legal values', () => {
+    for (const seed of [1, 2, 3]) {
+      const outs = sampleContinuation(model, gigaTokenizer, { ...base, seed, candidates: 3 });
+      for (const toks of outs) {
+        expect(toks.length % 4).toBe(0);
+        for (let i = 0; i < toks.length; i += 4) {
+          const [dt, dur, pitch, sep] = toks.slice(i, i + 4);
+          expect(dt).toBeGreaterThanOrEqual(0);
+          expect(dt).toBeLessThanOrEqual(126);
+          expect(dur).toBeGreaterThanOrEqual(1);
+          expect(dur).toBeLessThanOrEqual(126);
+          expect(pitch).toBeGreaterThanOrEqual(PIANO_LOW);
+          expect(pitch).toBeLessThanOrEqual(PIANO_HIGH);
+          expect(sep).toBe(SEP);
+        }
+        const seq = gigaTokenizer.decode([SEP, ...toks]);
+        expect(seq.notes.length).toBe(toks.length / 4);
+      }
+    }
+  });
+
+  it('same seed and inputs give identical output; another seed differs', () => {
+    const a = sampleContinuation(model, gigaTokenizer, base);
+    const b = sampleContinuation(model, gigaTokenizer, base);
+    const c = sampleContinuation(model, gigaTokenizer, { ...base, seed: 8 });
+    expect(a).toEqual(b);
+    expect(c).not.toEqual(a);
+    // candidates in one batch differ from each other
+    expect(a[0]).not.toEqual(a[1]);
+  });
+
+  it('stops within the requested length: the next note would start past it', () => {
+    for (const seconds of [2, 6]) {
+      const outs = sampleContinuation(model, gigaTokenizer, { ...base, seconds, candidates: 2, seed: 5 });
+      for (const toks of outs) {
+        expect(lastOnsetMs(toks)).toBeLessThan(seconds * 1000);
+        // A random model's notes are at most 126·16 ms apart, so it gets within ~2 s of the target.
+        expect(lastOnsetMs(toks)).toBeGreaterThan(seconds * 1000 - 126 * ONSET_QUANTUM_MS);
+      }
+    }
+  });
+
+  it('keeps going past the context size by re-windowing (block size 64 here)', () => {
+    const outs = sampleContinuation(model, gigaTokenizer, { ...base, seconds: 60, candidates: 1, seed: 3 });
+    expect(outs[0].length).toBeGreaterThan(64);
+  });
+
+  it('improvises with no prompt', () => {
+    const outs = sampleContinuation(model, gigaTokenizer, { ...base, prompt: [], seconds: 3 });
+    expect(outs[0].length).toBeGreaterThan(0);
+  });
+
+  it('rejects bad settings with clear errors', () => {
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...base, temperature: -1 })).toThrow(/temperature/);
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...base, topP: 0 })).toThrow(/top_p/);
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...base, candidates: 0 })).toThrow(/candidates/);
+  });
+});
+
+describe('drawToken', () => {
+  const logits = Array.from({ length: 128 }, (_, i) => (i === 40 ? 5 : i === 41 ? 4 : 0));
+
+  it('only draws inside the allowed range', () => {
+    const rng = new Rng(1);
+    for (let i = 0; i < 200; i++) {
+      const t = drawToken(logits, 50, 60, { temperature: 1, topK: 0, topP: 1 }, rng);
+      expect(t).toBeGreaterThanOrEqual(50);
+      expect(t).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('temperature acts on logits: low temperature concentrates, high spreads', () => {
+    const count = (temperature: number) => {
+      const rng = new Rng(2);
+      let top = 0;
+      for (let i = 0; i < 2000; i++) if (drawToken(logits, 0, 126, { temperature, topK: 0, topP: 1 }, rng) === 40) top++;
+      return top / 2000;
+    };
+    const cold = count(0.3), warm = count(1), hot = count(3);
+    expect(cold).toBeGreaterThan(warm);
+    expect(warm).toBeGreaterThan(hot);
+    expect(drawToken(logits, 0, 126, { temperature: 0, topK: 0, topP: 1 }, new Rng(3))).toBe(40);
+  });
+
+  it('top-k and top-p cut the tail', () => {
+    const rng = new Rng(4);
+    for (let i = 0; i < 300; i++) {
+      expect([40, 41]).toContain(drawToken(logits, 0, 126, { temperature: 1, topK: 2, topP: 1 }, rng));
+      expect(drawToken(logits, 0, 126, { temperature: 1, topK: 0, topP: 0.4 }, rng)).toBe(40); // P(40) ≈ 0.45
+    }
+  });
+});
