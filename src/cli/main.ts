@@ -6,13 +6,9 @@
 type Runner = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }> = {
+  train: { summary: 'train or fine-tune a model on a built corpus (checkpoints, --resume, --promote)', load: async () => (await import('./train.js')).runTrain },
   compose: { summary: 'continue a MIDI file in a style (writes .mid, and .ogg/.png when rendering is available)', load: async () => (await import('./compose.js')).runCompose },
 };
-
-/** Other modules register their commands here (kept in one table so `maestro help` lists them all). */
-export function commandTable(): Record<string, { summary: string; load: () => Promise<Runner> }> {
-  return COMMANDS;
-}
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);

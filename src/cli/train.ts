@@ -1,0 +1,170 @@
+/**
+ * `maestro train --data <corpus dir> --out <run dir> [--preset small|tiny|giga] [--init <model dir>] …`
+ * Trains (or fine-tunes from --init) on a corpus built by `maestro dataset build` (train.bin/val.bin),
+ * checkpointing to the run directory; `--resume` continues a stopped run exactly. Ctrl-C stops cleanly
+ * after the current step with a checkpoint. With `--promote <model dir>` the result replaces the served
+ * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initBackend } from '../model/backend.js';
+import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
+import { loadModel, readCard, saveModel, type ModelCard } from '../model/store.js';
+import { train, evaluate, type TrainOptions } from '../../training/trainer.js';
+import { parse, num, int, UsageError } from './args.js';
+
+const PRESETS: Record<string, ModelConfig> = {
+  small: MAESTRO_SMALL,
+  tiny: { ...MAESTRO_SMALL, nLayer: 2, nEmbd: 64, nHead: 2, mlpDim: 128, blockSize: 128, maxRelDist: 128 },
+  giga: GIGA_PIANO,
+};
+
+const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
+
+  --data DIR          corpus directory with train.bin and val.bin (from "maestro dataset build")
+  --out DIR           run directory: checkpoint/, metrics.jsonl, model/
+  --preset NAME       small (default) | tiny | giga — architecture for a fresh model
+  --init DIR          start from this model directory (fine-tuning) instead of a fresh model
+  --train-layers N    fine-tune only the last N transformer blocks (+ final norm and head)
+  --steps N           optimizer steps (default 1000)
+  --batch N           sequences per micro-batch (default 8)
+  --accumulate N      micro-batches per step (default 1)
+  --seq N             tokens per sequence (default: the model's block size)
+  --lr X              peak learning rate (default 1e-3; 3e-4 when fine-tuning)
+  --schedule NAME     cosine (default) | one-cycle
+  --warmup N          warm-up steps for cosine (default 5 % of steps)
+  --dropout X         dropout for a fresh model (default from the preset)
+  --eval-every N      validate every N steps (default 100)
+  --val-windows N     validation windows per evaluation (default 200)
+  --checkpoint-min M  checkpoint at least every M minutes (default 5)
+  --seed N            seed (default 1)
+  --resume            continue the run in --out from its checkpoint
+  --promote DIR       after training, replace the model in DIR if validation loss is not worse
+  --name NAME         model card name (default: the --out folder name)
+`;
+
+export async function runTrain(argv: string[]): Promise<number> {
+  let o;
+  try {
+    o = parse(argv, {
+      data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' },
+      'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' },
+      seq: { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
+      dropout: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
+      'checkpoint-min': { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
+      promote: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    }, false).values;
+    if (o.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (!o.data || !o.out) throw new UsageError('--data and --out are required');
+    for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
+    if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+    if (o.schedule && o.schedule !== 'cosine' && o.schedule !== 'one-cycle') throw new UsageError('--schedule must be cosine or one-cycle');
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`maestro train: ${err.message}\n\n${HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const backend = await initBackend();
+  const trainTokens = new Uint8Array(readFileSync(join(o.data, 'train.bin')));
+  const valTokens = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
+  const fineTune = Boolean(o.init);
+  const init = o.init ? loadModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: num(o.dropout, 'dropout', PRESETS[o.preset ?? 'small'].dropout, [0, 0.9])! };
+  const config = 'config' in init ? init.config : init;
+  const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
+  const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
+  const opts: TrainOptions = {
+    runDir: o.out,
+    train: trainTokens,
+    val: valTokens,
+    seqLen: int(o.seq, 'seq', config.blockSize, [8, config.blockSize])!,
+    batchSize: int(o.batch, 'batch', 8, [1, 512])!,
+    accumulate: int(o.accumulate, 'accumulate', 1, [1, 1024])!,
+    steps,
+    lr: num(o.lr, 'lr', fineTune ? 3e-4 : 1e-3, [1e-7, 1])!,
+    minLr: 0,
+    warmup: int(o.warmup, 'warmup', Math.max(1, Math.round(steps * 0.05)), [0, steps])!,
+    schedule: (o.schedule as TrainOptions['schedule']) ?? 'cosine',
+    weightDecay: 0.1,
+    clipNorm: 1,
+    seed: int(o.seed, 'seed', 1, [0, 2 ** 31 - 1])!,
+    evalEvery: int(o['eval-every'], 'eval-every', 100, [0, 1e7])!,
+    valWindows: int(o['val-windows'], 'val-windows', 200, [1, 1e7])!,
+    checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
+    trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
+  };
+  opts.minLr = opts.lr / 10;
+
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error('\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)…');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  opts.shouldStop = () => stopping;
+
+  console.error(`maestro train: ${fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
+  const result = await train(init as never, opts, Boolean(o.resume));
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
+  const card: ModelCard = {
+    name: o.name ?? o.out.split('/').filter(Boolean).pop()!,
+    description: fineTune ? `fine-tuned from ${o.init}` : 'trained from scratch',
+    licence: 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
+    architecture: { ...config, parameters: parameterCount(config) },
+    data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
+    training: {
+      init: o.init ?? null, steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
+      wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate,
+      seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', seed: opts.seed,
+      finished: !result.stoppedEarly,
+    },
+    metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
+  };
+  saveModel(join(o.out, 'model'), result.model, card);
+  console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
+  if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
+  return result.stoppedEarly ? 130 : 0;
+}
+
+/** Names of the weights in the last n blocks plus the final norm and output head. */
+function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
+  const first = config.nLayer - n;
+  return (name) => name.startsWith('lnf.') || name.startsWith('head.') || (/^h(\d+)\./.test(name) && Number(/^h(\d+)\./.exec(name)![1]) >= first);
+}
+
+/** Replace `target` with the model in `candidate` unless the served one validates better. */
+export function promote(candidate: string, target: string, candidateLoss: number): boolean {
+  const current = existsSync(target) ? readCard(target) : undefined;
+  const currentLoss = Number((current?.metrics as Record<string, unknown> | undefined)?.valLoss128 ?? Infinity);
+  if (candidateLoss > currentLoss) {
+    console.log(`not promoted: validation loss ${candidateLoss.toFixed(4)} is worse than the served model's ${currentLoss.toFixed(4)}`);
+    return false;
+  }
+  const model = loadModel(candidate);
+  saveModel(target, model, readCard(candidate)!);
+  model.dispose();
+  console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
+  return true;
+}
+
+function readManifestSummary(dir: string): unknown {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) return null;
+  const m = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const { files: _files, ...summary } = m;
+  return summary;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
