@@ -1,0 +1,78 @@
+/**
+ * `maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR]`
+ * Builds tokenized corpora (see training/dataset/build.ts for the output format). Progress and
+ * warnings go to stderr; the final summary to stdout.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildDatasets } from '../../training/dataset/build.js';
+import { StylesConfigError } from '../../training/dataset/styles.js';
+import { CsvError } from '../../training/dataset/csv.js';
+import { int, num, parse, UsageError } from './args.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');
+
+const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR]
+
+  --thesis        reproduce the thesis: its 150 MAESTRO files (thesis-selection.csv) per style,
+                  concatenated in zip_order, validation = last 10% of each style's token stream
+  --maestro DIR   MAESTRO-layout folder (default ../shared/datasets/maestro-thesis)
+  --catalog CSV   catalog of other piano MIDIs (default ../shared/datasets/index.csv); "none" to skip
+  --styles FILE   style definitions (default training/styles.json)
+  --out DIR       output folder (default data/)
+  --min-notes N   drop files with fewer notes (default 50; not applied to thesis corpora)
+  --pretrain-val F  share of pre-training pieces held out for its own validation (default 0.02)`;
+
+export async function runDataset(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    if (sub !== 'build') throw new UsageError(sub ? `unknown dataset command "${sub}"` : 'missing dataset command');
+    const { values, positionals } = parse(rest, {
+      thesis: { type: 'boolean' },
+      maestro: { type: 'string' },
+      catalog: { type: 'string' },
+      styles: { type: 'string' },
+      out: { type: 'string' },
+      'min-notes': { type: 'string' },
+      'pretrain-val': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const maestroDir = values.maestro ?? path.join(sharedDir(), 'datasets/maestro-thesis');
+    const catalogCsv = values.catalog === 'none' ? undefined : (values.catalog ?? path.join(sharedDir(), 'datasets/index.csv'));
+    const stylesFile = values.styles ?? path.join(repoRoot, 'training/styles.json');
+    if (!existsSync(maestroDir)) throw new UsageError(`MAESTRO folder ${maestroDir} not found (give --maestro DIR)`);
+    if (catalogCsv && !existsSync(catalogCsv)) throw new UsageError(`catalog ${catalogCsv} not found (give --catalog CSV or --catalog none)`);
+    const result = buildDatasets({
+      thesis: values.thesis ?? false,
+      maestroDir,
+      ...(catalogCsv ? { catalogCsv } : {}),
+      stylesFile,
+      outDir: path.resolve(values.out ?? path.join(repoRoot, 'data')),
+      minNotes: int(values['min-notes'], 'min-notes', 50, [0, 1_000_000])!,
+      pretrainValidationFraction: num(values['pretrain-val'], 'pretrain-val', 0.02, [0.001, 0.5])!,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    for (const c of result.corpora) {
+      const m = c.manifest;
+      console.log(`${c.dir}\ttrain ${m.train.tokens} tokens\tval ${m.val.tokens} tokens\t${m.files.length} files\t${m.excluded.length} excluded`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof StylesConfigError || err instanceof CsvError) {
+      console.error(`maestro dataset: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
