@@ -1,0 +1,63 @@
+// /compose — continue an uploaded melody (or improvise) in a style; the answer arrives as audio, MIDI and a piano roll.
+import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotContext } from '../src/bot/context.js';
+import { checkRange, startCompose } from '../src/bot/compose-flow.js';
+import { UserFacingError } from '../src/bot/errors.js';
+import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
+
+export const scope = 'global';
+
+export const LIMITS = {
+  seconds: { min: 10, max: 120, default: 30 },
+  temperature: { min: 0.1, max: 2, default: 1 },
+  topP: { min: 0.1, max: 1, default: 0.96 },
+  candidates: { min: 1, max: 4, default: 1 },
+  seedMax: 2_147_483_647,
+} as const;
+
+const styles = loadStyles(defaultStylesFile(), (m) => console.warn(`[commands] ${m}`));
+
+export const data = new SlashCommandBuilder()
+  .setName('compose')
+  .setDescription('Continue your melody (or improvise) in a classical style')
+  .addStringOption((o) =>
+    o
+      .setName('style')
+      .setDescription('Whose style to compose in')
+      .setRequired(true)
+      .addChoices(...styles.map((s) => ({ name: s.label.slice(0, 100), value: s.name }))),
+  )
+  .addAttachmentOption((o) => o.setName('midi').setDescription('A MIDI file to continue (leave empty to improvise)'))
+  .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
+  .addNumberOption((o) => o.setName('temperature').setDescription('Higher = more adventurous (default 1.0)').setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
+  .addNumberOption((o) => o.setName('top_p').setDescription('Nucleus sampling threshold (default 0.96)').setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
+  .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max));
+
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const style = interaction.options.getString('style', true);
+  if (!ctx.styles.some((s) => s.name === style)) {
+    throw new UserFacingError(`I don't know the style "${style}". Try one of: ${ctx.styles.map((s) => s.name).join(', ')}.`);
+  }
+  const num = (name: string, l: { min: number; max: number; default: number }, integer: boolean) => {
+    const v = integer ? interaction.options.getInteger(name) : interaction.options.getNumber(name);
+    return v === null ? l.default : checkRange(name, v, l.min, l.max, integer);
+  };
+  const seedOpt = interaction.options.getInteger('seed');
+  const settings = {
+    style,
+    seconds: num('seconds', LIMITS.seconds, true),
+    temperature: num('temperature', LIMITS.temperature, false),
+    topP: num('top_p', LIMITS.topP, false),
+    seed: seedOpt === null ? ctx.randomSeed() : checkRange('seed', seedOpt, 0, LIMITS.seedMax, true),
+    candidates: num('candidates', LIMITS.candidates, true),
+  };
+  const att = interaction.options.getAttachment('midi');
+  await startCompose(interaction, ctx, {
+    settings,
+    attachment: att ? { url: att.url, size: att.size, name: att.name } : null,
+    promptKey: null,
+    promptName: null,
+    origin: 'command',
+  });
+}

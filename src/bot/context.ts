@@ -1,0 +1,32 @@
+// What command handlers get: configuration, queues and the helpers that talk to Discord.
+import type { ChatInputCommandInteraction, SlashCommandBuilder, SlashCommandOptionsOnlyBuilder, SlashCommandSubcommandsOnlyBuilder } from 'discord.js';
+import type { Redis } from 'ioredis';
+import type { BotConfig } from '../config.js';
+import type { Admission } from '../queue/admission.js';
+import type { Queues } from '../queue/connection.js';
+import type { FileStore } from '../queue/file-store.js';
+import type { DiscordOut } from './discord-out.js';
+import type { ProgressReporter } from './progress.js';
+import type { StyleInfo } from './styles.js';
+
+export interface BotContext {
+  config: BotConfig;
+  redis: Redis;
+  queues: Queues;
+  admission: Admission;
+  store: FileStore;
+  out: DiscordOut;
+  progress: ProgressReporter;
+  styles: StyleInfo[];
+  now: () => number;
+  log: (msg: string) => void;
+  /** Random seed source, injectable for reproducible tests. */
+  randomSeed: () => number;
+}
+
+export interface BotCommand {
+  data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder;
+  /** 'global' commands are registered everywhere; 'operator' ones only in the operator's guild. */
+  scope: 'global' | 'operator';
+  execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
+}

@@ -1,0 +1,32 @@
+// The bot process: `npm run bot`. Reads .env, connects to Discord and Redis, and runs until SIGTERM.
+import { ConfigError, loadBotConfig, loadDotenv } from '../config.js';
+import { defaultLog, startBot } from './bot.js';
+
+await loadDotenv();
+let config;
+try {
+  config = loadBotConfig();
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : String(err));
+  process.exit(1);
+}
+
+// Nothing a handler throws may take the bot down; log it and keep serving.
+process.on('unhandledRejection', (reason) => defaultLog(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+process.on('uncaughtException', (err) => defaultLog(`uncaught exception: ${err.stack ?? err.message}`));
+
+const bot = await startBot({ config });
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    bot.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        defaultLog(`shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,74 @@
+// The styles offered by /compose and /styles come from training/styles.json (written by the training side).
+// The file is read defensively: a missing or malformed file falls back to the thesis' three styles,
+// with a warning, rather than stopping the bot.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface StyleInfo {
+  name: string;
+  label: string;
+  composers: string[];
+}
+
+export const FALLBACK_STYLES: StyleInfo[] = [
+  { name: 'baroque', label: 'Baroque', composers: ['Bach'] },
+  { name: 'romantic', label: 'Romantic', composers: ['Chopin'] },
+  { name: 'vanguard', label: 'Vanguard', composers: ['Rachmaninoff'] },
+];
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function defaultStylesFile(): string {
+  return path.resolve(REPO_ROOT, process.env.STYLES_FILE ?? 'training/styles.json');
+}
+
+export function loadStyles(file: string, warn: (msg: string) => void = () => {}): StyleInfo[] {
+  if (!existsSync(file)) {
+    warn(`styles file ${file} not found; offering the default styles`);
+    return FALLBACK_STYLES;
+  }
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const list = (raw as { styles?: unknown }).styles;
+    if (!Array.isArray(list)) throw new Error('no "styles" array');
+    const styles: StyleInfo[] = [];
+    for (const s of list) {
+      if (!s || typeof s !== 'object') continue;
+      const { name, label, composers } = s as Record<string, unknown>;
+      if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(name)) continue;
+      styles.push({
+        name,
+        label: typeof label === 'string' && label.trim() ? label.trim().slice(0, 60) : name,
+        composers: Array.isArray(composers) ? composers.filter((c): c is string => typeof c === 'string').slice(0, 20) : [],
+      });
+    }
+    // Discord allows at most 25 choices.
+    if (styles.length === 0) throw new Error('no usable style entries');
+    return styles.slice(0, 25);
+  } catch (err) {
+    warn(`styles file ${file} is unusable (${(err as Error).message}); offering the default styles`);
+    return FALLBACK_STYLES;
+  }
+}
+
+export interface ModelCard {
+  validationLoss?: number;
+  trainSteps?: number;
+  dataset?: string;
+  pieces?: number;
+  trainedAt?: string;
+  [key: string]: unknown;
+}
+
+/** models/<style>/card.json, if present and parseable. */
+export function loadModelCard(modelsDir: string, style: string): ModelCard | null {
+  const file = path.join(modelsDir, style, 'card.json');
+  if (!existsSync(file)) return null;
+  try {
+    const card = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return card && typeof card === 'object' ? (card as ModelCard) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,58 @@
+// The real ComposeService: the lead's compose() pipeline, then the audio engineer's renderer for each
+// candidate. Models stay cached in the process (compose() keeps them), so a worker loads each style once.
+import { compose, UnknownStyleError } from '../compose.js';
+import { MidiInputError } from '../music/midi.js';
+import type { NoteSequence } from '../music/note-sequence.js';
+import { ComposeInputError, type ComposeService } from '../queue/jobs.js';
+
+/** renderOutputs from src/render: audio + piano roll of a candidate. */
+export type RenderOutputs = (prompt: NoteSequence | null, continuation: NoteSequence, caption: string, opts: { soundFont?: string }) => Promise<{ ogg: Uint8Array; png: Uint8Array }>;
+
+export interface PipelineOptions {
+  modelsDir: string;
+  render: RenderOutputs;
+  soundFont?: string | null;
+}
+
+export function createPipelineService(opts: PipelineOptions): ComposeService {
+  return async (req, onProgress) => {
+    const s = req.settings;
+    const t0 = Date.now();
+    let result;
+    try {
+      result = await compose({
+        midi: req.promptMidi ?? undefined,
+        style: s.style,
+        seconds: s.seconds,
+        temperature: s.temperature,
+        topP: s.topP,
+        seed: s.seed,
+        candidates: s.candidates,
+        modelsDir: opts.modelsDir,
+        onProgress: (fraction) => onProgress({ stage: 'sampling', fraction }),
+      });
+    } catch (err) {
+      // These can never succeed on a retry; the message is written for the user.
+      if (err instanceof MidiInputError) throw new ComposeInputError(`I can't use that MIDI file: ${err.message}`);
+      if (err instanceof UnknownStyleError) throw new ComposeInputError(`That style is not available right now (${err.message}).`);
+      throw err;
+    }
+    const sampleMs = Date.now() - t0;
+    const t1 = Date.now();
+    const candidates = [];
+    for (const c of result.candidates) {
+      onProgress({ stage: 'rendering', fraction: c.index / result.candidates.length });
+      const caption = `${s.style} · seed ${result.settings.seed}${result.candidates.length > 1 ? ` · #${c.index + 1}` : ''}`;
+      const { ogg, png } = await opts.render(result.prompt, c.continuation, caption, { soundFont: opts.soundFont ?? undefined });
+      candidates.push({
+        seed: result.settings.seed,
+        midi: c.fullMidi,
+        ogg,
+        png,
+        continuationSec: c.continuation.notes.reduce((m, n) => Math.max(m, n.endSec), 0),
+        noteCount: c.continuation.notes.length,
+      });
+    }
+    return { candidates, timings: { sampleMs, renderMs: Date.now() - t1 } };
+  };
+}
