@@ -1,0 +1,86 @@
+/**
+ * Krumhansl–Schmuckler key finding: the duration-weighted pitch-class profile of a passage is correlated
+ * (Pearson) with the 24 rotations of the Krumhansl–Kessler major/minor probe-tone profiles; the best one is the key.
+ */
+import type { Note } from '../music/note-sequence.js';
+
+/** Krumhansl & Kessler (1982) probe-tone ratings, tonic first. */
+const KK_MAJOR = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+const KK_MINOR = [6.33, 2.68, 3.52, 5.38, 2.6, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
+
+const PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'];
+
+export type Mode = 'major' | 'minor';
+
+export interface KeyEstimate {
+  /** Pitch class of the tonic, 0 = C. */
+  tonic: number;
+  mode: Mode;
+  /** Pearson correlation of the profile with the winning key's profile, −1..1 (NaN-free: 0 for silence). */
+  correlation: number;
+  /** e.g. "A minor". */
+  name: string;
+}
+
+/** Total sounding seconds per pitch class (a note's duration is its weight, as in Krumhansl's algorithm). */
+export function pitchClassDurations(notes: readonly Note[]): number[] {
+  const profile = new Array<number>(12).fill(0);
+  for (const n of notes) profile[n.pitch % 12] += Math.max(0, n.endSec - n.startSec);
+  return profile;
+}
+
+export function pearson(a: readonly number[], b: readonly number[]): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i];
+    mb += b[i];
+  }
+  ma /= n;
+  mb /= n;
+  let cov = 0;
+  let va = 0;
+  let vb = 0;
+  for (let i = 0; i < n; i++) {
+    cov += (a[i] - ma) * (b[i] - mb);
+    va += (a[i] - ma) ** 2;
+    vb += (b[i] - mb) ** 2;
+  }
+  return va === 0 || vb === 0 ? 0 : cov / Math.sqrt(va * vb);
+}
+
+/** Correlations with all 24 keys: index tonic (0..11) for major, 12 + tonic for minor. */
+export function keyCorrelations(profile: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const template of [KK_MAJOR, KK_MINOR]) {
+    for (let tonic = 0; tonic < 12; tonic++) {
+      const rotated = profile.map((_, pc) => template[(pc - tonic + 12) % 12]);
+      out.push(pearson(profile, rotated));
+    }
+  }
+  return out;
+}
+
+export function keyName(tonic: number, mode: Mode): string {
+  return `${PITCH_NAMES[tonic]} ${mode}`;
+}
+
+export function estimateKeyFromProfile(profile: readonly number[]): KeyEstimate {
+  const corr = keyCorrelations(profile);
+  let best = 0;
+  for (let i = 1; i < 24; i++) if (corr[i] > corr[best]) best = i;
+  const tonic = best % 12;
+  const mode: Mode = best < 12 ? 'major' : 'minor';
+  return { tonic, mode, correlation: corr[best], name: keyName(tonic, mode) };
+}
+
+export function estimateKey(notes: readonly Note[]): KeyEstimate {
+  return estimateKeyFromProfile(pitchClassDurations(notes));
+}
+
+/** Correlation of a passage's profile with one given key (used to ask "does the continuation fit the prompt's key?"). */
+export function correlationWithKey(notes: readonly Note[], key: Pick<KeyEstimate, 'tonic' | 'mode'>): number {
+  const corr = keyCorrelations(pitchClassDurations(notes));
+  return corr[(key.mode === 'major' ? 0 : 12) + key.tonic];
+}

@@ -1,0 +1,175 @@
+/** The evaluation report as markdown tables (and the same tables for the terminal) plus a small PNG chart. */
+import { createCanvas } from '@napi-rs/canvas';
+import type { GroupSummary, EvalResults } from './runner.js';
+import { STYLES } from './pieces.js';
+import type { StyleClassifierFile } from './style-classifier.js';
+import { MAX_COPIED_BARS, BAR_SECONDS, NGRAM } from './memorisation.js';
+
+const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(0)} %`);
+const num = (x: number | undefined, d = 2) => (x === undefined ? '–' : x.toFixed(d));
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+const label = (g: GroupSummary) => `${g.system} / ${g.requested === 'none' ? '(no style)' : g.requested}`;
+
+export interface Goal {
+  goal: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+/** The issue's goals, checked against what was measured (undefined = not measurable in this run). */
+export function checkGoals(results: EvalResults): Goal[] {
+  const ours = results.groups.filter((g) => g.system === 'ours');
+  const thesis = results.groups.filter((g) => g.system === 'thesis');
+  const all = results.groups;
+  const n = (gs: GroupSummary[]) => gs.reduce((a, g) => a + g.n, 0);
+  const weighted = (gs: GroupSummary[], f: (g: GroupSummary) => number | undefined) => {
+    const used = gs.filter((g) => f(g) !== undefined);
+    return used.length ? used.reduce((a, g) => a + f(g)! * g.n, 0) / n(used) : undefined;
+  };
+  const oursAcc = weighted(ours, (g) => g.styleAccuracy);
+  const thesisAcc = weighted(thesis, (g) => g.styleAccuracy);
+  const oursElise = weighted(results.thesisPromptGroups.filter((g) => g.system === 'ours'), (g) => g.styleAccuracy);
+  const key = weighted(ours, (g) => g.keyAgreement);
+  const flagged = all.reduce((a, g) => a + g.flaggedCopies, 0);
+  const invalid = ours.reduce((a, g) => a + Math.round(g.n * (1 - g.validShare)), 0);
+  return [
+    { goal: 'style accuracy of our continuations ≥ 80 %', measured: pct(oursAcc), met: oursAcc === undefined ? undefined : oursAcc >= 0.8 },
+    {
+      goal: "… and above the thesis' outputs (same prompt)",
+      measured: `ours ${pct(oursElise)} vs thesis ${pct(thesisAcc)} on Für Elise`,
+      met: oursElise === undefined || thesisAcc === undefined ? undefined : oursElise > thesisAcc,
+    },
+    { goal: 'key agreement with the prompt ≥ 80 %', measured: pct(key), met: key === undefined ? undefined : key >= 0.8 },
+    { goal: `no continuation copies more than ${MAX_COPIED_BARS} bars`, measured: `${flagged} flagged (all systems)`, met: n(all) ? flagged === 0 : undefined },
+    { goal: '0 invalid outputs (ours)', measured: ours.length ? `${invalid} invalid of ${n(ours)}` : '–', met: ours.length ? invalid === 0 : undefined },
+  ];
+}
+
+export function formatReport(results: EvalResults, classifier: StyleClassifierFile, meta: Record<string, string>): string {
+  const cv = classifier.training.crossValidation;
+  const g = results.groups;
+  const goals = checkGoals(results);
+  const styleRows = (gs: GroupSummary[]) =>
+    gs.map((x) => [label(x), String(x.n), pct(x.styleAccuracy), num(x.meanRequestedProbability), ...STYLES.map((s) => pct(x.predictedShare[s]))]);
+  const sections = [
+    '# Maestro music evaluation',
+    '',
+    Object.entries(meta)
+      .map(([k, v]) => `- ${k}: ${v}`)
+      .join('\n'),
+    '',
+    '## Goals',
+    table(['goal', 'measured', 'met'], goals.map((x) => [x.goal, x.measured, x.met === undefined ? 'not measured' : x.met ? 'yes' : 'NO'])),
+    '',
+    '## 1. Style accuracy',
+    `Classifier (models/style-classifier): held-out accuracy **${pct(cv.accuracy)}**, balanced **${pct(cv.balancedAccuracy)}** ` +
+      `(grouped ${cv.folds}-fold CV split by piece, ${cv.clips} real clips of ${cv.pieces} pieces; chance 33 %). ` +
+      `Recall: ${STYLES.map((s) => `${s} ${pct(cv.recall[s])}`).join(', ')}. On the style models' validation pieces ` +
+      `(never trained on): ${pct(classifier.training.validationPieces.accuracy)}.`,
+    '',
+    table(['system / requested', 'n', 'classified as requested', 'mean p(requested)', ...STYLES.map((s) => `→ ${s}`)], styleRows(g)),
+    '',
+    "### Same prompt as the thesis (inicio_para_elisa): thesis vs ours vs base",
+    results.thesisPromptGroups.length
+      ? table(['system / requested', 'n', 'classified as requested', 'mean p(requested)', ...STYLES.map((s) => `→ ${s}`)], styleRows(results.thesisPromptGroups))
+      : '(no continuations of the thesis prompt)',
+    '',
+    '## 2. Key consistency (Krumhansl–Schmuckler, duration-weighted)',
+    'Agreement: the continuation\'s estimated key equals the prompt\'s (tonic and mode). Correlation: the continuation\'s profile with the prompt key\'s profile.',
+    '',
+    table(['system / requested', 'n', 'key agreement', 'mean correlation with prompt key'], g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), num(x.meanKeyCorrelation)])),
+    '',
+    '## 3. Memorisation',
+    `${NGRAM}-grams of (dt, pitch) tokens copied from the style's training stream (base: worst of the three). A bar is ${BAR_SECONDS} s; more than ${MAX_COPIED_BARS} bars is flagged.`,
+    '',
+    table(
+      ['system / requested', 'n', 'longest copy (notes)', 'longest copy (bars)', `mean share of notes in copied ${NGRAM}-grams`, 'flagged'],
+      g.map((x) => [label(x), String(x.n), String(x.longestCopyNotes), num(x.longestCopyBars, 1), pct(x.meanCopiedShare), String(x.flaggedCopies)]),
+    ),
+    '',
+    '## 4. Validity',
+    table(
+      ['system / requested', 'n', 'decoded', 'valid', 'notes/s', 'pitch range', 'longest silence (s)', 'pathologies'],
+      g.map((x) => [
+        label(x),
+        String(x.n),
+        pct(x.decodedShare),
+        pct(x.validShare),
+        num(x.meanNotesPerSec, 1),
+        num(x.meanPitchRange, 0),
+        num(x.meanLongestSilenceSec, 1),
+        Object.entries(x.pathologies).map(([k, v]) => `${k} ${v}`).join(', ') || 'none',
+      ]),
+    ),
+    '',
+    '## 5. Distribution overlap with real held-out music of the requested style',
+    'Σ min(p, q) of mean histograms (1 = identical): key-relative pitch classes, melodic intervals, inter-onset intervals. Reference: clips of the style models\' validation pieces.',
+    '',
+    table(
+      ['system / requested', 'pitch class', 'interval', 'IOI'],
+      g.filter((x) => x.overlap).map((x) => [label(x), num(x.overlap!.pitchClass), num(x.overlap!.interval), num(x.overlap!.ioi)]),
+    ),
+    '',
+  ];
+  const failures = results.items.filter((i) => i.error);
+  if (failures.length) {
+    sections.push('## Failures', ...[...new Set(failures.map((f) => `- ${f.system}/${f.requested} × ${f.prompt}: ${f.error}`))], '');
+  }
+  return sections.join('\n');
+}
+
+/** Bar chart: share classified as the requested style, per system and style. */
+export function styleChartPng(results: EvalResults): Buffer {
+  const systems = ['thesis', 'ours', 'base'] as const;
+  const colours: Record<(typeof systems)[number], string> = { thesis: '#c0504d', ours: '#4f81bd', base: '#9bbb59' };
+  const w = 640;
+  const h = 360;
+  const canvas = createCanvas(w, h);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, w, h);
+  const left = 50;
+  const bottom = h - 50;
+  const top = 40;
+  const plotH = bottom - top;
+  ctx.fillStyle = '#000000';
+  ctx.font = '16px sans-serif';
+  ctx.fillText('Share of continuations classified as the requested style', left, 24);
+  ctx.font = '12px sans-serif';
+  ctx.strokeStyle = '#cccccc';
+  for (const y of [0, 0.25, 0.5, 0.75, 1]) {
+    const py = bottom - y * plotH;
+    ctx.beginPath();
+    ctx.moveTo(left, py);
+    ctx.lineTo(w - 20, py);
+    ctx.stroke();
+    ctx.fillText(`${y * 100}%`, 8, py + 4);
+  }
+  const groupW = (w - left - 20) / STYLES.length;
+  const barW = groupW / (systems.length + 1);
+  STYLES.forEach((style, si) => {
+    systems.forEach((system, k) => {
+      const grp = results.groups.find((x) => x.system === system && x.requested === style);
+      // The base model has no style: its bar is how often it lands in that style unasked (a baseline).
+      const base = results.groups.find((x) => x.system === 'base' && x.requested === 'none');
+      const value = system === 'base' ? base?.predictedShare[style] : grp?.styleAccuracy;
+      if (value === undefined) return;
+      const x = left + si * groupW + (k + 0.5) * barW;
+      ctx.fillStyle = colours[system];
+      ctx.fillRect(x, bottom - value * plotH, barW * 0.9, value * plotH);
+    });
+    ctx.fillStyle = '#000000';
+    ctx.fillText(style, left + si * groupW + groupW / 2 - 24, bottom + 18);
+  });
+  systems.forEach((system, k) => {
+    ctx.fillStyle = colours[system];
+    ctx.fillRect(left + k * 150, h - 22, 12, 12);
+    ctx.fillStyle = '#000000';
+    ctx.fillText(system === 'base' ? 'base (unasked)' : system, left + k * 150 + 18, h - 12);
+  });
+  return canvas.toBuffer('image/png');
+}

@@ -1,0 +1,255 @@
+/**
+ * Scores generated continuations: style (classifier), key consistency with the prompt, memorisation against the
+ * style's training stream, validity, and distribution overlap with real held-out music of the style.
+ * Generation is injected (`GenerateFn`), so the runner is tested without a model and wired to `compose()` by the CLI.
+ */
+import type { Note, NoteSequence } from '../music/note-sequence.js';
+import { correlationWithKey, estimateKey, type KeyEstimate } from './key.js';
+import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
+import { measureValidity, type ValidityResult } from './validity.js';
+import { histogramOverlaps, meanHistograms, HISTOGRAMS, type HistogramName } from './distribution.js';
+import type { FeatureHistograms } from './features.js';
+import { STYLES, type Style } from './pieces.js';
+import type { StyleClassifier } from './style-classifier.js';
+
+/** A generating system: ours (style models), base (the un-fine-tuned model), thesis (its published files). */
+export type SystemName = 'ours' | 'base' | 'thesis';
+/** What was asked for: a style, or nothing (the base model has no style). */
+export type Requested = Style | 'none';
+
+export interface Prompt {
+  name: string;
+  midi: Uint8Array;
+  seq: NoteSequence;
+}
+
+export interface GenerateRequest {
+  prompt: Prompt;
+  /** Style model to use; 'base' for the base model. */
+  model: Style | 'base';
+  seconds: number;
+  seed: number;
+  /** K: continuations wanted from this seed (one batch). */
+  count: number;
+}
+
+/** `count` continuations (timed from the prompt's last onset), in order. May throw. */
+export type GenerateFn = (req: GenerateRequest) => Promise<NoteSequence[]>;
+
+export interface Continuation {
+  system: SystemName;
+  prompt: string;
+  requested: Requested;
+  /** Seed, or the thesis file name. */
+  id: string;
+  /** undefined = generation or decoding failed. */
+  notes?: Note[];
+  error?: string;
+  seconds: number;
+  promptNotes: readonly Note[];
+}
+
+export interface ScoredContinuation {
+  system: SystemName;
+  prompt: string;
+  requested: Requested;
+  id: string;
+  error?: string;
+  validity: ValidityResult;
+  style?: { predicted: Style; probabilities: Record<Style, number> };
+  key?: { prompt: string; continuation: string; agree: boolean; correlationWithPromptKey: number };
+  /** Against the requested style's training stream (base: the worst of the three). */
+  memorisation?: MemorisationResult & { against: Style };
+}
+
+export interface EvalContext {
+  classifier: StyleClassifier;
+  /** 8-gram index of each style model's training stream. */
+  trainIndex: Record<Style, NgramIndex>;
+  /** Mean histograms of real held-out (validation-piece) clips per style. */
+  realHeldOut: Record<Style, FeatureHistograms | undefined>;
+}
+
+function span(notes: readonly Note[], seconds: number): number {
+  const end = notes.reduce((a, n) => Math.max(a, n.endSec), 0);
+  return Math.max(1, Math.min(seconds, end));
+}
+
+function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNullable<ScoredContinuation['key']> {
+  const k = estimateKey(notes);
+  return {
+    prompt: promptKey.name,
+    continuation: k.name,
+    agree: k.tonic === promptKey.tonic && k.mode === promptKey.mode,
+    correlationWithPromptKey: correlationWithKey(notes, promptKey),
+  };
+}
+
+export function scoreContinuation(c: Continuation, ctx: EvalContext): ScoredContinuation {
+  const validity = measureValidity(c.notes, c.seconds);
+  const base = { system: c.system, prompt: c.prompt, requested: c.requested, id: c.id, validity, ...(c.error ? { error: c.error } : {}) };
+  if (!c.notes || c.notes.length === 0) return base;
+  const notes = c.notes.filter((n) => n.startSec >= 0);
+  const seq: NoteSequence = { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} };
+  const clip = notes.filter((n) => n.startSec < c.seconds);
+  const cls = ctx.classifier.classify(clip, span(clip, c.seconds));
+  const against: Style[] = c.requested === 'none' ? [...STYLES] : [c.requested];
+  const mem = against
+    .map((s) => ({ ...measureMemorisation(seq, ctx.trainIndex[s]), against: s }))
+    .reduce((a, b) => (b.longestCopyNotes > a.longestCopyNotes ? b : a));
+  return {
+    ...base,
+    style: { predicted: cls.style, probabilities: cls.probabilities },
+    ...(c.promptNotes.length > 0 ? { key: keyScore(estimateKey(c.promptNotes), notes) } : {}),
+    memorisation: mem,
+  };
+}
+
+export interface GroupSummary {
+  system: SystemName;
+  requested: Requested;
+  n: number;
+  decodedShare: number;
+  validShare: number;
+  pathologies: Record<string, number>;
+  /** Share classified as the requested style (undefined for 'none'). */
+  styleAccuracy?: number;
+  /** Share classified as each style. */
+  predictedShare: Record<Style, number>;
+  meanRequestedProbability?: number;
+  keyAgreement?: number;
+  meanKeyCorrelation?: number;
+  longestCopyNotes: number;
+  longestCopyBars: number;
+  meanCopiedShare: number;
+  flaggedCopies: number;
+  meanNotesPerSec: number;
+  meanPitchRange: number;
+  meanLongestSilenceSec: number;
+  /** Overlap with real held-out music of the requested style (for 'none': undefined). */
+  overlap?: Record<HistogramName, number>;
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+export function summarise(system: SystemName, requested: Requested, items: readonly ScoredContinuation[], continuations: readonly Continuation[], ctx: EvalContext): GroupSummary {
+  const styled = items.filter((i) => i.style);
+  const keyed = items.filter((i) => i.key);
+  const mem = items.filter((i) => i.memorisation).map((i) => i.memorisation!);
+  const pathologies: Record<string, number> = {};
+  for (const i of items) for (const p of i.validity.pathologies) pathologies[p] = (pathologies[p] ?? 0) + 1;
+  const predictedShare = Object.fromEntries(STYLES.map((s) => [s, items.length ? styled.filter((i) => i.style!.predicted === s).length / items.length : 0])) as Record<Style, number>;
+  const decoded = items.filter((i) => i.validity.decoded);
+  let overlap: GroupSummary['overlap'];
+  if (requested !== 'none' && ctx.realHeldOut[requested]) {
+    const gen = meanHistograms(continuations.filter((c) => c.notes).map((c) => c.notes!.filter((n) => n.startSec >= 0 && n.startSec < c.seconds)));
+    if (gen) overlap = histogramOverlaps(gen, ctx.realHeldOut[requested]!);
+  }
+  return {
+    system,
+    requested,
+    n: items.length,
+    decodedShare: items.length ? decoded.length / items.length : 0,
+    validShare: items.length ? items.filter((i) => i.validity.valid).length / items.length : 0,
+    pathologies,
+    ...(requested !== 'none'
+      ? {
+          styleAccuracy: items.length ? styled.filter((i) => i.style!.predicted === requested).length / items.length : 0,
+          meanRequestedProbability: mean(styled.map((i) => i.style!.probabilities[requested])),
+        }
+      : {}),
+    predictedShare,
+    ...(keyed.length
+      ? { keyAgreement: keyed.filter((i) => i.key!.agree).length / keyed.length, meanKeyCorrelation: mean(keyed.map((i) => i.key!.correlationWithPromptKey)) }
+      : {}),
+    longestCopyNotes: mem.reduce((a, m) => Math.max(a, m.longestCopyNotes), 0),
+    longestCopyBars: mem.reduce((a, m) => Math.max(a, m.longestCopyBars), 0),
+    meanCopiedShare: mean(mem.map((m) => m.copiedShare)),
+    flaggedCopies: mem.filter((m) => m.flagged).length,
+    meanNotesPerSec: mean(decoded.map((i) => i.validity.notesPerSec)),
+    meanPitchRange: mean(decoded.map((i) => i.validity.pitchRange)),
+    meanLongestSilenceSec: mean(decoded.map((i) => i.validity.longestSilenceSec)),
+    ...(overlap ? { overlap } : {}),
+  };
+}
+
+export interface RunOptions {
+  prompts: Prompt[];
+  k: number;
+  seconds: number;
+  seed: number;
+  /** Style models to evaluate (default all three). */
+  styles?: readonly Style[];
+  generate?: GenerateFn;
+  /** Also run the base model through `generate` with model 'base'. */
+  includeBase?: boolean;
+  log?: (s: string) => void;
+}
+
+/** Runs generation for every prompt × style (and base) and returns the raw continuations (failures included). */
+export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
+  const out: Continuation[] = [];
+  if (!opts.generate) return out;
+  // One fixed seed for every prompt and model: the K candidates of a batch are reproducible from it.
+  const seeds = Array.from({ length: opts.k }, (_, i) => i);
+  const models: (Style | 'base')[] = [...(opts.styles ?? STYLES), ...(opts.includeBase ? (['base'] as const) : [])];
+  for (const model of models) {
+    for (const prompt of opts.prompts) {
+      const system: SystemName = model === 'base' ? 'base' : 'ours';
+      const requested: Requested = model === 'base' ? 'none' : model;
+      const started = Date.now();
+      let seqs: (NoteSequence | undefined)[] = seeds.map(() => undefined);
+      let error: string | undefined;
+      try {
+        const got = await opts.generate({ prompt, model, seconds: opts.seconds, seed: opts.seed, count: opts.k });
+        seqs = seeds.map((_, i) => got[i]);
+        if (got.length < seeds.length) error = `generated ${got.length} of ${seeds.length} continuations`;
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      seeds.forEach((s, i) =>
+        out.push({
+          system,
+          prompt: prompt.name,
+          requested,
+          id: `seed ${opts.seed} #${s}`,
+          seconds: opts.seconds,
+          promptNotes: prompt.seq.notes,
+          ...(seqs[i] ? { notes: seqs[i]!.notes } : {}),
+          ...(error && !seqs[i] ? { error } : {}),
+        }),
+      );
+      opts.log?.(`  ${model} × ${prompt.name}: ${seeds.length} continuation(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${error ? ` (${error})` : ''}`);
+    }
+  }
+  return out;
+}
+
+export interface EvalResults {
+  items: ScoredContinuation[];
+  groups: GroupSummary[];
+  /** Same groups restricted to the thesis' prompt, for a like-for-like thesis vs ours vs base table. */
+  thesisPromptGroups: GroupSummary[];
+}
+
+export function scoreAll(continuations: readonly Continuation[], ctx: EvalContext, thesisPrompt?: string): EvalResults {
+  const items = continuations.map((c) => scoreContinuation(c, ctx));
+  const groupBy = (filter: (c: Continuation) => boolean) => {
+    const groups: GroupSummary[] = [];
+    for (const system of ['thesis', 'ours', 'base'] as const) {
+      for (const requested of [...STYLES, 'none'] as const) {
+        const idx = continuations.map((c, i) => (c.system === system && c.requested === requested && filter(c) ? i : -1)).filter((i) => i >= 0);
+        if (idx.length === 0) continue;
+        groups.push(summarise(system, requested, idx.map((i) => items[i]), idx.map((i) => continuations[i]), ctx));
+      }
+    }
+    return groups;
+  };
+  return {
+    items,
+    groups: groupBy(() => true),
+    thesisPromptGroups: thesisPrompt ? groupBy((c) => c.prompt === thesisPrompt) : [],
+  };
+}
+
+export { HISTOGRAMS };
