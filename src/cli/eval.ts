@@ -1,0 +1,126 @@
+/**
+ * `maestro eval --thesis [--models DIR] [--data DIR]` — the thesis' validation protocol, side by side
+ * with its Tables 3.2–3.4: for each style, the 50 thesis files encoded whole and concatenated in
+ * zip_order, the last 10 % of tokens held out, cut into consecutive 128-token windows (inputs
+ * x[i..i+128), targets x[i+1..i+129)); mean cross-entropy (nats/token) and accuracy over all positions.
+ * `maestro eval --report DIR` runs the music metrics report (src/eval).
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { initBackend } from '../model/backend.js';
+import { loadModel, readCard, writeCard } from '../model/store.js';
+import { evaluate } from '../../training/trainer.js';
+import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
+import { parse, UsageError } from './args.js';
+
+/** The thesis' published validation numbers (UPM 2023, Tables 3.2–3.4). */
+export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> = {
+  baroque: { loss: 1.49, accuracy: 0.532 },
+  romantic: { loss: 1.41, accuracy: 0.562 },
+  vanguard: { loss: 1.612, accuracy: 0.521 },
+};
+
+export const SHARED_DIR = process.env.MAESTRO_SHARED ?? resolve(REPO_ROOT, '../shared');
+
+const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards]
+       maestro eval --report OUT_DIR [options of the music report]
+
+  --thesis        validation loss/accuracy with the thesis protocol, per style, next to the thesis' numbers
+  --models DIR    models directory (default ./models)
+  --data DIR      built corpora (thesis-<style>/val.bin); built from ../shared into a temp dir if absent
+  --write-cards   record the results in each model's card.json
+  --report DIR    the music metrics report (style classifier, key, memorisation, validity)
+`;
+
+export interface ThesisRow {
+  style: string;
+  loss: number;
+  accuracy: number;
+  windows: number;
+  tokens: number;
+  thesisLoss: number;
+  thesisAccuracy: number;
+}
+
+export async function runEval(argv: string[]): Promise<number> {
+  if (argv.includes('--report')) {
+    const { runEvalReport } = (await import(REPORT_MODULE)) as { runEvalReport: (argv: string[]) => Promise<number> };
+    return runEvalReport(argv);
+  }
+  let values;
+  try {
+    values = parse(argv, {
+      thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
+      'write-cards': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    }, false).values;
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (!values.thesis) throw new UsageError('say what to evaluate: --thesis or --report DIR');
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`maestro eval: ${err.message}\n\n${HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data);
+  console.log(formatThesisTable(rows));
+  if (values['write-cards']) {
+    for (const r of rows) {
+      const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
+      const card = readCard(dir);
+      if (!card) continue;
+      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy } };
+      writeCard(dir, card);
+    }
+  }
+  return 0;
+}
+
+const REPORT_MODULE = './eval-music.js';
+
+export async function evaluateThesis(modelsDir: string, dataDir?: string): Promise<ThesisRow[]> {
+  await initBackend();
+  const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
+  const rows: ThesisRow[] = [];
+  for (const [style, thesis] of Object.entries(THESIS_RESULTS)) {
+    const modelDir = join(modelsDir, style);
+    const valPath = join(data, `thesis-${style}`, 'val.bin');
+    if (!existsSync(join(modelDir, 'config.json'))) {
+      console.error(`maestro eval: no model for ${style} in ${modelsDir}; skipped`);
+      continue;
+    }
+    if (!existsSync(valPath)) throw new Error(`missing ${valPath}: build it with "maestro dataset build --thesis"`);
+    const model = loadModel(modelDir);
+    const val = new Uint8Array(readFileSync(valPath));
+    const r = evaluate(model, val, 128);
+    model.dispose();
+    rows.push({ style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy });
+  }
+  return rows;
+}
+
+/** Build the thesis corpora from ../shared into a temporary directory (a fresh clone has no data/). */
+async function buildThesisCorpora(): Promise<string> {
+  const maestroDir = join(SHARED_DIR, 'datasets', 'maestro-thesis');
+  if (!existsSync(maestroDir)) throw new Error(`no thesis data: ${maestroDir} does not exist (set MAESTRO_SHARED)`);
+  const { buildDatasets } = await import('../../training/dataset/build.js');
+  const out = mkdtempSync(join(tmpdir(), 'maestro-thesis-'));
+  buildDatasets({ outDir: out, stylesFile: join(REPO_ROOT, 'training', 'styles.json'), maestroDir, thesis: true, log: () => {} });
+  return out;
+}
+
+export function formatThesisTable(rows: ThesisRow[]): string {
+  const lines = [
+    '| style | val loss (ours) | val loss (thesis) | Δ loss | accuracy (ours) | accuracy (thesis) | windows |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const delta = r.loss - r.thesisLoss;
+    lines.push(`| ${r.style} | ${r.loss.toFixed(3)} | ${r.thesisLoss.toFixed(3)} | ${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ${delta <= 0 ? '✓' : '✗'} | ${r.accuracy.toFixed(3)} | ${r.thesisAccuracy.toFixed(3)} | ${r.windows} |`);
+  }
+  return lines.join('\n');
+}
