@@ -340,19 +340,25 @@ function groupByPiece(files: EncodedFile[]): EncodedFile[][] {
   return [...groups.values()].map((g) => g.sort(byId)).sort((a, b) => byId(a[0]!, b[0]!));
 }
 
-/** Draw whole pieces for validation until at least `fraction` of the files are held out. */
+/**
+ * Draw whole pieces for validation (in seeded order) until `fraction` of the files are held out.
+ * Pieces that would overshoot the target are passed over, so one piece with many performances
+ * cannot swallow the validation set; if every piece is too big, the smallest one is used.
+ */
 function splitByPiece(files: EncodedFile[], fraction: number, seed: number): { train: EncodedFile[]; val: EncodedFile[] } {
   const groups = seededShuffle(groupByPiece(files), seed);
-  const target = Math.max(1, Math.ceil(files.length * fraction));
-  const val: EncodedFile[] = [];
+  if (groups.length < 2) return { train: groups.flat(), val: [] };
+  const target = Math.max(1, Math.round(files.length * fraction));
   const valGroups = new Set<EncodedFile[]>();
+  let held = 0;
   for (const g of groups) {
-    if (val.length >= target || groups.length - valGroups.size <= 1) break;
-    val.push(...g);
+    if (held >= target) break;
+    if (held + g.length > target) continue;
     valGroups.add(g);
+    held += g.length;
   }
-  const train = groups.filter((g) => !valGroups.has(g)).flat();
-  return { train, val };
+  if (valGroups.size === 0) valGroups.add(groups.reduce((a, b) => (b.length < a.length ? b : a)));
+  return { train: groups.filter((g) => !valGroups.has(g)).flat(), val: groups.filter((g) => valGroups.has(g)).flat() };
 }
 
 interface HeldOut {
