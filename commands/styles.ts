@@ -9,12 +9,18 @@ export const data = new SlashCommandBuilder().setName('styles').setDescription('
 
 function describeCard(card: ModelCard | null): string {
   if (!card) return 'No model card yet (model not trained or not installed).';
+  // card.json as written by `maestro train` (src/model/store.ts): metrics, data and training sections.
+  const rec = (v: unknown) => (v && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+  const metrics = rec(card.metrics);
+  const data = rec(card.data);
+  const training = rec(card.training);
   const parts: string[] = [];
-  if (typeof card.validationLoss === 'number') parts.push(`validation loss ${card.validationLoss.toFixed(3)}`);
-  if (typeof card.trainSteps === 'number') parts.push(`${card.trainSteps} training steps`);
-  if (typeof card.pieces === 'number') parts.push(`${card.pieces} pieces`);
-  if (typeof card.dataset === 'string') parts.push(`data: ${card.dataset.slice(0, 200)}`);
-  if (typeof card.trainedAt === 'string') parts.push(`trained ${card.trainedAt.slice(0, 10)}`);
+  if (typeof metrics.valLoss128 === 'number') parts.push(`validation loss ${metrics.valLoss128.toFixed(3)}`);
+  if (typeof metrics.valAccuracy128 === 'number') parts.push(`accuracy ${(metrics.valAccuracy128 * 100).toFixed(1)} %`);
+  if (typeof training.steps === 'number') parts.push(`${training.steps} steps`);
+  if (typeof data.trainTokens === 'number') parts.push(`${data.trainTokens.toLocaleString('en-US')} training tokens`);
+  if (typeof data.corpus === 'string') parts.push(`data: ${data.corpus.split('/').slice(-2).join('/')}`);
+  if (typeof card.description === 'string') parts.push(card.description.slice(0, 120));
   return parts.length ? parts.join(' · ') : 'Model card present, without details.';
 }
 

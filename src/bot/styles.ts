@@ -52,12 +52,13 @@ export function loadStyles(file: string, warn: (msg: string) => void = () => {})
   }
 }
 
+/** models/<style>/card.json as `maestro train` writes it; read loosely, every field may be missing. */
 export interface ModelCard {
-  validationLoss?: number;
-  trainSteps?: number;
-  dataset?: string;
-  pieces?: number;
-  trainedAt?: string;
+  name?: unknown;
+  description?: unknown;
+  metrics?: unknown;
+  data?: unknown;
+  training?: unknown;
   [key: string]: unknown;
 }
 

@@ -1,6 +1,6 @@
 // The real ComposeService: the lead's compose() pipeline, then the audio engineer's renderer for each
 // candidate. Models stay cached in the process (compose() keeps them), so a worker loads each style once.
-import { compose, UnknownStyleError } from '../compose.js';
+import { compose as composeInProcess, UnknownStyleError, type ComposeRequest, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import type { NoteSequence } from '../music/note-sequence.js';
 import { ComposeInputError, type ComposeService } from '../queue/jobs.js';
@@ -12,9 +12,12 @@ export interface PipelineOptions {
   modelsDir: string;
   render: RenderOutputs;
   soundFont?: string | null;
+  /** compose() itself by default; a ComposeThreadPool's compose in the worker process (keeps the event loop free). */
+  compose?: (req: ComposeRequest) => Promise<ComposeResult>;
 }
 
 export function createPipelineService(opts: PipelineOptions): ComposeService {
+  const compose = opts.compose ?? composeInProcess;
   return async (req, onProgress) => {
     const s = req.settings;
     const t0 = Date.now();

@@ -1,0 +1,73 @@
+// Worker process: `npm run worker` (compose jobs) or `npm run worker -- --training` (training jobs).
+// Start as many as you like, on as many machines as you like, all pointing at the same Redis (and
+// sharing RESULTS_DIR): BullMQ hands each job to exactly one of them. See docs/discord.md.
+import { ConfigError, loadDotenv, loadWorkerConfig } from '../config.js';
+import { createRedis } from '../queue/connection.js';
+import { FileStore } from '../queue/file-store.js';
+import { createInferenceWorker } from './inference-worker.js';
+import { createTrainingWorker } from './training-worker.js';
+import { createPipelineService } from './compose-service.js';
+import { ComposeThreadPool } from './compose-threads.js';
+import { loadRenderOutputs } from './render-adapter.js';
+import { loadTrainingService } from './training-service.js';
+
+function log(msg: string): void {
+  console.error(`${new Date().toISOString()} [worker ${process.pid}] ${msg}`);
+}
+
+await loadDotenv();
+let config;
+try {
+  config = loadWorkerConfig();
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : String(err));
+  process.exit(1);
+}
+process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+
+const training = process.argv.includes('--training');
+const connection = createRedis(config.redis);
+let close: () => Promise<void>;
+if (training) {
+  const { service, reason } = await loadTrainingService(config);
+  const w = createTrainingWorker({ connection, redis: config.redis, training: service, unavailableReason: reason, log });
+  close = w.close;
+  log(service ? 'training worker ready' : `training worker ready, but training is not available: ${reason}`);
+} else {
+  const pool = new ComposeThreadPool(config.concurrency);
+  const render = await loadRenderOutputs();
+  const compose = createPipelineService({ modelsDir: config.modelsDir, render, soundFont: config.soundfont, compose: (req) => pool.compose(req) });
+  const w = createInferenceWorker({
+    connection,
+    redis: config.redis,
+    store: new FileStore(config.resultsDir),
+    compose,
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    log,
+  });
+  close = async () => {
+    await w.close();
+    await pool.close();
+  };
+  log(`inference worker ready (concurrency ${config.concurrency}, models in ${config.modelsDir})`);
+}
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: finishing active jobs, then exiting`);
+    close()
+      .then(() => connection.quit())
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          log(`shutdown failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+  });
+}
