@@ -112,19 +112,12 @@ describe('gigaTokenizer encode/decode', () => {
     expect(gigaTokenizer.encode({ ...seq, notes: [] })).toEqual([127]);
   });
 
-  it('orders chords top-down within one 16 ms cell', () => {
-    const seq: NoteSequence = {
-      notes: [
-        { pitch: 60, velocity: 80, startSec: 0.001, endSec: 0.5 },
-        { pitch: 64, velocity: 80, startSec: 0.015, endSec: 0.5 },
-        { pitch: 67, velocity: 80, startSec: 0.017, endSec: 0.5 },
-      ],
-      pedals: [],
-      tempos: [],
-      source: {},
-    };
-    // 1 ms and 15 ms share cell 0; 17 ms is cell 1. Durations: 499/32=15, 485/32=15, 483/32=15.
-    expect(gigaTokenizer.encode(seq)).toEqual([127, 0, 15, 64, 127, 0, 15, 60, 127, 1, 15, 67, 127]);
+  it('orders by exact onset, simultaneous notes top-down, then quantises (as the reference)', () => {
+    const note = (pitch: number, ms: number) => ({ pitch, velocity: 80, startSec: ms / 1000, endSec: (ms + 500) / 1000 });
+    const seq: NoteSequence = { notes: [note(67, 17), note(64, 15), note(60, 1), note(48, 40), note(72, 40)], pedals: [], tempos: [], source: {} };
+    // 1 ms and 15 ms share cell 0 but keep their played order; 17 ms is cell 1; the exact tie at 40 ms
+    // (cell 2) goes top-down. Durations: floor(500 / 32) = 15.
+    expect(gigaTokenizer.encode(seq)).toEqual([127, 0, 15, 60, 127, 0, 15, 64, 127, 1, 15, 67, 127, 1, 15, 72, 127, 0, 15, 48, 127]);
   });
 
   it('simulates velocity (pitch+10 single, pitch+30 chord, capped) or uses a constant', () => {

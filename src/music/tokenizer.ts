@@ -4,8 +4,8 @@
  *
  * `gigaTokenizer` is exactly the encoding of GIGA-Piano as used by the thesis (vocabulary 128):
  * every note is the quadruple `[127, dt, dur, pitch]` and a sequence ends with a lone `127`.
- *  - notes ordered by onset, chords top-down (pitch descending);
- *  - onsets quantised to 16 ms (`floor(ms / 16)`), `dt` = difference of quantised onsets, 0..126;
+ *  - notes ordered by exact onset (integer ms), simultaneous notes top-down (pitch descending),
+ *    and only then quantised: onset cell `floor(ms / 16)`, `dt` = difference of cells, 0..126;
  *  - `dur` = `floor(durationMs / 32)` clamped to 1..126; `pitch` clamped to 1..126;
  *  - velocity is not encoded; decoding simulates it (see `GigaDecodeOptions`).
  * Unlike the reference decoder, decoding never drops the last note or chord.
@@ -77,22 +77,19 @@ const RANGES: Record<TokenField, TokenRange> = {
 const FOLLOWS: Record<TokenField, TokenField> = { sep: 'dt', dt: 'dur', dur: 'pitch', pitch: 'sep' };
 
 function encodeGiga(seq: NoteSequence): number[] {
+  // As the reference: order by exact onset (ms), chords top-down, THEN quantise. Notes of a rolled
+  // chord that fall into one 16 ms cell therefore keep their played order (with dt 0 between them).
+  // The sort is stable, so exact duplicates keep the reader's order (TMIDIX's, note-off order).
   const notes = [...seq.notes].sort(compareNotes);
-  // Quantise first, then order: notes whose onsets fall in one 16 ms cell form one chord, top-down.
-  const events = notes.map((n) => {
-    const startMs = toMs(n.startSec);
-    return {
-      onset: Math.floor(startMs / ONSET_QUANTUM_MS),
-      dur: clamp(Math.floor((toMs(n.endSec) - startMs) / DURATION_QUANTUM_MS), MIN_DUR, MAX_DUR),
-      pitch: clamp(Math.round(n.pitch), MIN_PITCH, MAX_PITCH),
-    };
-  });
-  events.sort((a, b) => a.onset - b.onset || b.pitch - a.pitch);
   const tokens: number[] = [];
-  let previousOnset = events.length > 0 ? events[0]!.onset : 0;
-  for (const e of events) {
-    tokens.push(SEP, clamp(e.onset - previousOnset, 0, MAX_DT), e.dur, e.pitch);
-    previousOnset = e.onset;
+  let previousOnset: number | undefined;
+  for (const n of notes) {
+    const startMs = toMs(n.startSec);
+    const onset = Math.floor(startMs / ONSET_QUANTUM_MS);
+    const dur = clamp(Math.floor((toMs(n.endSec) - startMs) / DURATION_QUANTUM_MS), MIN_DUR, MAX_DUR);
+    const pitch = clamp(Math.round(n.pitch), MIN_PITCH, MAX_PITCH);
+    tokens.push(SEP, clamp(onset - (previousOnset ?? onset), 0, MAX_DT), dur, pitch);
+    previousOnset = onset;
   }
   tokens.push(SEP);
   return tokens;
