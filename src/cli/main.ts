@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }>
   eval: { summary: 'validation loss with the thesis protocol (--thesis), or the music metrics report (--report DIR)', load: async () => (await import('./eval.js')).runEval },
   compose: { summary: 'continue a MIDI file in a style (writes .mid, and .ogg/.png when rendering is available)', load: async () => (await import('./compose.js')).runCompose },
   tokens: { summary: 'print a MIDI file\'s tokens (GIGA-Piano encoding), comma-separated', load: async () => (await import('./tokens.js')).runTokens },
+  render: { summary: 'play a MIDI file on the piano: Ogg Opus (and --png piano roll)', load: async () => (await import('./render.js')).runRender },
   dataset: { summary: 'build tokenized training corpora (dataset build [--thesis] ...)', load: async () => (await import('./dataset.js')).runDataset },
 };
 

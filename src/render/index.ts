@@ -1,0 +1,74 @@
+/**
+ * The audio side of Maestro: NoteSequence → PCM (FluidSynth) → Ogg Opus, plus a piano-roll PNG.
+ * `renderOutputs` is what the compose CLI and the inference worker call for each candidate.
+ */
+import { compareNotes } from '../music/note-sequence.js';
+import type { Note, NoteSequence } from '../music/note-sequence.js';
+import { renderOggOpusOffThread } from './off-thread.js';
+import type { OpusOptions } from './opus.js';
+import { renderPianoRoll } from './piano-roll.js';
+
+export { RenderError } from './errors.js';
+export { renderToPcm, normalizePeak } from './render-pcm.js';
+export type { Pcm, RenderOptions } from './render-pcm.js';
+export { encodeOggOpus, encodeOggOpusWithInfo } from './opus.js';
+export type { OpusOptions } from './opus.js';
+export { renderToPcmOffThread, renderOggOpusOffThread, closeRenderWorker } from './off-thread.js';
+export { renderPianoRoll } from './piano-roll.js';
+
+export interface RenderOutputsOptions {
+  /** SoundFont file (default soundfonts/piano.sf3). */
+  soundFont?: string;
+  /** Attachment limit for the .ogg (default 10 MiB). */
+  maxBytes?: number;
+  /** What the audio contains: the prompt followed by the continuation (default) or the continuation alone. */
+  audio?: 'full' | 'continuation';
+}
+
+const noteKey = (n: Note) => `${n.pitch}@${Math.round(n.startSec * 1000)}`;
+
+/**
+ * Puts prompt and continuation on one timeline. `continuation` may be either the continuation on its
+ * own clock (0 = the prompt's last onset, as compose() decodes it) or already the whole piece
+ * (prompt + continuation, ComposeCandidate.full); the latter is recognised by containing every prompt note.
+ */
+export function placeContinuation(prompt: NoteSequence | null | undefined, continuation: NoteSequence): { full: NoteSequence; added: NoteSequence } {
+  if (!prompt || prompt.notes.length === 0) return { full: continuation, added: continuation };
+  const promptKeys = new Set(prompt.notes.map(noteKey));
+  const contKeys = new Set(continuation.notes.map(noteKey));
+  if ([...promptKeys].every((k) => contKeys.has(k))) {
+    const added = continuation.notes.filter((n) => !promptKeys.has(noteKey(n)));
+    return { full: continuation, added: { ...continuation, notes: added, pedals: [] } };
+  }
+  const shift = Math.max(...prompt.notes.map((n) => n.startSec));
+  const moved = continuation.notes.map((n) => ({ ...n, startSec: n.startSec + shift, endSec: n.endSec + shift }));
+  const movedPedals = continuation.pedals.map((p) => ({ startSec: p.startSec + shift, endSec: p.endSec + shift }));
+  const added: NoteSequence = { ...continuation, notes: moved, pedals: movedPedals };
+  const full: NoteSequence = {
+    notes: [...prompt.notes, ...moved].sort(compareNotes),
+    pedals: [...prompt.pedals, ...movedPedals].sort((a, b) => a.startSec - b.startSec),
+    tempos: prompt.tempos,
+    source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
+  };
+  return { full, added };
+}
+
+/**
+ * The two attachments for one candidate: an Ogg Opus recording (rendered and encoded on the render
+ * worker thread) and a piano-roll PNG with the prompt and Maestro's notes in different colours.
+ */
+export async function renderOutputs(
+  prompt: NoteSequence | null | undefined,
+  continuation: NoteSequence,
+  caption: string,
+  opts: RenderOutputsOptions = {},
+): Promise<{ ogg: Uint8Array; png: Uint8Array }> {
+  const { full, added } = placeContinuation(prompt, continuation);
+  const audioSeq = opts.audio === 'continuation' ? added : full;
+  const opus: OpusOptions = { ...(opts.maxBytes ? { maxBytes: opts.maxBytes } : {}), tags: { TITLE: caption, ENCODER: 'maestro' } };
+  const [audio, png] = await Promise.all([
+    renderOggOpusOffThread(audioSeq, opts.soundFont ? { soundFont: opts.soundFont } : {}, opus),
+    renderPianoRoll({ prompt: prompt && prompt.notes.length > 0 ? prompt : null, continuation: added, caption }),
+  ]);
+  return { ogg: audio.bytes, png };
+}
