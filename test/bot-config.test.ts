@@ -4,7 +4,7 @@ import { ConfigError, loadBotConfig, loadWorkerConfig } from '../src/config.js';
 const TOKEN = 'MTAwMDAwMDAwMDAwMDAwMDAx.GhIjKl.c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0';
 const GOOD = { DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: '100000000000000001' };
 
-function problems(env: Record<string, string>, load = loadBotConfig): string[] {
+function problems(env: Record<string, string>, load: (env: Record<string, string>) => unknown = loadBotConfig): string[] {
   try {
     load(env);
   } catch (err) {

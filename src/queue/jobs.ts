@@ -83,6 +83,8 @@ export interface JobProgress {
 export interface ComposeServiceRequest {
   promptMidi: Uint8Array | null;
   settings: ComposeSettings;
+  /** Upload limit per file where the result will be posted; the audio is encoded to fit. */
+  maxFileBytes: number;
 }
 
 export interface ComposedCandidate {

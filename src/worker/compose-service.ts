@@ -3,14 +3,16 @@
 import { compose as composeInProcess, UnknownStyleError, type ComposeRequest, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import type { NoteSequence } from '../music/note-sequence.js';
+import { renderOutputs } from '../render/index.js';
 import { ComposeInputError, type ComposeService } from '../queue/jobs.js';
 
 /** renderOutputs from src/render: audio + piano roll of a candidate. */
-export type RenderOutputs = (prompt: NoteSequence | null, continuation: NoteSequence, caption: string, opts: { soundFont?: string }) => Promise<{ ogg: Uint8Array; png: Uint8Array }>;
+export type RenderOutputs = (prompt: NoteSequence | null, continuation: NoteSequence, caption: string, opts: { soundFont?: string; maxBytes?: number }) => Promise<{ ogg: Uint8Array; png: Uint8Array }>;
 
 export interface PipelineOptions {
   modelsDir: string;
-  render: RenderOutputs;
+  /** renderOutputs from src/render by default. */
+  render?: RenderOutputs;
   soundFont?: string | null;
   /** compose() itself by default; a ComposeThreadPool's compose in the worker process (keeps the event loop free). */
   compose?: (req: ComposeRequest) => Promise<ComposeResult>;
@@ -18,6 +20,7 @@ export interface PipelineOptions {
 
 export function createPipelineService(opts: PipelineOptions): ComposeService {
   const compose = opts.compose ?? composeInProcess;
+  const render = opts.render ?? renderOutputs;
   return async (req, onProgress) => {
     const s = req.settings;
     const t0 = Date.now();
@@ -46,7 +49,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
     for (const c of result.candidates) {
       onProgress({ stage: 'rendering', fraction: c.index / result.candidates.length });
       const caption = `${s.style} · seed ${result.settings.seed}${result.candidates.length > 1 ? ` · #${c.index + 1}` : ''}`;
-      const { ogg, png } = await opts.render(result.prompt, c.continuation, caption, { soundFont: opts.soundFont ?? undefined });
+      const { ogg, png } = await render(result.prompt, c.continuation, caption, { soundFont: opts.soundFont ?? undefined, maxBytes: req.maxFileBytes });
       candidates.push({
         seed: result.settings.seed,
         midi: c.fullMidi,

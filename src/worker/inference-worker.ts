@@ -54,7 +54,7 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
     try {
       const prompt = job.data.promptKey ? await opts.store.get(job.data.promptKey) : null;
       const report = throttledProgress(job, opts.progressIntervalMs ?? 1_000);
-      const out = await opts.compose({ promptMidi: prompt, settings: job.data.settings }, report);
+      const out = await opts.compose({ promptMidi: prompt, settings: job.data.settings, maxFileBytes: job.data.target.attachmentSizeLimit }, report);
       const candidates = [];
       for (const [index, c] of out.candidates.entries()) {
         const keys = resultKeys(jobId, index);

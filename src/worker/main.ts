@@ -8,7 +8,6 @@ import { createInferenceWorker } from './inference-worker.js';
 import { createTrainingWorker } from './training-worker.js';
 import { createPipelineService } from './compose-service.js';
 import { ComposeThreadPool } from './compose-threads.js';
-import { loadRenderOutputs } from './render-adapter.js';
 import { loadTrainingService } from './training-service.js';
 
 function log(msg: string): void {
@@ -35,8 +34,7 @@ if (training) {
   log(service ? 'training worker ready' : `training worker ready, but training is not available: ${reason}`);
 } else {
   const pool = new ComposeThreadPool(config.concurrency);
-  const render = await loadRenderOutputs();
-  const compose = createPipelineService({ modelsDir: config.modelsDir, render, soundFont: config.soundfont, compose: (req) => pool.compose(req) });
+  const compose = createPipelineService({ modelsDir: config.modelsDir, soundFont: config.soundfont, compose: (req) => pool.compose(req) });
   const w = createInferenceWorker({
     connection,
     redis: config.redis,

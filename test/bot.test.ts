@@ -1,0 +1,209 @@
+// End to end: real discord.js bot against the fake Discord, real Redis (per-test prefix), real
+// inference worker running the real pipeline on tiny random models.
+import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { ApplicationCommandOptionType, MessageFlags, PermissionFlagsBits } from 'discord-api-types/v10';
+import { BotHarness, OWNER_ID, type HarnessOptions } from './support/bot-harness.js';
+import { PermissionHiddenError, TOKEN_LIFETIME_MS } from './support/fake-discord.js';
+import { createTinyModelsDir } from './support/tiny-model.js';
+import { realComposeService, decodeOgg } from './support/pipeline.js';
+import { readMidi } from '../src/music/midi.js';
+import type { ComposeService } from '../src/queue/jobs.js';
+
+const S = ApplicationCommandOptionType.String;
+const I = ApplicationCommandOptionType.Integer;
+const A = ApplicationCommandOptionType.Attachment;
+const ODE = new Uint8Array(readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url)));
+
+let modelsDir: string;
+let compose: ComposeService;
+let harness: BotHarness | null = null;
+
+beforeAll(async () => {
+  modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
+  compose = await realComposeService(modelsDir);
+});
+
+afterEach(async () => {
+  await harness?.cleanup();
+  harness = null;
+});
+
+async function start(opts: HarnessOptions = {}): Promise<BotHarness> {
+  harness = new BotHarness({ compose, ...opts });
+  return harness.start();
+}
+
+function composeOptions(extra: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number }> = []) {
+  return [{ name: 'style', type: S, value: 'baroque' }, { name: 'seconds', type: I, value: 10 }, ...extra];
+}
+
+/** The ephemeral message a user got for an interaction (a reply or a follow-up), if any. */
+function ephemeralFor(h: BotHarness, interactionId: string) {
+  const msgs = [h.fake.originalMessage(interactionId), ...h.fake.followups(interactionId)];
+  return msgs.find((m) => m && !m.deleted && (m.flags & MessageFlags.Ephemeral) !== 0);
+}
+
+describe('/compose end to end', () => {
+  it('continues an uploaded MIDI: Ogg Opus that decodes, MIDI that parses, a piano roll, and the settings with the seed', async () => {
+    const h = await start();
+    const att = h.fake.addAttachment('ode-to-joy.mid', ODE);
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: att.id }, { name: 'seed', type: I, value: 77 }]), attachments: [att] });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the composed reply');
+
+    expect(h.fake.interactions.get(i.id)!.callbacks).toEqual([5]); // one deferral, nothing else
+    expect(msg.files.map((f) => f.name)).toEqual(['maestro-baroque-77.ogg', 'maestro-baroque-77.mid', 'maestro-baroque-77.png']);
+    const [ogg, mid, png] = msg.files;
+    const pcm = await decodeOgg(ogg.bytes);
+    expect(pcm.sampleRate).toBe(48_000);
+    expect(pcm.samples).toBeGreaterThan(48_000); // more than a second of audio
+    const full = readMidi(mid.bytes);
+    expect(full.notes.length).toBeGreaterThan(readMidi(ODE).notes.length);
+    expect(Buffer.from(png.bytes.subarray(0, 8)).toString('hex')).toBe('89504e470d0a1a0a');
+    expect(msg.content).toContain('seed 77');
+    expect(msg.content).toContain('/compose style:baroque seconds:10');
+    // The user saw the queue state before the result.
+    expect(h.fake.events.some((e) => e.kind === 'message.edit' && String(e.detail.content).includes('queued'))).toBe(true);
+    expect(h.fake.identifies.map((x) => x.intents)).toEqual([1]); // Guilds only
+  });
+
+  it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
+    const h = await start();
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }]) });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'candidates');
+    expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-5.ogg', '1-maestro-baroque-5.png', '2-maestro-baroque-5.ogg', '2-maestro-baroque-5.png']);
+    const pickIds = msg.components[0].components.map((c) => c.custom_id);
+    expect(pickIds).toHaveLength(2);
+
+    const pick = h.fake.clickButton(msg.id, pickIds[1]!);
+    await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
+    expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
+    const kept = readMidi(msg.files[1].bytes);
+    const follow = msg.components[0].components.map((c) => c.custom_id!);
+    expect(follow.map((id) => id.split(':')[1])).toEqual(['regen', 'more']);
+
+    const more = h.fake.clickButton(msg.id, follow[1]);
+    const continued = await h.fake.waitFor(() => h.finalReply(more.id), 30_000, 'the continuation of the kept candidate');
+    const longer = readMidi(continued.files.find((f) => f.name.endsWith('.mid'))!.bytes);
+    expect(longer.notes.length).toBeGreaterThan(kept.notes.length);
+    expect(continued.content).toContain('(continued)');
+  });
+
+  it('improvises without an attachment and reports a bot restart-safe delivery', async () => {
+    const h = await start({ workers: 0 });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions() });
+    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && String(e.detail.content).includes('queued')), 10_000, 'queued');
+    // The bot goes down; the job finishes meanwhile; the bot comes back and still delivers.
+    await h.stopBot();
+    h.startWorker();
+    await h.fake.waitFor(() => h.logs.some((l) => l.includes('[worker] compose')), 30_000, 'the worker to finish');
+    expect(h.finalReply(i.id)).toBeUndefined();
+    await h.startBot();
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'delivery after restart');
+    expect(msg.content).toContain('An improvisation');
+  });
+});
+
+describe('/compose refuses bad input politely', () => {
+  it('a file that is not MIDI: ephemeral explanation, public placeholder removed, nothing queued', async () => {
+    const h = await start();
+    const att = h.fake.addAttachment('song.mid', new TextEncoder().encode('this is not a midi file at all'));
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: att.id }]), attachments: [att] });
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'an ephemeral error');
+    expect(note.content).toMatch(/can't use "song\.mid"/);
+    expect(h.fake.originalMessage(i.id)!.deleted).toBe(true);
+    expect(await h.bot!.ctx.queues.compose.count()).toBe(0);
+  });
+
+  it('an oversized attachment is refused before downloading; a lying size is caught while downloading', async () => {
+    const h = await start({ env: { MAX_MIDI_BYTES: '2000' } });
+    const big = h.fake.addAttachment('big.mid', new Uint8Array(5000));
+    const i1 = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: big.id }]), attachments: [big] });
+    const n1 = await h.fake.waitFor(() => ephemeralFor(h, i1.id), 10_000, 'size refusal');
+    expect(n1.content).toMatch(/limit/);
+    expect(h.fake.cdnFetches).toEqual([]);
+
+    const liar = h.fake.addAttachment('liar.mid', new Uint8Array(5000), { declaredSize: 100 });
+    const i2 = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: liar.id }]), attachments: [liar] });
+    const n2 = await h.fake.waitFor(() => ephemeralFor(h, i2.id), 10_000, 'size refusal during download');
+    expect(n2.content).toMatch(/limit/);
+    expect(await h.bot!.ctx.queues.compose.count()).toBe(0);
+  });
+
+  it('never fetches an attachment from a host that is not Discord’s CDN', async () => {
+    const h = await start();
+    const foreign = h.fake.addAttachment('ode.mid', ODE, { host: `localhost:${h.fake.port}` });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: foreign.id }]), attachments: [foreign] });
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'host refusal');
+    expect(note.content).toMatch(/uploaded to Discord/);
+    expect(h.fake.cdnFetches).toEqual([]);
+  });
+});
+
+describe('/admin', () => {
+  it('is hidden from non-admins, refused to admins outside the allowlist, and queued for the owner', async () => {
+    const h = await start({ workers: 0, withTrainingWorker: true, training: null });
+    expect(() => h.fake.invokeCommand('admin', { subcommand: 'status' })).toThrow(PermissionHiddenError);
+
+    const stranger = h.fake.invokeCommand('admin', { subcommand: 'train', options: [{ name: 'style', type: S, value: 'baroque' }], permissions: PermissionFlagsBits.Administrator, user: { id: '600000000000000001' } });
+    const refused = await h.fake.waitFor(() => ephemeralFor(h, stranger.id), 10_000, 'refusal');
+    expect(refused.content).toMatch(/Only the bot operator/);
+    expect(await h.bot!.ctx.queues.training.count()).toBe(0);
+
+    const owner = h.fake.invokeCommand('admin', { subcommand: 'train', options: [{ name: 'style', type: S, value: 'baroque' }], permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+    // No trainer in this installation: the job fails with a clear message instead of pretending.
+    const answer = await h.fake.waitFor(() => {
+      const m = h.fake.originalMessage(owner.id);
+      return m && m.content.includes('not available') ? m : undefined;
+    }, 15_000, 'training not available');
+    expect(answer.content).toMatch(/train failed: Training is not available/);
+
+    const status = h.fake.invokeCommand('admin', { subcommand: 'status', permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+    const s = await h.fake.waitFor(() => ephemeralFor(h, status.id), 10_000, 'status');
+    expect(s.content).toMatch(/Compose queue/);
+    expect(s.content).toMatch(/Training queue.*failed 1/);
+  });
+});
+
+describe('Discord’s rules', () => {
+  it('after ~14 minutes the result goes to a channel message instead of the expiring interaction', async () => {
+    const h = await start({ workers: 0 });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions(), user: { id: '700000000000000001' } });
+    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && String(e.detail.content).includes('queued')), 10_000, 'queued');
+    h.fake.advanceClock(14.5 * 60_000);
+    h.startWorker();
+    const msg = await h.fake.waitFor(() => h.fake.channelMessages().find((m) => m.files.length === 3), 30_000, 'channel delivery');
+    expect(msg.content).toContain('<@700000000000000001>');
+    expect(h.finalReply(i.id)).toBeUndefined();
+    // Nothing tried to use the interaction token past its lifetime.
+    h.fake.advanceClock(TOKEN_LIFETIME_MS);
+    expect(h.fake.errors().filter((e) => e.detail.code === 50027)).toEqual([]);
+  });
+
+  it('a duplicate delivery of the same interaction makes one job and one answer', async () => {
+    const h = await start();
+    const i = h.fake.invokeCommand('compose', { options: composeOptions() });
+    h.fake.invokeCommand('compose', { options: composeOptions(), reuse: { id: i.id, token: i.token } });
+    await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the answer');
+    await h.fake.waitFor(() => h.delivered.length > 0, 10_000, 'the delivery record');
+    const counts = await h.bot!.ctx.queues.compose.getJobCounts('completed', 'waiting', 'active', 'failed', 'delayed');
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(h.fake.interactions.get(i.id)!.callbacks).toHaveLength(1);
+    expect(h.delivered.filter((d) => d.jobId === `i-${i.id}`)).toHaveLength(1);
+  });
+
+  it('a burst of 30 composes from 5 users: every one is answered or politely refused', async () => {
+    const h = await start({ env: { QUEUE_MAX_PER_USER: '3', QUEUE_MAX_TOTAL: '12', RATE_LIMIT_COUNT: '5' } });
+    const users = ['810000000000000001', '820000000000000001', '830000000000000001', '840000000000000001', '850000000000000001'];
+    const sent = Array.from({ length: 30 }, (_, k) => h.fake.invokeCommand('compose', { options: composeOptions(), user: { id: users[k % 5] } }));
+    const outcome = (id: string) => (h.finalReply(id) ? 'answered' : ephemeralFor(h, id) ? 'refused' : null);
+    await h.fake.waitFor(() => sent.every((i) => outcome(i.id)), 55_000, 'every burst interaction to be settled');
+    const refused = sent.filter((i) => outcome(i.id) === 'refused');
+    const answered = sent.filter((i) => outcome(i.id) === 'answered');
+    expect(answered.length + refused.length).toBe(30);
+    expect(answered.length).toBeGreaterThanOrEqual(5);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(ephemeralFor(h, r.id)!.content).toMatch(/wait|queue is full|in progress/);
+    expect(h.fake.errors()).toEqual([]);
+  });
+});
