@@ -234,6 +234,8 @@ export function saveCheckpoint(runDir: string, model: GPT, opt: AdamW, state: Ch
   const tmp = `${dir}.tmp`;
   mkdirSync(tmp, { recursive: true });
   writeTensorFile(join(tmp, 'weights.mtw'), weightsToArrays(model));
+  // config.json makes a checkpoint directory loadable as a model directory (e.g. --init for fine-tuning).
+  writeFileAtomic(join(tmp, 'config.json'), [JSON.stringify(model.config, null, 2) + '\n']);
   const moments: Record<string, NamedArray> = {};
   for (const [n, t] of Object.entries(opt.m)) moments[`m/${n}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
   for (const [n, t] of Object.entries(opt.v)) moments[`v/${n}`] = { shape: t.shape, data: t.dataSync() as Float32Array };

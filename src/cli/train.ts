@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { loadModel, readCard, saveModel, type ModelCard } from '../model/store.js';
+import { GPT } from '../model/gpt.js';
 import { train, evaluate, type TrainOptions } from '../../training/trainer.js';
 import { parse, num, int, UsageError } from './args.js';
 
@@ -33,7 +34,7 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --lr X              peak learning rate (default 1e-3; 3e-4 when fine-tuning)
   --schedule NAME     cosine (default) | one-cycle
   --warmup N          warm-up steps for cosine (default 5 % of steps)
-  --dropout X         dropout for a fresh model (default from the preset)
+  --dropout X         dropout (default: the preset's, or the --init model's)
   --eval-every N      validate every N steps (default 100)
   --val-windows N     validation windows per evaluation (default 200)
   --checkpoint-min M  checkpoint at least every M minutes (default 5)
@@ -74,7 +75,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   const trainTokens = new Uint8Array(readFileSync(join(o.data, 'train.bin')));
   const valTokens = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
   const fineTune = Boolean(o.init);
-  const init = o.init ? loadModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: num(o.dropout, 'dropout', PRESETS[o.preset ?? 'small'].dropout, [0, 0.9])! };
+  const dropout = num(o.dropout, 'dropout', undefined, [0, 0.9]);
+  const init = o.init ? withDropout(loadModel(o.init), dropout) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
   const config = 'config' in init ? init.config : init;
   const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
   const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
@@ -134,6 +136,11 @@ export async function runTrain(argv: string[]): Promise<number> {
   console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
   if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
   return result.stoppedEarly ? 130 : 0;
+}
+
+/** The same weights with another dropout rate (fine-tuning small data wants more than pre-training). */
+function withDropout(model: GPT, dropout: number | undefined): GPT {
+  return dropout === undefined ? model : new GPT({ ...model.config, dropout }, model.weights);
 }
 
 /** Names of the weights in the last n blocks plus the final norm and output head. */

@@ -120,24 +120,34 @@ export class GPT {
     const drop = (x: tf.Tensor, salt: number): tf.Tensor =>
       training && this.config.dropout > 0 ? tf.dropout(x, this.config.dropout, undefined, dropoutSeed === undefined ? undefined : dropoutSeed * 1009 + salt) : x;
     const kv: KVCache['layers'] = [];
+    const block = (x: tf.Tensor2D, l: number, mask: tf.Tensor2D): tf.Tensor2D => {
+      const p = `h${l}.`;
+      const h = layerNorm(x, w[p + 'ln1.g'], w[p + 'ln1.b']);
+      const heads = (name: string) => linear(h, w, p + name).reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
+      const q = heads('attn.q');
+      const k = heads('attn.k');
+      const v = heads('attn.v');
+      if (keepKV) kv.push({ k: tf.keep(k), v: tf.keep(v) });
+      const content = tf.matMul(q, k, false, true); // [BH, T, T]
+      const er = w[p + 'attn.er'].slice([M - T, 0], [T, D]); // distances T-1 … 0 back
+      const relRaw = tf.matMul(q.reshape([B * H * T, D]), er, false, true).reshape([B * H, T, T]) as tf.Tensor3D;
+      const att = drop(tf.softmax(content.add(skew(relRaw)).mul(1 / Math.sqrt(D)).add(mask)), 100 + l);
+      const y = tf.matMul(att, v).reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B * T, C]) as tf.Tensor2D;
+      const x1 = x.add(drop(linear(y, w, p + 'attn.o'), 200 + l)) as tf.Tensor2D;
+      return x1.add(drop(mlp(layerNorm(x1, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p), 300 + l)) as tf.Tensor2D;
+    };
     const logits = tf.tidy(() => {
       const mask = causalMask(T);
       let x = drop(embed(w, tokens, 0, this.config), 0).reshape([B * T, C]) as tf.Tensor2D;
       for (let l = 0; l < this.config.nLayer; l++) {
-        const p = `h${l}.`;
-        const h = layerNorm(x, w[p + 'ln1.g'], w[p + 'ln1.b']);
-        const heads = (name: string) => linear(h, w, p + name).reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
-        const q = heads('attn.q');
-        const k = heads('attn.k');
-        const v = heads('attn.v');
-        if (keepKV) kv.push({ k: tf.keep(k), v: tf.keep(v) });
-        const content = tf.matMul(q, k, false, true); // [BH, T, T]
-        const er = w[p + 'attn.er'].slice([M - T, 0], [T, D]); // distances T-1 … 0 back
-        const relRaw = tf.matMul(q.reshape([B * H * T, D]), er, false, true).reshape([B * H, T, T]);
-        const att = drop(tf.softmax(content.add(skew(relRaw as tf.Tensor3D)).mul(1 / Math.sqrt(D)).add(mask)), 100 + l);
-        const y = tf.matMul(att, v).reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B * T, C]) as tf.Tensor2D;
-        x = x.add(drop(linear(y, w, p + 'attn.o'), 200 + l));
-        x = x.add(drop(mlp(layerNorm(x, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p), 300 + l));
+        if (training) x = block(x, l, mask);
+        else {
+          // Inference: free each block's intermediates at once (a 103 M model's attention maps for a
+          // long prompt would otherwise overflow the 4 GB wasm heap).
+          const prev = x;
+          x = tf.tidy(() => block(prev, l, mask));
+          prev.dispose();
+        }
       }
       return tf.matMul(layerNorm(x, w['lnf.g'], w['lnf.b']), w['head.w']) as tf.Tensor2D;
     });

@@ -87,6 +87,13 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
       throw new Error('BatchMatMul: only full or single-batch broadcasting is supported');
     }
     const out = backend.makeOutput([...outer, m, n], 'float32');
+    if (batch === 1) {
+      // One plain product: use the operands' own ids, so XNNPACK's packed-weights cache (keyed by the
+      // right operand's id) is reused across calls — what keeps one-token sampling steps cheap.
+      const id = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).id;
+      wasmBatchMatMul(id(a), shapeBytes([1, m, k]), 3, id(b), shapeBytes([1, k, n]), 3, false, false, id(out));
+      return out;
+    }
     const aOff = backend.dataIdMap.get(a.dataId).memoryOffset;
     const bOff = backend.dataIdMap.get(b.dataId).memoryOffset;
     const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;

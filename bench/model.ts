@@ -1,0 +1,76 @@
+/**
+ * Model benchmarks, one backend per process (`MAESTRO_BACKEND=wasm|cpu|… npx tsx bench/model.ts sample|train`):
+ *  - sample: tokens/s of KV-cached sampling for a 6-layer 256-wide model and a GIGA-Piano-sized one
+ *    (16 × 1024, ≈103 M params; random weights — speed does not depend on their values), batch 1 and 4;
+ *  - train: training tokens/s (forward + backward + AdamW) of the 6-layer 256-wide model, seq 256, batch 8.
+ * Prints one JSON line per measurement; bench/run.ts collects them into a table.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/model/backend.js';
+import { GPT, crossEntropy } from '../src/model/gpt.js';
+import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../src/model/config.js';
+import { sampleContinuation } from '../src/model/sampler.js';
+import { gigaTokenizer } from '../src/music/tokenizer.js';
+import { AdamW } from '../training/optim.js';
+
+const mode = process.argv[2] ?? 'sample';
+process.env.MAESTRO_QUIET = '1';
+const backend = await initBackend();
+
+function emit(o: Record<string, unknown>): void {
+  console.log(JSON.stringify({ backend, ...o }));
+}
+
+/** A plausible prompt: notes of a scale in the GIGA grammar. */
+function prompt(notes: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < notes; i++) out.push(127, 10, 12, 60 + (i % 12));
+  return [...out, 127];
+}
+
+async function benchSampling(name: string, config: ModelConfig, tokens: number, promptNotes: number): Promise<void> {
+  const model = new GPT({ ...config, dropout: 0 });
+  for (const batch of [1, 4]) {
+    // Warm-up (kernel setup, XNNPACK weight packing), then time a fixed number of generated tokens.
+    sampleContinuation(model, gigaTokenizer, { prompt: prompt(4), seconds: 600, candidates: batch, seed: 1, temperature: 1, topK: 0, topP: 1, maxTokens: 4 });
+    const t0 = performance.now();
+    sampleContinuation(model, gigaTokenizer, { prompt: prompt(promptNotes), seconds: 600, candidates: batch, seed: 1, temperature: 1, topK: 0, topP: 1, maxTokens: tokens });
+    const s = (performance.now() - t0) / 1000;
+    emit({ bench: 'sample', model: name, params: parameterCount(config), batch, promptTokens: promptNotes * 4 + 1, tokens, seconds: round(s), tokensPerSecond: round(tokens / s), sequenceTokensPerSecond: round((tokens * batch) / s) });
+  }
+  model.dispose();
+}
+
+async function benchTraining(steps: number): Promise<void> {
+  const config = { ...MAESTRO_SMALL, dropout: 0.1 };
+  const model = new GPT(config);
+  const opt = new AdamW();
+  const B = 8, T = 256;
+  const x = tf.randomUniform([B, T], 0, 128, 'int32', 1) as tf.Tensor2D;
+  const y = tf.randomUniform([B * T], 0, 128, 'int32', 2) as tf.Tensor1D;
+  const step = (i: number) => {
+    const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(x, { training: true, dropoutSeed: i }), y), model.variables());
+    value.dataSync();
+    value.dispose();
+    opt.apply(model.weights, Object.fromEntries(Object.entries(model.weights).map(([k, v]) => [k, grads[v.name]])), 1e-4);
+  };
+  step(0);
+  const t0 = performance.now();
+  for (let i = 1; i <= steps; i++) step(i);
+  const s = (performance.now() - t0) / 1000;
+  emit({ bench: 'train', model: '6x256', params: parameterCount(config), batch: B, seq: T, steps, seconds: round(s), tokensPerSecond: round((steps * B * T) / s), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+if (mode === 'sample') {
+  await benchSampling('6x256', MAESTRO_SMALL, 128, 100);
+  if (backend !== 'cpu') await benchSampling('giga-16x1024', GIGA_PIANO, 16, 100);
+} else if (mode === 'train') {
+  await benchTraining(backend === 'cpu' ? 1 : 3);
+} else {
+  console.error('usage: bench/model.ts sample|train');
+  process.exit(2);
+}
