@@ -1,0 +1,68 @@
+// A worker process killed in the middle of a job: BullMQ's lock expires, another worker picks the job
+// up, and the user still gets exactly one answer.
+import { describe, it, expect, afterEach } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApplicationCommandOptionType } from 'discord-api-types/v10';
+import { BotHarness } from './support/bot-harness.js';
+import { createTinyModelsDir } from './support/tiny-model.js';
+import { realComposeService } from './support/pipeline.js';
+import { readMidi } from '../src/music/midi.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+let harness: BotHarness | null = null;
+let child: ChildProcess | null = null;
+
+afterEach(async () => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  await harness?.cleanup();
+});
+
+describe('worker crash', () => {
+  it('a worker killed mid-job: the job is retried by another worker and the user is answered once', async () => {
+    const modelsDir = await createTinyModelsDir(['baroque']);
+    harness = await new BotHarness({ workers: 0 }).start();
+    const h = harness;
+    const output: string[] = [];
+    // The production worker entry point, as its own process, with a short lock so the test is quick.
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/worker/main.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, ...h.env(), MODELS_DIR: modelsDir, WORKER_LOCK_MS: '1500', WORKER_STALLED_CHECK_MS: '500' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => output.push(String(d)));
+    child.stderr!.on('data', (d) => output.push(String(d)));
+
+    const i = h.fake.invokeCommand('compose', {
+      options: [
+        { name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' },
+        { name: 'seconds', type: ApplicationCommandOptionType.Integer, value: 60 },
+      ],
+    });
+    // Mid-job: the worker has reported sampling progress.
+    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+    expect(h.finalReply(i.id)).toBeUndefined();
+
+    // A second worker (another process or machine in production) takes over once the lock lapses.
+    const connection = await import('../src/queue/connection.js');
+    const { createInferenceWorker } = await import('../src/worker/inference-worker.js');
+    const { FileStore } = await import('../src/queue/file-store.js');
+    const redis = connection.createRedis(h.config.redis);
+    const w = createInferenceWorker({ connection: redis, redis: h.config.redis, store: new FileStore(h.resultsDir), compose: await realComposeService(modelsDir), concurrency: 1, stalledIntervalMs: 500, lockDurationMs: 5_000, log: (m) => h.logs.push(`[worker2] ${m}`) });
+    try {
+      const msg = await h.fake.waitFor(() => h.finalReply(i.id), 45_000, 'the answer after the crash');
+      expect(readMidi(msg.files.find((f) => f.name.endsWith('.mid'))!.bytes).notes.length).toBeGreaterThan(0);
+      await h.fake.waitFor(() => h.delivered.length > 0, 10_000, 'delivery record');
+      expect(h.delivered).toHaveLength(1);
+      expect(h.logs.some((l) => l.startsWith('[worker2] compose'))).toBe(true);
+      const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+      expect(await job!.getState()).toBe('completed');
+    } finally {
+      await w.close();
+      redis.disconnect();
+    }
+  });
+});
