@@ -15,13 +15,14 @@ export interface TrainingPaths {
   baseModel: string;
 }
 
-export function trainingPaths(config: WorkerConfig): TrainingPaths {
+export function trainingPaths(config: WorkerConfig, overrides: Partial<TrainingPaths> = {}): TrainingPaths {
   const root = path.dirname(config.modelsDir);
   return {
     dataDir: path.resolve(process.env.DATA_DIR ?? path.join(root, 'data')),
     runsDir: path.resolve(process.env.RUNS_DIR ?? path.join(root, 'runs')),
     modelsDir: config.modelsDir,
     baseModel: path.join(config.modelsDir, 'base'),
+    ...overrides,
   };
 }
 
@@ -31,7 +32,7 @@ function latestRun(runsDir: string, style: string): string | null {
   return runs.length ? path.join(runsDir, runs[runs.length - 1], 'model') : null;
 }
 
-export async function loadTrainingService(config: WorkerConfig): Promise<{ service: TrainingService | null; reason?: string }> {
+export async function loadTrainingService(config: WorkerConfig, paths: Partial<TrainingPaths> = {}): Promise<{ service: TrainingService | null; reason?: string }> {
   let cli;
   try {
     const [dataset, train, store] = await Promise.all([import('../cli/dataset.js'), import('../cli/train.js'), import('../model/store.js')]);
@@ -39,7 +40,7 @@ export async function loadTrainingService(config: WorkerConfig): Promise<{ servi
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
-  const p = trainingPaths(config);
+  const p = trainingPaths(config, paths);
   const service: TrainingService = {
     async rebuildDataset(style, onProgress) {
       onProgress({ stage: 'dataset', fraction: 0, detail: 'thesis corpora' });
