@@ -58,7 +58,8 @@ export function pieceTokens(composer: string, title: string): PieceTokens {
   const asapOpus = /^(?:scherzos|polonaises)_(\d+)$/.exec(t);
   if (asapOpus) exact.add(`${who}:op:${asapOpus[1]}`);
 
-  const opus = /\bop(?:us)?\.?[\s_]*(\d+)(.*)$/.exec(t);
+  // Not \b: piano-midi-de and ASAP names glue words with underscores ("8_Etudes-tableaux_Opus_33_5").
+  const opus = /(?:^|[^a-z])op(?:us)?\.?[\s_]*(\d+)(.*)$/.exec(t);
   if (opus) {
     const rest = opus[2];
     const numbers: string[] = [];
@@ -74,7 +75,7 @@ export function pieceTokens(composer: string, title: string): PieceTokens {
     }
   }
 
-  const numbered = /\b(english suite|french suite|partita|sonata|ballades?|scherzo)[\s_]*(?:no\.?\s*)?(\d+)/.exec(t);
+  const numbered = /(?:^|[^a-z])(english suite|french suite|partita|sonata|ballades?|scherzo)[\s_]*(?:no\.?\s*)?(\d+)/.exec(t);
   if (numbered) exact.add(`${who}:${numbered[1].replace(/s$/, '').replace(' ', '')}:${numbered[2]}`);
 
   for (const name of UNIQUE_NAMES) {
