@@ -57,7 +57,8 @@ async function activate(name: BackendName): Promise<void> {
     case 'wasm': {
       await import('@tensorflow/tfjs-backend-wasm');
       await setOrThrow('wasm');
-      installFastWasmKernels();
+      // MAESTRO_WASM_STOCK=1 keeps tfjs' own kernels (for benchmarks that measure the difference).
+      if (process.env.MAESTRO_WASM_STOCK !== '1') installFastWasmKernels();
       return;
     }
     case 'cpu':
