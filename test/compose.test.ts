@@ -58,6 +58,16 @@ describe('maestro compose (CLI)', () => {
     expect(readdirSync(out).sort()).toEqual(['ode-to-joy-baroque-seed5-continuation.mid', 'ode-to-joy-baroque-seed5.mid']);
   });
 
+  it('renders audio and a piano roll next to the MIDI', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'maestro-out-'));
+    const code = await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--seed', '5', '--models', modelsDir, '--out', out]);
+    expect(code).toBe(0);
+    const ogg = readFileSync(join(out, 'ode-to-joy-baroque-seed5.ogg'));
+    const png = readFileSync(join(out, 'ode-to-joy-baroque-seed5.png'));
+    expect(ogg.subarray(0, 4).toString()).toBe('OggS');
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('exits 2 with a message on bad input', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-bad-'));
     const bad = join(dir, 'bad.mid');

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
-import type { NoteSequence } from '../music/note-sequence.js';
+import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, UsageError } from './args.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
@@ -96,27 +96,17 @@ async function writeOutputs(result: ComposeResult, outDir: string, stem: string,
     written.push(`${base}.mid`, `${base}-continuation.mid`);
     if (render) written.push(...(await renderFiles(result, c.index, base)));
   }
+  if (render) await closeRenderWorker();
   return written;
 }
 
-interface RenderModule {
-  renderOutputs(prompt: NoteSequence | null, full: NoteSequence, caption: string): Promise<{ ogg: Uint8Array; png: Uint8Array }>;
-}
-const RENDER_MODULE = '../render/index.js';
-
-/** Audio + piano roll, when the render module is present and working; MIDI is never lost if it is not. */
+/** Audio + piano roll; if rendering fails the MIDI files are already written and are never lost. */
 async function renderFiles(result: ComposeResult, index: number, base: string): Promise<string[]> {
-  let renderOutputs: RenderModule['renderOutputs'];
-  try {
-    ({ renderOutputs } = (await import(RENDER_MODULE)) as RenderModule);
-  } catch {
-    return [];
-  }
   const c = result.candidates[index];
   const s = result.settings;
   const caption = `Maestro · ${s.style} · seed ${s.seed} · temperature ${s.temperature} · top-p ${s.topP}`;
   try {
-    const { ogg, png } = await renderOutputs(result.prompt, c.full, caption);
+    const { ogg, png } = await renderOutputs(result.prompt, c.continuation, caption);
     writeFileSync(`${base}.ogg`, ogg);
     writeFileSync(`${base}.png`, png);
     return [`${base}.ogg`, `${base}.png`];
