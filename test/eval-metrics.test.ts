@@ -7,6 +7,7 @@ import { measureValidity } from '../src/eval/validity.js';
 import { overlap } from '../src/eval/distribution.js';
 import { groupPieces } from '../src/eval/pieces.js';
 import { splitAfterPrompt } from '../src/eval/thesis-outputs.js';
+import { rng } from './eval-helpers.js';
 
 /** Notes one after another, each `dur` seconds, starting at `t0`. */
 function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {
@@ -15,18 +16,6 @@ function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {
 
 function seqOf(notes: Note[]): NoteSequence {
   return { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} };
-}
-
-/** Small deterministic PRNG (mulberry32) for synthetic data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('Krumhansl–Schmuckler key', () => {

@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Note, NoteSequence } from '../src/music/note-sequence.js';
+import { trainLogistic, predictClass } from '../src/eval/logistic.js';
+import { generateAll, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
+import { NgramIndex, noteKeys } from '../src/eval/memorisation.js';
+import { meanHistograms } from '../src/eval/distribution.js';
+import { loadClassifier, DEFAULT_CLASSIFIER_DIR } from '../src/eval/style-classifier.js';
+import { extractFeatures } from '../src/eval/features.js';
+import { formatReport, checkGoals } from '../src/eval/report-format.js';
+import { runEvalReport } from '../src/cli/eval-music.js';
+import { sharedDir } from '../src/eval/corpus.js';
+import { rng } from './eval-helpers.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+
+function gaussian(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+describe('logistic regression', () => {
+  const blobs = (seed: number, n: number) => {
+    const r = rng(seed);
+    const centres = [
+      [2, 0, 0, 0, 0],
+      [0, 2, 0, 0, 0],
+      [0, 0, 2, 0, 0],
+    ];
+    const rows: number[][] = [];
+    const labels: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = i % 3;
+      rows.push(centres[c].map((m) => m + 0.7 * gaussian(r)));
+      labels.push(c);
+    }
+    return { rows, labels };
+  };
+  const names = ['a', 'b', 'c', 'd', 'e'];
+
+  it('beats chance by far on a separable synthetic problem, on held-out points', () => {
+    const train = blobs(1, 300);
+    const test = blobs(2, 300);
+    const model = trainLogistic(train.rows, train.labels, ['x', 'y', 'z'], names);
+    const acc = test.rows.filter((row, i) => predictClass(model, row) === test.labels[i]).length / test.rows.length;
+    expect(acc).toBeGreaterThan(0.9);
+  });
+
+  it('stays near chance when the labels carry no information', () => {
+    const train = blobs(3, 300);
+    const r = rng(4);
+    const shuffled = train.labels.map(() => Math.floor(r() * 3));
+    const model = trainLogistic(train.rows, shuffled, ['x', 'y', 'z'], names);
+    const test = blobs(5, 600);
+    const acc = test.rows.filter((row, i) => predictClass(model, row) === test.labels[i]).length / test.rows.length;
+    expect(acc).toBeLessThan(0.5);
+  });
+
+  it('is deterministic and standardises constant features safely', () => {
+    const train = blobs(6, 90);
+    train.rows.forEach((row) => row.push(5));
+    const a = trainLogistic(train.rows, train.labels, ['x', 'y', 'z'], [...names, 'const']);
+    const b = trainLogistic(train.rows, train.labels, ['x', 'y', 'z'], [...names, 'const']);
+    expect(a).toEqual(b);
+    expect(a.weights.flat().every(Number.isFinite)).toBe(true);
+  });
+});
+
+const C_MAJOR = [0, 2, 4, 5, 7, 9, 11];
+
+/** A fake model: a seeded random walk on the C major scale, so tests run without a trained network. */
+const fakeGenerate: GenerateFn = async (req) => {
+  if (req.model === 'vanguard') throw new Error('no vanguard model here');
+  return Array.from({ length: req.count }, (_, k) => {
+    const r = rng(req.seed * 1000 + k * 7 + req.prompt.name.length + (req.model === 'base' ? 500 : req.model.length));
+    const notes: Note[] = [];
+    let degree = 14;
+    for (let t = 0.2; t < req.seconds; t += 0.25 + Math.floor(r() * 2) * 0.25) {
+      degree = Math.max(0, Math.min(27, degree + Math.floor(r() * 5) - 2));
+      const pitch = 48 + 12 * Math.floor(degree / 7) + C_MAJOR[degree % 7];
+      notes.push({ pitch, velocity: 80, startSec: t, endSec: t + 0.3 });
+    }
+    // A held C major triad in the bass every 2 s anchors the key, as a real accompaniment would.
+    for (let t = 0; t < req.seconds; t += 2) for (const p of [36, 43, 52]) notes.push({ pitch: p, velocity: 70, startSec: t, endSec: t + 1.8 });
+    notes.sort((a, b) => a.startSec - b.startSec || b.pitch - a.pitch);
+    return { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} } satisfies NoteSequence;
+  });
+};
+
+function scalePrompt(name: string): Prompt {
+  const notes = C_MAJOR.map((pc, i) => ({ pitch: 60 + pc, velocity: 80, startSec: i * 0.5, endSec: i * 0.5 + 0.5 }));
+  return { name, midi: new Uint8Array(), seq: { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: { name } } };
+}
+
+function context(): EvalContext {
+  const classifier = loadClassifier(path.join(repoRoot, DEFAULT_CLASSIFIER_DIR));
+  const r = rng(11);
+  const training: Note[] = Array.from({ length: 300 }, (_, i) => ({ pitch: 40 + Math.floor(r() * 40), velocity: 80, startSec: i * 0.25, endSec: i * 0.25 + 0.25 }));
+  const index = new NgramIndex();
+  index.add(noteKeys({ notes: training, pedals: [], tempos: [], source: {} }));
+  const hist = meanHistograms([training]);
+  return { classifier, trainIndex: { baroque: index, romantic: index, vanguard: index }, realHeldOut: { baroque: hist, romantic: hist, vanguard: hist } };
+}
+
+describe('evaluation runner', () => {
+  const prompts = [scalePrompt('scale_a.mid'), scalePrompt('scale_bb.mid')];
+  const run = async (seed: number) => {
+    const cont = await generateAll({ prompts, k: 2, seconds: 20, seed, generate: fakeGenerate, includeBase: true });
+    return scoreAll(cont, context(), 'scale_a.mid');
+  };
+
+  it('gives the same results and report for the same seed, and different ones for another seed', async () => {
+    const a = await run(1);
+    const b = await run(1);
+    const c = await run(2);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(JSON.stringify(c.items)).not.toBe(JSON.stringify(a.items));
+    const file = context().classifier.file;
+    expect(formatReport(a, file, { seed: '1' })).toBe(formatReport(b, file, { seed: '1' }));
+  });
+
+  it('scores every continuation, records failures as undecoded, and checks the goals', async () => {
+    const res = await run(1);
+    // 2 prompts × 2 seeds × (3 styles + base)
+    expect(res.items).toHaveLength(16);
+    const vanguard = res.groups.find((g) => g.system === 'ours' && g.requested === 'vanguard')!;
+    expect(vanguard.decodedShare).toBe(0);
+    expect(res.items.filter((i) => i.requested === 'vanguard').every((i) => i.error === 'no vanguard model here')).toBe(true);
+    const baroque = res.groups.find((g) => g.system === 'ours' && g.requested === 'baroque')!;
+    expect(baroque.validShare).toBe(1);
+    // The walk stays on C major: its key agrees with the C major prompt most of the time.
+    expect(baroque.keyAgreement).toBeGreaterThanOrEqual(0.75);
+    expect(baroque.overlap?.pitchClass).toBeGreaterThan(0);
+    expect(res.thesisPromptGroups.every((g) => g.n === 2)).toBe(true);
+    const goals = checkGoals(res);
+    expect(goals.find((g) => g.goal.startsWith('0 invalid'))!.met).toBe(false);
+  });
+});
+
+const shared = sharedDir(repoRoot);
+const haveShared = fs.existsSync(path.join(shared, 'datasets/index.csv'));
+
+describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../shared)', () => {
+  it('scores the thesis outputs without a model and writes markdown, JSON and a PNG', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
+    const code = await runEvalReport(['--report', out, '--no-generate'], repoRoot);
+    expect(code).toBe(0);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const thesis = json.items.filter((i: { system: string }) => i.system === 'thesis');
+    expect(thesis).toHaveLength(6);
+    expect(thesis.every((i: { validity: { decoded: boolean } }) => i.validity.decoded)).toBe(true);
+    expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('## 3. Memorisation');
+    expect(fs.readFileSync(path.join(out, 'style-accuracy.png')).subarray(1, 4).toString()).toBe('PNG');
+    fs.rmSync(out, { recursive: true });
+  });
+
+  it('ships a classifier that matches the current features and is clearly above chance', () => {
+    const c = loadClassifier(path.join(repoRoot, DEFAULT_CLASSIFIER_DIR));
+    expect(c.file.model.featureNames).toEqual(extractFeatures([], 1).names);
+    expect(c.file.training.crossValidation.balancedAccuracy).toBeGreaterThan(0.6);
+  });
+});
+
+describe('maestro eval --report arguments', () => {
+  it('rejects bad arguments with exit code 2', async () => {
+    expect(await runEvalReport([], repoRoot)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot)).toBe(2);
+  });
+});
