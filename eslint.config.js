@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'out/**', 'models/**', 'soundfonts/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'out/**', 'tmp/**', 'data/**', 'runs/**', 'models/**', 'soundfonts/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
