@@ -13,8 +13,10 @@ import { formatReport, checkGoals } from '../src/eval/report-format.js';
 import { runEvalReport } from '../src/cli/eval-music.js';
 import { sharedDir } from '../src/eval/corpus.js';
 import { rng } from './eval-helpers.js';
+import { createTinyModelsDir } from './support/tiny-model.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
+const quiet = { out: () => {}, err: () => {} };
 
 function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -144,7 +146,7 @@ const haveShared = fs.existsSync(path.join(shared, 'datasets/index.csv'));
 describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../shared)', () => {
   it('scores the thesis outputs without a model and writes markdown, JSON and a PNG', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
-    const code = await runEvalReport(['--report', out, '--no-generate'], repoRoot);
+    const code = await runEvalReport(['--report', out, '--no-generate'], repoRoot, quiet);
     expect(code).toBe(0);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     const thesis = json.items.filter((i: { system: string }) => i.system === 'thesis');
@@ -153,6 +155,25 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('## 3. Memorisation');
     expect(fs.readFileSync(path.join(out, 'style-accuracy.png')).subarray(1, 4).toString()).toBe('PNG');
     fs.rmSync(out, { recursive: true });
+  });
+
+  it('generates with compose() from a models folder, and the same seed gives the same report', async () => {
+    const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard', 'base']);
+    const reports: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
+      const argv = ['--report', out, '--models', models, '--prompts', 'inicio_para_elisa', '--k', '2', '--seconds', '4', '--seed', '3'];
+      expect(await runEvalReport(argv, repoRoot, quiet)).toBe(0);
+      reports.push(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+      fs.rmSync(out, { recursive: true });
+    }
+    expect(reports[1]).toBe(reports[0]);
+    const json = JSON.parse(reports[0]);
+    // 6 thesis files + 2 continuations × (3 styles + base), all decoded.
+    expect(json.items).toHaveLength(14);
+    expect(json.items.every((i: { validity: { decoded: boolean } }) => i.validity.decoded)).toBe(true);
+    expect(json.thesisPromptGroups.map((g: { system: string }) => g.system)).toEqual(['thesis', 'thesis', 'thesis', 'ours', 'ours', 'ours', 'base']);
+    fs.rmSync(models, { recursive: true });
   });
 
   it('ships a classifier that matches the current features and is clearly above chance', () => {
@@ -164,8 +185,8 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
 
 describe('maestro eval --report arguments', () => {
   it('rejects bad arguments with exit code 2', async () => {
-    expect(await runEvalReport([], repoRoot)).toBe(2);
-    expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot)).toBe(2);
-    expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot)).toBe(2);
+    expect(await runEvalReport([], repoRoot, quiet)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot, quiet)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot, quiet)).toBe(2);
   });
 });

@@ -28,7 +28,13 @@ import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.j
 import { trainStyleClassifier } from '../eval/train-classifier.js';
 import { readMidi } from '../music/midi.js';
 
-const log = (s: string) => process.stderr.write(`${s}\n`);
+/** Where the command prints: the report tables to `out`, progress and errors to `err` (tests pass silent sinks). */
+export interface EvalIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+const STDIO: EvalIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(`${s}\n`) };
+let log: (s: string) => void = STDIO.err;
 
 export class EvalUsageError extends Error {}
 
@@ -120,7 +126,8 @@ function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<type
   return makeClassifier(trained.file);
 }
 
-export async function runEvalReport(argv: string[], repoRoot = process.cwd()): Promise<number> {
+export async function runEvalReport(argv: string[], repoRoot = process.cwd(), io: EvalIo = STDIO): Promise<number> {
+  log = io.err;
   let args: EvalArgs;
   try {
     args = parseEvalArgs(argv, repoRoot);
@@ -185,7 +192,7 @@ export async function runEvalReport(argv: string[], repoRoot = process.cwd()): P
   fs.writeFileSync(path.join(args.reportDir, 'report.md'), `${markdown}\n![style accuracy](style-accuracy.png)\n`);
   fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, classifier: classifier.file.training, ...results }, null, 1)}\n`);
   fs.writeFileSync(path.join(args.reportDir, 'style-accuracy.png'), styleChartPng(results));
-  process.stdout.write(`${markdown}\n`);
+  io.out(`${markdown}\n`);
   log(`Report written to ${args.reportDir} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return 0;
 }
