@@ -102,6 +102,18 @@ describe('/compose end to end', () => {
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'delivery after restart');
     expect(msg.content).toContain('An improvisation');
   });
+  it('sizes attachments to the interaction’s upload limit', async () => {
+    const h = await start();
+    h.fake.attachmentSizeLimit = 120_000;
+    const att = h.fake.addAttachment('ode-to-joy.mid', ODE);
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: att.id }]), attachments: [att] });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the composed reply');
+    for (const f of msg.files) expect(f.bytes.length).toBeLessThanOrEqual(120_000);
+    const ogg = msg.files.find((f) => f.name.endsWith('.ogg'));
+    expect(ogg).toBeDefined(); // the encoder fits the audio into the limit rather than dropping it
+    expect((await decodeOgg(ogg!.bytes)).samples).toBeGreaterThan(48_000);
+    expect(msg.files.length === 3 || /Left out, too large/.test(msg.content)).toBe(true);
+  });
 });
 
 describe('/compose refuses bad input politely', () => {

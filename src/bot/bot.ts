@@ -2,6 +2,7 @@
 // events, and the delivery consumer. `startBot` is what main.ts runs and what the tests drive.
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { Job, QueueEvents, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { BotConfig } from '../config.js';
 import { createQueues, createRedis } from '../queue/connection.js';
 import { Admission } from '../queue/admission.js';
@@ -36,19 +37,35 @@ export function defaultLog(msg: string): void {
   console.error(`${new Date().toISOString()} [bot] ${msg}`);
 }
 
+/** A fail-fast connection refuses commands until connected; start-up waits for it (or fails clearly). */
+async function waitReady(r: Redis): Promise<void> {
+  if (r.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Redis is not reachable (REDIS_URL); the bot needs it to queue jobs')), 10_000);
+    r.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export async function startBot(deps: BotDeps): Promise<RunningBot> {
   const { config } = deps;
   const log = deps.log ?? defaultLog;
   const now = deps.now ?? Date.now;
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiBase } });
+  // Deliveries (a BullMQ worker) wait out Redis outages; commands fail fast with a polite message.
   const redis = createRedis(config.redis);
-  const queues = createQueues(redis, config.redis);
+  const commandRedis = createRedis(config.redis, { failFast: true });
+  for (const r of [redis, commandRedis]) r.on('error', (err: Error) => log(`redis: ${err.message}`));
+  await waitReady(commandRedis);
+  const queues = createQueues(commandRedis, config.redis);
   const out = new DiscordOut(client.rest, redis, config.redis.prefix, config.tokenSafeMs, now);
   const ctx: BotContext = {
     config,
     redis,
     queues,
-    admission: new Admission(redis, config.redis.prefix, config.limits, now),
+    admission: new Admission(commandRedis, config.redis.prefix, config.limits, now),
     store: new FileStore(config.resultsDir),
     out,
     progress: new ProgressReporter(out, config.progressIntervalMs, log),
@@ -134,6 +151,7 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
       for (const c of eventConnections) c.disconnect();
       await queues.close();
       await redis.quit().catch(() => {});
+      await commandRedis.quit().catch(() => {});
       await client.destroy();
       log('stopped');
     },

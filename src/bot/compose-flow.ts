@@ -42,7 +42,13 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
   const target = replyTarget(interaction, ctx);
   const jobId = jobIdFor(interaction.id);
 
-  const decision = await ctx.admission.admit(target.userId, jobId);
+  let decision;
+  try {
+    decision = await ctx.admission.admit(target.userId, jobId);
+  } catch (err) {
+    ctx.log(`admission failed (Redis?): ${(err as Error).message}`);
+    throw new UserFacingError("I can't reach my job queue right now — please try again in a minute.");
+  }
   if (decision === 'duplicate') {
     // Discord delivered this interaction twice; the first delivery owns the job and the reply.
     ctx.log(`duplicate delivery of interaction ${interaction.id} ignored`);

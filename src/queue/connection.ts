@@ -4,9 +4,14 @@ import { Queue, type QueueOptions } from 'bullmq';
 import type { RedisConfig } from '../config.js';
 import { QUEUE_NAMES } from './jobs.js';
 
-/** BullMQ workers block on Redis, so commands must wait for reconnection instead of failing after N retries. */
-export function createRedis(cfg: RedisConfig): Redis {
-  return new Redis(cfg.url, { maxRetriesPerRequest: null, lazyConnect: false });
+/**
+ * BullMQ workers block on Redis, so their commands wait for reconnection instead of failing after N
+ * retries. The bot's command path instead uses `failFast`: a user waiting on a 3-second Discord deadline
+ * is better served by "try again in a minute" than by a command that hangs until Redis returns.
+ */
+export function createRedis(cfg: RedisConfig, opts: { failFast?: boolean } = {}): Redis {
+  if (opts.failFast) return new Redis(cfg.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: 2_000 });
+  return new Redis(cfg.url, { maxRetriesPerRequest: null });
 }
 
 export function queueOptions(connection: Redis, cfg: RedisConfig): QueueOptions {
