@@ -16,30 +16,60 @@ let child: ChildProcess | null = null;
 
 afterEach(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
+  child = null;
   await harness?.cleanup();
+  harness = null;
 });
 
-describe('worker crash', () => {
+function spawnWorker(h: BotHarness, modelsDir: string, output: string[]): ChildProcess {
+  // The production worker entry point, as its own process, with a short lock so the tests are quick.
+  const c = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/worker/main.ts')], {
+    cwd: repoRoot,
+    env: { ...process.env, ...h.env(), MODELS_DIR: modelsDir, WORKER_LOCK_MS: '1500', WORKER_STALLED_CHECK_MS: '500' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  c.stdout!.on('data', (d) => output.push(String(d)));
+  c.stderr!.on('data', (d) => output.push(String(d)));
+  return c;
+}
+
+function composeLong(h: BotHarness) {
+  return h.fake.invokeCommand('compose', {
+    options: [
+      { name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' },
+      { name: 'seconds', type: ApplicationCommandOptionType.Integer, value: 20 },
+    ],
+  });
+}
+
+describe('worker process lifecycle', () => {
+  it('SIGTERM lets the active job finish, then the worker exits cleanly', async () => {
+    const modelsDir = await createTinyModelsDir(['baroque']);
+    harness = await new BotHarness({ workers: 0 }).start();
+    const h = harness;
+    const output: string[] = [];
+    child = spawnWorker(h, modelsDir, output);
+    const i = composeLong(h);
+    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 20_000, 'the answer from the stopping worker');
+    expect(msg.files).toHaveLength(3);
+    const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+    expect(await job!.getState()).toBe('completed');
+    expect(job!.attemptsMade).toBe(1);
+    expect(output.join('')).toMatch(/SIGTERM: finishing active jobs/);
+  });
+
+
   it('a worker killed mid-job: the job is retried by another worker and the user is answered once', async () => {
     const modelsDir = await createTinyModelsDir(['baroque']);
     harness = await new BotHarness({ workers: 0 }).start();
     const h = harness;
     const output: string[] = [];
-    // The production worker entry point, as its own process, with a short lock so the test is quick.
-    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/worker/main.ts')], {
-      cwd: repoRoot,
-      env: { ...process.env, ...h.env(), MODELS_DIR: modelsDir, WORKER_LOCK_MS: '1500', WORKER_STALLED_CHECK_MS: '500' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d) => output.push(String(d)));
-    child.stderr!.on('data', (d) => output.push(String(d)));
-
-    const i = h.fake.invokeCommand('compose', {
-      options: [
-        { name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' },
-        { name: 'seconds', type: ApplicationCommandOptionType.Integer, value: 60 },
-      ],
-    });
+    child = spawnWorker(h, modelsDir, output);
+    const i = composeLong(h);
     // Mid-job: the worker has reported sampling progress.
     await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
     child.kill('SIGKILL');
