@@ -5,13 +5,15 @@
  * after the current step with a checkpoint. With `--promote <model dir>` the result replaces the served
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { loadModel, readCard, saveModel, type ModelCard } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { train, evaluate, type TrainOptions } from '../../training/trainer.js';
+import { findLearningRate } from '../../training/lr-finder.js';
+import { lineChart, lossCurve } from '../../training/plot.js';
 import { parse, num, int, UsageError } from './args.js';
 
 const PRESETS: Record<string, ModelConfig> = {
@@ -31,7 +33,8 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --batch N           sequences per micro-batch (default 8)
   --accumulate N      micro-batches per step (default 1)
   --seq N             tokens per sequence (default: the model's block size)
-  --lr X              peak learning rate (default 1e-3; 3e-4 when fine-tuning)
+  --lr X|auto         peak learning rate (default 1e-3; 3e-4 when fine-tuning); auto = half the LR finder's suggestion
+  --find-lr           only run the learning-rate range test: writes lr-finder.json and lr-finder.png to --out
   --schedule NAME     cosine (default) | one-cycle
   --warmup N          warm-up steps for cosine (default 5 % of steps)
   --dropout X         dropout (default: the preset's, or the --init model's)
@@ -53,7 +56,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       seq: { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
       dropout: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
       'checkpoint-min': { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
-      promote: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      promote: { type: 'string' }, name: { type: 'string' }, 'find-lr': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
     if (o.help) {
       console.log(HELP);
@@ -88,7 +91,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     batchSize: int(o.batch, 'batch', 8, [1, 512])!,
     accumulate: int(o.accumulate, 'accumulate', 1, [1, 1024])!,
     steps,
-    lr: num(o.lr, 'lr', fineTune ? 3e-4 : 1e-3, [1e-7, 1])!,
+    lr: o.lr === 'auto' ? NaN : num(o.lr, 'lr', fineTune ? 3e-4 : 1e-3, [1e-7, 1])!,
     minLr: 0,
     warmup: int(o.warmup, 'warmup', Math.max(1, Math.round(steps * 0.05)), [0, steps])!,
     schedule: (o.schedule as TrainOptions['schedule']) ?? 'cosine',
@@ -100,6 +103,21 @@ export async function runTrain(argv: string[]): Promise<number> {
     checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
     trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
   };
+  if (o['find-lr'] || Number.isNaN(opts.lr)) {
+    // The range test runs on a throw-away copy of the starting weights.
+    const copy = o.init ? withDropout(loadModel(o.init), dropout) : new GPT(init as ModelConfig, undefined, opts.seed);
+    const found = findLearningRate(copy, { train: trainTokens, seqLen: opts.seqLen, batchSize: opts.batchSize, seed: opts.seed, trainable: opts.trainable });
+    copy.dispose();
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(join(o.out, 'lr-finder.json'), JSON.stringify(found, null, 2) + '\n');
+    writeFileSync(join(o.out, 'lr-finder.png'), lineChart(
+      [{ label: 'smoothed loss', colour: '#1f77b4', points: found.points.map((p) => [p.lr, p.smoothed]) }],
+      { title: `LR range test — suggestion ${found.suggestion.toExponential(2)}`, xLabel: 'learning rate (log)', yLabel: 'loss', logX: true },
+    ));
+    console.log(`LR finder: suggested learning rate ${found.suggestion.toExponential(2)} (minimum loss / 10); see ${join(o.out, 'lr-finder.png')}`);
+    if (o['find-lr']) return 0;
+    opts.lr = found.suggestion / 2; // the thesis trained at half the suggestion
+  }
   opts.minLr = opts.lr / 10;
 
   let stopping = false;
@@ -133,9 +151,16 @@ export async function runTrain(argv: string[]): Promise<number> {
     metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
   };
   saveModel(join(o.out, 'model'), result.model, card);
+  writeLossCurve(o.out, card.name);
   console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
   if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
   return result.stoppedEarly ? 130 : 0;
+}
+
+/** loss-curve.png from the run's metrics.jsonl (the whole run, across resumes). */
+function writeLossCurve(runDir: string, name: string): void {
+  const records = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number; loss: number; valLoss?: number });
+  if (records.length > 1) writeFileSync(join(runDir, 'loss-curve.png'), lossCurve(records, `${name}: loss per token`));
 }
 
 /** The same weights with another dropout rate (fine-tuning small data wants more than pre-training). */

@@ -21,11 +21,11 @@ export interface PianoRollInput {
   height?: number;
 }
 
-const FONT = 'Maestro DejaVu Sans';
+export const FONT = 'Maestro DejaVu Sans';
 const fontFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../assets/fonts/DejaVuSans.ttf');
 let fontRegistered = false;
 
-function ensureFont(): void {
+export function ensureFont(): void {
   if (fontRegistered) return;
   if (!GlobalFonts.registerFromPath(fontFile, FONT)) throw new Error(`could not load the piano-roll font ${fontFile}`);
   fontRegistered = true;

@@ -1,0 +1,51 @@
+import { describe, it, expect } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTrain, promote } from '../src/cli/train.js';
+import { readCard, writeCard } from '../src/model/store.js';
+
+function corpus(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'maestro-corpus-'));
+  const notes: number[] = [];
+  for (let i = 0; i < 1500; i++) notes.push(127, 8, 8, 60 + ((i * 7) % 12));
+  writeFileSync(join(dir, 'train.bin'), Uint8Array.from(notes.slice(0, 5000)));
+  writeFileSync(join(dir, 'val.bin'), Uint8Array.from(notes.slice(5000)));
+  return dir;
+}
+
+describe('maestro train (CLI)', () => {
+  it('runs the LR finder and writes its curve', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'maestro-run-')), 'lr');
+    expect(await runTrain(['--data', corpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--find-lr'])).toBe(0);
+    const found = JSON.parse(readFileSync(join(out, 'lr-finder.json'), 'utf8'));
+    expect(found.suggestion).toBeGreaterThan(1e-6);
+    expect(found.suggestion).toBeLessThan(1);
+    expect(readFileSync(join(out, 'lr-finder.png')).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('trains, saves a model with a card and a loss curve, and promotes only when not worse', async () => {
+    const data = corpus();
+    const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
+    const out = join(root, 'run');
+    expect(await runTrain(['--data', data, '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '4', '--steps', '30', '--lr', '3e-3', '--eval-every', '10'])).toBe(0);
+    const card = readCard(join(out, 'model'))!;
+    expect(card.licence).toMatch(/NC-SA/);
+    expect((card.training as Record<string, unknown>).steps).toBe(30);
+    expect(existsSync(join(out, 'loss-curve.png'))).toBe(true);
+    const served = join(root, 'served');
+    const loss = Number((card.metrics as Record<string, number>).valLoss128);
+    expect(promote(join(out, 'model'), served, loss)).toBe(true);
+    // A served model that validates better is kept.
+    writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss - 1 } });
+    expect(promote(join(out, 'model'), served, loss)).toBe(false);
+    expect(existsSync(`${served}.previous`)).toBe(false);
+  });
+
+  it('refuses missing data with exit code 2', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'maestro-empty-'));
+    mkdirSync(join(empty, 'x'));
+    expect(await runTrain(['--data', join(empty, 'x'), '--out', join(empty, 'run')])).toBe(2);
+    expect(await runTrain(['--out', join(empty, 'run')])).toBe(2);
+  });
+});
