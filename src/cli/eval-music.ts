@@ -142,7 +142,7 @@ export async function runEvalReport(argv: string[], repoRoot = process.cwd(), io
     return 2;
   }
   log('Reading the real data …');
-  const corpus = loadCorpus(path.join(shared, 'datasets'));
+  const corpus = loadCorpus(path.join(shared, 'datasets'), { dataDir: path.join(repoRoot, 'data') });
   const classifier = classifierFor(args, repoRoot, corpus);
   const ctx = {
     classifier,
@@ -184,6 +184,9 @@ export async function runEvalReport(argv: string[], repoRoot = process.cwd(), io
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
     seed: String(args.seed),
+    'held-out and training files': corpus.manifests.length
+      ? `thesis protocol + dataset manifests (${corpus.manifests.map((m) => path.relative(repoRoot, m)).join(', ')})`
+      : 'thesis protocol (no dataset manifests in data/)',
     "thesis' outputs": `${continuations.filter((c) => c.system === 'thesis').length} files (Für Elise)`,
     ...(notes.length ? { notes: notes.join('; ') } : {}),
   };

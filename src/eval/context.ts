@@ -8,15 +8,12 @@ import { NgramIndex, noteKeys } from './memorisation.js';
 import { STYLES, type Style } from './pieces.js';
 import { clipStarts, MAX_CLIPS_PER_PERFORMANCE } from './train-classifier.js';
 
-/** Every thesis file of the style that the style model trained on (all but its validation files). */
+/** Every file the style's model may have trained on (corpus.trainingFiles), as one 8-gram index per style. */
 export function buildTrainIndexes(corpus: Corpus): Record<Style, NgramIndex> {
   const out = {} as Record<Style, NgramIndex>;
   for (const style of STYLES) {
     const index = new NgramIndex();
-    for (const e of corpus.entries) {
-      if (e.source !== 'maestro-thesis' || e.style !== style || e.role === 'style-validation') continue;
-      index.add(noteKeys(readSequence(path.join(corpus.datasetsDir, e.relPath))));
-    }
+    for (const rel of corpus.trainingFiles[style]) index.add(noteKeys(readSequence(path.join(corpus.datasetsDir, rel))));
     out[style] = index;
   }
   return out;

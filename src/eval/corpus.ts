@@ -7,6 +7,11 @@
  * pieces.ts) is a *validation piece*: never used to train the style classifier, and used as the "real held-out"
  * reference of the distribution distances. The other thesis files form the style's training stream, which the
  * memorisation check searches.
+ *
+ * When the dataset builder's manifests are there (`data/<style>/manifest.json` for the by-piece corpora,
+ * `data/thesis-<style>/manifest.json` for the thesis protocol; `maestro dataset build`), their validation files
+ * are validation files too and their training files join the style's training stream: the shipped models may
+ * have been fine-tuned on either corpus, so both are held out and both are searched for copies.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -83,14 +88,39 @@ export function modelView(seq: NoteSequence): NoteSequence {
 export interface Corpus {
   datasetsDir: string;
   entries: CorpusEntry[];
+  /** Per style: the files (relPaths) its model may have trained on — searched by the memorisation check. */
+  trainingFiles: Record<Style, string[]>;
+  /** Manifests that were read (paths), for the report. */
+  manifests: string[];
+}
+
+interface ManifestLike {
+  files: { id: string; split: string; maestroFile?: string }[];
+  validationFiles: string[];
+}
+
+/** The by-piece and thesis-protocol corpora of each style, as the dataset builder names them. */
+function styleCorpusNames(style: Style): string[] {
+  return [style, `thesis-${style}`];
+}
+
+/** A manifest id ("maestro:<midi_filename>" or "catalog:<path under datasets>") as a path under datasets/. */
+function manifestIdToRelPath(id: string, thesisFiles: Set<string>, maestroAliases: Map<string, string>): string | undefined {
+  if (id.startsWith('catalog:')) return id.slice('catalog:'.length);
+  if (id.startsWith('maestro:')) {
+    const file = id.slice('maestro:'.length);
+    if (thesisFiles.has(file)) return path.posix.join('maestro-thesis', file);
+    return maestroAliases.get(file);
+  }
+  return undefined;
 }
 
 /**
  * Builds the catalogue. `tokenCount` gives the length of a thesis file's token stream (read from disk by default);
  * it is a parameter so tests can build a corpus without files.
  */
-export function loadCorpus(datasetsDir: string, tokenCount?: (relPath: string) => number): Corpus {
-  const count = tokenCount ?? ((rel: string) => gigaTokenizer.encode(readSequence(path.join(datasetsDir, rel))).length);
+export function loadCorpus(datasetsDir: string, opts: { tokenCount?: (relPath: string) => number; dataDir?: string } = {}): Corpus {
+  const count = opts.tokenCount ?? ((rel: string) => gigaTokenizer.encode(readSequence(path.join(datasetsDir, rel))).length);
   const thesisRows = parseCsv(fs.readFileSync(path.join(datasetsDir, 'maestro-thesis/thesis-selection.csv'), 'utf8'));
   const indexRows = parseCsv(fs.readFileSync(path.join(datasetsDir, 'index.csv'), 'utf8'));
 
@@ -116,6 +146,28 @@ export function loadCorpus(datasetsDir: string, tokenCount?: (relPath: string) =
 
   const pieceIds = groupPieces(entries);
   const validationFiles = new Set<string>();
+  const trainingFiles = Object.fromEntries(STYLES.map((s) => [s, new Set<string>()])) as Record<Style, Set<string>>;
+  const manifests: string[] = [];
+  if (opts.dataDir) {
+    const maestroAliases = new Map<string, string>();
+    for (const r of indexRows) if (r.maestro_midi_filename && !maestroAliases.has(r.maestro_midi_filename)) maestroAliases.set(r.maestro_midi_filename, r.path);
+    for (const style of STYLES) {
+      for (const name of styleCorpusNames(style)) {
+        const file = path.join(opts.dataDir, name, 'manifest.json');
+        if (!fs.existsSync(file)) continue;
+        manifests.push(file);
+        const m = JSON.parse(fs.readFileSync(file, 'utf8')) as ManifestLike;
+        for (const id of m.validationFiles) {
+          const rel = manifestIdToRelPath(id, thesisFiles, maestroAliases);
+          if (rel) validationFiles.add(rel);
+        }
+        for (const f of m.files) {
+          const rel = f.split !== 'val' ? manifestIdToRelPath(f.id, thesisFiles, maestroAliases) : undefined;
+          if (rel) trainingFiles[style].add(rel);
+        }
+      }
+    }
+  }
   for (const style of STYLES) {
     const files = entries.filter((e) => e.source === 'maestro-thesis' && e.style === style).sort((a, b) => a.zipOrder! - b.zipOrder!);
     const lengths = files.map((f) => count(f.relPath));
@@ -123,6 +175,8 @@ export function loadCorpus(datasetsDir: string, tokenCount?: (relPath: string) =
     const boundary = total * (1 - VALIDATION_FRACTION);
     let end = 0;
     files.forEach((f, i) => {
+      // A file with any token in the validation tail is a validation file; one with any before it was trained on.
+      if (end < boundary) trainingFiles[style].add(f.relPath);
       end += lengths[i];
       if (end > boundary) validationFiles.add(f.relPath);
     });
@@ -131,6 +185,8 @@ export function loadCorpus(datasetsDir: string, tokenCount?: (relPath: string) =
 
   return {
     datasetsDir,
+    manifests,
+    trainingFiles: Object.fromEntries(STYLES.map((s) => [s, [...trainingFiles[s]].sort()])) as Record<Style, string[]>,
     entries: entries.map((e, i) => ({
       ...e,
       pieceId: pieceIds[i],

@@ -54,7 +54,8 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
   const g = results.groups;
   const goals = checkGoals(results);
   const styleRows = (gs: GroupSummary[]) =>
-    gs.map((x) => [label(x), String(x.n), pct(x.styleAccuracy), num(x.meanRequestedProbability), ...STYLES.map((s) => pct(x.predictedShare[s]))]);
+    gs.map((x) => [label(x), String(x.n), pct(x.styleAccuracy), num(x.meanRequestedProbability), x.meanLiftOverPrompt === undefined ? '–' : (x.meanLiftOverPrompt >= 0 ? '+' : '') + num(x.meanLiftOverPrompt), ...STYLES.map((s) => pct(x.predictedShare[s]))]);
+  const styleHeader = ['system / requested', 'n', 'classified as requested', 'mean p(requested)', 'lift over prompt', ...STYLES.map((s) => `→ ${s}`)];
   const sections = [
     '# Maestro music evaluation',
     '',
@@ -71,12 +72,21 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
       `Recall: ${STYLES.map((s) => `${s} ${pct(cv.recall[s])}`).join(', ')}. On the style models' validation pieces ` +
       `(never trained on): ${pct(classifier.training.validationPieces.accuracy)}.`,
     '',
-    table(['system / requested', 'n', 'classified as requested', 'mean p(requested)', ...STYLES.map((s) => `→ ${s}`)], styleRows(g)),
+    table(styleHeader, styleRows(g)),
+    '',
+    'Lift over prompt: mean p(requested) of the continuation minus that of the prompt\'s last clip. The classifier calls most',
+    'monophonic melodies "baroque", so copying the prompt\'s texture scores its style; the lift shows what the model added.',
     '',
     "### Same prompt as the thesis (inicio_para_elisa): thesis vs ours vs base",
     results.thesisPromptGroups.length
-      ? table(['system / requested', 'n', 'classified as requested', 'mean p(requested)', ...STYLES.map((s) => `→ ${s}`)], styleRows(results.thesisPromptGroups))
+      ? table(styleHeader, styleRows(results.thesisPromptGroups))
       : '(no continuations of the thesis prompt)',
+    '',
+    '### The prompts themselves, as the classifier hears them',
+    table(
+      ['prompt', ...STYLES.map((s) => `p(${s})`)],
+      results.prompts.map((p) => [p.prompt, ...STYLES.map((s) => num(p.probabilities?.[s]))]),
+    ),
     '',
     '## 2. Key consistency (Krumhansl–Schmuckler, duration-weighted)',
     'Agreement: the continuation\'s estimated key equals the prompt\'s (tonic and mode). Correlation: the continuation\'s profile with the prompt key\'s profile.',

@@ -56,7 +56,12 @@ export interface ScoredContinuation {
   id: string;
   error?: string;
   validity: ValidityResult;
-  style?: { predicted: Style; probabilities: Record<Style, number> };
+  /**
+   * `promptProbabilities`: the classifier on the prompt's last clip. Monophonic melodies look "baroque" to it, so
+   * a continuation that merely imitates its prompt scores the prompt's style; the lift over the prompt shows
+   * how far the model moved the music towards the requested style.
+   */
+  style?: { predicted: Style; probabilities: Record<Style, number>; promptProbabilities?: Record<Style, number> };
   key?: { prompt: string; continuation: string; agree: boolean; correlationWithPromptKey: number };
   /** Against the requested style's training stream (base: the worst of the three). */
   memorisation?: MemorisationResult & { against: Style };
@@ -85,7 +90,18 @@ function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNullable<S
   };
 }
 
-export function scoreContinuation(c: Continuation, ctx: EvalContext): ScoredContinuation {
+/** The classifier on the last clip-length of a prompt (what the continuation follows), timed from 0. */
+export function classifyPrompt(promptNotes: readonly Note[], ctx: EvalContext): Record<Style, number> | undefined {
+  if (promptNotes.length === 0) return undefined;
+  const clipSec = ctx.classifier.file.clipSeconds;
+  const lastOnset = promptNotes.reduce((a, n) => Math.max(a, n.startSec), 0);
+  const from = Math.max(0, lastOnset - clipSec);
+  const firstOnset = promptNotes.filter((n) => n.startSec >= from).reduce((a, n) => Math.min(a, n.startSec), Infinity);
+  const notes = promptNotes.filter((n) => n.startSec >= firstOnset).map((n) => ({ ...n, startSec: n.startSec - firstOnset, endSec: n.endSec - firstOnset }));
+  return ctx.classifier.classify(notes, span(notes, clipSec)).probabilities;
+}
+
+export function scoreContinuation(c: Continuation, ctx: EvalContext, promptProbabilities?: Record<Style, number>): ScoredContinuation {
   const validity = measureValidity(c.notes, c.seconds);
   const base = { system: c.system, prompt: c.prompt, requested: c.requested, id: c.id, validity, ...(c.error ? { error: c.error } : {}) };
   if (!c.notes || c.notes.length === 0) return base;
@@ -99,7 +115,7 @@ export function scoreContinuation(c: Continuation, ctx: EvalContext): ScoredCont
     .reduce((a, b) => (b.longestCopyNotes > a.longestCopyNotes ? b : a));
   return {
     ...base,
-    style: { predicted: cls.style, probabilities: cls.probabilities },
+    style: { predicted: cls.style, probabilities: cls.probabilities, ...(promptProbabilities ? { promptProbabilities } : {}) },
     ...(c.promptNotes.length > 0 ? { key: keyScore(estimateKey(c.promptNotes), notes) } : {}),
     memorisation: mem,
   };
@@ -117,6 +133,8 @@ export interface GroupSummary {
   /** Share classified as each style. */
   predictedShare: Record<Style, number>;
   meanRequestedProbability?: number;
+  /** Mean of p(requested | continuation) − p(requested | prompt). */
+  meanLiftOverPrompt?: number;
   keyAgreement?: number;
   meanKeyCorrelation?: number;
   longestCopyNotes: number;
@@ -156,6 +174,9 @@ export function summarise(system: SystemName, requested: Requested, items: reado
       ? {
           styleAccuracy: items.length ? styled.filter((i) => i.style!.predicted === requested).length / items.length : 0,
           meanRequestedProbability: mean(styled.map((i) => i.style!.probabilities[requested])),
+          ...(styled.some((i) => i.style!.promptProbabilities)
+            ? { meanLiftOverPrompt: mean(styled.filter((i) => i.style!.promptProbabilities).map((i) => i.style!.probabilities[requested] - i.style!.promptProbabilities![requested])) }
+            : {}),
         }
       : {}),
     predictedShare,
@@ -226,6 +247,8 @@ export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
 }
 
 export interface EvalResults {
+  /** The classifier's view of each prompt itself. */
+  prompts: { prompt: string; probabilities?: Record<Style, number> }[];
   items: ScoredContinuation[];
   groups: GroupSummary[];
   /** Same groups restricted to the thesis' prompt, for a like-for-like thesis vs ours vs base table. */
@@ -233,7 +256,9 @@ export interface EvalResults {
 }
 
 export function scoreAll(continuations: readonly Continuation[], ctx: EvalContext, thesisPrompt?: string): EvalResults {
-  const items = continuations.map((c) => scoreContinuation(c, ctx));
+  const promptStyle = new Map<string, Record<Style, number> | undefined>();
+  for (const c of continuations) if (!promptStyle.has(c.prompt)) promptStyle.set(c.prompt, classifyPrompt(c.promptNotes, ctx));
+  const items = continuations.map((c) => scoreContinuation(c, ctx, promptStyle.get(c.prompt)));
   const groupBy = (filter: (c: Continuation) => boolean) => {
     const groups: GroupSummary[] = [];
     for (const system of ['thesis', 'ours', 'base'] as const) {
@@ -246,6 +271,7 @@ export function scoreAll(continuations: readonly Continuation[], ctx: EvalContex
     return groups;
   };
   return {
+    prompts: [...promptStyle].map(([prompt, probabilities]) => ({ prompt, ...(probabilities ? { probabilities } : {}) })),
     items,
     groups: groupBy(() => true),
     thesisPromptGroups: thesisPrompt ? groupBy((c) => c.prompt === thesisPrompt) : [],
