@@ -142,6 +142,13 @@ describe('/compose refuses bad input politely', () => {
     expect(await h.bot!.ctx.queues.compose.count()).toBe(0);
   });
 
+  it('out-of-range options get a clear private message', async () => {
+    const h = await start({ workers: 0 });
+    const i = h.fake.invokeCommand('compose', { options: [{ name: 'style', type: S, value: 'baroque' }, { name: 'seconds', type: I, value: 500 }] });
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'range error');
+    expect(note.content).toBe('`seconds` must be a whole number from 10 to 120.');
+  });
+
   it('never fetches an attachment from a host that is not Discord’s CDN', async () => {
     const h = await start();
     const foreign = h.fake.addAttachment('ode.mid', ODE, { host: `localhost:${h.fake.port}` });
@@ -149,6 +156,50 @@ describe('/compose refuses bad input politely', () => {
     const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'host refusal');
     expect(note.content).toMatch(/uploaded to Discord/);
     expect(h.fake.cdnFetches).toEqual([]);
+  });
+});
+
+describe('failures', () => {
+  it('a transient failure is retried with backoff and the user still gets the piece', async () => {
+    let calls = 0;
+    const flaky: ComposeService = async (req, onProgress) => {
+      calls += 1;
+      if (calls === 1) throw new Error('ECONNRESET while loading the model');
+      return compose(req, onProgress);
+    };
+    const h = await start({ compose: flaky });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions() });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the answer after a retry');
+    expect(msg.files).toHaveLength(3);
+    expect(calls).toBe(2);
+    const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+    expect(job!.attemptsMade).toBe(2);
+  });
+
+  it('input that can never work (a style without a model) is not retried and is explained', async () => {
+    const h = await start();
+    const i = h.fake.invokeCommand('compose', { options: [{ name: 'style', type: S, value: 'vanguard' }, { name: 'seconds', type: I, value: 10 }] });
+    const msg = await h.fake.waitFor(() => {
+      const m = h.fake.originalMessage(i.id);
+      return m && m.content.startsWith('⚠️') ? m : undefined;
+    }, 30_000, 'the failure message');
+    expect(msg.content).toMatch(/style is not available right now/);
+    const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+    expect(await job!.getState()).toBe('failed');
+    expect(job!.attemptsMade).toBe(1);
+  });
+});
+
+describe('/styles', () => {
+  it('lists the styles with their composers and model cards', async () => {
+    const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });
+    const i = h.fake.invokeCommand('styles');
+    const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
+    const fields = (msg.embeds[0] as { fields: Array<{ name: string; value: string }> }).fields;
+    expect(fields.map((f) => f.name)).toEqual(['Baroque (Bach) — `baroque`', 'Romantic (Chopin) — `romantic`', 'Vanguard (Rachmaninoff) — `vanguard`']);
+    expect(fields[0].value).toMatch(/Johann Sebastian Bach/);
+    expect(fields[0].value).toMatch(/tiny random model for tests/);
+    expect(fields[2].value).toMatch(/No model card yet/);
   });
 });
 
@@ -205,7 +256,7 @@ describe('Discord’s rules', () => {
   });
 
   it('a burst of 30 composes from 5 users: every one is answered or politely refused', async () => {
-    const h = await start({ env: { QUEUE_MAX_PER_USER: '3', QUEUE_MAX_TOTAL: '12', RATE_LIMIT_COUNT: '5' } });
+    const h = await start({ env: { QUEUE_MAX_PER_USER: '3', QUEUE_MAX_TOTAL: '8', RATE_LIMIT_COUNT: '5' } });
     const users = ['810000000000000001', '820000000000000001', '830000000000000001', '840000000000000001', '850000000000000001'];
     const sent = Array.from({ length: 30 }, (_, k) => h.fake.invokeCommand('compose', { options: composeOptions(), user: { id: users[k % 5] } }));
     const outcome = (id: string) => (h.finalReply(id) ? 'answered' : ephemeralFor(h, id) ? 'refused' : null);
