@@ -94,11 +94,12 @@ export class GPT {
         const kAll = tf.keep(tf.concat([cache.layers[l].k, k], 1) as tf.Tensor3D);
         const vAll = tf.keep(tf.concat([cache.layers[l].v, v], 1) as tf.Tensor3D);
         newLayers.push({ k: kAll, v: vAll });
-        const er = w[p + 'attn.er'].slice([M - 1 - t, 0], [t + 1, D]); // [t+1, D]
-        const content = tf.matMul(q, kAll, false, true); // [BH, 1, t+1]
-        const rel = tf.matMul(q.reshape([B * H, D]), er, false, true).reshape([B * H, 1, t + 1]);
-        const att = tf.softmax(content.add(rel).mul(1 / Math.sqrt(D)));
-        const y = tf.matMul(att, vAll).reshape([B, C]) as tf.Tensor2D; // [BH,1,D] → [B, C]
+        const er = w[p + 'attn.er'].slice([M - 1 - t, 0], [t + 1, D]); // [t+1, D], aligned with keys 0..t
+        // One query row: q·k_j + q·Er_j = q·(k_j + Er_j). Elementwise products and sums beat t-wide
+        // matmuls here (each matmul would build and pack a new XNNPACK operator for every token).
+        const scores = q.mul(kAll.add(er)).sum(-1); // [BH, t+1]
+        const att = tf.softmax(scores.mul(1 / Math.sqrt(D)));
+        const y = att.reshape([B * H, t + 1, 1]).mul(vAll).sum(1).reshape([B, C]) as tf.Tensor2D; // [BH, D] → [B, C]
         x = x.add(linear(y, w, p + 'attn.o'));
         x = x.add(mlp(layerNorm(x, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p));
       }
