@@ -130,7 +130,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   opts.shouldStop = () => stopping;
 
-  console.error(`maestro train: ${fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
+  console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
   const result = await train(init as never, opts, Boolean(o.resume));
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
