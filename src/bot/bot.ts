@@ -89,19 +89,18 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
     new QueueEvents(QUEUE_NAMES.training, { connection: eventConnections[1], prefix: config.redis.prefix }),
   ];
   const [composeEvents, trainingEvents] = events;
+  // What progress messages call a job; jobs queued before a restart are looked up once in Redis.
+  const labels = new Map<string, string>();
   const ensureTracked = async (kind: 'compose' | 'training', jobId: string): Promise<string | null> => {
-    const queue = kind === 'compose' ? queues.compose : queues.training;
-    if (!ctx.progress.isTracked(jobId)) {
-      const job = await Job.fromId<ComposeJobData | TrainingJobData>(queue, jobId);
-      if (!job) return null;
-      ctx.progress.track(jobId, job.data.target);
-      if (kind === 'training') return `\`${(job.data as TrainingJobData).action}\``;
-    }
-    if (kind === 'training') {
-      const job = await Job.fromId<TrainingJobData>(queue, jobId);
-      return job ? `\`${job.data.action}${job.data.style ? ` ${job.data.style}` : ''}\`` : 'Training';
-    }
-    return 'Your piece';
+    const known = labels.get(jobId);
+    if (known && ctx.progress.isTracked(jobId)) return known;
+    const job = await Job.fromId<ComposeJobData | TrainingJobData>(kind === 'compose' ? queues.compose : queues.training, jobId);
+    if (!job) return null;
+    ctx.progress.track(jobId, job.data.target);
+    const t = job.data as TrainingJobData;
+    const label = kind === 'compose' ? 'Your piece' : `\`${t.action}${t.style ? ` ${t.style}` : ''}\``;
+    labels.set(jobId, label);
+    return label;
   };
   for (const [kind, qe] of [['compose', composeEvents], ['training', trainingEvents]] as const) {
     qe.on('error', (err) => log(`queue events error: ${err.message}`));
@@ -112,6 +111,8 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
       void ensureTracked(kind, jobId).then((label) => label && ctx.progress.update(jobId, describeProgress(data as unknown as JobProgress, label))).catch(() => {});
     });
     qe.on('retries-exhausted', ({ jobId }) => log(`${kind} job ${jobId} exhausted its retries`));
+    qe.on('completed', ({ jobId }) => labels.delete(jobId));
+    qe.on('failed', ({ jobId }) => labels.delete(jobId));
   }
 
   // Queue positions move as other jobs finish; refresh them for the jobs still waiting.
