@@ -157,12 +157,12 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     fs.rmSync(out, { recursive: true });
   });
 
-  it('generates with compose() from a models folder, and the same seed gives the same report', async () => {
+  it('generates with compose() from a models folder; the same seed gives the same report, in 1 or 2 processes', async () => {
     const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard', 'base']);
     const reports: string[] = [];
-    for (let i = 0; i < 2; i++) {
+    for (const jobs of ['1', '2']) {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
-      const argv = ['--report', out, '--models', models, '--prompts', 'inicio_para_elisa', '--k', '2', '--seconds', '4', '--seed', '3'];
+      const argv = ['--report', out, '--models', models, '--prompts', 'inicio_para_elisa', '--k', '2', '--seconds', '4', '--seed', '3', '--jobs', jobs];
       expect(await runEvalReport(argv, repoRoot, quiet)).toBe(0);
       reports.push(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
       fs.rmSync(out, { recursive: true });

@@ -5,16 +5,19 @@
  *
  * Options:
  *   --report <dir>      output folder (required)
- *   --k <n>             continuations per prompt and style (default 2)
+ *   --k <n>             continuations per prompt and style (default 1: 18 prompts × 4 models × 30 s already
+ *                       take ~15 min on 2 cores with the small models; raise it for tighter estimates)
  *   --seconds <s>       continuation length (default 30)
  *   --seed <n>          sampling seed (default 1); same seed → same report
  *   --prompts a,b       only these prompt files (names in ../shared/prompts, with or without .mid)
  *   --models <dir>      model folder (default models/)
+ *   --jobs <n>          generation processes (default: one per core, at most 2); results do not depend on it
  *   --no-generate       score only the thesis' outputs (no model needed)
  *   --no-base           skip the base model
  *   --retrain           retrain the style classifier on the real data and save it to models/style-classifier
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
@@ -26,6 +29,7 @@ import { generateAll, scoreAll, type Continuation, type GenerateFn, type Prompt 
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
 import { trainStyleClassifier } from '../eval/train-classifier.js';
+import { createGeneratePool } from '../eval/generate-pool.js';
 import { readMidi } from '../music/midi.js';
 
 /** Where the command prints: the report tables to `out`, progress and errors to `err` (tests pass silent sinks). */
@@ -45,6 +49,7 @@ interface EvalArgs {
   seed: number;
   prompts?: string[];
   modelsDir: string;
+  jobs: number;
   generate: boolean;
   base: boolean;
   retrain: boolean;
@@ -67,14 +72,15 @@ export function parseEvalArgs(argv: string[], repoRoot = process.cwd()): EvalArg
       seed: { type: 'string' },
       prompts: { type: 'string' },
       models: { type: 'string' },
+      jobs: { type: 'string' },
       'no-generate': { type: 'boolean' },
       'no-base': { type: 'boolean' },
       retrain: { type: 'boolean' },
     },
     strict: true,
   });
-  if (!values.report) throw new EvalUsageError('usage: maestro eval --report <dir> [--k 2] [--seconds 30] [--seed 1] [--prompts a,b] [--no-generate] [--no-base] [--retrain]');
-  const k = positiveInt('k', values.k, 2);
+  if (!values.report) throw new EvalUsageError('usage: maestro eval --report <dir> [--k 1] [--jobs 2] [--seconds 30] [--seed 1] [--prompts a,b] [--no-generate] [--no-base] [--retrain]');
+  const k = positiveInt('k', values.k, 1);
   const seconds = positiveInt('seconds', values.seconds, 30);
   if (k < 1 || seconds < 1) throw new EvalUsageError('--k and --seconds must be at least 1');
   return {
@@ -84,6 +90,7 @@ export function parseEvalArgs(argv: string[], repoRoot = process.cwd()): EvalArg
     seed: positiveInt('seed', values.seed, 1),
     ...(values.prompts ? { prompts: values.prompts.split(',').map((p) => p.trim().replace(/\.mid$/, '')) } : {}),
     modelsDir: path.resolve(repoRoot, values.models ?? 'models'),
+    jobs: Math.max(1, positiveInt('jobs', values.jobs, Math.min(2, os.availableParallelism()))),
     generate: !values['no-generate'],
     base: !values['no-base'],
     retrain: Boolean(values.retrain),
@@ -172,8 +179,14 @@ export async function runEvalReport(argv: string[], repoRoot = process.cwd(), io
     if (args.base && !hasBase) notes.push(`no base model in ${args.modelsDir}: not generated`);
     if (available.length || hasBase) {
       log(`Generating ${args.k} continuation(s) × ${prompts.length} prompts × ${available.length + (hasBase ? 1 : 0)} models …`);
-      const generate = await composeGenerator(args.modelsDir);
-      continuations.push(...(await generateAll({ prompts, k: args.k, seconds: args.seconds, seed: args.seed, styles: available as Style[], includeBase: hasBase, generate, log })));
+      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs) : undefined;
+      try {
+        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir);
+        const plan = { prompts, k: args.k, seconds: args.seconds, seed: args.seed, styles: available as Style[], includeBase: hasBase, generate, concurrency: args.jobs, log };
+        continuations.push(...(await generateAll(plan)));
+      } finally {
+        pool?.close();
+      }
     }
   } else notes.push('generation skipped (--no-generate)');
 

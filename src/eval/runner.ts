@@ -204,46 +204,52 @@ export interface RunOptions {
   generate?: GenerateFn;
   /** Also run the base model through `generate` with model 'base'. */
   includeBase?: boolean;
+  /** Requests in flight at once (for a pool of generation processes); results keep the plan's order. */
+  concurrency?: number;
   log?: (s: string) => void;
 }
 
 /** Runs generation for every prompt × style (and base) and returns the raw continuations (failures included). */
 export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
-  const out: Continuation[] = [];
-  if (!opts.generate) return out;
-  // One fixed seed for every prompt and model: the K candidates of a batch are reproducible from it.
-  const seeds = Array.from({ length: opts.k }, (_, i) => i);
+  const generate = opts.generate;
+  if (!generate) return [];
   const models: (Style | 'base')[] = [...(opts.styles ?? STYLES), ...(opts.includeBase ? (['base'] as const) : [])];
-  for (const model of models) {
-    for (const prompt of opts.prompts) {
-      const system: SystemName = model === 'base' ? 'base' : 'ours';
-      const requested: Requested = model === 'base' ? 'none' : model;
-      const started = Date.now();
-      let seqs: (NoteSequence | undefined)[] = seeds.map(() => undefined);
-      let error: string | undefined;
-      try {
-        const got = await opts.generate({ prompt, model, seconds: opts.seconds, seed: opts.seed, count: opts.k });
-        seqs = seeds.map((_, i) => got[i]);
-        if (got.length < seeds.length) error = `generated ${got.length} of ${seeds.length} continuations`;
-      } catch (err) {
-        error = (err as Error).message;
-      }
-      seeds.forEach((s, i) =>
-        out.push({
-          system,
-          prompt: prompt.name,
-          requested,
-          id: `seed ${opts.seed} #${s}`,
-          seconds: opts.seconds,
-          promptNotes: prompt.seq.notes,
-          ...(seqs[i] ? { notes: seqs[i]!.notes } : {}),
-          ...(error && !seqs[i] ? { error } : {}),
-        }),
-      );
-      opts.log?.(`  ${model} × ${prompt.name}: ${seeds.length} continuation(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${error ? ` (${error})` : ''}`);
+  const plan = models.flatMap((model) => opts.prompts.map((prompt) => ({ model, prompt })));
+  const results: Continuation[][] = new Array(plan.length);
+
+  const runOne = async (i: number) => {
+    const { model, prompt } = plan[i];
+    const system: SystemName = model === 'base' ? 'base' : 'ours';
+    const requested: Requested = model === 'base' ? 'none' : model;
+    const started = Date.now();
+    let got: NoteSequence[] = [];
+    let error: string | undefined;
+    try {
+      got = await generate({ prompt, model, seconds: opts.seconds, seed: opts.seed, count: opts.k });
+      if (got.length < opts.k) error = `generated ${got.length} of ${opts.k} continuations`;
+    } catch (err) {
+      error = (err as Error).message;
     }
-  }
-  return out;
+    // One fixed seed for every prompt and model: the K candidates of a batch are reproducible from it.
+    results[i] = Array.from({ length: opts.k }, (_, k) => ({
+      system,
+      prompt: prompt.name,
+      requested,
+      id: `seed ${opts.seed} #${k}`,
+      seconds: opts.seconds,
+      promptNotes: prompt.seq.notes,
+      ...(got[k] ? { notes: got[k].notes } : {}),
+      ...(error && !got[k] ? { error } : {}),
+    }));
+    opts.log?.(`  [${i + 1}/${plan.length}] ${model} × ${prompt.name}: ${got.length} continuation(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${error ? ` (${error})` : ''}`);
+  };
+
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, plan.length)) }, async () => {
+    while (next < plan.length) await runOne(next++);
+  });
+  await Promise.all(lanes);
+  return results.flat();
 }
 
 export interface EvalResults {

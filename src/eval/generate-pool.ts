@@ -1,0 +1,65 @@
+/**
+ * Generation on several cores: `size` forked worker processes (generate-child.ts, run through tsx), each taking
+ * the next request when it is free. Every request carries its own seed, so results do not depend on which
+ * worker ran them: the report is the same with 1 or N workers.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { NoteSequence } from '../music/note-sequence.js';
+import type { ChildJob, ChildReply } from './generate-child.js';
+import type { GenerateFn } from './runner.js';
+
+export interface GeneratePool {
+  generate: GenerateFn;
+  close(): void;
+}
+
+export function createGeneratePool(modelsDir: string, size: number): GeneratePool {
+  const script = fileURLToPath(new URL('./generate-child.ts', import.meta.url));
+  const pending = new Map<number, { resolve: (s: NoteSequence[]) => void; reject: (e: Error) => void; worker: ChildProcess }>();
+  const idle: ChildProcess[] = [];
+  const waiting: (() => void)[] = [];
+  let nextId = 0;
+  const workers = Array.from({ length: size }, () => {
+    const w = fork(script, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    w.on('message', (reply: ChildReply) => {
+      const p = pending.get(reply.id);
+      if (!p) return;
+      pending.delete(reply.id);
+      release(w);
+      if ('error' in reply) p.reject(new Error(reply.error));
+      else p.resolve(reply.continuations);
+    });
+    w.on('exit', (code) => {
+      for (const [id, p] of pending) {
+        if (p.worker !== w) continue;
+        pending.delete(id);
+        p.reject(new Error(`generation worker exited (code ${code})`));
+      }
+    });
+    idle.push(w);
+    return w;
+  });
+  function release(w: ChildProcess) {
+    idle.push(w);
+    waiting.shift()?.();
+  }
+  async function acquire(): Promise<ChildProcess> {
+    while (idle.length === 0) await new Promise<void>((r) => waiting.push(r));
+    return idle.shift()!;
+  }
+  return {
+    generate: async (req) => {
+      const w = await acquire();
+      const id = nextId++;
+      const job: ChildJob = { id, modelsDir, midi: req.prompt.midi, style: req.model, seconds: req.seconds, seed: req.seed, count: req.count };
+      return new Promise<NoteSequence[]>((resolve, reject) => {
+        pending.set(id, { resolve, reject, worker: w });
+        w.send(job);
+      });
+    },
+    close: () => {
+      for (const w of workers) if (w.connected) w.disconnect();
+    },
+  };
+}
