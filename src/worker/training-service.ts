@@ -56,6 +56,8 @@ export async function loadTrainingService(config: WorkerConfig, paths: Partial<T
       const args = ['--data', corpus, '--out', out, '--steps', String(steps ?? 1000), '--name', style];
       if (existsSync(path.join(p.baseModel, 'config.json'))) args.push('--init', p.baseModel);
       const code = await cli.runTrain(args);
+      // 130: stopped cleanly (the worker got SIGTERM) after writing a checkpoint.
+      if (code === 130) throw new Error(`training was stopped because the worker shut down; its checkpoint is in ${out}`);
       if (code !== 0) throw new Error(`training exited with code ${code} (see the worker log)`);
       const card = cli.readCard(path.join(out, 'model'));
       const loss = (card?.metrics as Record<string, unknown> | undefined)?.valLoss128;
