@@ -256,7 +256,7 @@ describe('Discord’s rules', () => {
   });
 
   it('a burst of 30 composes from 5 users: every one is answered or politely refused', async () => {
-    const h = await start({ env: { QUEUE_MAX_PER_USER: '3', QUEUE_MAX_TOTAL: '8', RATE_LIMIT_COUNT: '5' } });
+    const h = await start({ env: { QUEUE_MAX_PER_USER: '2', QUEUE_MAX_TOTAL: '6', RATE_LIMIT_COUNT: '5' } });
     const users = ['810000000000000001', '820000000000000001', '830000000000000001', '840000000000000001', '850000000000000001'];
     const sent = Array.from({ length: 30 }, (_, k) => h.fake.invokeCommand('compose', { options: composeOptions(), user: { id: users[k % 5] } }));
     const outcome = (id: string) => (h.finalReply(id) ? 'answered' : ephemeralFor(h, id) ? 'refused' : null);
@@ -264,7 +264,7 @@ describe('Discord’s rules', () => {
     const refused = sent.filter((i) => outcome(i.id) === 'refused');
     const answered = sent.filter((i) => outcome(i.id) === 'answered');
     expect(answered.length + refused.length).toBe(30);
-    expect(answered.length).toBeGreaterThanOrEqual(5);
+    expect(answered.length).toBeGreaterThanOrEqual(4);
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) expect(ephemeralFor(h, r.id)!.content).toMatch(/wait|queue is full|in progress/);
     expect(h.fake.errors()).toEqual([]);
