@@ -237,6 +237,10 @@ describe('Discord’s rules', () => {
     h.startWorker();
     const msg = await h.fake.waitFor(() => h.fake.channelMessages().find((m) => m.files.length === 3), 30_000, 'channel delivery');
     expect(msg.content).toContain('<@700000000000000001>');
+    // Progress moved to one bot-owned channel message too, which now points at the result.
+    await h.fake.waitFor(() => h.delivered.length > 0, 10_000, 'the delivery record');
+    const others = h.fake.channelMessages().filter((m) => m !== msg);
+    expect(others.map((m) => m.content)).toEqual(['<@700000000000000001> finished — see below.']);
     expect(h.finalReply(i.id)).toBeUndefined();
     // Nothing tried to use the interaction token past its lifetime.
     h.fake.advanceClock(TOKEN_LIFETIME_MS);

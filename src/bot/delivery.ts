@@ -59,8 +59,9 @@ export function createDeliveryWorker(ctx: BotContext, connection: Redis, onDeliv
     if (d.kind === 'compose-result') {
       const manifest = await ctx.store.getJson<ComposeManifest>(d.manifestKey);
       msg = await composeMessage(ctx, manifest, null, d.target.attachmentSizeLimit);
-      // Uploading a few MB can take a moment on a slow link; say so (best effort, not retried).
-      await ctx.out.progress(d.jobId, d.target, '📤 Uploading…').catch(() => {});
+      // Uploading a few MB can take a moment on a slow link; say so (best effort, not retried). Not worth
+      // a channel message of its own once the token has expired.
+      if (ctx.out.tokenUsable(d.target)) await ctx.out.progress(d.jobId, d.target, '📤 Uploading…').catch(() => {});
     } else if (d.kind === 'training-result') {
       msg = { content: `✅ \`${d.action}\` finished.\n${d.summary}` };
     } else {
