@@ -164,8 +164,10 @@ export async function renderPianoRoll(input: PianoRollInput): Promise<Uint8Array
     ctx.fillStyle = COLORS.axisText;
     ctx.fillText(formatSeconds(Math.round(t * 1000) / 1000, step), x, pedalY + pedalH + 6);
   }
-  ctx.textAlign = 'right';
-  ctx.fillText('s', width - 4, pedalY + pedalH + 6);
+  if (end < 60 || step < 1) {
+    ctx.textAlign = 'right';
+    ctx.fillText('s', width - 4, pedalY + pedalH + 6);
+  }
 
   // Where Maestro takes over.
   const contStart = contNotes.length > 0 && promptNotes.length > 0 ? Math.min(...contNotes.map((n) => n.startSec)) : undefined;
