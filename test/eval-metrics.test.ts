@@ -101,6 +101,20 @@ describe('memorisation', () => {
     expect(m.copiedShare).toBeCloseTo(40 / 80, 5);
   });
 
+  it('matches a copied rolled chord whatever order its notes were played in', () => {
+    // Training plays each chord bottom-up 5 ms apart (one 16 ms cell); a model's decoded copy is top-down.
+    const chordsUp: Note[] = [];
+    const chordsDown: Note[] = [];
+    for (let i = 0; i < 12; i++) {
+      const base = 48 + ((i * 5) % 12);
+      [0, 4, 7].forEach((iv, j) => chordsUp.push({ pitch: base + iv, velocity: 80, startSec: i * 0.512 + j * 0.005, endSec: i * 0.512 + 0.4 }));
+      [7, 4, 0].forEach((iv) => chordsDown.push({ pitch: base + iv, velocity: 80, startSec: i * 0.512, endSec: i * 0.512 + 0.4 }));
+    }
+    const idx = new NgramIndex();
+    idx.add(noteKeys(seqOf(chordsUp)));
+    expect(measureMemorisation(seqOf(chordsDown), idx).longestCopyNotes).toBe(35);
+  });
+
   it('does not flag a short quote or unrelated music', () => {
     // Shifted by a whole number of 16 ms onset steps, so the quoted tokens are the training tokens.
     const quote = seqOf(training.slice(10, 26).map((n) => ({ ...n, startSec: n.startSec - 2.4, endSec: n.endSec - 2.4 })));

@@ -153,6 +153,8 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     expect(thesis).toHaveLength(6);
     expect(thesis.every((i: { validity: { decoded: boolean } }) => i.validity.decoded)).toBe(true);
     expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('## 3. Memorisation');
+    // The detector finds a verbatim copy of real training data.
+    expect(json.meta['memorisation detector self-check']).toMatch(/, flagged$/);
     expect(fs.readFileSync(path.join(out, 'style-accuracy.png')).subarray(1, 4).toString()).toBe('PNG');
     fs.rmSync(out, { recursive: true });
   });

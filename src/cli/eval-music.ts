@@ -24,7 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
-import { buildRealHeldOut, buildTrainIndexes } from '../eval/context.js';
+import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck } from '../eval/context.js';
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { formatReport, styleChartPng } from '../eval/report-format.js';
@@ -196,6 +196,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     }
   } else notes.push('generation skipped (--no-generate)');
 
+  const selfCheck = memorisationSelfCheck(corpus, ctx.trainIndex);
   log('Scoring …');
   const results = scoreAll(continuations, ctx, THESIS_PROMPT);
   const meta: Record<string, string> = {
@@ -207,6 +208,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
       ? `thesis protocol + dataset manifests (${corpus.manifests.map((m) => path.relative(repoRoot, m)).join(', ')})`
       : 'thesis protocol (no dataset manifests in data/)',
     "thesis' outputs": `${continuations.filter((c) => c.system === 'thesis').length} files (Für Elise)`,
+    'memorisation detector self-check': `30 s of ${selfCheck.file} (${selfCheck.style} training data) copied verbatim → longest copy ${selfCheck.longestCopyNotes} notes, ${selfCheck.longestCopyBars.toFixed(1)} bars, ${selfCheck.flagged ? 'flagged' : 'NOT flagged'}`,
     ...(notes.length ? { notes: notes.join('; ') } : {}),
   };
   const markdown = formatReport(results, classifier.file, meta);

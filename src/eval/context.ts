@@ -4,7 +4,8 @@ import { modelView, readSequence, type Corpus } from './corpus.js';
 import { meanHistograms } from './distribution.js';
 import type { FeatureHistograms } from './features.js';
 import { clipNotes } from './features.js';
-import { NgramIndex, noteKeys } from './memorisation.js';
+import { measureMemorisation, NgramIndex, noteKeys, type MemorisationResult } from './memorisation.js';
+import { gigaTokenizer } from '../music/tokenizer.js';
 import { STYLES, type Style } from './pieces.js';
 import { clipStarts, MAX_CLIPS_PER_PERFORMANCE } from './train-classifier.js';
 
@@ -32,4 +33,19 @@ export function buildRealHeldOut(corpus: Corpus, clipSec: number): Record<Style,
     out[style] = meanHistograms(clips);
   }
   return out;
+}
+
+/**
+ * Self-check of the memorisation detector on real data: 30 s of tokens cut from the middle of a training file
+ * (exactly what a model that memorised it would emit) must be found and flagged.
+ */
+export function memorisationSelfCheck(corpus: Corpus, index: Record<Style, NgramIndex>): { style: Style; file: string } & MemorisationResult {
+  const style: Style = 'baroque';
+  const file = corpus.trainingFiles[style][0];
+  const tokens = gigaTokenizer.encode(readSequence(path.join(corpus.datasetsDir, file)));
+  const notes = Math.floor(tokens.length / 4);
+  const start = 4 * Math.floor(notes / 2);
+  const excerpt = gigaTokenizer.decode(tokens.slice(start, start + 4 * 240));
+  const kept = { ...excerpt, notes: excerpt.notes.filter((n) => n.startSec < 30) };
+  return { style, file, ...measureMemorisation(kept, index[style]) };
 }

@@ -24,7 +24,11 @@ export interface NoteKey {
   onsetSec: number;
 }
 
-/** The (dt, pitch) stream of a sequence, read from its GIGA tokens. */
+/**
+ * The (dt, pitch) stream of a sequence, read from its GIGA tokens, with every chord (notes sharing a 16 ms onset
+ * cell) put top-down. The encoder keeps a rolled chord's played order but decoding sorts chords top-down, so
+ * without this a verbatim copy of a rolled chord would not match its source.
+ */
 export function noteKeys(seq: NoteSequence): NoteKey[] {
   const tokens = gigaTokenizer.encode(seq);
   const out: NoteKey[] = [];
@@ -33,6 +37,18 @@ export function noteKeys(seq: NoteSequence): NoteKey[] {
     if (tokens[i] !== SEP) break;
     onsetSteps += tokens[i + 1];
     out.push({ dt: tokens[i + 1], pitch: tokens[i + 3], onsetSec: (onsetSteps * 16) / 1000 });
+  }
+  for (let a = 0; a < out.length; ) {
+    let b = a + 1;
+    while (b < out.length && out[b].dt === 0) b++;
+    if (b - a > 1) {
+      const pitches = out
+        .slice(a, b)
+        .map((k) => k.pitch)
+        .sort((x, y) => y - x);
+      pitches.forEach((p, j) => (out[a + j] = { ...out[a + j], pitch: p }));
+    }
+    a = b;
   }
   return out;
 }
