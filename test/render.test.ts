@@ -157,3 +157,18 @@ describe('renderToPcm', () => {
 });
 
 const GOLDEN_PHRASE_SHA256 = '3963700d73ffbd58ee4780c62aa93892915c1a8ed186a69afb895f4b19b55ff0';
+
+describe('overlapping notes of one pitch', () => {
+  it('the later note keeps sounding until its own end (a note-off does not cut a re-struck key)', async () => {
+    const overlapping = seq([
+      { pitch: 64, velocity: 90, startSec: 0, endSec: 1 },
+      { pitch: 64, velocity: 90, startSec: 0.5, endSec: 2 },
+    ]);
+    const single = seq([{ pitch: 64, velocity: 90, startSec: 0, endSec: 1 }]);
+    const a = await renderToPcm(overlapping, { normalize: false });
+    const b = await renderToPcm(single, { normalize: false });
+    // 1.3–1.9 s: the second note is still held in `overlapping`; `single` is in its release.
+    const win = [Math.round(1.3 * SR), Math.round(1.9 * SR)] as const;
+    expect(rms(a.channels[0], ...win)).toBeGreaterThan(5 * rms(b.channels[0], ...win));
+  });
+});

@@ -82,13 +82,20 @@ export function sequenceEvents(seq: NoteSequence): SynthEvent[] {
   return events.sort((a, b) => a.frame - b.frame || a.order - b.order);
 }
 
-function apply(synth: Synth, e: SynthEvent): void {
+/**
+ * Sends one event. `held` counts sounding notes per pitch: FluidSynth's note-off releases every voice
+ * of a key, so when notes of the same pitch overlap, a re-strike releases the old voice (as a
+ * piano's hammer would) and only the last of the overlapping note-offs releases the key.
+ */
+function apply(synth: Synth, e: SynthEvent, held: Uint16Array): void {
   switch (e.order) {
     case Order.NoteOn:
+      if (held[e.pitch] > 0) synth.midiNoteOff(CHANNEL, e.pitch);
+      held[e.pitch]++;
       synth.midiNoteOn(CHANNEL, e.pitch, e.velocity);
       break;
     case Order.NoteOff:
-      synth.midiNoteOff(CHANNEL, e.pitch);
+      if (held[e.pitch] > 0 && --held[e.pitch] === 0) synth.midiNoteOff(CHANNEL, e.pitch);
       break;
     case Order.PedalDown:
       synth.midiControl(CHANNEL, SUSTAIN_CC, 127);
@@ -148,9 +155,10 @@ export async function renderToPcm(input: NoteSequence | Uint8Array, opts: Render
         pos += n;
       }
     };
+    const held = new Uint16Array(128);
     for (const e of events) {
       renderTo(e.frame);
-      apply(synth, e);
+      apply(synth, e, held);
     }
     // Release tail: block-aligned chunks until silent or the tail budget is used up.
     renderTo(Math.ceil(pos / FLUID_BLOCK) * FLUID_BLOCK);
