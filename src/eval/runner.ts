@@ -11,6 +11,7 @@ import { histogramOverlaps, meanHistograms, HISTOGRAMS, type HistogramName } fro
 import type { FeatureHistograms } from './features.js';
 import { STYLES, type Style } from './pieces.js';
 import type { StyleClassifier } from './style-classifier.js';
+import { modelView } from './corpus.js';
 
 /** A generating system: ours (style models), base (the un-fine-tuned model), thesis (its published files). */
 export type SystemName = 'ours' | 'base' | 'thesis';
@@ -97,7 +98,8 @@ export function classifyPrompt(promptNotes: readonly Note[], ctx: EvalContext): 
   const lastOnset = promptNotes.reduce((a, n) => Math.max(a, n.startSec), 0);
   const from = Math.max(0, lastOnset - clipSec);
   const firstOnset = promptNotes.filter((n) => n.startSec >= from).reduce((a, n) => Math.min(a, n.startSec), Infinity);
-  const notes = promptNotes.filter((n) => n.startSec >= firstOnset).map((n) => ({ ...n, startSec: n.startSec - firstOnset, endSec: n.endSec - firstOnset }));
+  const shifted = promptNotes.filter((n) => n.startSec >= firstOnset).map((n) => ({ ...n, startSec: n.startSec - firstOnset, endSec: n.endSec - firstOnset }));
+  const notes = modelView({ notes: shifted, pedals: [], tempos: [], source: {} }).notes;
   return ctx.classifier.classify(notes, span(notes, clipSec)).probabilities;
 }
 
@@ -107,7 +109,9 @@ export function scoreContinuation(c: Continuation, ctx: EvalContext, promptProba
   if (!c.notes || c.notes.length === 0) return base;
   const notes = c.notes.filter((n) => n.startSec >= 0);
   const seq: NoteSequence = { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} };
-  const clip = notes.filter((n) => n.startSec < c.seconds);
+  // The classifier learnt from real music seen through the tokenizer; generated music gets the same view
+  // (a no-op for our decoded continuations, a 16 ms grid for the thesis' files).
+  const clip = modelView({ ...seq, notes: notes.filter((n) => n.startSec < c.seconds) }).notes;
   const cls = ctx.classifier.classify(clip, span(clip, c.seconds));
   const against: Style[] = c.requested === 'none' ? [...STYLES] : [c.requested];
   const mem = against
