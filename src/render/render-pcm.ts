@@ -23,7 +23,7 @@ export interface RenderOptions {
   normalize?: boolean;
   /** Target peak in dBFS when normalising (default −1). */
   peakDbfs?: number;
-  /** Refuse longer pieces (default 20 minutes). */
+  /** Refuse longer pieces (default 12 minutes: MIDI input is capped at 10, and 12 min of stereo float PCM is ~280 MB). */
   maxSeconds?: number;
   /** Use a newly created synthesizer instead of the per-thread one (slower: reloads the SoundFont). */
   freshSynth?: boolean;
@@ -129,7 +129,7 @@ export function normalizePeak(channels: Float32Array[], peakDbfs = -1): number {
 /** Renders on the calling thread. CPU-bound (~1–3 s per minute of music): prefer `renderToPcmOffThread`. */
 export async function renderToPcm(input: NoteSequence | Uint8Array, opts: RenderOptions = {}): Promise<Pcm> {
   const seq = input instanceof Uint8Array ? readMidi(input) : input;
-  const maxSeconds = opts.maxSeconds ?? 20 * 60;
+  const maxSeconds = opts.maxSeconds ?? 12 * 60;
   if (seq.notes.length === 0) throw new RenderError('empty', 'There is nothing to play: the piece has no notes.');
   const length = durationSec(seq);
   if (!(length <= maxSeconds)) {
