@@ -45,6 +45,8 @@ export interface BotConfig {
   redis: RedisConfig;
   limits: QueueLimits;
   resultsDir: string;
+  /** Results (and the buttons that need them) are kept this long. */
+  resultsRetentionMs: number;
   stylesFile: string;
   modelsDir: string;
 }
@@ -176,6 +178,7 @@ export function loadBotConfig(env: Env = process.env, cwd = process.cwd()): BotC
       attempts: r.int('JOB_ATTEMPTS', 3, 1, 10),
       backoffMs: r.int('JOB_BACKOFF_MS', 2_000, 10, 600_000),
     },
+    resultsRetentionMs: r.int('RESULTS_RETENTION_DAYS', 7, 1, 3650) * 86_400_000,
     ...readPaths(r, cwd),
   };
   if (r.problems.length) throw new ConfigError(r.problems);

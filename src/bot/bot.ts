@@ -128,6 +128,17 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   }, Math.max(config.progressIntervalMs, 1_000));
   positionTimer.unref();
 
+  // Old results go, so RESULTS_DIR does not grow forever (their buttons then answer "no longer available").
+  const sweep = () => {
+    ctx.store.sweep(now() - config.resultsRetentionMs).then(
+      (n) => n && log(`removed ${n} result folder(s) older than the retention period`),
+      (err: Error) => log(`results sweep failed: ${err.message}`),
+    );
+  };
+  sweep();
+  const sweepTimer = setInterval(sweep, 3_600_000);
+  sweepTimer.unref();
+
   await new Promise<void>((resolve, reject) => {
     client.once(Events.ClientReady, () => resolve());
     client.login(config.token).catch(reject);
@@ -146,6 +157,7 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
       log('shutting down: no new commands, finishing deliveries…');
       await router.drain();
       clearInterval(positionTimer);
+      clearInterval(sweepTimer);
       await deliveryWorker.close();
       await ctx.progress.close();
       await Promise.all(events.map((qe) => qe.close()));

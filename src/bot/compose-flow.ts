@@ -72,13 +72,18 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
       promptName = input.attachment.name;
     }
     const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, origin: input.origin };
-    await ctx.queues.compose.add('compose', data, {
-      jobId,
-      attempts: ctx.config.limits.attempts,
-      backoff: { type: 'exponential', delay: ctx.config.limits.backoffMs },
-      removeOnComplete: { age: 24 * 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    await ctx.queues.compose
+      .add('compose', data, {
+        jobId,
+        attempts: ctx.config.limits.attempts,
+        backoff: { type: 'exponential', delay: ctx.config.limits.backoffMs },
+        removeOnComplete: { age: 24 * 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      })
+      .catch((err: Error) => {
+        ctx.log(`enqueue failed (Redis?): ${err.message}`);
+        throw new UserFacingError("I can't reach my job queue right now — please try again in a minute.");
+      });
     queued = true;
     ctx.progress.track(jobId, target);
     const position = await queuePosition(ctx, jobId);

@@ -78,6 +78,8 @@ export class ProgressReporter {
   /** Stops progress for a job and waits for an in-flight edit, so it cannot land after the result. */
   async finish(jobId: string): Promise<void> {
     this.finished.add(jobId);
+    // Only late events need this memory; keep it bounded.
+    if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value!);
     const t = this.jobs.get(jobId);
     if (!t) return;
     if (t.timer) clearTimeout(t.timer);

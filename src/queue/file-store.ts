@@ -1,6 +1,6 @@
 // Results (and validated prompts) are files under one directory; jobs and Redis only carry their keys.
 // Several machines can share results by mounting the same directory (see docs/discord.md).
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -39,5 +39,28 @@ export class FileStore {
 
   async removeDir(prefix: string): Promise<void> {
     await rm(this.pathOf(prefix), { recursive: true, force: true });
+  }
+
+  /** Deletes results and prompts last written before `cutoffMs`; returns how many entries went. */
+  async sweep(cutoffMs: number): Promise<number> {
+    let removed = 0;
+    for (const area of ['results', 'prompts']) {
+      const dir = path.join(this.root, area);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const p = path.join(dir, name);
+        const s = await stat(p).catch(() => null);
+        if (s && s.mtimeMs < cutoffMs) {
+          await rm(p, { recursive: true, force: true });
+          removed += 1;
+        }
+      }
+    }
+    return removed;
   }
 }
