@@ -21,7 +21,8 @@ export function createGeneratePool(modelsDir: string, size: number): GeneratePoo
   const waiting: (() => void)[] = [];
   let nextId = 0;
   const workers = Array.from({ length: size }, () => {
-    const w = fork(script, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // tsx resolved from here, not from the user's working directory, so the command runs from any folder.
+    const w = fork(script, [], { execArgv: ['--import', import.meta.resolve('tsx')], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     w.on('message', (reply: ChildReply) => {
       const p = pending.get(reply.id);
       if (!p) return;
