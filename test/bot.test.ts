@@ -272,5 +272,7 @@ describe('Discord’s rules', () => {
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) expect(ephemeralFor(h, r.id)!.content).toMatch(/wait|queue is full|in progress/);
     expect(h.fake.errors()).toEqual([]);
+    // With one worker, the waiting ones were told where they stand.
+    expect(h.fake.events.some((e) => e.kind === 'message.edit' && /queued — position [2-9]/.test(String(e.detail.content)))).toBe(true);
   });
 });
