@@ -84,3 +84,14 @@ export function correlationWithKey(notes: readonly Note[], key: Pick<KeyEstimate
   const corr = keyCorrelations(pitchClassDurations(notes));
   return corr[(key.mode === 'major' ? 0 : 12) + key.tonic];
 }
+
+/**
+ * Closely related keys (same key signature ±1): the key itself, its relative, its dominant and subdominant
+ * (same mode), and their relatives. A continuation that moves to one of these has modulated, not lost the key.
+ */
+export function isRelatedKey(a: Pick<KeyEstimate, 'tonic' | 'mode'>, b: Pick<KeyEstimate, 'tonic' | 'mode'>): boolean {
+  // Key signature position on the circle of fifths (C major = 0, A minor = 0, G major = 1, E minor = 1, …).
+  const fifths = (k: Pick<KeyEstimate, 'tonic' | 'mode'>) => ((((k.mode === 'major' ? k.tonic : (k.tonic + 3) % 12) * 7) % 12) + 12) % 12;
+  const d = Math.abs(fifths(a) - fifths(b)) % 12;
+  return Math.min(d, 12 - d) <= 1;
+}

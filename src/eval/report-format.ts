@@ -91,7 +91,12 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
     '## 2. Key consistency (Krumhansl–Schmuckler, duration-weighted)',
     'Agreement: the continuation\'s estimated key equals the prompt\'s (tonic and mode). Correlation: the continuation\'s profile with the prompt key\'s profile.',
     '',
-    table(['system / requested', 'n', 'key agreement', 'mean correlation with prompt key'], g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), num(x.meanKeyCorrelation)])),
+    'Related: the prompt\'s key or a closely related one (relative, dominant, subdominant, and their relatives) — a modulation, not a lost key.',
+    '',
+    table(
+      ['system / requested', 'n', 'key agreement', 'related key', 'mean correlation with prompt key'],
+      g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), pct(x.relatedKeyShare), num(x.meanKeyCorrelation)]),
+    ),
     '',
     '## 3. Memorisation',
     `${NGRAM}-grams of (dt, pitch) tokens copied from the style's training stream (base: worst of the three). A bar is ${BAR_SECONDS} s; more than ${MAX_COPIED_BARS} bars is flagged.`,

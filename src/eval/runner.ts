@@ -4,7 +4,7 @@
  * Generation is injected (`GenerateFn`), so the runner is tested without a model and wired to `compose()` by the CLI.
  */
 import type { Note, NoteSequence } from '../music/note-sequence.js';
-import { correlationWithKey, estimateKey, type KeyEstimate } from './key.js';
+import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from './key.js';
 import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
 import { measureValidity, type ValidityResult } from './validity.js';
 import { histogramOverlaps, meanHistograms, HISTOGRAMS, type HistogramName } from './distribution.js';
@@ -63,7 +63,7 @@ export interface ScoredContinuation {
    * how far the model moved the music towards the requested style.
    */
   style?: { predicted: Style; probabilities: Record<Style, number>; promptProbabilities?: Record<Style, number> };
-  key?: { prompt: string; continuation: string; agree: boolean; correlationWithPromptKey: number };
+  key?: { prompt: string; continuation: string; agree: boolean; related: boolean; correlationWithPromptKey: number };
   /** Against the requested style's training stream (base: the worst of the three). */
   memorisation?: MemorisationResult & { against: Style };
 }
@@ -87,6 +87,7 @@ function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNullable<S
     prompt: promptKey.name,
     continuation: k.name,
     agree: k.tonic === promptKey.tonic && k.mode === promptKey.mode,
+    related: isRelatedKey(k, promptKey),
     correlationWithPromptKey: correlationWithKey(notes, promptKey),
   };
 }
@@ -140,6 +141,8 @@ export interface GroupSummary {
   /** Mean of p(requested | continuation) − p(requested | prompt). */
   meanLiftOverPrompt?: number;
   keyAgreement?: number;
+  /** Share in the prompt's key or a closely related one (relative, dominant, subdominant and their relatives). */
+  relatedKeyShare?: number;
   meanKeyCorrelation?: number;
   longestCopyNotes: number;
   longestCopyBars: number;
@@ -185,7 +188,11 @@ export function summarise(system: SystemName, requested: Requested, items: reado
       : {}),
     predictedShare,
     ...(keyed.length
-      ? { keyAgreement: keyed.filter((i) => i.key!.agree).length / keyed.length, meanKeyCorrelation: mean(keyed.map((i) => i.key!.correlationWithPromptKey)) }
+      ? {
+          keyAgreement: keyed.filter((i) => i.key!.agree).length / keyed.length,
+          relatedKeyShare: keyed.filter((i) => i.key!.related).length / keyed.length,
+          meanKeyCorrelation: mean(keyed.map((i) => i.key!.correlationWithPromptKey)),
+        }
       : {}),
     longestCopyNotes: mem.reduce((a, m) => Math.max(a, m.longestCopyNotes), 0),
     longestCopyBars: mem.reduce((a, m) => Math.max(a, m.longestCopyBars), 0),
