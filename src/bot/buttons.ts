@@ -1,5 +1,5 @@
 // Buttons under a result: keep one of several candidates, regenerate it, or continue it further.
-import type { ButtonInteraction } from 'discord.js';
+import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import type { BotContext } from './context.js';
 import { UserFacingError } from './errors.js';
 import { parseButtonId } from './messages.js';
@@ -24,13 +24,21 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
 
   switch (parsed.action) {
     case 'pick': {
-      const msg = await composeMessage(ctx, manifest, candidate.index, interaction.attachmentSizeLimit ?? 10 * 1024 * 1024);
-      await interaction.update({
-        content: msg.content,
-        components: msg.components as never,
-        files: (msg.files ?? []).map((f) => ({ attachment: Buffer.from(f.data), name: f.name })),
-        attachments: [],
-      });
+      // Acknowledge first: the files are uploaded with the edit, which may take longer than 3 s on a slow link.
+      await interaction.deferUpdate();
+      try {
+        const msg = await composeMessage(ctx, manifest, candidate.index, interaction.attachmentSizeLimit ?? 10 * 1024 * 1024);
+        await interaction.editReply({
+          content: msg.content,
+          components: msg.components as never,
+          files: (msg.files ?? []).map((f) => ({ attachment: Buffer.from(f.data), name: f.name })),
+          attachments: [],
+        });
+      } catch (err) {
+        // After deferUpdate the "reply" is the result message itself: answer privately, never delete it.
+        ctx.log(`keeping candidate ${candidate.index} of ${manifest.jobId} failed: ${(err as Error).message}`);
+        await interaction.followUp({ content: 'Sorry — I could not switch to that version. Please try again.', flags: MessageFlags.Ephemeral });
+      }
       return;
     }
     case 'regen':
