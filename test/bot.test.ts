@@ -78,6 +78,8 @@ describe('/compose end to end', () => {
     const pick = h.fake.clickButton(msg.id, pickIds[1]!);
     await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
     expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
+    expect(msg.content).toContain('#2: seed 5');
+    expect(msg.content).toContain('seed:5 candidates:2`');
     const kept = readMidi(msg.files[1].bytes);
     const follow = msg.components[0].components.map((c) => c.custom_id!);
     expect(follow.map((id) => id.split(':')[1])).toEqual(['regen', 'more']);

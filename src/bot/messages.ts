@@ -11,7 +11,9 @@ export function styleLabel(styles: StyleInfo[], name: string): string {
 }
 
 export function reproduceCommand(s: ComposeSettings, seed: number): string {
-  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}`;
+  // Candidates are sampled as one batch from one seed, so reproducing #2 needs the same candidate count.
+  const batch = s.candidates > 1 ? ` candidates:${s.candidates}` : '';
+  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}`;
 }
 
 export function settingsLine(s: ComposeSettings, styles: StyleInfo[]): string {
