@@ -4,10 +4,14 @@
  * worker ran them: the report is the same with 1 or N workers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { NoteSequence } from '../music/note-sequence.js';
 import type { ChildJob, ChildReply } from './generate-child.js';
 import type { GenerateFn } from './runner.js';
+
+/** tsx's loader (its package entry), as a file URL: works whatever the working directory. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface GeneratePool {
   generate: GenerateFn;
@@ -22,7 +26,7 @@ export function createGeneratePool(modelsDir: string, size: number): GeneratePoo
   let nextId = 0;
   const workers = Array.from({ length: size }, () => {
     // tsx resolved from here, not from the user's working directory, so the command runs from any folder.
-    const w = fork(script, [], { execArgv: ['--import', import.meta.resolve('tsx')], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const w = fork(script, [], { execArgv: ['--import', TSX_LOADER], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     w.on('message', (reply: ChildReply) => {
       const p = pending.get(reply.id);
       if (!p) return;
