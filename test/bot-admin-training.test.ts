@@ -47,6 +47,9 @@ describe('/admin with a real (tiny) training run', () => {
     const trained = await outcome(admin('train', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }, { name: 'steps', type: ApplicationCommandOptionType.Integer, value: 2 }]).id);
     expect(trained).toMatch(/✅ `train` finished/);
     expect(trained).toMatch(/validation loss \d+\.\d{4}/);
+    expect(trained).toMatch(/\(step 2\/2, loss [\d.]+/); // the trainer's progress reached the bot
+    // Progress was shown while it ran (the bot edits throttle, so at least the start).
+    expect(h.fake.events.some((e) => e.kind === 'message.edit' && /`train baroque`/.test(String(e.detail.content)))).toBe(true);
 
     const before = readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8');
     const promoted = await outcome(admin('promote', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);

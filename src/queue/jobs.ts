@@ -138,6 +138,8 @@ export interface TrainingService {
   train(style: string, steps: number | null, onProgress: (p: JobProgress) => void): Promise<TrainingOutcome>;
   promote(style: string): Promise<TrainingOutcome>;
   rollback(style: string): Promise<TrainingOutcome>;
+  /** Worker shutdown: ask long-running work to stop soon (cleanly, with a checkpoint). */
+  shutdown?(): void;
 }
 
 // ---------- delivery ----------

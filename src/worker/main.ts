@@ -28,7 +28,7 @@ const training = process.argv.includes('--training');
 const connection = createRedis(config.redis);
 let close: () => Promise<void>;
 if (training) {
-  const { service, reason } = await loadTrainingService(config);
+  const { service, reason } = await loadTrainingService(config, {}, (line) => log(`[maestro] ${line}`));
   const w = createTrainingWorker({ connection, redis: config.redis, training: service, unavailableReason: reason, log });
   close = w.close;
   log(service ? 'training worker ready' : `training worker ready, but training is not available: ${reason}`);

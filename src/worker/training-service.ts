@@ -1,11 +1,18 @@
 // The TrainingService over the project's own CLIs: `maestro dataset build` (music engineer) and
-// `maestro train` (lead), with the same directories the CLI docs use. Output of those commands goes
-// to this worker's log; Discord gets the summary. If the training modules cannot be loaded here,
-// the worker reports "not available" instead of pretending.
+// `maestro train` (lead), with the same directories the CLI docs use. Dataset builds and training
+// runs are child processes: hours of CPU never block this worker's event loop (BullMQ keeps the job's
+// lock), their progress lines become Discord progress, and a worker shutdown stops them cleanly (the
+// trainer checkpoints on SIGTERM). If the training modules cannot be loaded here, the worker reports
+// "not available" instead of pretending.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { WorkerConfig } from '../config.js';
-import type { TrainingService } from '../queue/jobs.js';
+import type { JobProgress, TrainingService } from '../queue/jobs.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(REPO_ROOT, 'src/cli/main.ts');
 
 export interface TrainingPaths {
   dataDir: string;
@@ -32,19 +39,66 @@ function latestRun(runsDir: string, style: string): string | null {
   return runs.length ? path.join(runsDir, runs[runs.length - 1], 'model') : null;
 }
 
-export async function loadTrainingService(config: WorkerConfig, paths: Partial<TrainingPaths> = {}): Promise<{ service: TrainingService | null; reason?: string }> {
+/** "step 120/1000 loss 2.345 …" from the trainer's progress line, as job progress. */
+export function parseTrainLine(line: string): JobProgress | null {
+  const m = /step (\d+)\/(\d+) loss ([\d.]+)(?: val ([\d.]+))?/.exec(line);
+  if (!m) return null;
+  const [step, total] = [Number(m[1]), Number(m[2])];
+  return { stage: 'training', fraction: total ? step / total : 0, detail: `step ${step}/${total}, loss ${m[3]}${m[4] ? `, validation ${m[4]}` : ''}` };
+}
+
+class CliRunner {
+  private readonly children = new Set<ChildProcess>();
+  constructor(private readonly log: (line: string) => void) {}
+
+  /** Runs `maestro <args>`; every output line goes to the log and to `onLine`. Resolves the exit code. */
+  run(args: string[], onLine: (line: string) => void): Promise<number> {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    const forward = (chunk: Buffer) => {
+      // Progress bars redraw with \r; each redraw is a line for us.
+      for (const line of String(chunk).split(/[\r\n]+/)) {
+        if (!line.trim()) continue;
+        this.log(line);
+        onLine(line);
+      }
+    };
+    child.stdout!.on('data', forward);
+    child.stderr!.on('data', forward);
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => {
+        this.children.delete(child);
+        resolve(code ?? (signal ? 128 + 15 : 1));
+      });
+    });
+  }
+
+  /** Asks running commands to stop (the trainer finishes its step and checkpoints). */
+  stopAll(): void {
+    for (const c of this.children) c.kill('SIGTERM');
+  }
+}
+
+export async function loadTrainingService(
+  config: WorkerConfig,
+  paths: Partial<TrainingPaths> = {},
+  log: (line: string) => void = () => {},
+): Promise<{ service: TrainingService | null; reason?: string }> {
   let cli;
   try {
-    const [dataset, train, store] = await Promise.all([import('../cli/dataset.js'), import('../cli/train.js'), import('../model/store.js')]);
-    cli = { runDataset: dataset.runDataset, runTrain: train.runTrain, promote: train.promote, readCard: store.readCard };
+    // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
+    const [train, store] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../cli/dataset.js')]);
+    cli = { promote: train.promote, readCard: store.readCard };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
+  const runner = new CliRunner(log);
   const p = trainingPaths(config, paths);
   const service: TrainingService = {
     async rebuildDataset(style, onProgress) {
       onProgress({ stage: 'dataset', fraction: 0, detail: 'thesis corpora' });
-      const code = await cli.runDataset(['build', '--thesis', '--out', p.dataDir]);
+      const code = await runner.run(['dataset', 'build', '--thesis', '--out', p.dataDir], (line) => onProgress({ stage: 'dataset', fraction: 0, detail: line.slice(0, 120) }));
       if (code !== 0) throw new Error(`dataset build exited with code ${code} (see the worker log)`);
       return { summary: `Rebuilt the thesis corpora in ${p.dataDir}${style ? ' (all styles are built together)' : ''}.` };
     },
@@ -55,13 +109,18 @@ export async function loadTrainingService(config: WorkerConfig, paths: Partial<T
       onProgress({ stage: 'training', fraction: 0, detail: `run ${path.basename(out)}` });
       const args = ['--data', corpus, '--out', out, '--steps', String(steps ?? 1000), '--name', style];
       if (existsSync(path.join(p.baseModel, 'config.json'))) args.push('--init', p.baseModel);
-      const code = await cli.runTrain(args);
+      let last = null as JobProgress | null;
+      const code = await runner.run(['train', ...args], (line) => {
+        const progress = parseTrainLine(line);
+        if (progress) onProgress((last = progress));
+      });
       // 130: stopped cleanly (the worker got SIGTERM) after writing a checkpoint.
       if (code === 130) throw new Error(`training was stopped because the worker shut down; its checkpoint is in ${out}`);
       if (code !== 0) throw new Error(`training exited with code ${code} (see the worker log)`);
       const card = cli.readCard(path.join(out, 'model'));
       const loss = (card?.metrics as Record<string, unknown> | undefined)?.valLoss128;
-      return { summary: `Trained ${style} → ${out}${typeof loss === 'number' ? `, validation loss ${loss.toFixed(4)}` : ''}. Use /admin promote to serve it.` };
+      const lastStep = last ? ` (${last.detail})` : '';
+      return { summary: `Trained ${style} → ${out}${typeof loss === 'number' ? `, validation loss ${loss.toFixed(4)}` : ''}${lastStep}. Use /admin promote to serve it.` };
     },
     async promote(style) {
       const candidate = latestRun(p.runsDir, style);
@@ -81,5 +140,6 @@ export async function loadTrainingService(config: WorkerConfig, paths: Partial<T
       return { summary: `Rolled ${style} back to the previous model (the replaced one is now ${path.basename(previous)}). Restart inference workers to load it.` };
     },
   };
+  service.shutdown = () => runner.stopAll();
   return { service };
 }

@@ -72,6 +72,8 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): { worker: Wor
   return {
     worker,
     async close() {
+      // A fine-tune can run for hours: stop it at the next step (it checkpoints) rather than wait.
+      opts.training?.shutdown?.();
       await worker.close();
       await deliveries.close();
     },
