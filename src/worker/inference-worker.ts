@@ -98,6 +98,16 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log(`worker error: ${err.message}`));
+  // Failures that never reach the processor's catch (a job that stalled too often because its workers
+  // kept dying) still owe the user an answer. The delivery id makes this a no-op when one was queued.
+  worker.on('failed', (job) => {
+    if (!job?.id) return;
+    void (async () => {
+      if ((await job.getState()) !== 'failed') return; // a retry is coming
+      const message = 'Something went wrong while composing (the worker stopped), and retrying did not help. Please try again later.';
+      await deliveries.add('failed', { kind: 'failed', jobId: job.id!, target: job.data.target, message }, { ...DELIVERY_JOB_OPTIONS, jobId: deliveryIdFor(job.id!) });
+    })().catch((err: Error) => log(`could not queue the failure notice for ${job.id}: ${err.message}`));
+  });
 
   return {
     worker,
