@@ -14,7 +14,7 @@ import { predictClass, trainLogistic } from './logistic.js';
 import { STYLES, type Style } from './pieces.js';
 import { CLASSIFIER_FORMAT, type HeldOutMetrics, type StyleClassifierFile } from './style-classifier.js';
 
-export const DEFAULT_CLIP_SECONDS = 25;
+export const DEFAULT_CLIP_SECONDS = 30;
 /** Long performances would otherwise dominate: at most this many clips per performance, evenly spread. */
 export const MAX_CLIPS_PER_PERFORMANCE = 12;
 const MIN_NOTES_PER_CLIP = 8;
