@@ -190,5 +190,6 @@ describe('maestro eval --report arguments', () => {
     expect(await runEvalReport([], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot, quiet)).toBe(2);
+    if (haveShared) expect(await runEvalReport(['--report', 'x', '--prompts', 'no_such_prompt', '--no-generate'], repoRoot, quiet)).toBe(2);
   });
 });

@@ -164,6 +164,11 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
   };
 
   const { prompts, skipped } = readPrompts(shared, args.prompts);
+  const unknown = (args.prompts ?? []).filter((p) => !prompts.some((q) => q.name === `${p}.mid`) && !skipped.some((s) => s.startsWith(`${p}.mid:`)));
+  if (unknown.length) {
+    log(`No such prompt in ${path.join(shared, 'prompts')}: ${unknown.join(', ')}`);
+    return 2;
+  }
   const thesisPrompt = prompts.find((p) => p.name === THESIS_PROMPT)?.seq ?? readPrompts(shared, [THESIS_PROMPT.replace(/\.mid$/, '')]).prompts[0]?.seq;
   const continuations: Continuation[] = loadThesisContinuations(shared).map((t) => ({
     system: 'thesis',
