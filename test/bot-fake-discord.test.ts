@@ -79,3 +79,20 @@ describe('fake Discord enforces Discord’s rules', () => {
     expect(fake.identifies[0]).toEqual({ intents: GatewayIntentBits.Guilds, token: '[redacted]' });
   });
 });
+
+describe('fake Discord message edits follow Discord’s attachment semantics', () => {
+  it('keeps listed attachments, drops unlisted ones and adds uploads', async () => {
+    const i = await nextInteraction();
+    await i.deferReply();
+    const first = await i.editReply({ files: [{ attachment: Buffer.from('1'), name: 'one.txt' }, { attachment: Buffer.from('2'), name: 'two.txt' }] });
+    const msg = fake.originalMessage(i.id)!;
+    expect(msg.files.map((f) => f.name)).toEqual(['one.txt', 'two.txt']);
+    await i.editReply({ content: 'text only' });
+    expect(msg.files.map((f) => f.name)).toEqual(['one.txt', 'two.txt']);
+    const keep = first.attachments.find((a) => a.name === 'two.txt')!;
+    await i.editReply({ attachments: [keep], files: [{ attachment: Buffer.from('3'), name: 'three.txt' }] });
+    expect(msg.files.map((f) => f.name)).toEqual(['two.txt', 'three.txt']);
+    await i.editReply({ attachments: [] });
+    expect(msg.files).toEqual([]);
+  });
+});

@@ -636,13 +636,20 @@ export class FakeDiscord {
     if ('embeds' in data) msg.embeds = (data.embeds as unknown[]) ?? [];
     if ('components' in data) msg.components = (data.components as FakeMessage['components']) ?? [];
     if ('attachments' in data || files.length) {
-      // Discord keeps the listed existing attachments (by id = index into the stored files) and adds the uploads.
-      const keep = ((data.attachments as Array<{ id: string | number }> | undefined) ?? [])
-        .map((a) => msg.files[Number(a.id)])
-        .filter((f): f is UploadedFile => Boolean(f) && !files.includes(f));
-      msg.files = files.length ? [...files] : keep;
+      // Discord keeps the existing attachments listed by their ids, drops the others, and adds the uploads
+      // (listed by upload index). Without an attachments list, existing files stay and uploads are added.
+      const listed = data.attachments as Array<{ id: string | number }> | undefined;
+      const existing = listed
+        ? listed.map((a) => msg.files.find((_f, idx) => this.attachmentId(msg, idx) === String(a.id))).filter((f): f is UploadedFile => Boolean(f))
+        : msg.files;
+      msg.files = [...existing, ...files];
     }
     msg.editCount += 1;
+  }
+
+  /** Snowflake-like ids for stored attachments, distinct from the small upload indices of new files. */
+  private attachmentId(msg: FakeMessage, idx: number): string {
+    return (BigInt(msg.id) + BigInt(idx + 1)).toString();
   }
 
   private messageJson(msg: FakeMessage): APIMessage {
@@ -657,7 +664,7 @@ export class FakeDiscord {
       mention_everyone: false,
       mentions: [],
       mention_roles: [],
-      attachments: msg.files.map((f, idx) => ({ id: String(idx), filename: f.name, size: f.bytes.length, url: `http://127.0.0.1:${this.port}/attachments/out/${msg.id}/${idx}/${f.name}`, proxy_url: '' })),
+      attachments: msg.files.map((f, idx) => ({ id: this.attachmentId(msg, idx), filename: f.name, size: f.bytes.length, url: `http://127.0.0.1:${this.port}/attachments/out/${msg.id}/${idx}/${f.name}`, proxy_url: '' })),
       embeds: msg.embeds as APIMessage['embeds'],
       pinned: false,
       type: 0,
