@@ -59,7 +59,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   await ctx.queues.training.add(sub, data, { jobId, attempts: 1, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } });
   ctx.progress.track(jobId, data.target);
   const waiting = await ctx.queues.training.getWaitingCount();
-  await interaction.editReply({ content: `⏳ \`${sub}${style ? ` ${style}` : ''}\` queued (${waiting} waiting in the training queue). Progress will appear here; runs longer than 14 minutes report in this channel.` });
+  await ctx.progress.post(jobId, `⏳ \`${sub}${style ? ` ${style}` : ''}\` queued (${waiting} waiting in the training queue). Progress will appear here; runs longer than 14 minutes report in this channel.`);
 }
 
 async function status(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {

@@ -47,3 +47,24 @@ describe('ProgressReporter', () => {
     expect(edits).toEqual([]);
   });
 });
+
+describe('ProgressReporter.post', () => {
+  it('is sent at once, and ordered before anything that follows finish()', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const out = {
+      progress: async (_job: string, _t: ReplyTarget, text: string) => {
+        if (text === 'queued') await gate; // a slow edit
+        order.push(text);
+      },
+    } as unknown as DiscordOut;
+    const reporter = new ProgressReporter(out, 3_000, () => {});
+    reporter.track('j', target);
+    void reporter.post('j', 'queued');
+    const finished = reporter.finish('j').then(() => order.push('result'));
+    release();
+    await finished;
+    expect(order).toEqual(['queued', 'result']);
+  });
+});

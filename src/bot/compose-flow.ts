@@ -87,7 +87,7 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
     queued = true;
     ctx.progress.track(jobId, target);
     const position = await queuePosition(ctx, jobId);
-    await interaction.editReply({ content: queuedText(position) });
+    await ctx.progress.post(jobId, queuedText(position));
   } catch (err) {
     if (!queued) await ctx.admission.release(target.userId, jobId);
     throw err;

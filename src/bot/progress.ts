@@ -52,6 +52,21 @@ export class ProgressReporter {
     return [...this.jobs.keys()];
   }
 
+  /**
+   * An edit that must not wait for the throttle (the "queued" notice right after enqueueing). It is
+   * ordered with the other edits, so it can never overwrite a result that was delivered first.
+   */
+  post(jobId: string, text: string): Promise<void> {
+    const t = this.jobs.get(jobId);
+    if (!t) return Promise.resolve();
+    t.lastEditAt = Date.now();
+    t.lastText = text;
+    t.chain = t.chain
+      .then(() => this.out.progress(jobId, t.target, text))
+      .catch((err: Error) => this.log(`progress edit for ${jobId} failed: ${err.message}`));
+    return t.chain;
+  }
+
   update(jobId: string, text: string): void {
     const t = this.jobs.get(jobId);
     if (!t || text === t.lastText || text === t.pending) return;
