@@ -37,7 +37,7 @@ function composeLong(h: BotHarness) {
   return h.fake.invokeCommand('compose', {
     options: [
       { name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' },
-      { name: 'seconds', type: ApplicationCommandOptionType.Integer, value: 20 },
+      { name: 'seconds', type: ApplicationCommandOptionType.Integer, value: 30 },
     ],
   });
 }
@@ -52,13 +52,15 @@ describe('worker process lifecycle', () => {
     const i = composeLong(h);
     await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+    expect(await job!.getState()).toBe('active'); // the signal arrives mid-job
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 20_000, 'the answer from the stopping worker');
     expect(msg.files).toHaveLength(3);
-    const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
-    expect(await job!.getState()).toBe('completed');
-    expect(job!.attemptsMade).toBe(1);
+    const done = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
+    expect(await done!.getState()).toBe('completed');
+    expect(done!.attemptsMade).toBe(1);
     expect(output.join('')).toMatch(/SIGTERM: finishing active jobs/);
   });
 

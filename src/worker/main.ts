@@ -8,6 +8,7 @@ import { createInferenceWorker } from './inference-worker.js';
 import { createTrainingWorker } from './training-worker.js';
 import { createPipelineService } from './compose-service.js';
 import { ComposeThreadPool } from './compose-threads.js';
+import { renderOutputs } from '../render/index.js';
 import { loadTrainingService } from './training-service.js';
 
 function log(msg: string): void {
@@ -35,6 +36,12 @@ if (training) {
 } else {
   const pool = new ComposeThreadPool(config.concurrency);
   const compose = createPipelineService({ modelsDir: config.modelsDir, soundFont: config.soundfont, compose: (req) => pool.compose(req) });
+  // Load the SoundFont into the render thread before taking jobs, so the first user does not pay for it.
+  const t0 = Date.now();
+  await renderOutputs(null, { notes: [{ pitch: 60, velocity: 64, startSec: 0, endSec: 0.1 }], pedals: [], tempos: [], source: {} }, 'warm-up', { soundFont: config.soundfont ?? undefined }).then(
+    () => log(`renderer ready in ${Date.now() - t0} ms`),
+    (err: Error) => log(`renderer warm-up failed (jobs will report it): ${err.message}`),
+  );
   const w = createInferenceWorker({
     connection,
     redis: config.redis,
