@@ -6,7 +6,8 @@ import type { BotContext } from '../src/bot/context.js';
 import { UserFacingError } from '../src/bot/errors.js';
 import { replyTarget } from '../src/bot/compose-flow.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
-import { jobIdFor, type TrainingAction, type TrainingJobData } from '../src/queue/jobs.js';
+import { jobIdFor, type JobProgress, type TrainingAction, type TrainingJobData } from '../src/queue/jobs.js';
+import { describeProgress } from '../src/bot/progress.js';
 
 export const scope = 'operator';
 
@@ -74,7 +75,12 @@ async function status(interaction: ChatInputCommandInteraction, ctx: BotContext)
   const lines = [
     `**Compose queue**: ${fmt(c)} — ${cw.length} worker connection(s)`,
     `**Training queue**: ${fmt(t)} — ${tw.length} worker connection(s)`,
-    ...active.map((j) => `• running \`${j.name}\` ${(j.data as TrainingJobData).style ?? ''} — progress ${JSON.stringify(j.progress)}`),
+    ...active.map((j) => {
+      const d = j.data as TrainingJobData;
+      const label = `\`${j.name}${d.style ? ` ${d.style}` : ''}\``;
+      const p = j.progress as Partial<JobProgress> | number;
+      return `• ${typeof p === 'object' && p.stage ? describeProgress(p as JobProgress, label) : `${label}: started`}`;
+    }),
   ];
   await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
 }
