@@ -1,16 +1,18 @@
 /**
  * Validity of a generated continuation: did it decode, and is it music rather than a pathology — silence, one
  * note hammered, or a wall of notes no pianist could play. Thresholds are generous on purpose: they catch broken
- * outputs, not unusual music (real Chopin reaches ~25 notes/s, real pieces pause for a bar or two).
+ * outputs, not unusual music: measured on the classifier's ~2,200 real 30 s clips (tokenizer view), the densest
+ * has 28.8 notes/s (99th percentile 14 baroque, 22 romantic, 27 vanguard) and the highest 95th-percentile
+ * polyphony is 17; real pieces pause for a bar or two but not for 6 s inside 30 s.
  */
 import type { Note } from '../music/note-sequence.js';
 
 export const LIMITS = {
   /** Longest stretch with no sounding note, seconds. */
   maxSilenceSec: 6,
-  /** Above this many notes per second of continuation it is a wall of notes. */
-  maxNotesPerSec: 40,
-  /** More simultaneous notes than ten fingers and a pedal can sustain for long. */
+  /** Above this many notes per second of continuation it is a wall of notes (denser than any real clip). */
+  maxNotesPerSec: 30,
+  /** More simultaneous notes than any real clip sustains (real maximum 17). */
   maxPolyphonyP95: 20,
   /** With at least this many notes, ≤ 2 distinct pitches or one pitch over half the notes is a repeated note. */
   repeatMinNotes: 8,
