@@ -15,7 +15,14 @@ try {
 process.on('unhandledRejection', (reason) => defaultLog(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
 process.on('uncaughtException', (err) => defaultLog(`uncaught exception: ${err.stack ?? err.message}`));
 
-const bot = await startBot({ config });
+let bot: Awaited<ReturnType<typeof startBot>>;
+try {
+  bot = await startBot({ config });
+} catch (err) {
+  // Usually a wrong token (Discord answers 401) or Redis not reachable; never print the token itself.
+  defaultLog(`could not start: ${(err as Error).message}`);
+  process.exit(1);
+}
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
