@@ -9,6 +9,9 @@ import { createTinyModelsDir } from './support/tiny-model.js';
 import { realComposeService, decodeOgg } from './support/pipeline.js';
 import { readMidi } from '../src/music/midi.js';
 import type { ComposeService } from '../src/queue/jobs.js';
+import type { BotCommand } from '../src/bot/context.js';
+import { commands } from '../commands/index.js';
+import { SlashCommandBuilder } from 'discord.js';
 
 const S = ApplicationCommandOptionType.String;
 const I = ApplicationCommandOptionType.Integer;
@@ -189,6 +192,26 @@ describe('failures', () => {
     const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
     expect(await job!.getState()).toBe('failed');
     expect(job!.attemptsMade).toBe(1);
+  });
+});
+
+describe('a handler that throws', () => {
+  it('is caught: the user gets a private apology and the bot keeps serving', async () => {
+    const boom: BotCommand = {
+      data: new SlashCommandBuilder().setName('boom').setDescription('throws'),
+      scope: 'global',
+      execute: async () => {
+        throw new TypeError('cannot read properties of undefined');
+      },
+    };
+    const h = await start({ workers: 0, commands: [...commands, boom] });
+    h.fake.commands.set('boom', { id: 'boom', name: 'boom', body: {}, guildId: null });
+    const i = h.fake.invokeCommand('boom');
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'the apology');
+    expect(note.content).toBe('Sorry — something went wrong on my side. Please try again.');
+    expect(h.logs.some((l) => l.includes('TypeError: cannot read properties of undefined'))).toBe(true);
+    const again = h.fake.invokeCommand('styles');
+    await h.fake.waitFor(() => h.fake.originalMessage(again.id), 10_000, 'the next command answered');
   });
 });
 

@@ -15,6 +15,7 @@ import { createRedis } from '../../src/queue/connection.js';
 import { FileStore } from '../../src/queue/file-store.js';
 import type { DeliveryInfo } from '../../src/bot/delivery.js';
 import type { ComposeService, TrainingService } from '../../src/queue/jobs.js';
+import type { BotCommand } from '../../src/bot/context.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const OWNER_ID = '500000000000000001';
@@ -25,6 +26,8 @@ export interface HarnessOptions {
   workers?: number;
   training?: TrainingService | null;
   withTrainingWorker?: boolean;
+  /** Replace the real command set (e.g. to add a command that throws). */
+  commands?: BotCommand[];
 }
 
 export class BotHarness {
@@ -80,6 +83,7 @@ export class BotHarness {
       log: (m) => this.logs.push(`[bot] ${m}`),
       randomSeed: () => 4242,
       onDelivered: (info) => this.delivered.push(info),
+      commands: this.opts.commands,
     });
     return this.bot;
   }
