@@ -24,7 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
-import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck } from '../eval/context.js';
+import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realReferenceOverlaps } from '../eval/context.js';
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { formatReport, styleChartPng } from '../eval/report-format.js';
@@ -202,6 +202,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
   } else notes.push('generation skipped (--no-generate)');
 
   const selfCheck = memorisationSelfCheck(corpus, ctx.trainIndex);
+  const realReference = realReferenceOverlaps(corpus, ctx.realHeldOut, classifier.file.clipSeconds);
   log('Scoring …');
   const results = scoreAll(continuations, ctx, THESIS_PROMPT);
   const meta: Record<string, string> = {
@@ -216,10 +217,10 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     'memorisation detector self-check': `30 s of ${selfCheck.file} (${selfCheck.style} training data) copied verbatim → longest copy ${selfCheck.longestCopyNotes} notes, ${selfCheck.longestCopyBars.toFixed(1)} bars, ${selfCheck.flagged ? 'flagged' : 'NOT flagged'}`,
     ...(notes.length ? { notes: notes.join('; ') } : {}),
   };
-  const markdown = formatReport(results, classifier.file, meta);
+  const markdown = formatReport(results, classifier.file, meta, realReference);
   fs.mkdirSync(args.reportDir, { recursive: true });
   fs.writeFileSync(path.join(args.reportDir, 'report.md'), `${markdown}\n![style accuracy](style-accuracy.png)\n`);
-  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, classifier: classifier.file.training, ...results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, classifier: classifier.file.training, realReferenceOverlaps: realReference, ...results }, null, 1)}\n`);
   fs.writeFileSync(path.join(args.reportDir, 'style-accuracy.png'), styleChartPng(results));
   io.out(`${markdown}\n`);
   log(`Report written to ${args.reportDir} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -1,7 +1,7 @@
 /** Builds what scoring needs from the real data: training-stream n-gram indexes and held-out reference histograms. */
 import path from 'node:path';
 import { modelView, readSequence, type Corpus } from './corpus.js';
-import { meanHistograms } from './distribution.js';
+import { histogramOverlaps, meanHistograms, type HistogramName } from './distribution.js';
 import type { FeatureHistograms } from './features.js';
 import { clipNotes } from './features.js';
 import { measureMemorisation, NgramIndex, noteKeys, type MemorisationResult } from './memorisation.js';
@@ -20,17 +20,33 @@ export function buildTrainIndexes(corpus: Corpus): Record<Style, NgramIndex> {
   return out;
 }
 
+function meanHistogramsOf(corpus: Corpus, rels: readonly string[], clipSec: number): FeatureHistograms | undefined {
+  const clips = [];
+  for (const rel of rels) {
+    const seq = modelView(readSequence(path.join(corpus.datasetsDir, rel)));
+    for (const start of clipStarts(seq.notes, clipSec, MAX_CLIPS_PER_PERFORMANCE)) clips.push(clipNotes(seq.notes, start, clipSec));
+  }
+  return meanHistograms(clips);
+}
+
 /** Mean histograms of clips of the style models' validation files: real music that neither model nor classifier saw. */
 export function buildRealHeldOut(corpus: Corpus, clipSec: number): Record<Style, FeatureHistograms | undefined> {
   const out = {} as Record<Style, FeatureHistograms | undefined>;
   for (const style of STYLES) {
-    const clips = [];
-    for (const e of corpus.entries) {
-      if (e.style !== style || e.role !== 'style-validation') continue;
-      const seq = modelView(readSequence(path.join(corpus.datasetsDir, e.relPath)));
-      for (const start of clipStarts(seq.notes, clipSec, MAX_CLIPS_PER_PERFORMANCE)) clips.push(clipNotes(seq.notes, start, clipSec));
-    }
-    out[style] = meanHistograms(clips);
+    out[style] = meanHistogramsOf(corpus, corpus.entries.filter((e) => e.style === style && e.role === 'style-validation').map((e) => e.relPath), clipSec);
+  }
+  return out;
+}
+
+/**
+ * What real music scores: the overlap of the style's training pieces (thesis selection) with its held-out pieces.
+ * Generated music close to this is as close to the held-out pieces as other real pieces of the style are.
+ */
+export function realReferenceOverlaps(corpus: Corpus, heldOut: Record<Style, FeatureHistograms | undefined>, clipSec: number): Partial<Record<Style, Record<HistogramName, number>>> {
+  const out: Partial<Record<Style, Record<HistogramName, number>>> = {};
+  for (const style of STYLES) {
+    const train = meanHistogramsOf(corpus, corpus.entries.filter((e) => e.style === style && e.role === 'style-train').map((e) => e.relPath), clipSec);
+    if (train && heldOut[style]) out[style] = histogramOverlaps(train, heldOut[style]!);
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /** The evaluation report as markdown tables (and the same tables for the terminal) plus a small PNG chart. */
 import { createCanvas } from '@napi-rs/canvas';
 import type { GroupSummary, EvalResults } from './runner.js';
-import { STYLES } from './pieces.js';
+import { STYLES, type Style } from './pieces.js';
+import type { HistogramName } from './distribution.js';
 import type { StyleClassifierFile } from './style-classifier.js';
 import { MAX_COPIED_BARS, BAR_SECONDS, NGRAM } from './memorisation.js';
 
@@ -49,7 +50,12 @@ export function checkGoals(results: EvalResults): Goal[] {
   ];
 }
 
-export function formatReport(results: EvalResults, classifier: StyleClassifierFile, meta: Record<string, string>): string {
+export function formatReport(
+  results: EvalResults,
+  classifier: StyleClassifierFile,
+  meta: Record<string, string>,
+  realReference: Partial<Record<Style, Record<HistogramName, number>>> = {},
+): string {
   const cv = classifier.training.crossValidation;
   const g = results.groups;
   const goals = checkGoals(results);
@@ -126,7 +132,10 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
     '',
     table(
       ['system / requested', 'pitch class', 'interval', 'IOI'],
-      g.filter((x) => x.overlap).map((x) => [label(x), num(x.overlap!.pitchClass), num(x.overlap!.interval), num(x.overlap!.ioi)]),
+      [
+        ...STYLES.filter((s) => realReference[s]).map((s) => [`real training pieces / ${s} (reference)`, num(realReference[s]!.pitchClass), num(realReference[s]!.interval), num(realReference[s]!.ioi)]),
+        ...g.filter((x) => x.overlap).map((x) => [label(x), num(x.overlap!.pitchClass), num(x.overlap!.interval), num(x.overlap!.ioi)]),
+      ],
     ),
     '',
   ];
