@@ -215,6 +215,21 @@ describe('a handler that throws', () => {
   });
 });
 
+describe('Redis outage', () => {
+  it('commands get a polite "try again" instead of hanging past Discord’s deadline, and the bot recovers', async () => {
+    const h = await start({ workers: 0 });
+    const redis = h.bot!.ctx.commandRedis;
+    redis.disconnect();
+    const i = h.fake.invokeCommand('compose', { options: composeOptions() });
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'the refusal');
+    expect(note.content).toBe("I can't reach my job queue right now — please try again in a minute.");
+    await redis.connect();
+    const again = h.fake.invokeCommand('compose', { options: composeOptions() });
+    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && e.detail.interactionId === again.id && /queued/.test(String(e.detail.content))), 10_000, 'queued after recovery');
+    expect(h.fake.errors()).toEqual([]);
+  });
+});
+
 describe('/styles', () => {
   it('lists the styles with their composers and model cards', async () => {
     const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });

@@ -64,6 +64,7 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   const ctx: BotContext = {
     config,
     redis,
+    commandRedis,
     queues,
     admission: new Admission(commandRedis, config.redis.prefix, config.limits, now),
     store: new FileStore(config.resultsDir),

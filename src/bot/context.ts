@@ -11,7 +11,10 @@ import type { StyleInfo } from './styles.js';
 
 export interface BotContext {
   config: BotConfig;
+  /** Waits out Redis outages (deliveries, progress bookkeeping). */
   redis: Redis;
+  /** Fails fast (admission, enqueueing): a user on a 3-second deadline gets "try again" instead of a hang. */
+  commandRedis: Redis;
   queues: Queues;
   admission: Admission;
   store: FileStore;
