@@ -188,6 +188,9 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
 describe('maestro eval --report arguments', () => {
   it('rejects bad arguments with exit code 2', async () => {
     expect(await runEvalReport([], repoRoot, quiet)).toBe(2);
+    let help = '';
+    expect(await runEvalReport(['--report', 'x', '--help'], repoRoot, { out: (s) => (help += s), err: () => {} })).toBe(0);
+    expect(help).toContain('--no-generate');
     expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot, quiet)).toBe(2);
     if (haveShared) expect(await runEvalReport(['--report', 'x', '--prompts', 'no_such_prompt', '--no-generate'], repoRoot, quiet)).toBe(2);

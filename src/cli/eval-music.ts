@@ -44,6 +44,24 @@ const STDIO: EvalIo = { out: (s) => process.stdout.write(s), err: (s) => process
 let log: (s: string) => void = STDIO.err;
 
 export class EvalUsageError extends Error {}
+/** Not an error: `--help` was asked for. */
+class EvalHelp extends Error {}
+
+const USAGE = `usage: maestro eval --report <dir> [options]
+
+Scores generated music: style classifier, key consistency, memorisation, validity, distribution overlap,
+for our style models, the base model and the thesis' published continuations. Writes report.md,
+report.json and style-accuracy.png to <dir> and prints the tables.
+
+  --k <n>          continuations per prompt and style, one batch (default 2)
+  --seconds <s>    continuation length (default 30)
+  --seed <n>       sampling seed (default 1): the same seed gives the same report
+  --prompts a,b    only these files of ../shared/prompts (default: all)
+  --models <dir>   models folder (default: models/)
+  --jobs <n>       generation processes (default: one per core, at most 2)
+  --no-generate    score only the thesis' outputs (no model needed)
+  --no-base        skip the base model
+  --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -82,10 +100,12 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
       'no-generate': { type: 'boolean' },
       'no-base': { type: 'boolean' },
       retrain: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
-  if (!values.report) throw new EvalUsageError('usage: maestro eval --report <dir> [--k 2] [--jobs 2] [--seconds 30] [--seed 1] [--prompts a,b] [--no-generate] [--no-base] [--retrain]');
+  if (values.help) throw new EvalHelp(USAGE);
+  if (!values.report) throw new EvalUsageError(USAGE);
   const k = positiveInt('k', values.k, 2);
   const seconds = positiveInt('seconds', values.seconds, 30);
   if (k < 1 || seconds < 1) throw new EvalUsageError('--k and --seconds must be at least 1');
@@ -145,6 +165,10 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
   try {
     args = parseEvalArgs(argv, repoRoot);
   } catch (err) {
+    if (err instanceof EvalHelp) {
+      io.out(`${err.message}\n`);
+      return 0;
+    }
     log((err as Error).message);
     return 2;
   }
