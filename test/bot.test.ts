@@ -92,6 +92,12 @@ describe('/compose end to end', () => {
     const longer = readMidi(continued.files.find((f) => f.name.endsWith('.mid'))!.bytes);
     expect(longer.notes.length).toBeGreaterThan(kept.notes.length);
     expect(continued.content).toContain('(continued)');
+
+    const regen = h.fake.clickButton(msg.id, follow[0]);
+    const again = await h.fake.waitFor(() => h.finalReply(regen.id), 30_000, 'the regenerated piece');
+    expect(again.content).toContain('seed 4242'); // a fresh seed (the harness makes it deterministic)
+    expect(again.content).toContain('An improvisation'); // same prompt (none) and settings, one candidate
+    expect(again.files.map((f) => f.name)).toEqual(['maestro-baroque-4242.ogg', 'maestro-baroque-4242.mid', 'maestro-baroque-4242.png']);
   });
 
   it('improvises without an attachment and reports a bot restart-safe delivery', async () => {
