@@ -11,7 +11,7 @@ import type { Manifest } from '../training/dataset/build.js';
 import { CsvError, parseCsv, parseCsvRows } from '../training/dataset/csv.js';
 import { pieceIdentity, samePiece } from '../training/dataset/pieces.js';
 import { parseStyles, StylesConfigError } from '../training/dataset/styles.js';
-import { mulberry32 } from './support/seeded-random.js';
+import { mulberry32 } from '../src/util/rng.js';
 
 /** A random but valid piano piece; every call with a new seed is different content. */
 function piece(seed: number, notes = 80): NoteSequence {

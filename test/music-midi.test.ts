@@ -4,7 +4,7 @@ import { MidiInputError, readMidi, roundHalfEven, writeMidi } from '../src/music
 import { encodeSmf } from '../src/music/smf-writer.js';
 import type { MidiInputErrorCode } from '../src/music/midi.js';
 import type { NoteSequence } from '../src/music/note-sequence.js';
-import { mulberry32 } from './support/seeded-random.js';
+import { mulberry32 } from '../src/util/rng.js';
 
 /** A note as [startTick, durationTicks, pitch, velocity, channel]. */
 type TickNote = [number, number, number, number, number?];

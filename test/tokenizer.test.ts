@@ -6,7 +6,7 @@ import { readMidi } from '../src/music/midi.js';
 import type { NoteSequence } from '../src/music/note-sequence.js';
 import { gigaTokenizer, makeGigaTokenizer, SEP } from '../src/music/tokenizer.js';
 import type { TokenField } from '../src/music/tokenizer.js';
-import { mulberry32 } from './support/seeded-random.js';
+import { mulberry32 } from '../src/util/rng.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');

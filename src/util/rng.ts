@@ -1,20 +1,26 @@
 /**
- * Small seeded PRNG (mulberry32). Sampling, batching and dataset splits all take explicit seeds so
- * that the same seed and inputs give the same output, byte for byte.
+ * Small seeded PRNGs. Sampling, batching and dataset splits all take explicit seeds so that the same
+ * seed and inputs give the same output, byte for byte.
  */
-export class Rng {
-  private state: number;
 
-  constructor(seed: number) {
-    this.state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+/** mulberry32: a 32-bit generator returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** mulberry32 behind a small interface; the seed is pre-mixed so nearby seeds start far apart. */
+export class Rng {
+  readonly next: () => number;
+
+  constructor(seed: number) {
+    this.next = mulberry32((Math.floor(seed) ^ 0x9e3779b9) >>> 0);
   }
 
   /** Integer in [0, n). */

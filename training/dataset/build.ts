@@ -38,6 +38,7 @@ import type { PieceIdentity } from './pieces.js';
 import { loadCatalog, loadMaestro, loadThesisSelection } from './sources.js';
 import type { SourceFile, ThesisEntry } from './sources.js';
 import { loadStyles } from './styles.js';
+import { mulberry32 } from '../../src/util/rng.js';
 import type { StyleDefinition } from './styles.js';
 
 export const SHARD_FORMAT = 'maestro-token-shard/1';
@@ -126,21 +127,9 @@ const DATASET_LIMITS = {
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
-/** mulberry32: small seeded PRNG so selections are reproducible without a dependency. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [out[i], out[j]] = [out[j]!, out[i]!];
