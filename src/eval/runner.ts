@@ -12,6 +12,7 @@ import type { FeatureHistograms } from './features.js';
 import { STYLES, type Style } from './pieces.js';
 import type { StyleClassifier } from './style-classifier.js';
 import { modelView } from './corpus.js';
+import { fnv1a } from './train-classifier.js';
 
 /** A generating system: ours (style models), base (the un-fine-tuned model), thesis (its published files). */
 export type SystemName = 'ours' | 'base' | 'thesis';
@@ -220,6 +221,11 @@ export interface RunOptions {
   log?: (s: string) => void;
 }
 
+/** The sampling seed of a prompt: a stable hash of the run's seed and the prompt's name (31 bits). */
+export function promptSeed(seed: number, promptName: string): number {
+  return fnv1a(`${seed}:${promptName}`) & 0x7fffffff;
+}
+
 /** Runs generation for every prompt × style (and base) and returns the raw continuations (failures included). */
 export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
   const generate = opts.generate;
@@ -230,23 +236,25 @@ export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
 
   const runOne = async (i: number) => {
     const { model, prompt } = plan[i];
+    // One seed per prompt, derived from --seed: prompts get independent random streams, while the models share
+    // each prompt's stream (a paired comparison: style models and base differ by their weights, not their luck).
+    const seed = promptSeed(opts.seed, prompt.name);
     const system: SystemName = model === 'base' ? 'base' : 'ours';
     const requested: Requested = model === 'base' ? 'none' : model;
     const started = Date.now();
     let got: NoteSequence[] = [];
     let error: string | undefined;
     try {
-      got = await generate({ prompt, model, seconds: opts.seconds, seed: opts.seed, count: opts.k });
+      got = await generate({ prompt, model, seconds: opts.seconds, seed, count: opts.k });
       if (got.length < opts.k) error = `generated ${got.length} of ${opts.k} continuations`;
     } catch (err) {
       error = (err as Error).message;
     }
-    // One fixed seed for every prompt and model: the K candidates of a batch are reproducible from it.
     results[i] = Array.from({ length: opts.k }, (_, k) => ({
       system,
       prompt: prompt.name,
       requested,
-      id: `seed ${opts.seed} #${k}`,
+      id: `seed ${seed} #${k}`,
       seconds: opts.seconds,
       promptNotes: prompt.seq.notes,
       ...(got[k] ? { notes: got[k].notes } : {}),
