@@ -23,7 +23,7 @@ export interface ChartOptions {
 export function lineChart(series: Series[], o: ChartOptions): Uint8Array {
   ensureFont();
   const W = o.width ?? 900, H = o.height ?? 500;
-  const m = { l: 70, r: 20, t: 50, b: 55 };
+  const m = { l: 84, r: 20, t: 50, b: 55 };
   const canvas = createCanvas(W, H);
   const g = canvas.getContext('2d');
   g.fillStyle = '#ffffff';
@@ -49,7 +49,9 @@ export function lineChart(series: Series[], o: ChartOptions): Uint8Array {
     g.moveTo(m.l, sy(y));
     g.lineTo(W - m.r, sy(y));
     g.stroke();
-    g.fillText(y.toFixed(2), 10, sy(y) + 4);
+    g.textAlign = 'right';
+    g.fillText(y.toFixed(2), m.l - 6, sy(y) + 4);
+    g.textAlign = 'left';
   }
   for (let i = 0; i <= 5; i++) {
     const xv = x0 + ((x1 - x0) * i) / 5;
@@ -61,7 +63,7 @@ export function lineChart(series: Series[], o: ChartOptions): Uint8Array {
   g.font = `13px "${FONT}"`;
   g.fillText(o.xLabel, W / 2 - 40, H - 12);
   g.save();
-  g.translate(16, H / 2 + 40);
+  g.translate(18, H / 2 + 80);
   g.rotate(-Math.PI / 2);
   g.fillText(o.yLabel, 0, 0);
   g.restore();
