@@ -45,7 +45,7 @@ export interface ThesisRow {
 
 export async function runEval(argv: string[]): Promise<number> {
   if (argv.includes('--report')) {
-    const { runEvalReport } = (await import(REPORT_MODULE)) as { runEvalReport: (argv: string[]) => Promise<number> };
+    const { runEvalReport } = await import('./eval-music.js');
     return runEvalReport(argv);
   }
   let values;
@@ -79,8 +79,6 @@ export async function runEval(argv: string[]): Promise<number> {
   }
   return 0;
 }
-
-const REPORT_MODULE = './eval-music.js';
 
 export async function evaluateThesis(modelsDir: string, dataDir?: string): Promise<ThesisRow[]> {
   await initBackend();
