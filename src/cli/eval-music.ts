@@ -27,7 +27,7 @@ import { loadCorpus, sharedDir } from '../eval/corpus.js';
 import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realReferenceOverlaps } from '../eval/context.js';
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
-import { formatReport, styleChartPng } from '../eval/report-format.js';
+import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
 import { generateAll, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
@@ -244,7 +244,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
   const markdown = formatReport(results, classifier.file, meta, realReference);
   fs.mkdirSync(args.reportDir, { recursive: true });
   fs.writeFileSync(path.join(args.reportDir, 'report.md'), `${markdown}\n![style accuracy](style-accuracy.png)\n`);
-  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, classifier: classifier.file.training, realReferenceOverlaps: realReference, ...results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, goals: checkGoals(results), classifier: classifier.file.training, realReferenceOverlaps: realReference, ...results }, null, 1)}\n`);
   fs.writeFileSync(path.join(args.reportDir, 'style-accuracy.png'), styleChartPng(results));
   io.out(`${markdown}\n`);
   log(`Report written to ${args.reportDir} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
