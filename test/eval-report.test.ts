@@ -140,6 +140,16 @@ describe('evaluation runner', () => {
   });
 });
 
+describe('style accuracy', () => {
+  it('never counts a pathological continuation as a success', () => {
+    const wall: Note[] = Array.from({ length: 1500 }, (_, i) => ({ pitch: 30 + ((i * 7) % 60), velocity: 90, startSec: (i % 750) * 0.04, endSec: (i % 750) * 0.04 + 0.5 }));
+    const res = scoreAll([{ system: 'ours', prompt: 'p', requested: 'vanguard', id: 'w', notes: wall, seconds: 30, promptNotes: [] }], context());
+    const g = res.groups[0];
+    expect(res.items[0].validity.pathologies).toContain('wall-of-notes');
+    expect(g.styleAccuracy).toBe(0);
+  });
+});
+
 const shared = sharedDir(repoRoot);
 const haveShared = fs.existsSync(path.join(shared, 'datasets/index.csv'));
 

@@ -134,7 +134,7 @@ export interface GroupSummary {
   decodedShare: number;
   validShare: number;
   pathologies: Record<string, number>;
-  /** Share classified as the requested style (undefined for 'none'). */
+  /** Share that is valid and classified as the requested style (undefined for 'none'). */
   styleAccuracy?: number;
   /** Share classified as each style. */
   predictedShare: Record<Style, number>;
@@ -180,7 +180,8 @@ export function summarise(system: SystemName, requested: Requested, items: reado
     pathologies,
     ...(requested !== 'none'
       ? {
-          styleAccuracy: items.length ? styled.filter((i) => i.style!.predicted === requested).length / items.length : 0,
+          // A pathological output (e.g. a wall of notes, which the classifier hears as "vanguard") is no success.
+          styleAccuracy: items.length ? styled.filter((i) => i.validity.valid && i.style!.predicted === requested).length / items.length : 0,
           meanRequestedProbability: mean(styled.map((i) => i.style!.probabilities[requested])),
           ...(styled.some((i) => i.style!.promptProbabilities)
             ? { meanLiftOverPrompt: mean(styled.filter((i) => i.style!.promptProbabilities).map((i) => i.style!.probabilities[requested] - i.style!.promptProbabilities![requested])) }
