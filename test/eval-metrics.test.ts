@@ -7,7 +7,7 @@ import { measureValidity } from '../src/eval/validity.js';
 import { overlap } from '../src/eval/distribution.js';
 import { groupPieces } from '../src/eval/pieces.js';
 import { splitAfterPrompt } from '../src/eval/thesis-outputs.js';
-import { rng } from './eval-helpers.js';
+import { mulberry32 as rng } from '../src/util/rng.js';
 
 /** Notes one after another, each `dur` seconds, starting at `t0`. */
 function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {

@@ -12,7 +12,7 @@ import { extractFeatures } from '../src/eval/features.js';
 import { formatReport, checkGoals } from '../src/eval/report-format.js';
 import { runEvalReport } from '../src/cli/eval-music.js';
 import { sharedDir } from '../src/eval/corpus.js';
-import { rng } from './eval-helpers.js';
+import { mulberry32 as rng } from '../src/util/rng.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
