@@ -46,22 +46,26 @@ export function loadMaestro(dir: string): LoadResult<SourceFile> {
   const files: SourceFile[] = [];
   let missing = 0;
   for (const r of rows) {
-    const absPath = path.join(dir, r.midi_filename!);
-    if (!existsSync(absPath)) {
-      missing += 1;
-      continue;
-    }
-    files.push({
-      id: maestroId(r.midi_filename!),
-      source: 'maestro',
-      absPath,
-      composer: r.canonical_composer!,
-      title: r.canonical_title!,
-      maestroFile: r.midi_filename!,
-      excerptOfMaestro: false,
-    });
+    const file = maestroFile(dir, r);
+    if (file) files.push(file);
+    else missing += 1;
   }
   return { files, missing };
+}
+
+/** A MAESTRO csv row as a source file, or null when its MIDI is not on disk (a partial download). */
+function maestroFile(dir: string, r: Record<string, string>): SourceFile | null {
+  const absPath = path.join(dir, r.midi_filename!);
+  if (!existsSync(absPath)) return null;
+  return {
+    id: maestroId(r.midi_filename!),
+    source: 'maestro',
+    absPath,
+    composer: r.canonical_composer!,
+    title: r.canonical_title!,
+    maestroFile: r.midi_filename!,
+    excerptOfMaestro: false,
+  };
 }
 
 /** The thesis' own selection, in the order it concatenated the files (per style, by `zip_order`). */
@@ -76,24 +80,14 @@ export function loadThesisSelection(dir: string): LoadResult<ThesisEntry> {
   const files: ThesisEntry[] = [];
   let missing = 0;
   for (const r of rows) {
-    const absPath = path.join(dir, r.midi_filename!);
-    if (!existsSync(absPath)) {
+    const file = maestroFile(dir, r);
+    if (!file) {
       missing += 1;
       continue;
     }
     const zipOrder = Number(r.zip_order);
     if (!Number.isInteger(zipOrder)) throw new Error(`${csvPath}: zip_order "${r.zip_order}" is not an integer`);
-    files.push({
-      id: maestroId(r.midi_filename!),
-      source: 'maestro',
-      absPath,
-      composer: r.canonical_composer!,
-      title: r.canonical_title!,
-      maestroFile: r.midi_filename!,
-      excerptOfMaestro: false,
-      style: r.style!,
-      zipOrder,
-    });
+    files.push({ ...file, style: r.style!, zipOrder });
   }
   files.sort((a, b) => a.style.localeCompare(b.style) || a.zipOrder - b.zipOrder);
   return { files, missing };
