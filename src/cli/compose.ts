@@ -67,9 +67,10 @@ export async function runCompose(argv: string[]): Promise<number> {
       candidates: int(values.candidates, 'candidates', 1, [1, 8]),
       promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
       modelsDir: values.models,
-      onProgress: (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`),
+      // A live percentage only on a terminal; logs get the summary line below.
+      onProgress: process.stderr.isTTY ? (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`) : undefined,
     });
-    process.stderr.write('\n');
+    if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
     console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}`);
