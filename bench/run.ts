@@ -37,7 +37,7 @@ function modelBenchmarks(): void {
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of sample) console.log(`| ${r.backend} | ${r.model} | ${(Number(r.params) / 1e6).toFixed(1)} M | ${r.batch} | ${r.promptTokens} | ${r.prefillSeconds} | ${r.tokensPerSecond} | ${r.sequenceTokensPerSecond} |`);
 
-  console.log('\n## Training throughput, 6 × 256 model (5 M params), batch 8 × 256 tokens, forward + backward + AdamW\n');
+  console.log('\n## Training throughput, 6 × 256 model (5 M params), batch 8 × 256 tokens (cpu: 1 × 256), forward + backward + AdamW\n');
   const fast = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm' });
   const stock = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm', MAESTRO_WASM_STOCK: '1' });
   const cpu = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'cpu' });
