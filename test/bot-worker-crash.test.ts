@@ -42,19 +42,25 @@ function composeLong(h: BotHarness) {
   });
 }
 
+/** A production worker process in the middle of a 30 s compose: it has reported sampling progress. */
+async function workerMidJob() {
+  const modelsDir = await createTinyModelsDir(['baroque']);
+  harness = await new BotHarness({ workers: 0 }).start();
+  const h = harness;
+  const output: string[] = [];
+  child = spawnWorker(h, modelsDir, output);
+  const i = composeLong(h);
+  await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
+  return { h, output, i, modelsDir };
+}
+
 describe('worker process lifecycle', () => {
   it('SIGTERM lets the active job finish, then the worker exits cleanly', async () => {
-    const modelsDir = await createTinyModelsDir(['baroque']);
-    harness = await new BotHarness({ workers: 0 }).start();
-    const h = harness;
-    const output: string[] = [];
-    child = spawnWorker(h, modelsDir, output);
-    const i = composeLong(h);
-    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
+    const { h, output, i } = await workerMidJob();
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
     const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
     expect(await job!.getState()).toBe('active'); // the signal arrives mid-job
-    child.kill('SIGTERM');
+    child!.kill('SIGTERM');
     expect(await exited).toBe(0);
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 20_000, 'the answer from the stopping worker');
     expect(msg.files).toHaveLength(3);
@@ -66,15 +72,8 @@ describe('worker process lifecycle', () => {
 
 
   it('a worker killed mid-job: the job is retried by another worker and the user is answered once', async () => {
-    const modelsDir = await createTinyModelsDir(['baroque']);
-    harness = await new BotHarness({ workers: 0 }).start();
-    const h = harness;
-    const output: string[] = [];
-    child = spawnWorker(h, modelsDir, output);
-    const i = composeLong(h);
-    // Mid-job: the worker has reported sampling progress.
-    await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /composing/.test(String(e.detail.content))), 40_000, `sampling progress (worker output: ${output.join('')})`);
-    child.kill('SIGKILL');
+    const { h, i, modelsDir } = await workerMidJob();
+    child!.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     expect(h.finalReply(i.id)).toBeUndefined();
 
