@@ -55,7 +55,7 @@ export class GPT {
 
   /**
    * Full forward pass over tokens [B, T] (T ≤ blockSize), positions 0..T-1.
-   * Returns logits [B·T, V]; with `cache` set, also returns each layer's keys/values for incremental decoding.
+   * Returns logits [B·T, V]. (prefill() runs the same pass and also keeps each layer's keys and values.)
    */
   forward(tokens: tf.Tensor2D, opts: { training?: boolean; dropoutSeed?: number } = {}): tf.Tensor2D {
     return this.run(tokens, opts.training ?? false, opts.dropoutSeed).logits;
