@@ -62,6 +62,17 @@ describe('trainer', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('resume after a kill between checkpoints logs every step once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-kill-'));
+    await train(config, options(dir, 3));
+    // A run killed after its step-3 checkpoint had already logged steps 4 and 5; resuming redoes them.
+    writeFileSync(join(dir, 'metrics.jsonl'), readFileSync(join(dir, 'metrics.jsonl'), 'utf8') + '{"step":4,"loss":9}\n{"step":5,"loss":9}\n');
+    await train(config, options(dir, 6), true);
+    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
+    expect(steps.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(steps.every((r) => r.loss < 9)).toBe(true);
+  });
+
   it('atomic checkpoint: a crash mid-write leaves the previous checkpoint loadable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-ckpt-'));
     const r = await train(config, options(dir, 3));

@@ -78,6 +78,7 @@ export async function train(init: GPT | ModelConfig, opts: TrainOptions, resume 
   const names = Object.keys(model.weights).sort().filter((n) => !opts.trainable || opts.trainable(n));
   const vars = names.map((n) => model.weights[n]);
   const metricsPath = join(opts.runDir, 'metrics.jsonl');
+  if (resume) dropMetricsAfter(metricsPath, state.step);
   let lastCkpt = Date.now();
   let stoppedEarly = false;
   let lastVal: TrainResult['lastVal'];
@@ -221,6 +222,17 @@ export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWind
     accSum += a * chunk.length;
   }
   return { loss: lossSum / count, accuracy: accSum / count, windows: count };
+}
+
+/**
+ * A run killed between checkpoints has logged steps the resumed run will redo; drop them so the
+ * metrics (and the loss curve drawn from them) hold each step once.
+ */
+function dropMetricsAfter(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const kept = lines.filter((l) => (JSON.parse(l) as { step: number }).step <= step);
+  if (kept.length !== lines.length) writeFileAtomic(path, [kept.map((l) => l + '\n').join('')]);
 }
 
 // --- checkpoints ----------------------------------------------------------------------------------------
