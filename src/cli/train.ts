@@ -147,6 +147,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate,
       seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', seed: opts.seed,
       finished: !result.stoppedEarly,
+      command: ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].join(' '),
     },
     metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
   };
