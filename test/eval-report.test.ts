@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Note, NoteSequence } from '../src/music/note-sequence.js';
 import { trainLogistic, predictClass } from '../src/eval/logistic.js';
-import { generateAll, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
+import { generateAll, noteCap, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
 import { NgramIndex, noteKeys } from '../src/eval/memorisation.js';
 import { meanHistograms } from '../src/eval/distribution.js';
 import { loadClassifier, DEFAULT_CLASSIFIER_DIR } from '../src/eval/style-classifier.js';
@@ -74,6 +74,11 @@ const C_MAJOR = [0, 2, 4, 5, 7, 9, 11];
 /** A fake model: a seeded random walk on the C major scale, so tests run without a trained network. */
 const fakeGenerate: GenerateFn = async (req) => {
   if (req.model === 'vanguard') throw new Error('no vanguard model here');
+  return req.items.map(({ prompt, seed }) => fakeContinuations(req.model, prompt, seed, req.count, req.seconds));
+};
+
+function fakeContinuations(model: string, prompt: Prompt, seed: number, count: number, seconds: number): NoteSequence[] {
+  const req = { model, prompt, seed, count, seconds };
   return Array.from({ length: req.count }, (_, k) => {
     const r = rng(req.seed * 1000 + k * 7 + req.prompt.name.length + (req.model === 'base' ? 500 : req.model.length));
     const notes: Note[] = [];
@@ -88,7 +93,7 @@ const fakeGenerate: GenerateFn = async (req) => {
     notes.sort((a, b) => a.startSec - b.startSec || b.pitch - a.pitch);
     return { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} } satisfies NoteSequence;
   });
-};
+}
 
 function scalePrompt(name: string): Prompt {
   const notes = C_MAJOR.map((pc, i) => ({ pitch: 60 + pc, velocity: 80, startSec: i * 0.5, endSec: i * 0.5 + 0.5 }));
@@ -148,6 +153,27 @@ describe('style accuracy', () => {
     expect(res.items[0].validity.pathologies).toContain('wall-of-notes');
     expect(g.styleAccuracy).toBe(0);
   });
+
+  it('caps generation at the first note count that is already a wall of notes', async () => {
+    const seconds = 30;
+    const cap = noteCap(seconds);
+    const evenly = (n: number): Note[] => Array.from({ length: n }, (_, i) => ({ pitch: 40 + (i % 40), velocity: 80, startSec: (i * seconds) / n, endSec: (i * seconds) / n + 0.05 }));
+    const scored = (n: number) => scoreAll([{ system: 'ours', prompt: 'p', requested: 'romantic', id: String(n), notes: evenly(n), seconds, promptNotes: [] }], context()).items[0];
+    expect(scored(cap).validity.pathologies).toContain('wall-of-notes');
+    expect(scored(cap - 1).validity.pathologies).not.toContain('wall-of-notes');
+    // The runner asks every batch for that cap, and batches a model's prompts together.
+    const seen: { maxNotes: number; prompts: number }[] = [];
+    const spy: GenerateFn = async (req) => {
+      seen.push({ maxNotes: req.maxNotes, prompts: req.items.length });
+      return fakeGenerate({ ...req, model: 'baroque' });
+    };
+    const prompts = ['a.mid', 'b.mid', 'c.mid'].map(scalePrompt);
+    await generateAll({ prompts, k: 1, seconds, seed: 1, styles: ['baroque'], generate: spy, concurrency: 2 });
+    expect(seen).toEqual([
+      { maxNotes: cap, prompts: 2 },
+      { maxNotes: cap, prompts: 1 },
+    ]);
+  });
 });
 
 const shared = sharedDir(repoRoot);
@@ -169,20 +195,20 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     fs.rmSync(out, { recursive: true });
   });
 
-  it('generates with compose() from a models folder; the same seed gives the same report, in 1 or 2 processes', async () => {
+  it('generates with compose() from a models folder; the same seed gives the same report, in 1 or 2 processes (batches of 2 or 1 prompts)', async () => {
     const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard', 'base']);
     const reports: string[] = [];
     for (const jobs of ['1', '2']) {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
-      const argv = ['--report', out, '--models', models, '--prompts', 'inicio_para_elisa', '--k', '2', '--seconds', '4', '--seed', '3', '--jobs', jobs];
+      const argv = ['--report', out, '--models', models, '--prompts', 'inicio_para_elisa,c_major_scale', '--k', '2', '--seconds', '4', '--seed', '3', '--jobs', jobs];
       expect(await runEvalReport(argv, repoRoot, quiet)).toBe(0);
       reports.push(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
       fs.rmSync(out, { recursive: true });
     }
     expect(reports[1]).toBe(reports[0]);
     const json = JSON.parse(reports[0]);
-    // 6 thesis files + 2 continuations × (3 styles + base), all decoded.
-    expect(json.items).toHaveLength(14);
+    // 6 thesis files + 2 prompts × 2 continuations × (3 styles + base), all decoded.
+    expect(json.items).toHaveLength(22);
     expect(json.items.every((i: { validity: { decoded: boolean } }) => i.validity.decoded)).toBe(true);
     expect(json.thesisPromptGroups.map((g: { system: string }) => g.system)).toEqual(['thesis', 'thesis', 'thesis', 'ours', 'ours', 'ours', 'base']);
     fs.rmSync(models, { recursive: true });

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { initBackend } from '../src/model/backend.js';
-import { sampleContinuation, drawToken } from '../src/model/sampler.js';
+import { sampleContinuation, sampleBatch, drawToken } from '../src/model/sampler.js';
+import { mixSeed } from '../src/util/rng.js';
 import { gigaTokenizer, SEP, PIANO_LOW, PIANO_HIGH, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
 import { Rng } from '../src/util/rng.js';
 import { createTinyModel } from './support/tiny-model.js';
@@ -74,6 +75,33 @@ describe('sampler', () => {
   it('improvises with no prompt', () => {
     const outs = sampleContinuation(model, gigaTokenizer, { ...base, prompt: [], seconds: 3 });
     expect(outs[0].length).toBeGreaterThan(0);
+  });
+
+  it('a batch of rows with different prompts gives each row what it gets alone (rows leave the batch as they finish)', () => {
+    const other = [SEP, 4, 20, 48, SEP, 30, 12, 55, SEP];
+    const rows = [
+      { prompt, seed: 11 },
+      { prompt: other, seed: 12 },
+      { prompt, seed: 13 },
+      { prompt: [], seed: 14 },
+    ];
+    const settings = { temperature: 1, topK: 0, topP: 1, seconds: 5 };
+    const together = sampleBatch(model, gigaTokenizer, { ...settings, rows });
+    const alone = rows.map((r) => sampleBatch(model, gigaTokenizer, { ...settings, rows: [r] })[0]);
+    expect(together).toEqual(alone);
+    // Lengths differ, so rows did finish at different steps.
+    expect(new Set(together.map((t) => t.length)).size).toBeGreaterThan(1);
+    // sampleContinuation's candidate b is the row seeded mixSeed(seed, b).
+    const cands = sampleContinuation(model, gigaTokenizer, { ...settings, prompt, seed: 9, candidates: 2 });
+    expect(sampleBatch(model, gigaTokenizer, { ...settings, rows: [{ prompt, seed: mixSeed(9, 1) }] })[0]).toEqual(cands[1]);
+  });
+
+  it('stops a row at maxNotes', () => {
+    const outs = sampleContinuation(model, gigaTokenizer, { ...base, seconds: 60, candidates: 2, maxNotes: 5 });
+    for (const toks of outs) expect(toks.length).toBe(5 * 4);
+    const uncapped = sampleContinuation(model, gigaTokenizer, { ...base, seconds: 60, candidates: 2 });
+    expect(uncapped[0].slice(0, 20)).toEqual(outs[0]);
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...base, maxNotes: 0 })).toThrow(/maxNotes/);
   });
 
   it('rejects bad settings with clear errors', () => {

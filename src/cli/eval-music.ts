@@ -28,7 +28,8 @@ import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realReferen
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
-import { generateAll, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
+import { LIMITS } from '../eval/validity.js';
+import { generateAll, noteCap, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
 import { trainStyleClassifier } from '../eval/train-classifier.js';
@@ -139,13 +140,11 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
   return { prompts, skipped };
 }
 
-/** Our models through the lead's compose(): loaded lazily so scoring the thesis alone needs no model code. */
+/** Our models through compose's batch path: loaded lazily so scoring the thesis alone needs no model code. */
 async function composeGenerator(modelsDir: string): Promise<GenerateFn> {
-  const { compose } = await import('../compose.js');
-  return async (req) => {
-    const result = await compose({ midi: req.prompt.midi, style: req.model, seconds: req.seconds, seed: req.seed, candidates: req.count, modelsDir });
-    return result.candidates.map((c) => c.continuation);
-  };
+  const { continueMany } = await import('../compose.js');
+  return (req) =>
+    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir });
 }
 
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
@@ -233,6 +232,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
+    'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length
       ? `thesis protocol + dataset manifests (${corpus.manifests.map((m) => path.relative(repoRoot, m)).join(', ')})`

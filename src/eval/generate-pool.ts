@@ -20,7 +20,7 @@ export interface GeneratePool {
 
 export function createGeneratePool(modelsDir: string, size: number): GeneratePool {
   const script = fileURLToPath(new URL('./generate-child.ts', import.meta.url));
-  const pending = new Map<number, { resolve: (s: NoteSequence[]) => void; reject: (e: Error) => void; worker: ChildProcess }>();
+  const pending = new Map<number, { resolve: (s: NoteSequence[][]) => void; reject: (e: Error) => void; worker: ChildProcess }>();
   const idle: ChildProcess[] = [];
   const waiting: (() => void)[] = [];
   let nextId = 0;
@@ -57,8 +57,9 @@ export function createGeneratePool(modelsDir: string, size: number): GeneratePoo
     generate: async (req) => {
       const w = await acquire();
       const id = nextId++;
-      const job: ChildJob = { id, modelsDir, midi: req.prompt.midi, style: req.model, seconds: req.seconds, seed: req.seed, count: req.count };
-      return new Promise<NoteSequence[]>((resolve, reject) => {
+      const items = req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed }));
+      const job: ChildJob = { id, modelsDir, style: req.model, items, seconds: req.seconds, count: req.count, maxNotes: req.maxNotes };
+      return new Promise<NoteSequence[][]>((resolve, reject) => {
         pending.set(id, { resolve, reject, worker: w });
         w.send(job);
       });

@@ -6,7 +6,7 @@
 import type { Note, NoteSequence } from '../music/note-sequence.js';
 import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from './key.js';
 import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
-import { measureValidity, type ValidityResult } from './validity.js';
+import { LIMITS, measureValidity, type ValidityResult } from './validity.js';
 import { histogramOverlaps, meanHistograms, HISTOGRAMS, type HistogramName } from './distribution.js';
 import type { FeatureHistograms } from './features.js';
 import { STYLES, type Style } from './pieces.js';
@@ -26,17 +26,27 @@ export interface Prompt {
 }
 
 export interface GenerateRequest {
-  prompt: Prompt;
   /** Style model to use; 'base' for the base model. */
   model: Style | 'base';
+  /** Prompts, each with its seed; sampled as one batch. */
+  items: { prompt: Prompt; seed: number }[];
   seconds: number;
-  seed: number;
-  /** K: continuations wanted from this seed (one batch). */
+  /** K: continuations wanted per prompt (candidate k of a prompt draws from its seed's k-th stream). */
   count: number;
+  /** Stop a continuation after this many notes: one more would already make it a wall of notes (invalid). */
+  maxNotes: number;
 }
 
-/** `count` continuations (timed from the prompt's last onset), in order. May throw. */
-export type GenerateFn = (req: GenerateRequest) => Promise<NoteSequence[]>;
+/** For each item, `count` continuations (timed from the prompt's last onset), in order. May throw. */
+export type GenerateFn = (req: GenerateRequest) => Promise<NoteSequence[][]>;
+
+/**
+ * The generation note cap for `seconds` of music: the first count above the validity limit. A continuation that
+ * reaches it is already a wall of notes, so stopping there changes no verdict; it only saves sampling time.
+ */
+export function noteCap(seconds: number): number {
+  return Math.floor(LIMITS.maxNotesPerSec * seconds) + 1;
+}
 
 export interface Continuation {
   system: SystemName;
@@ -219,6 +229,8 @@ export interface RunOptions {
   includeBase?: boolean;
   /** Requests in flight at once (for a pool of generation processes); results keep the plan's order. */
   concurrency?: number;
+  /** Prompts per generation request (default: a model's prompts split evenly over `concurrency`). */
+  batchPrompts?: number;
   log?: (s: string) => void;
 }
 
@@ -227,48 +239,60 @@ export function promptSeed(seed: number, promptName: string): number {
   return fnv1a(`${seed}:${promptName}`) & 0x7fffffff;
 }
 
-/** Runs generation for every prompt × style (and base) and returns the raw continuations (failures included). */
+/**
+ * Runs generation for every prompt × style (and base) and returns the raw continuations (failures included).
+ * Each model's prompts go out in batches (`batchPrompts` prompts per request; default: split evenly over the
+ * concurrent lanes), because a batch costs little more per step than a single prompt.
+ */
 export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
   const generate = opts.generate;
   if (!generate) return [];
   const models: (Style | 'base')[] = [...(opts.styles ?? STYLES), ...(opts.includeBase ? (['base'] as const) : [])];
-  const plan = models.flatMap((model) => opts.prompts.map((prompt) => ({ model, prompt })));
+  const lanes = Math.max(1, opts.concurrency ?? 1);
+  const perBatch = Math.max(1, opts.batchPrompts ?? Math.ceil(opts.prompts.length / lanes));
+  const plan: { model: Style | 'base'; prompts: Prompt[] }[] = [];
+  for (const model of models) for (let i = 0; i < opts.prompts.length; i += perBatch) plan.push({ model, prompts: opts.prompts.slice(i, i + perBatch) });
   const results: Continuation[][] = new Array(plan.length);
+  const maxNotes = noteCap(opts.seconds);
 
   const runOne = async (i: number) => {
-    const { model, prompt } = plan[i];
+    const { model, prompts } = plan[i];
     // One seed per prompt, derived from --seed: prompts get independent random streams, while the models share
     // each prompt's stream (a paired comparison: style models and base differ by their weights, not their luck).
-    const seed = promptSeed(opts.seed, prompt.name);
+    const items = prompts.map((prompt) => ({ prompt, seed: promptSeed(opts.seed, prompt.name) }));
     const system: SystemName = model === 'base' ? 'base' : 'ours';
     const requested: Requested = model === 'base' ? 'none' : model;
     const started = Date.now();
-    let got: NoteSequence[] = [];
+    let got: NoteSequence[][] = [];
     let error: string | undefined;
     try {
-      got = await generate({ prompt, model, seconds: opts.seconds, seed, count: opts.k });
-      if (got.length < opts.k) error = `generated ${got.length} of ${opts.k} continuations`;
+      got = await generate({ model, items, seconds: opts.seconds, count: opts.k, maxNotes });
     } catch (err) {
       error = (err as Error).message;
     }
-    results[i] = Array.from({ length: opts.k }, (_, k) => ({
-      system,
-      prompt: prompt.name,
-      requested,
-      id: `seed ${seed} #${k}`,
-      seconds: opts.seconds,
-      promptNotes: prompt.seq.notes,
-      ...(got[k] ? { notes: got[k].notes } : {}),
-      ...(error && !got[k] ? { error } : {}),
-    }));
-    opts.log?.(`  [${i + 1}/${plan.length}] ${model} × ${prompt.name}: ${got.length} continuation(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${error ? ` (${error})` : ''}`);
+    results[i] = items.flatMap(({ prompt, seed }, p) =>
+      Array.from({ length: opts.k }, (_, k) => {
+        const notes = got[p]?.[k]?.notes;
+        return {
+          system,
+          prompt: prompt.name,
+          requested,
+          id: `seed ${seed} #${k}`,
+          seconds: opts.seconds,
+          promptNotes: prompt.seq.notes,
+          ...(notes ? { notes } : { error: error ?? `generated ${got[p]?.length ?? 0} of ${opts.k} continuations` }),
+        };
+      }),
+    );
+    const made = got.reduce((a, g) => a + g.length, 0);
+    opts.log?.(`  [${i + 1}/${plan.length}] ${model} × ${prompts.length} prompts: ${made} continuation(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${error ? ` (${error})` : ''}`);
   };
 
   let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, plan.length)) }, async () => {
+  const running = Array.from({ length: Math.min(lanes, plan.length) }, async () => {
     while (next < plan.length) await runOne(next++);
   });
-  await Promise.all(lanes);
+  await Promise.all(running);
   return results.flat();
 }
 

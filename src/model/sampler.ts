@@ -29,8 +29,20 @@ export interface SampleRequest extends SamplingSettings {
   candidates: number;
   /** Safety cap on generated tokens per candidate. */
   maxTokens?: number;
+  /** Stop a candidate after this many notes (e.g. when more would already be an unplayable wall of notes). */
+  maxNotes?: number;
   /** Called with the fraction of the requested length done (0..1), at most once per ~2 % step. */
   onProgress?: (fraction: number) => void;
+}
+
+/** One row of a batch: its own prompt and its own random stream. */
+export interface SampleRow {
+  prompt: readonly number[];
+  seed: number;
+}
+
+export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed'> {
+  rows: readonly SampleRow[];
 }
 
 export const DEFAULT_SAMPLING: Omit<SamplingSettings, 'seed'> = { temperature: 0.9, topK: 0, topP: 0.95 };
@@ -38,70 +50,111 @@ export const DEFAULT_SAMPLING: Omit<SamplingSettings, 'seed'> = { temperature: 0
 /**
  * Returns one token list per candidate: the continuation only (not the prompt), each a whole number
  * of notes followed by a final separator, so it decodes on its own or appended to the prompt.
+ * Candidate b draws from the seed mixSeed(seed, b).
  */
 export function sampleContinuation(model: GPT, tokenizer: Tokenizer, req: SampleRequest): number[][] {
   validate(req);
-  const B = req.candidates;
+  const { prompt, candidates, seed, ...rest } = req;
+  const rows = Array.from({ length: candidates }, (_, b) => ({ prompt, seed: mixSeed(seed, b) }));
+  return sampleBatch(model, tokenizer, { ...rest, rows });
+}
+
+/**
+ * Samples many rows at once (e.g. every prompt of an evaluation): one model step serves the whole batch, so
+ * the per-operation overhead that dominates a small model on CPU is paid once per step, not once per row.
+ * Rows are grouped by context length (each group is one batch, the cache needs equal lengths), and a
+ * finished row leaves its batch at once, so a dense row does not keep the sparse ones stepping.
+ * A row's tokens depend only on its prompt and seed, not on which rows share its batch.
+ */
+export function sampleBatch(model: GPT, tokenizer: Tokenizer, req: BatchRequest): number[][] {
+  validateBatch(req);
   const { blockSize } = model.config;
   const sep = tokenizer.allowedRange('sep').lo;
-  // Improvising starts from a lone separator: "a note comes next".
-  let context = req.prompt.length ? [...req.prompt] : [sep];
   // The window the model sees: at most 3/4 of its context, so there is room to generate before re-windowing.
-  context = context.slice(-Math.floor((blockSize * 3) / 4));
+  const contexts = req.rows.map((r) => (r.prompt.length ? [...r.prompt] : [sep]).slice(-Math.floor((blockSize * 3) / 4)));
+  for (const c of contexts) if (tokenizer.fieldAt(c) !== 'dt') throw new Error('prompt must end with a separator token');
+  const groups = new Map<number, number[]>();
+  contexts.forEach((c, i) => groups.set(c.length, [...(groups.get(c.length) ?? []), i]));
+  const out: number[][] = new Array(req.rows.length);
+  let groupsDone = 0;
+  for (const members of groups.values()) {
+    const n = groupsDone;
+    const onProgress = req.onProgress && ((f: number) => req.onProgress!((n + f) / groups.size));
+    const sampled = sampleGroup(model, tokenizer, { ...req, onProgress }, members.map((i) => contexts[i]), members.map((i) => req.rows[i].seed));
+    members.forEach((row, j) => (out[row] = sampled[j]));
+    groupsDone++;
+  }
+  return out;
+}
+
+/** Rows whose contexts all have the same length, in one batch that shrinks as rows finish. */
+function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, 'rows'>, contexts: number[][], seeds: number[]): number[][] {
+  const { blockSize } = model.config;
+  const sep = tokenizer.allowedRange('sep').lo;
   const targetMs = req.seconds * 1000;
   const maxTokens = req.maxTokens ?? Math.ceil(req.seconds * 200) + 64;
-  const rngs = Array.from({ length: B }, (_, b) => new Rng(mixSeed(req.seed, b)));
-  const out: number[][] = Array.from({ length: B }, () => []);
-  const done = new Array<boolean>(B).fill(false);
-  const onsetMs = new Array<number>(B).fill(0);
-  let field: TokenField = tokenizer.fieldAt(context);
-  if (field !== 'dt') throw new Error('prompt must end with a separator token');
+  const maxNotes = req.maxNotes ?? Infinity;
+  const rngs = seeds.map((s) => new Rng(s));
+  const out: number[][] = contexts.map(() => []);
+  const onsetMs = contexts.map(() => 0);
+  const notes = contexts.map(() => 0);
+  // Token history per row (all the same length), used when the context is full and must be re-windowed.
+  const history = contexts.map((c) => [...c]);
+  // alive[j] = the row at batch position j; finished rows are dropped from the batch (and the cache).
+  let alive = contexts.map((_, i) => i);
+  const finished = new Set<number>();
+  let field: TokenField = 'dt';
 
-  // Token history per candidate (all the same length), used when the context is full and must be re-windowed.
-  const history: number[][] = Array.from({ length: B }, () => [...context]);
-  let { logits, cache } = model.prefill(tf.tensor2d(repeatRows(context, B), [B, context.length], 'int32'));
+  let { logits, cache } = model.prefill(tf.tensor2d(contexts.flat(), [contexts.length, contexts[0].length], 'int32'));
   let lastReported = 0;
   try {
-    for (let n = 0; n < maxTokens && !done.every(Boolean); n++) {
+    for (let n = 0; n < maxTokens && alive.length > 0; n++) {
       const rows = logits.arraySync() as number[][];
       logits.dispose();
       const range = tokenizer.allowedRange(field);
       const next: number[] = [];
-      for (let b = 0; b < B; b++) {
-        if (done[b]) {
-          next.push(sep); // keeps the batch in lockstep; ignored
-          continue;
-        }
-        let tok = drawToken(rows[b], range.lo, range.hi, req, rngs[b]);
+      const stillAlive: number[] = [];
+      alive.forEach((r, j) => {
+        let tok = drawToken(rows[j], range.lo, range.hi, req, rngs[r]);
+        let done = false;
         if (field === 'dt') {
-          if (onsetMs[b] + tok * ONSET_QUANTUM_MS >= targetMs && out[b].length > 0) {
-            // The next note would start past the requested length: end this candidate here (its last
-            // note is already closed by a separator).
-            done[b] = true;
+          if ((onsetMs[r] + tok * ONSET_QUANTUM_MS >= targetMs || notes[r] >= maxNotes) && out[r].length > 0) {
+            // The next note would start past the requested length (or exceed the note cap): end this row
+            // here (its last note is already closed by a separator).
+            done = true;
             tok = sep;
-          } else onsetMs[b] += tok * ONSET_QUANTUM_MS;
+          } else onsetMs[r] += tok * ONSET_QUANTUM_MS;
         }
-        if (!done[b]) out[b].push(tok);
+        if (done) finished.add(r);
+        else {
+          out[r].push(tok);
+          if (tok === sep) notes[r]++;
+          stillAlive.push(j);
+        }
         next.push(tok);
-      }
-      field = tokenizer.nextField(next.find((_, b) => !done[b]) ?? next[0], field);
-      for (let b = 0; b < B; b++) history[b].push(next[b]);
+        history[r].push(tok);
+      });
+      field = tokenizer.nextField(next[0], field);
       if (req.onProgress) {
-        const frac = Math.min(1, Math.min(...onsetMs.map((ms, b) => (done[b] ? targetMs : ms))) / targetMs);
+        const frac = Math.min(1, Math.min(...onsetMs.map((ms, r) => (finished.has(r) ? targetMs : ms))) / targetMs);
         if (frac - lastReported >= 0.02 || (frac === 1 && lastReported < 1)) {
           lastReported = frac;
           req.onProgress(frac);
         }
       }
-      if (done.every(Boolean)) break;
+      if (stillAlive.length === 0) break;
+      const shrink = stillAlive.length < alive.length;
+      alive = stillAlive.map((j) => alive[j]);
+      const stepTokens = stillAlive.map((j) => next[j]);
       if (cache.length >= blockSize) {
         // Context full: keep the most recent half and rebuild the cache (positions restart at 0).
         disposeCache(cache);
         const keep = Math.floor(blockSize / 2);
-        const windowed = history.map((h) => h.slice(-keep));
-        ({ logits, cache } = model.prefill(tf.tensor2d(windowed.flat(), [B, keep], 'int32')));
+        const windowed = alive.map((r) => history[r].slice(-keep));
+        ({ logits, cache } = model.prefill(tf.tensor2d(windowed.flat(), [alive.length, keep], 'int32')));
       } else {
-        const t = tf.tensor1d(next, 'int32');
+        if (shrink) cache = keepRows(cache, stillAlive, model.config.nHead);
+        const t = tf.tensor1d(stepTokens, 'int32');
         ({ logits, cache } = model.step(t, cache));
         t.dispose();
       }
@@ -110,7 +163,7 @@ export function sampleContinuation(model: GPT, tokenizer: Tokenizer, req: Sample
     disposeCache(cache);
     if (!logits.isDisposed) logits.dispose();
   }
-  // A candidate that hit maxTokens mid-note: cut back to its last complete note and close it.
+  // A row that hit maxTokens mid-note: cut back to its last complete note and close it.
   return out.map((toks) => {
     let end = toks.length;
     while (end > 0 && toks[end - 1] !== sep) end--;
@@ -118,6 +171,15 @@ export function sampleContinuation(model: GPT, tokenizer: Tokenizer, req: Sample
     if (whole.length === 0 || whole[whole.length - 1] !== sep) whole.push(sep);
     return whole[0] === sep ? whole.slice(1) : whole;
   });
+}
+
+/** The cache restricted to the batch positions `keep` (each position owns nHead consecutive rows). */
+function keepRows(cache: KVCache, keep: readonly number[], nHead: number): KVCache {
+  const idx = tf.tensor1d(keep.flatMap((j) => Array.from({ length: nHead }, (_, h) => j * nHead + h)), 'int32');
+  const layers = cache.layers.map((l) => ({ k: tf.gather(l.k, idx) as tf.Tensor3D, v: tf.gather(l.v, idx) as tf.Tensor3D }));
+  idx.dispose();
+  disposeCache(cache);
+  return { layers, length: cache.length, batch: keep.length };
 }
 
 /**
@@ -156,18 +218,18 @@ export function drawToken(logits: readonly number[], lo: number, hi: number, s: 
 }
 
 function validate(req: SampleRequest): void {
-  if (!(req.temperature >= 0 && req.temperature <= 5)) throw new RangeError('temperature must be between 0 and 5');
-  if (!(req.topP > 0 && req.topP <= 1)) throw new RangeError('top_p must be in (0, 1]');
-  if (!(Number.isInteger(req.topK) && req.topK >= 0)) throw new RangeError('top_k must be a whole number ≥ 0');
   if (!(Number.isInteger(req.candidates) && req.candidates >= 1 && req.candidates <= 8)) throw new RangeError('candidates must be 1 to 8');
-  if (!(req.seconds > 0 && req.seconds <= 600)) throw new RangeError('seconds must be in (0, 600]');
   if (!Number.isFinite(req.seed)) throw new RangeError('seed must be a number');
 }
 
-function repeatRows(row: readonly number[], n: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(...row);
-  return out;
+function validateBatch(req: BatchRequest): void {
+  if (req.rows.length === 0) throw new RangeError('nothing to sample: no rows');
+  if (!(req.temperature >= 0 && req.temperature <= 5)) throw new RangeError('temperature must be between 0 and 5');
+  if (!(req.topP > 0 && req.topP <= 1)) throw new RangeError('top_p must be in (0, 1]');
+  if (!(Number.isInteger(req.topK) && req.topK >= 0)) throw new RangeError('top_k must be a whole number ≥ 0');
+  if (!(req.seconds > 0 && req.seconds <= 600)) throw new RangeError('seconds must be in (0, 600]');
+  if (req.maxNotes !== undefined && !(Number.isInteger(req.maxNotes) && req.maxNotes >= 1)) throw new RangeError('maxNotes must be a whole number ≥ 1');
+  for (const r of req.rows) if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
 }
 
 function disposeCache(cache: KVCache): void {
