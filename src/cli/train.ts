@@ -121,7 +121,13 @@ export async function runTrain(argv: string[]): Promise<number> {
   opts.minLr = opts.lr / 10;
 
   let stopping = false;
+  let checkpointed = false;
   const onSignal = () => {
+    if (checkpointed) {
+      // The checkpoint is on disk: skipping the final evaluation loses nothing --resume needs.
+      console.error(`\nskipped saving the model; the checkpoint in ${join(opts.runDir, 'checkpoint')} is complete (continue with --resume)`);
+      process.exit(130);
+    }
     if (stopping) process.exit(130);
     stopping = true;
     console.error('\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)…');
@@ -132,8 +138,13 @@ export async function runTrain(argv: string[]): Promise<number> {
 
   console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
   const result = await train(init as never, opts, Boolean(o.resume));
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  checkpointed = true;
+  if (result.stoppedEarly) {
+    console.error(`checkpoint written at step ${result.checkpoint.step}; evaluating on the validation set to save the model (Ctrl-C to skip this)…`);
+  } else {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 
   const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
   const card: ModelCard = {
