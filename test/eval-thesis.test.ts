@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateThesis, formatThesisTable, THESIS_RESULTS } from '../src/cli/eval.js';
+import { evaluateThesis, formatFieldTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
+import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -26,5 +27,35 @@ describe('maestro eval --thesis', () => {
     const table = formatThesisTable(rows);
     expect(table).toContain('| baroque |');
     expect(table).toContain('1.490');
+  });
+
+  it('--by-field splits loss by token field (weights add up to the total) beside a unigram baseline', async () => {
+    const models = await createTinyModelsDir(['baroque'], { blockSize: 128, maxRelDist: 128 });
+    const data = mkdtempSync(join(tmpdir(), 'maestro-thesisdata-'));
+    const rng = new Rng(2);
+    // Well-formed notes [127, dt, dur, pitch], cut mid-note at the start as a real 90 % split is.
+    const notes = (n: number) => Array.from({ length: n }, () => [127, rng.int(20), 1 + rng.int(30), 40 + rng.int(40)]).flat();
+    mkdirSync(join(data, 'thesis-baroque'));
+    writeFileSync(join(data, 'thesis-baroque', 'val.bin'), Uint8Array.from(notes(200).slice(2)));
+    writeFileSync(join(data, 'thesis-baroque', 'train.bin'), Uint8Array.from(notes(2000)));
+    const [row] = await evaluateThesis(models, data, { byField: true });
+    expect(row.byField!.map((f) => f.field).sort()).toEqual([...TOKEN_FIELDS].sort());
+    expect(row.byField!.reduce((a, f) => a + f.share, 0)).toBeCloseTo(1, 10);
+    expect(row.byField!.reduce((a, f) => a + f.share * f.loss, 0)).toBeCloseTo(row.loss, 4);
+    // Uniform pitches over 40 values: the unigram baseline is close to ln 40; the separator is certain.
+    const pitch = row.byField!.find((f) => f.field === 'pitch')!;
+    expect(pitch.unigramLoss).toBeGreaterThan(Math.log(40) - 0.05);
+    expect(pitch.unigramLoss).toBeLessThan(Math.log(40) + 0.1); // + smoothing of the 88 unseen ids
+    expect(row.byField!.find((f) => f.field === 'sep')!.unigramLoss).toBeLessThan(0.01);
+    expect(formatFieldTable([row])).toContain('| baroque | pitch |');
+  });
+
+  it('reads token fields of a stream cut mid-note', () => {
+    const f = streamFields(Uint8Array.from([30, 64, 127, 0, 12, 60, 127, 3]));
+    expect(Array.from(f, (i) => TOKEN_FIELDS[i])).toEqual(['dur', 'pitch', 'sep', 'dt', 'dur', 'pitch', 'sep', 'dt']);
+    // A hand-made unigram: a field whose tokens are all one value costs nothing.
+    const train = Uint8Array.from([127, 5, 9, 60, 127, 5, 9, 62]);
+    const val = Uint8Array.from([127, 5, 9, 60, 127]);
+    expect(unigramLoss(train, val, streamFields(val), TOKEN_FIELDS.indexOf('dt'), 4)).toBeCloseTo(-Math.log(3 / 130), 6);
   });
 });

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GPT, crossEntropy, accuracy } from '../src/model/gpt.js';
+import { GPT, crossEntropy } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { arraysToWeights, weightsToArrays } from '../src/model/store.js';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedArray } from '../src/model/tensor-file.js';
@@ -190,12 +190,21 @@ export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng
   return { x: tf.tensor2d(x, [batch, seqLen], 'int32'), y: tf.tensor1d(y, 'int32') };
 }
 
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  windows: number;
+  /** With `groupOf`: loss and accuracy over the targets of each group (e.g. token field), by group id. */
+  groups?: { loss: number; accuracy: number; tokens: number }[];
+}
+
 /**
  * Mean cross-entropy and accuracy over consecutive windows: inputs x[i..i+L), targets x[i+1..i+L+1),
  * stepping by L (the thesis protocol with L = 128). `maxWindows` spreads the windows evenly if fewer
- * are wanted than the stream holds.
+ * are wanted than the stream holds. `groupOf` (a group id per stream position) also splits
+ * the totals by the target's group.
  */
-export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWindows = Infinity, batch = 16): { loss: number; accuracy: number; windows: number } {
+export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWindows = Infinity, batch = 16, groupOf?: Uint8Array): EvalResult {
   const total = Math.floor((stream.length - 1) / seqLen);
   const count = Math.min(total, maxWindows);
   if (count <= 0) throw new Error(`validation stream of ${stream.length} tokens is shorter than one window of ${seqLen + 1}`);
@@ -203,6 +212,7 @@ export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWind
   for (let i = 0; i < count; i++) starts.push(Math.floor((i * total) / count) * seqLen);
   let lossSum = 0;
   let accSum = 0;
+  const groups: { loss: number; correct: number; tokens: number }[] = [];
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
     const x = new Int32Array(chunk.length * seqLen);
@@ -213,15 +223,35 @@ export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWind
         y[b * seqLen + t] = stream[s + t + 1];
       }
     });
-    const [l, a] = tf.tidy(() => {
+    // Per-token losses and hits, summed here: every window has seqLen targets, so the mean over tokens is the
+    // mean of the windows' means.
+    const [nll, hit] = tf.tidy(() => {
       const logits = model.forward(tf.tensor2d(x, [chunk.length, seqLen], 'int32'));
       const yt = tf.tensor1d(y, 'int32');
-      return [crossEntropy(logits, yt).dataSync()[0], accuracy(logits, yt).dataSync()[0]];
+      const perToken = tf.oneHot(yt, logits.shape[1]).mul(tf.logSoftmax(logits)).sum(1).neg();
+      return [perToken.dataSync(), tf.argMax(logits, 1).equal(yt).dataSync()];
     });
-    lossSum += l * chunk.length;
-    accSum += a * chunk.length;
+    chunk.forEach((s, b) => {
+      for (let t = 0; t < seqLen; t++) {
+        const j = b * seqLen + t;
+        lossSum += nll[j];
+        accSum += hit[j];
+        if (groupOf) {
+          const g = (groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
+          g.loss += nll[j];
+          g.correct += hit[j];
+          g.tokens++;
+        }
+      }
+    });
   }
-  return { loss: lossSum / count, accuracy: accSum / count, windows: count };
+  const n = count * seqLen;
+  return {
+    loss: lossSum / n,
+    accuracy: accSum / n,
+    windows: count,
+    ...(groupOf ? { groups: Array.from(groups, (g) => (g ? { loss: g.loss / g.tokens, accuracy: g.correct / g.tokens, tokens: g.tokens } : { loss: NaN, accuracy: NaN, tokens: 0 })) } : {}),
+  };
 }
 
 /**

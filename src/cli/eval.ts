@@ -13,6 +13,7 @@ import { loadModel, readCard, writeCard } from '../model/store.js';
 import { evaluate } from '../../training/trainer.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
 import { parse, UsageError } from './args.js';
+import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
 
 /** The thesis' published validation numbers (UPM 2023, Tables 3.2–3.4). */
 export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> = {
@@ -30,6 +31,7 @@ const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-
   --models DIR    models directory (default ./models)
   --data DIR      built corpora (thesis-<style>/val.bin); built from ../shared into a temp dir if absent
   --write-cards   record the results in each model's card.json
+  --by-field      also split loss and accuracy by token field (dt, dur, pitch, sep), next to a unigram baseline
   --report DIR    the music metrics report (style classifier, key, memorisation, validity)
 `;
 
@@ -41,6 +43,18 @@ export interface ThesisRow {
   tokens: number;
   thesisLoss: number;
   thesisAccuracy: number;
+  /** With --by-field: per token field (dt, dur, pitch, sep), the model's loss and accuracy and a context-free baseline. */
+  byField?: FieldRow[];
+}
+
+export interface FieldRow {
+  field: TokenField;
+  /** Share of the validation targets in this field. */
+  share: number;
+  loss: number;
+  accuracy: number;
+  /** Loss of the field's unigram distribution in the style's training tokens: what ignoring context costs. */
+  unigramLoss: number;
 }
 
 export async function runEval(argv: string[]): Promise<number> {
@@ -52,7 +66,7 @@ export async function runEval(argv: string[]): Promise<number> {
   try {
     values = parse(argv, {
       thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
-      'write-cards': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
     if (values.help) {
       console.log(HELP);
@@ -66,8 +80,9 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data);
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'] });
   console.log(formatThesisTable(rows));
+  if (values['by-field']) console.log(`\n${formatFieldTable(rows)}`);
   if (values['write-cards']) {
     for (const r of rows) {
       const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
@@ -80,7 +95,7 @@ export async function runEval(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function evaluateThesis(modelsDir: string, dataDir?: string): Promise<ThesisRow[]> {
+export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean } = {}): Promise<ThesisRow[]> {
   await initBackend();
   const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
   const rows: ThesisRow[] = [];
@@ -94,11 +109,39 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string): Promi
     if (!existsSync(valPath)) throw new Error(`missing ${valPath}: build it with "maestro dataset build --thesis"`);
     const model = loadModel(modelDir);
     const val = new Uint8Array(readFileSync(valPath));
-    const r = evaluate(model, val, 128);
+    const fields = opts.byField ? streamFields(val) : undefined;
+    const r = evaluate(model, val, 128, Infinity, 16, fields);
     model.dispose();
-    rows.push({ style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy });
+    const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy };
+    if (fields && r.groups) {
+      const train = new Uint8Array(readFileSync(join(data, `thesis-${style}`, 'train.bin')));
+      const targets = r.windows * 128;
+      row.byField = r.groups.flatMap((g, id) =>
+        g.tokens ? [{ field: TOKEN_FIELDS[id], share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, val, fields, id, targets) }] : [],
+      );
+    }
+    rows.push(row);
   }
   return rows;
+}
+
+/**
+ * Cross-entropy of val targets 1..targets in field `field` under that field's token frequencies in `train`
+ * (add-one smoothed over the 128 ids): the loss of a model that knows the field but ignores all context.
+ */
+export function unigramLoss(train: Uint8Array, val: Uint8Array, valFields: Uint8Array, field: number, targets: number): number {
+  const trainFields = streamFields(train);
+  const counts = new Float64Array(128).fill(1);
+  for (let i = 0; i < train.length; i++) if (trainFields[i] === field) counts[train[i]]++;
+  const total = counts.reduce((a, b) => a + b, 0);
+  let sum = 0;
+  let n = 0;
+  for (let i = 1; i <= targets && i < val.length; i++) {
+    if (valFields[i] !== field) continue;
+    sum -= Math.log(counts[val[i]] / total);
+    n++;
+  }
+  return n ? sum / n : NaN;
 }
 
 /** Build the thesis corpora from ../shared into a temporary directory (a fresh clone has no data/). */
@@ -109,6 +152,17 @@ async function buildThesisCorpora(): Promise<string> {
   const out = mkdtempSync(join(tmpdir(), 'maestro-thesis-'));
   buildDatasets({ outDir: out, stylesFile: join(REPO_ROOT, 'training', 'styles.json'), maestroDir, thesis: true, log: () => {} });
   return out;
+}
+
+/** Per style and token field: the model's loss and accuracy next to the context-free unigram baseline. */
+export function formatFieldTable(rows: ThesisRow[]): string {
+  const lines = ['| style | field | share of targets | loss (ours) | unigram loss | accuracy (ours) |', '|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    for (const f of r.byField ?? []) {
+      lines.push(`| ${r.style} | ${f.field} | ${(100 * f.share).toFixed(1)} % | ${f.loss.toFixed(3)} | ${f.unigramLoss.toFixed(3)} | ${f.accuracy.toFixed(3)} |`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export function formatThesisTable(rows: ThesisRow[]): string {

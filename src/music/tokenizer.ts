@@ -151,6 +151,28 @@ function nextField(prevToken: number | undefined, prevField: TokenField | undefi
   return FOLLOWS[prevField ?? 'pitch'];
 }
 
+/** The four fields, in grammar order; `streamFields` returns indices into this list. */
+export const TOKEN_FIELDS: readonly TokenField[] = ['sep', 'dt', 'dur', 'pitch'];
+
+/**
+ * The field of every token of a stream that may start mid-note (a validation cut): forward by the grammar
+ * from the first separator, and by the fixed cycle backwards before it. Indices into TOKEN_FIELDS.
+ */
+export function streamFields(tokens: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(tokens.length);
+  let first = -1;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] === SEP) { first = i; break; }
+  if (first < 0) first = 0; // no separator at all: read it as starting at one
+  const cycle: TokenField[] = ['pitch', 'dur', 'dt', 'sep'];
+  for (let i = first - 1, k = 0; i >= 0; i--, k++) out[i] = TOKEN_FIELDS.indexOf(cycle[k % 4]);
+  let field: TokenField = 'sep';
+  for (let i = first; i < tokens.length; i++) {
+    if (i > first) field = nextField(tokens[i - 1], field);
+    out[i] = TOKEN_FIELDS.indexOf(field);
+  }
+  return out;
+}
+
 export function makeGigaTokenizer(decodeOptions: GigaDecodeOptions = {}): Tokenizer {
   return {
     name: 'giga-piano',
