@@ -46,7 +46,7 @@ describe('maestro eval --thesis', () => {
     const pitch = row.byField!.find((f) => f.field === 'pitch')!;
     expect(pitch.unigramLoss).toBeGreaterThan(Math.log(40) - 0.05);
     expect(pitch.unigramLoss).toBeLessThan(Math.log(40) + 0.1); // + smoothing of the 88 unseen ids
-    expect(row.byField!.find((f) => f.field === 'sep')!.unigramLoss).toBeLessThan(0.01);
+    expect(row.byField!.find((f) => f.field === 'sep')!.unigramLoss).toBeLessThan(0.1); // only smoothing
     expect(formatFieldTable([row])).toContain('| baroque | pitch |');
   });
 
