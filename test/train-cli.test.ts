@@ -42,6 +42,26 @@ describe('maestro train (CLI)', () => {
     expect(existsSync(`${served}.previous`)).toBe(false);
   });
 
+  it('records the lineage: a continued run adds its parent to the history and totals, surviving the parent being replaced', async () => {
+    const data = corpus();
+    const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
+    const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
+    expect(await runTrain([...common, '--out', join(root, 'a'), '--preset', 'tiny', '--steps', '4', '--name', 'my base'])).toBe(0);
+    const a = readCard(join(root, 'a', 'model'))!;
+    // Continue "a" for 3 steps, stopping after 2 and resuming (the snapshot of a's card is what counts).
+    const b = ['--out', join(root, 'b'), '--init', join(root, 'a', 'model'), '--name', 'my base'];
+    expect(await runTrain([...common, ...b, '--steps', '2'])).toBe(0);
+    writeCard(join(root, 'a', 'model'), { ...a, training: { ...a.training, steps: 999 } }); // "a" replaced meanwhile
+    expect(await runTrain([...common, ...b, '--steps', '3', '--resume'])).toBe(0);
+    const t = readCard(join(root, 'b', 'model'))!.training as Record<string, unknown>;
+    expect(t.history).toEqual([expect.objectContaining({ model: 'my base', steps: 4, tokensSeen: 4 * 2 * 32 })]);
+    expect(t.stepsTotal).toBe(4 + 3);
+    expect(t.tokensSeenTotal).toBe((4 + 3) * 2 * 32);
+    expect(t.command).toContain("--name 'my base'");
+    // Same corpus as the parent: a continuation keeps the parent's description.
+    expect(readCard(join(root, 'b', 'model'))!.description).toBe(a.description);
+  });
+
   it('refuses missing data with exit code 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'maestro-empty-'));
     mkdirSync(join(empty, 'x'));

@@ -147,9 +147,12 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
 
   const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
+  const parent = o.init ? parentCard(opts.runDir, o.init) : undefined;
+  const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
+  const command = ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].map(shellQuote).join(' ');
   const card: ModelCard = {
     name: o.name ?? o.out.split('/').filter(Boolean).pop()!,
-    description: fineTune ? `fine-tuned from ${o.init}` : 'trained from scratch',
+    description: continuing ? parent!.description : fineTune ? `fine-tuned from ${o.init}${parent ? ` (${parent.name})` : ''}` : 'trained from scratch',
     licence: 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
     architecture: { ...config, parameters: parameterCount(config) },
     data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
@@ -158,7 +161,8 @@ export async function runTrain(argv: string[]): Promise<number> {
       wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate,
       seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', seed: opts.seed,
       finished: !result.stoppedEarly,
-      command: ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].join(' '),
+      command,
+      ...lineage(parent, { steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen, wallSeconds: Math.round(result.checkpoint.wallSeconds), lr: opts.lr, command }),
     },
     metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
   };
@@ -167,6 +171,47 @@ export async function runTrain(argv: string[]): Promise<number> {
   console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
   if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
   return result.stoppedEarly ? 130 : 0;
+}
+
+/**
+ * The --init model's card. It is copied into the run directory at the first launch, so a resumed run records the
+ * lineage it started from even if the init model has been replaced (promoted) since.
+ */
+function parentCard(runDir: string, initDir: string): ModelCard | undefined {
+  const snapshot = join(runDir, 'init-card.json');
+  if (existsSync(snapshot)) return JSON.parse(readFileSync(snapshot, 'utf8')) as ModelCard;
+  const card = readCard(initDir);
+  if (card) {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(snapshot, JSON.stringify(card, null, 2) + '\n');
+  }
+  return card;
+}
+
+interface RunSummary {
+  steps: number;
+  tokensSeen: number;
+  wallSeconds: number;
+  lr: number;
+  command: string;
+}
+
+/**
+ * Every run behind a model, oldest first (the parent's history plus the parent's own run), and totals over
+ * them and this run: a model continued or fine-tuned over several sessions states all the compute behind it.
+ */
+export function lineage(parent: ModelCard | undefined, run: RunSummary): { history?: (Partial<RunSummary> & { model?: string })[]; stepsTotal?: number; tokensSeenTotal?: number; wallSecondsTotal?: number } {
+  if (!parent?.training) return {};
+  const t = parent.training as Partial<RunSummary> & { history?: (Partial<RunSummary> & { model?: string })[]; reproduce?: string };
+  const own = { model: parent.name, steps: t.steps, tokensSeen: t.tokensSeen, wallSeconds: t.wallSeconds, lr: t.lr, command: t.command ?? t.reproduce };
+  const history = [...(t.history ?? []), own];
+  const sum = (key: 'steps' | 'tokensSeen' | 'wallSeconds') => history.reduce((a, h) => a + (h[key] ?? 0), 0) + run[key];
+  return { history, stepsTotal: sum('steps'), tokensSeenTotal: sum('tokensSeen'), wallSecondsTotal: sum('wallSeconds') };
+}
+
+/** An argument as a POSIX shell would need it to round-trip (quoted only when it has to be). */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 /** loss-curve.png from the run's metrics.jsonl (the whole run, across resumes). */
