@@ -88,7 +88,7 @@ export async function runEval(argv: string[]): Promise<number> {
       const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
       const card = readCard(dir);
       if (!card) continue;
-      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy } };
+      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.byField ? { byField: r.byField.map(roundField) } : {}) } };
       writeCard(dir, card);
     }
   }
@@ -152,6 +152,11 @@ async function buildThesisCorpora(): Promise<string> {
   const out = mkdtempSync(join(tmpdir(), 'maestro-thesis-'));
   buildDatasets({ outDir: out, stylesFile: join(REPO_ROOT, 'training', 'styles.json'), maestroDir, thesis: true, log: () => {} });
   return out;
+}
+
+function roundField(f: FieldRow): FieldRow {
+  const r = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { field: f.field, share: r(f.share), loss: r(f.loss), accuracy: r(f.accuracy), unigramLoss: r(f.unigramLoss) };
 }
 
 /** Per style and token field: the model's loss and accuracy next to the context-free unigram baseline. */
