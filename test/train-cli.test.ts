@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTrain, promote } from '../src/cli/train.js';
+import { runTrain, promote, stopHandler } from '../src/cli/train.js';
 import { readCard, writeCard } from '../src/model/store.js';
 
 function corpus(): string {
@@ -61,6 +62,45 @@ describe('maestro train (CLI)', () => {
     // Same corpus as the parent: a continuation keeps the parent's description.
     expect(readCard(join(root, 'b', 'model'))!.description).toBe(a.description);
   });
+
+  it('counts a Ctrl-C echoed within a second (terminal + npx) once; a later one aborts, or skips only the evaluation', () => {
+    let t = 0;
+    const exits: number[] = [];
+    const logs: string[] = [];
+    const h = stopHandler({ checkpointDir: 'run/checkpoint', log: (m) => logs.push(m), exit: (c) => void exits.push(c), now: () => t });
+    h.onSignal();
+    t = 30;
+    h.onSignal(); // the echo
+    expect(h.state.stopping).toBe(true);
+    expect(exits).toEqual([]);
+    t = 2000;
+    h.onSignal(); // a real second Ctrl-C during training: abort
+    expect(exits).toEqual([130]);
+    const after = stopHandler({ checkpointDir: 'run/checkpoint', log: (m) => logs.push(m), exit: (c) => void exits.push(c), now: () => t });
+    after.onSignal();
+    after.state.checkpointed = true;
+    t = 5000;
+    after.onSignal(); // after the checkpoint: skip the evaluation, say where the checkpoint is
+    expect(exits).toEqual([130, 130]);
+    expect(logs.at(-1)).toMatch(/checkpoint in run\/checkpoint is complete \(continue with --resume\)/);
+  });
+
+  it('stops cleanly on Ctrl-C: a checkpoint at the last logged step, then the model is saved (marked unfinished)', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'maestro-run-')), 'run');
+    const bin = join(import.meta.dirname, '..', 'bin', 'maestro.js');
+    const child = spawn(process.execPath, [bin, 'train', '--data', corpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--steps', '100000', '--eval-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const metrics = join(out, 'metrics.jsonl');
+    for (let i = 0; i < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 3); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr.match(/stopping after this step/g)).toHaveLength(1);
+    const lastStep = JSON.parse(readFileSync(metrics, 'utf8').trim().split('\n').pop()!).step;
+    expect(JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')).step).toBe(lastStep);
+    expect((readCard(join(out, 'model'))!.training as Record<string, unknown>).finished).toBe(false);
+  }, 60_000);
 
   it('refuses missing data with exit code 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'maestro-empty-'));

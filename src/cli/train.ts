@@ -120,25 +120,15 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   opts.minLr = opts.lr / 10;
 
-  let stopping = false;
-  let checkpointed = false;
-  const onSignal = () => {
-    if (checkpointed) {
-      // The checkpoint is on disk: skipping the final evaluation loses nothing --resume needs.
-      console.error(`\nskipped saving the model; the checkpoint in ${join(opts.runDir, 'checkpoint')} is complete (continue with --resume)`);
-      process.exit(130);
-    }
-    if (stopping) process.exit(130);
-    stopping = true;
-    console.error('\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)…');
-  };
+  const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
+  const onSignal = stop.onSignal;
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  opts.shouldStop = () => stopping;
+  opts.shouldStop = () => stop.state.stopping;
 
   console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
   const result = await train(init as never, opts, Boolean(o.resume));
-  checkpointed = true;
+  stop.state.checkpointed = true;
   if (result.stoppedEarly) {
     console.error(`checkpoint written at step ${result.checkpoint.step}; evaluating on the validation set to save the model (Ctrl-C to skip this)…`);
   } else {
@@ -171,6 +161,33 @@ export async function runTrain(argv: string[]): Promise<number> {
   console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
   if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
   return result.stoppedEarly ? 130 : 0;
+}
+
+/** Signals closer together than this are one keypress delivered twice. */
+const SIGNAL_ECHO_MS = 1000;
+
+/**
+ * Ctrl-C handling: the first signal asks the trainer to stop after the current step (it then checkpoints); a
+ * second one aborts, or, once the checkpoint is written, skips only the final evaluation. Ctrl-C in a terminal
+ * reaches every process of the group and `npx` forwards it too, so the same keypress can arrive twice within
+ * milliseconds: only a signal SIGNAL_ECHO_MS later counts as "again".
+ */
+export function stopHandler(io: { checkpointDir: string; log: (message: string) => void; exit: (code: number) => void; now?: () => number }) {
+  const now = io.now ?? Date.now;
+  const state = { stopping: false, stoppingAt: 0, checkpointed: false };
+  const onSignal = () => {
+    if (state.stopping && now() - state.stoppingAt < SIGNAL_ECHO_MS) return;
+    if (state.checkpointed) {
+      // The checkpoint is on disk: skipping the final evaluation loses nothing --resume needs.
+      io.log(`\nskipped saving the model; the checkpoint in ${io.checkpointDir} is complete (continue with --resume)`);
+      return io.exit(130);
+    }
+    if (state.stopping) return io.exit(130);
+    state.stopping = true;
+    state.stoppingAt = now();
+    io.log('\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)…');
+  };
+  return { state, onSignal };
 }
 
 /**
