@@ -29,8 +29,8 @@ export const data = new SlashCommandBuilder()
   )
   .addAttachmentOption((o) => o.setName('midi').setDescription('A MIDI file to continue (leave empty to improvise)'))
   .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
-  .addNumberOption((o) => o.setName('temperature').setDescription('Higher = more adventurous (default 1.0)').setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
-  .addNumberOption((o) => o.setName('top_p').setDescription('Nucleus sampling threshold (default 0.96)').setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
+  .addNumberOption((o) => o.setName('temperature').setDescription('Higher = a more adventurous melody (default 1.0)').setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
+  .addNumberOption((o) => o.setName('top_p').setDescription('Nucleus sampling threshold for the melody (default 0.96)').setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
   .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max));
 

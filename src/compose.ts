@@ -28,6 +28,8 @@ export interface ComposeRequest {
   temperature?: number;
   topK?: number;
   topP?: number;
+  /** Apply temperature/top-k/top-p to the rhythm too (see SamplingSettings.shapeRhythm). */
+  shapeRhythm?: boolean;
   /** Random seed; chosen at random (and reported) when absent. */
   seed?: number;
   /** Candidates to sample in one batch (1–4 in the bot). */
@@ -96,6 +98,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     temperature: req.temperature ?? DEFAULT_SAMPLING.temperature,
     topK: req.topK ?? DEFAULT_SAMPLING.topK,
     topP: req.topP ?? DEFAULT_SAMPLING.topP,
+    ...(req.shapeRhythm ? { shapeRhythm: true } : {}),
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;

@@ -96,6 +96,19 @@ describe('sampler', () => {
     expect(sampleBatch(model, gigaTokenizer, { ...settings, rows: [{ prompt, seed: mixSeed(9, 1) }] })[0]).toEqual(cands[1]);
   });
 
+  it('shapes only the pitch by default: greedy decoding still draws the rhythm from the model', () => {
+    const greedy = { ...base, temperature: 0, candidates: 1, seconds: 6 };
+    const a = sampleContinuation(model, gigaTokenizer, { ...greedy, seed: 1 });
+    const b = sampleContinuation(model, gigaTokenizer, { ...greedy, seed: 2 });
+    expect(a).not.toEqual(b); // the rhythm differs by seed
+    const rhythm = (t: number[]) => t.filter((_, i) => i % 4 < 2);
+    expect(rhythm(a[0])).not.toEqual(rhythm(b[0]));
+    // Shaping the rhythm too: fully greedy, the seed no longer matters.
+    const c = sampleContinuation(model, gigaTokenizer, { ...greedy, seed: 1, shapeRhythm: true });
+    const d = sampleContinuation(model, gigaTokenizer, { ...greedy, seed: 2, shapeRhythm: true });
+    expect(c).toEqual(d);
+  });
+
   it('stops a row at maxNotes', () => {
     const outs = sampleContinuation(model, gigaTokenizer, { ...base, seconds: 60, candidates: 2, maxNotes: 5 });
     for (const toks of outs) expect(toks.length).toBe(5 * 4);

@@ -15,9 +15,11 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
 
   --style NAME        baroque | romantic | vanguard | base (a model directory under --models)
   --seconds S         seconds of continuation (default 30)
-  --temperature T     sampling temperature on logits (default 0.9)
-  --top-k K           keep the K most likely tokens (default 0 = off)
-  --top-p P           nucleus sampling mass (default 0.95)
+  --temperature T     sampling temperature on the pitch's logits (default 0.9)
+  --top-k K           keep the K most likely pitches (default 0 = off)
+  --top-p P           nucleus sampling mass for the pitch (default 0.95)
+  --shape-rhythm      apply temperature/top-k/top-p to the rhythm (dt, dur) too; by default the rhythm is drawn
+                      from the model's own distribution (sharpening it piles notes into chords and walls)
   --seed N            random seed (default: random; printed so the result can be reproduced)
   --candidates N      continuations to sample at once (default 1)
   --prompt-notes N    only the last N notes of the input are used as the prompt
@@ -40,6 +42,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       models: { type: 'string' },
       out: { type: 'string' },
       'no-render': { type: 'boolean' },
+      'shape-rhythm': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -65,6 +68,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       topP: num(values['top-p'], 'top-p', undefined, [0.01, 1]),
       seed: int(values.seed, 'seed', undefined, [0, 2 ** 31 - 1]),
       candidates: int(values.candidates, 'candidates', 1, [1, 8]),
+      shapeRhythm: values['shape-rhythm'],
       promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.

@@ -19,6 +19,12 @@ export interface SamplingSettings {
   /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
   topP: number;
   seed: number;
+  /**
+   * Also apply temperature/top-k/top-p to the rhythm (dt and dur). Off by default: sharpening the rhythm
+   * collapses it onto its most common value, dt = 0 (another note of the same chord), and piles notes into
+   * walls; the shaping is for the pitch.
+   */
+  shapeRhythm?: boolean;
 }
 
 export interface SampleRequest extends SamplingSettings {
@@ -46,6 +52,9 @@ export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates
 }
 
 export const DEFAULT_SAMPLING: Omit<SamplingSettings, 'seed'> = { temperature: 0.9, topK: 0, topP: 0.95 };
+
+/** Draw from the model's own distribution: no temperature, no truncation. */
+const MODEL_DISTRIBUTION: Omit<SamplingSettings, 'seed'> = { temperature: 1, topK: 0, topP: 1 };
 
 /**
  * Returns one token list per candidate: the continuation only (not the prompt), each a whole number
@@ -112,10 +121,11 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       const rows = logits.arraySync() as number[][];
       logits.dispose();
       const range = tokenizer.allowedRange(field);
+      const shaping = req.shapeRhythm || field === 'pitch' ? req : MODEL_DISTRIBUTION;
       const next: number[] = [];
       const stillAlive: number[] = [];
       alive.forEach((r, j) => {
-        let tok = drawToken(rows[j], range.lo, range.hi, req, rngs[r]);
+        let tok = drawToken(rows[j], range.lo, range.hi, shaping, rngs[r]);
         let done = false;
         if (field === 'dt') {
           if ((onsetMs[r] + tok * ONSET_QUANTUM_MS >= targetMs || notes[r] >= maxNotes) && out[r].length > 0) {
