@@ -160,6 +160,10 @@ describe('style accuracy', () => {
     const evenly = (n: number): Note[] => Array.from({ length: n }, (_, i) => ({ pitch: 40 + (i % 40), velocity: 80, startSec: (i * seconds) / n, endSec: (i * seconds) / n + 0.05 }));
     const scored = (n: number) => scoreAll([{ system: 'ours', prompt: 'p', requested: 'romantic', id: String(n), notes: evenly(n), seconds, promptNotes: [] }], context()).items[0];
     expect(scored(cap).validity.pathologies).toContain('wall-of-notes');
+    // Stopped at the cap 10 s early: a wall, but the 10 s it never generated are not "silence".
+    const early = evenly(cap).map((n) => ({ ...n, startSec: n.startSec * (20 / seconds), endSec: n.startSec * (20 / seconds) + 0.05 }));
+    const capped = scoreAll([{ system: 'ours', prompt: 'p', requested: 'romantic', id: 'c', notes: early, seconds, promptNotes: [] }], context()).items[0];
+    expect(capped.validity.pathologies).toEqual(['wall-of-notes']);
     expect(scored(cap - 1).validity.pathologies).not.toContain('wall-of-notes');
     // The runner asks every batch for that cap, and batches a model's prompts together.
     const seen: { maxNotes: number; prompts: number }[] = [];

@@ -116,7 +116,9 @@ export function classifyPrompt(promptNotes: readonly Note[], ctx: EvalContext): 
 }
 
 export function scoreContinuation(c: Continuation, ctx: EvalContext, promptProbabilities?: Record<Style, number>): ScoredContinuation {
-  const validity = measureValidity(c.notes, c.seconds);
+  // A continuation stopped at the note cap is a wall of notes that ended early, not one that fell silent.
+  const capped = c.system !== 'thesis' && (c.notes?.length ?? 0) >= noteCap(c.seconds);
+  const validity = measureValidity(c.notes, c.seconds, { capped });
   const base = { system: c.system, prompt: c.prompt, requested: c.requested, id: c.id, validity, ...(c.error ? { error: c.error } : {}) };
   if (!c.notes || c.notes.length === 0) return base;
   const notes = c.notes.filter((n) => n.startSec >= 0);

@@ -36,8 +36,11 @@ export interface ValidityResult {
   polyphonyP95: number;
 }
 
-/** `notes` are the continuation's, timed from its start; `seconds` is how long it was asked to be. */
-export function measureValidity(notes: readonly Note[] | undefined, seconds: number): ValidityResult {
+/**
+ * `notes` are the continuation's, timed from its start; `seconds` is how long it was asked to be. `capped`: its
+ * generation was stopped at a note cap before that length, so the time after its last note is not silence.
+ */
+export function measureValidity(notes: readonly Note[] | undefined, seconds: number, opts: { capped?: boolean } = {}): ValidityResult {
   if (!notes) {
     return { decoded: false, valid: false, pathologies: [], notes: 0, notesPerSec: 0, pitchRange: 0, longestSilenceSec: seconds, silentShare: 1, distinctPitches: 0, polyphonyP95: 0 };
   }
@@ -56,9 +59,10 @@ export function measureValidity(notes: readonly Note[] | undefined, seconds: num
     }
     cursor = Math.max(cursor, b);
   }
-  if (span > cursor) {
-    longest = Math.max(longest, span - cursor);
-    silent += span - cursor;
+  const heard = opts.capped ? Math.min(span, cursor) : span;
+  if (heard > cursor) {
+    longest = Math.max(longest, heard - cursor);
+    silent += heard - cursor;
   }
 
   const step = 0.05;
