@@ -120,6 +120,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   opts.minLr = opts.lr / 10;
 
+  const parent = o.init ? parentCard(opts.runDir, o.init) : undefined; // snapshot before training starts
   const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
   const onSignal = stop.onSignal;
   process.on('SIGINT', onSignal);
@@ -137,7 +138,6 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
 
   const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
-  const parent = o.init ? parentCard(opts.runDir, o.init) : undefined;
   const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
   const command = ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].map(shellQuote).join(' ');
   const card: ModelCard = {
