@@ -5,10 +5,11 @@
  *
  * Options:
  *   --report <dir>      output folder (required)
- *   --k <n>             continuations per prompt and style, sampled as one batch (default 2). Cost: a 30 s
- *                       continuation is ~1000 tokens; the small model samples ~87 tokens/s alone and ~115
- *                       sequence-tokens/s in batches of 2 (measured here), so 18 prompts × 4 models × K=2 is
- *                       ~72 × 17 s ≈ 21 min on one process, ~10 min with --jobs 2.
+ *   --k <n>             continuations per prompt and style (default 2). Each model's prompts are sampled as one
+ *                       batch per generation process (a step costs little more for 36 rows than for 2, and a finished
+ *                       row leaves the batch), and a continuation stops at the first note count that is already a
+ *                       wall of notes. Measured here on the session-2 models, 18 prompts × 4 models × K=2 took
+ *                       437 s of generation on one process while training ran on the other core.
  *   --seconds <s>       continuation length (default 30)
  *   --seed <n>          sampling seed (default 1); same seed → same report
  *   --prompts a,b       only these prompt files (names in ../shared/prompts, with or without .mid)
