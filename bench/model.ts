@@ -1,7 +1,8 @@
 /**
  * Model benchmarks, one backend per process (`MAESTRO_BACKEND=wasm|cpu|… npx tsx bench/model.ts sample|train`):
  *  - sample: tokens/s of KV-cached sampling for a 6-layer 256-wide model and a GIGA-Piano-sized one
- *    (16 × 1024, ≈103 M params; random weights — speed does not depend on their values), batch 1 and 4;
+ *    (16 × 1024, ≈103 M params; random weights — speed does not depend on their values), batch 1 and 4 (and 36
+ *    for the small model: the evaluation report's batch);
  *  - train: training tokens/s (forward + backward + AdamW) of the 6-layer 256-wide model, seq 256, batch 8
  *    (batch 1 on the pure-JS backend).
  * Prints one JSON line per measurement; bench/run.ts collects them into a table.
@@ -10,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { GPT, crossEntropy } from '../src/model/gpt.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../src/model/config.js';
-import { sampleContinuation } from '../src/model/sampler.js';
+import { sampleBatch } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
 import { AdamW } from '../training/optim.js';
 
@@ -29,12 +30,13 @@ function prompt(notes: number): number[] {
   return [...out, 127];
 }
 
-async function benchSampling(name: string, config: ModelConfig, tokens: number, promptNotes: number): Promise<void> {
+async function benchSampling(name: string, config: ModelConfig, tokens: number, promptNotes: number, batches: readonly number[]): Promise<void> {
   const model = new GPT({ ...config, dropout: 0 });
-  for (const batch of [1, 4]) {
+  for (const batch of batches) {
     const run = (maxTokens: number, notes: number) => {
       const t0 = performance.now();
-      sampleContinuation(model, gigaTokenizer, { prompt: prompt(notes), seconds: 600, candidates: batch, seed: 1, temperature: 1, topK: 0, topP: 1, maxTokens });
+      const rows = Array.from({ length: batch }, (_, i) => ({ prompt: prompt(notes), seed: i + 1 }));
+      sampleBatch(model, gigaTokenizer, { rows, seconds: 600, temperature: 1, topK: 0, topP: 1, maxTokens });
       return (performance.now() - t0) / 1000;
     };
     run(4, 4); // warm-up: kernel setup, XNNPACK weight packing
@@ -72,8 +74,9 @@ function round(x: number): number {
 }
 
 if (mode === 'sample') {
-  await benchSampling('6x256', MAESTRO_SMALL, 128, 100);
-  if (backend !== 'cpu') await benchSampling('giga-16x1024', GIGA_PIANO, 16, 100);
+  // Batch 36 is `maestro eval --report` (18 prompts × 2): the step cost is mostly per-operation overhead at this size.
+  await benchSampling('6x256', MAESTRO_SMALL, 128, 100, backend === 'cpu' ? [1, 4] : [1, 4, 36]);
+  if (backend !== 'cpu') await benchSampling('giga-16x1024', GIGA_PIANO, 16, 100, [1, 4]);
 } else if (mode === 'train') {
   // The pure-JS backend is ~50× slower: a smaller batch keeps its measurement to a minute or two.
   await benchTraining(backend === 'cpu' ? 1 : 3, backend === 'cpu' ? 1 : 8);

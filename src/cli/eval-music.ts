@@ -6,8 +6,8 @@
  * Options:
  *   --report <dir>      output folder (required)
  *   --k <n>             continuations per prompt and style (default 2). Each model's prompts are sampled as one
- *                       batch per generation process (a step costs little more for 36 rows than for 2, and a finished
- *                       row leaves the batch), and a continuation stops at the first note count that is already a
+ *                       batch per generation process (36 rows decode ~2.2× the tokens/s of one, `npm run bench`;
+ *                       a finished row leaves the batch), and a continuation stops at the first note count that is already a
  *                       wall of notes. Measured here on the session-2 models, 18 prompts × 4 models × K=2 took
  *                       437 s of generation on one process while training ran on the other core.
  *   --seconds <s>       continuation length (default 30)
