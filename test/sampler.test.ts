@@ -109,6 +109,17 @@ describe('sampler', () => {
     expect(c).toEqual(d);
   });
 
+  it('keeps at most maxPolyphony notes sounding: a new note waits for one to end', () => {
+    const most = (toks: number[]) => {
+      const notes = gigaTokenizer.decode([SEP, ...toks]).notes;
+      return Math.max(...notes.map((n) => notes.filter((m) => m.startSec <= n.startSec && m.endSec > n.startSec).length));
+    };
+    const run = (maxPolyphony: number) => sampleContinuation(model, gigaTokenizer, { ...base, seconds: 20, candidates: 3, maxPolyphony });
+    // A random model holds notes for up to 4 s: far more than 3 overlap without the limit.
+    expect(Math.max(...run(Infinity).map(most))).toBeGreaterThan(3);
+    for (const toks of run(3)) expect(most(toks)).toBeLessThanOrEqual(3);
+  });
+
   it('stops a row at maxNotes', () => {
     const outs = sampleContinuation(model, gigaTokenizer, { ...base, seconds: 60, candidates: 2, maxNotes: 5 });
     for (const toks of outs) expect(toks.length).toBe(5 * 4);
