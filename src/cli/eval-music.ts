@@ -30,6 +30,7 @@ import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
 import { LIMITS } from '../eval/validity.js';
+import { DEFAULT_SAMPLING, MAX_POLYPHONY } from '../model/sampler.js';
 import { generateAll, noteCap, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
@@ -233,6 +234,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
+    sampling: `default settings: temperature ${DEFAULT_SAMPLING.temperature} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length
