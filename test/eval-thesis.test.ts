@@ -56,6 +56,6 @@ describe('maestro eval --thesis', () => {
     // A hand-made unigram: a field whose tokens are all one value costs nothing.
     const train = Uint8Array.from([127, 5, 9, 60, 127, 5, 9, 62]);
     const val = Uint8Array.from([127, 5, 9, 60, 127]);
-    expect(unigramLoss(train, val, streamFields(val), TOKEN_FIELDS.indexOf('dt'), 4)).toBeCloseTo(-Math.log(3 / 130), 6);
+    expect(unigramLoss(train, streamFields(train), val, streamFields(val), TOKEN_FIELDS.indexOf('dt'), 4)).toBeCloseTo(-Math.log(3 / 130), 6);
   });
 });

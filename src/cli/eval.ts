@@ -115,9 +115,10 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy };
     if (fields && r.groups) {
       const train = new Uint8Array(readFileSync(join(data, `thesis-${style}`, 'train.bin')));
+      const trainFields = streamFields(train);
       const targets = r.windows * 128;
       row.byField = r.groups.flatMap((g, id) =>
-        g.tokens ? [{ field: TOKEN_FIELDS[id], share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, val, fields, id, targets) }] : [],
+        g.tokens ? [{ field: TOKEN_FIELDS[id], share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, trainFields, val, fields, id, targets) }] : [],
       );
     }
     rows.push(row);
@@ -129,8 +130,7 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
  * Cross-entropy of val targets 1..targets in field `field` under that field's token frequencies in `train`
  * (add-one smoothed over the 128 ids): the loss of a model that knows the field but ignores all context.
  */
-export function unigramLoss(train: Uint8Array, val: Uint8Array, valFields: Uint8Array, field: number, targets: number): number {
-  const trainFields = streamFields(train);
+export function unigramLoss(train: Uint8Array, trainFields: Uint8Array, val: Uint8Array, valFields: Uint8Array, field: number, targets: number): number {
   const counts = new Float64Array(128).fill(1);
   for (let i = 0; i < train.length; i++) if (trainFields[i] === field) counts[train[i]]++;
   const total = counts.reduce((a, b) => a + b, 0);

@@ -59,10 +59,9 @@ export function measureValidity(notes: readonly Note[] | undefined, seconds: num
     }
     cursor = Math.max(cursor, b);
   }
-  const heard = opts.capped ? Math.min(span, cursor) : span;
-  if (heard > cursor) {
-    longest = Math.max(longest, heard - cursor);
-    silent += heard - cursor;
+  if (!opts.capped && span > cursor) {
+    longest = Math.max(longest, span - cursor);
+    silent += span - cursor;
   }
 
   const step = 0.05;

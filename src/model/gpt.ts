@@ -164,10 +164,6 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
   });
 }
 
-export function accuracy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.argMax(logits, 1).equal(targets.cast('int32')).cast('float32').mean() as tf.Scalar);
-}
-
 // --- building blocks --------------------------------------------------------------------------------------
 
 function embed(w: Weights, tokens: tf.Tensor2D, pos0: number, c: ModelConfig): tf.Tensor3D {

@@ -92,7 +92,11 @@ export function sampleBatch(model: GPT, tokenizer: Tokenizer, req: BatchRequest)
   const contexts = req.rows.map((r) => (r.prompt.length ? [...r.prompt] : [sep]).slice(-Math.floor((blockSize * 3) / 4)));
   for (const c of contexts) if (tokenizer.fieldAt(c) !== 'dt') throw new Error('prompt must end with a separator token');
   const groups = new Map<number, number[]>();
-  contexts.forEach((c, i) => groups.set(c.length, [...(groups.get(c.length) ?? []), i]));
+  for (const [i, c] of contexts.entries()) {
+    const members = groups.get(c.length);
+    if (members) members.push(i);
+    else groups.set(c.length, [i]);
+  }
   const out: number[][] = new Array(req.rows.length);
   let groupsDone = 0;
   for (const members of groups.values()) {
