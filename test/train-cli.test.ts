@@ -37,6 +37,7 @@ describe('maestro train (CLI)', () => {
     const served = join(root, 'served');
     const loss = Number((card.metrics as Record<string, number>).valLoss128);
     expect(promote(join(out, 'model'), served, loss)).toBe(true);
+    expect(readFileSync(join(served, 'loss-curve.png')).subarray(1, 4).toString()).toBe('PNG');
     // A served model that validates better is kept.
     writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss - 1 } });
     expect(promote(join(out, 'model'), served, loss)).toBe(false);

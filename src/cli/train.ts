@@ -5,7 +5,7 @@
  * after the current step with a checkpoint. With `--promote <model dir>` the result replaces the served
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
@@ -157,7 +157,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
   };
   saveModel(join(o.out, 'model'), result.model, card);
-  writeLossCurve(o.out, card.name);
+  writeLossCurve(o.out, join(o.out, 'model'), card.name);
   console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
   if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
   return result.stoppedEarly ? 130 : 0;
@@ -231,11 +231,19 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-/** loss-curve.png from the run's metrics.jsonl (the whole run, across resumes). */
-function writeLossCurve(runDir: string, name: string): void {
+/**
+ * loss-curve.png from the run's metrics.jsonl (the whole run, across resumes), in the run directory and beside the
+ * saved model, so promotion ships it with the weights.
+ */
+function writeLossCurve(runDir: string, modelDir: string, name: string): void {
   const records = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number; loss: number; valLoss?: number });
-  if (records.length > 1) writeFileSync(join(runDir, 'loss-curve.png'), lossCurve(records, `${name}: loss per token`));
+  if (records.length < 2) return;
+  const png = lossCurve(records, `${name}: loss per token`);
+  writeFileSync(join(runDir, LOSS_CURVE), png);
+  writeFileSync(join(modelDir, LOSS_CURVE), png);
 }
+
+const LOSS_CURVE = 'loss-curve.png';
 
 /** The same weights with another dropout rate (fine-tuning small data wants more than pre-training). */
 function withDropout(model: GPT, dropout: number | undefined): GPT {
@@ -259,6 +267,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
   const model = loadModel(candidate);
   saveModel(target, model, readCard(candidate)!);
   model.dispose();
+  // saveModel writes weights, config and card; the candidate's loss curve goes with them.
+  if (existsSync(join(candidate, LOSS_CURVE))) copyFileSync(join(candidate, LOSS_CURVE), join(target, LOSS_CURVE));
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
   return true;
 }
