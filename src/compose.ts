@@ -3,7 +3,7 @@
  *   MIDI bytes → NoteSequence → tokens → model → tokens → NoteSequence → MIDI.
  * (Audio and the piano roll are the render module's job; see src/render/.)
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
@@ -68,26 +68,33 @@ export interface ComposeResult {
 
 export class UnknownStyleError extends Error {}
 
-/** Models are loaded once per process and kept (workers serve many jobs). */
-const loaded = new Map<string, GPT>();
+/**
+ * Models are loaded once per process and kept (workers serve many jobs), but a model whose weights file
+ * changed on disk — an admin promoted or rolled back a style, possibly from another process — is
+ * reloaded on its next use, so workers never serve a replaced model and need no restart.
+ */
+const loaded = new Map<string, { model: GPT; version: string }>();
+
+function weightsVersion(dir: string): string {
+  // Promotion swaps whole directories, so the inode changes even if size and mtime happen to match.
+  const s = statSync(join(dir, 'weights.mtw'));
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
+}
 
 export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; dir: string }> {
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(style)) throw new UnknownStyleError(`"${style}" is not a style name`);
   const dir = join(modelsDir, style);
   if (!existsSync(join(dir, 'config.json'))) throw new UnknownStyleError(`there is no model for the style "${style}" (looked in ${dir})`);
   await initBackend();
-  let model = loaded.get(dir);
-  if (!model) {
-    model = loadModel(dir);
-    loaded.set(dir, model);
+  const version = weightsVersion(dir);
+  let entry = loaded.get(dir);
+  if (entry?.version !== version) {
+    // Safe to free: a process (or compose thread) samples one request at a time, synchronously.
+    entry?.model.dispose();
+    entry = { model: loadModel(dir), version };
+    loaded.set(dir, entry);
   }
-  return { model, dir };
-}
-
-/** Forget cached models (after a promotion or rollback swapped the files). */
-export function unloadModels(): void {
-  for (const m of loaded.values()) m.dispose();
-  loaded.clear();
+  return { model: entry.model, dir };
 }
 
 export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {

@@ -28,6 +28,15 @@ export interface QueueLimits {
   backoffMs: number;
 }
 
+/** Where results and prompts live between the bot and the workers (src/queue/result-store.ts). */
+export interface ResultsConfig {
+  /** 'redis' (default): in Redis with a TTL, nothing else to share; 'dir': files under `dir`. */
+  store: 'redis' | 'dir';
+  dir: string;
+  /** Results (and the buttons that need them) are kept this long. */
+  retentionMs: number;
+}
+
 export interface BotConfig {
   token: string;
   applicationId: string;
@@ -44,16 +53,14 @@ export interface BotConfig {
   progressIntervalMs: number;
   redis: RedisConfig;
   limits: QueueLimits;
-  resultsDir: string;
-  /** Results (and the buttons that need them) are kept this long. */
-  resultsRetentionMs: number;
+  results: ResultsConfig;
   stylesFile: string;
   modelsDir: string;
 }
 
 export interface WorkerConfig {
   redis: RedisConfig;
-  resultsDir: string;
+  results: ResultsConfig;
   modelsDir: string;
   stylesFile: string;
   soundfont: string | null;
@@ -127,6 +134,16 @@ class EnvReader {
     }
   }
 
+  choice<T extends string>(name: string, choices: readonly T[]): T {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return choices[0];
+    if (!(choices as readonly string[]).includes(v)) {
+      this.problems.push(`${name} must be one of ${choices.join(', ')}; got "${v}"`);
+      return choices[0];
+    }
+    return v as T;
+  }
+
   list(name: string, fallback: string[]): string[] {
     const v = this.raw(name);
     if (!v) return fallback;
@@ -142,8 +159,13 @@ function readRedis(r: EnvReader): RedisConfig {
 
 function readPaths(r: EnvReader, cwd: string) {
   const p = (name: string, fallback: string) => path.resolve(cwd, r.raw(name) ?? fallback);
+  const results: ResultsConfig = {
+    store: r.choice('RESULTS_STORE', ['redis', 'dir'] as const),
+    dir: p('RESULTS_DIR', 'out/results'),
+    retentionMs: r.int('RESULTS_RETENTION_DAYS', 7, 1, 3650) * 86_400_000,
+  };
   return {
-    resultsDir: p('RESULTS_DIR', 'out/results'),
+    results,
     modelsDir: p('MODELS_DIR', 'models'),
     stylesFile: p('STYLES_FILE', 'training/styles.json'),
   };
@@ -178,7 +200,6 @@ export function loadBotConfig(env: Env = process.env, cwd = process.cwd()): BotC
       attempts: r.int('JOB_ATTEMPTS', 3, 1, 10),
       backoffMs: r.int('JOB_BACKOFF_MS', 2_000, 10, 600_000),
     },
-    resultsRetentionMs: r.int('RESULTS_RETENTION_DAYS', 7, 1, 3650) * 86_400_000,
     ...readPaths(r, cwd),
   };
   if (r.problems.length) throw new ConfigError(r.problems);

@@ -20,7 +20,7 @@ describe('config', () => {
     expect(c.apiBase).toBe('https://discord.com/api');
     expect(c.cdnHosts).toEqual(['cdn.discordapp.com', 'media.discordapp.net']);
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'maestro' });
-    expect(c.resultsDir).toBe('/srv/maestro/out/results');
+    expect(c.results).toEqual({ store: 'redis', dir: '/srv/maestro/out/results', retentionMs: 7 * 86_400_000 });
     expect(c.tokenSafeMs).toBe(14 * 60_000);
   });
 
@@ -45,5 +45,11 @@ describe('config', () => {
     expect(w.concurrency).toBe(2);
     expect(w.redis.prefix).toBe('x');
     expect(problems({ WORKER_CONCURRENCY: 'many' }, loadWorkerConfig)).toEqual(['WORKER_CONCURRENCY must be a whole number from 1 to 64; got "many"']);
+  });
+
+  it('results live in Redis unless RESULTS_STORE=dir asks for a directory; workers read the same settings', () => {
+    const w = loadWorkerConfig({ RESULTS_STORE: 'DIR', RESULTS_DIR: 'shared/results', RESULTS_RETENTION_DAYS: '2' }, '/srv');
+    expect(w.results).toEqual({ store: 'dir', dir: '/srv/shared/results', retentionMs: 2 * 86_400_000 });
+    expect(problems({ RESULTS_STORE: 's3' }, loadWorkerConfig)).toEqual(['RESULTS_STORE must be one of redis, dir; got "s3"']);
   });
 });

@@ -80,9 +80,9 @@ describe('worker process lifecycle', () => {
     // A second worker (another process or machine in production) takes over once the lock lapses.
     const connection = await import('../src/queue/connection.js');
     const { createInferenceWorker } = await import('../src/worker/inference-worker.js');
-    const { FileStore } = await import('../src/queue/file-store.js');
+    const { openResultStore } = await import('../src/queue/open-store.js');
     const redis = connection.createRedis(h.config.redis);
-    const w = createInferenceWorker({ connection: redis, redis: h.config.redis, store: new FileStore(h.resultsDir), compose: await realComposeService(modelsDir), concurrency: 1, stalledIntervalMs: 500, lockDurationMs: 5_000, log: (m) => h.logs.push(`[worker2] ${m}`) });
+    const w = createInferenceWorker({ connection: redis, redis: h.config.redis, store: openResultStore(h.config.results, h.config.redis.prefix, redis), compose: await realComposeService(modelsDir), concurrency: 1, stalledIntervalMs: 500, lockDurationMs: 5_000, log: (m) => h.logs.push(`[worker2] ${m}`) });
     try {
       const msg = await h.fake.waitFor(() => h.finalReply(i.id), 45_000, 'the answer after the crash');
       expect(readMidi(msg.files.find((f) => f.name.endsWith('.mid'))!.bytes).notes.length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, UnknownStyleError } from '../src/compose.js';
@@ -42,6 +42,21 @@ describe('compose', () => {
     const r = await compose({ style: 'baroque', seconds: 3, seed: 1, modelsDir });
     expect(r.prompt).toBeNull();
     expect(r.candidates[0].full.notes.length).toBeGreaterThan(0);
+  });
+
+  it('serves a promoted (or rolled back) model from the next request on, without a restart', async () => {
+    const notes = async (style: string) => (await compose({ midi: example, style, seconds: 4, seed: 9, modelsDir })).candidates[0].continuation.notes;
+    const baroque = await notes('baroque');
+    const romantic = await notes('romantic');
+    expect(romantic).not.toEqual(baroque);
+    // Promotion swaps directories (another process may do it): baroque now holds the romantic weights.
+    renameSync(join(modelsDir, 'baroque'), join(modelsDir, 'baroque.previous'));
+    cpSync(join(modelsDir, 'romantic'), join(modelsDir, 'baroque'), { recursive: true });
+    expect(await notes('baroque')).toEqual(romantic);
+    // Rollback.
+    rmSync(join(modelsDir, 'baroque'), { recursive: true });
+    renameSync(join(modelsDir, 'baroque.previous'), join(modelsDir, 'baroque'));
+    expect(await notes('baroque')).toEqual(baroque);
   });
 
   it('explains unknown styles and bad MIDI', async () => {

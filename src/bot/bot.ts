@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { BotConfig } from '../config.js';
 import { createQueues, createRedis } from '../queue/connection.js';
 import { Admission } from '../queue/admission.js';
-import { FileStore } from '../queue/file-store.js';
+import { openResultStore } from '../queue/open-store.js';
 import { QUEUE_NAMES, type ComposeJobData, type JobProgress, type TrainingJobData } from '../queue/jobs.js';
 import { commands as allCommands } from '../../commands/index.js';
 import type { BotCommand, BotContext } from './context.js';
@@ -67,7 +67,7 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
     commandRedis,
     queues,
     admission: new Admission(commandRedis, config.redis.prefix, config.limits, now),
-    store: new FileStore(config.resultsDir),
+    store: openResultStore(config.results, config.redis.prefix, redis),
     out,
     progress: new ProgressReporter(out, config.progressIntervalMs, log),
     styles: loadStyles(config.stylesFile, log),
@@ -129,9 +129,10 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   }, Math.max(config.progressIntervalMs, 1_000));
   positionTimer.unref();
 
-  // Old results go, so RESULTS_DIR does not grow forever (their buttons then answer "no longer available").
+  // Old results go, so a RESULTS_DIR store does not grow forever (their buttons then answer "no longer
+  // available"). Redis-stored results expire on their own.
   const sweep = () => {
-    ctx.store.sweep(now() - config.resultsRetentionMs).then(
+    ctx.store.sweep(now() - config.results.retentionMs).then(
       (n) => n && log(`removed ${n} result folder(s) older than the retention period`),
       (err: Error) => log(`results sweep failed: ${err.message}`),
     );

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { BotConfig } from '../config.js';
 import type { Admission } from '../queue/admission.js';
 import type { Queues } from '../queue/connection.js';
-import type { FileStore } from '../queue/file-store.js';
+import type { ResultStore } from '../queue/result-store.js';
 import type { DiscordOut } from './discord-out.js';
 import type { ProgressReporter } from './progress.js';
 import type { StyleInfo } from './styles.js';
@@ -17,7 +17,7 @@ export interface BotContext {
   commandRedis: Redis;
   queues: Queues;
   admission: Admission;
-  store: FileStore;
+  store: ResultStore;
   out: DiscordOut;
   progress: ProgressReporter;
   styles: StyleInfo[];

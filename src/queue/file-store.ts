@@ -1,18 +1,17 @@
-// Results (and validated prompts) are files under one directory; jobs and Redis only carry their keys.
-// Several machines can share results by mounting the same directory (see docs/discord.md).
+// Results (and validated prompts) as files under one directory (RESULTS_STORE=dir). Several machines
+// share results by mounting the same directory (see docs/discord.md); the default keeps them in Redis.
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { MissingResultError, ResultStore } from './result-store.js';
 
-const KEY = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
-
-export class FileStore {
-  constructor(readonly root: string) {}
+export class FileStore extends ResultStore {
+  constructor(readonly root: string) {
+    super();
+  }
 
   private pathOf(key: string): string {
-    // Keys are built by our own code, but they end up in paths: refuse anything that could escape the root.
-    if (!KEY.test(key)) throw new Error(`Invalid file-store key: ${JSON.stringify(key)}`);
-    return path.join(this.root, key);
+    return path.join(this.root, this.checkKey(key));
   }
 
   async put(key: string, bytes: Uint8Array): Promise<string> {
@@ -26,19 +25,12 @@ export class FileStore {
   }
 
   async get(key: string): Promise<Uint8Array> {
-    return new Uint8Array(await readFile(this.pathOf(key)));
-  }
-
-  async putJson(key: string, value: unknown): Promise<string> {
-    return this.put(key, new TextEncoder().encode(JSON.stringify(value, null, 2)));
-  }
-
-  async getJson<T>(key: string): Promise<T> {
-    return JSON.parse(new TextDecoder().decode(await this.get(key))) as T;
-  }
-
-  async removeDir(prefix: string): Promise<void> {
-    await rm(this.pathOf(prefix), { recursive: true, force: true });
+    try {
+      return new Uint8Array(await readFile(this.pathOf(key)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingResultError(key);
+      throw err;
+    }
   }
 
   /** Deletes results and prompts last written before `cutoffMs`; returns how many entries went. */

@@ -1,10 +1,10 @@
 // The compose consumer: prompt key in, files + manifest out, then a delivery job for the bot.
-// Any number of these (in any number of processes, on any machine sharing Redis and the results
-// directory) can serve one queue; BullMQ's locks make sure each job runs in one place at a time.
+// Any number of these (in any number of processes, on any machine that reaches Redis) can serve one
+// queue; BullMQ's locks make sure each job runs in one place at a time.
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
-import type { FileStore } from '../queue/file-store.js';
+import type { ResultStore } from '../queue/result-store.js';
 import {
   ComposeInputError,
   QUEUE_NAMES,
@@ -20,7 +20,7 @@ import {
 export interface InferenceWorkerOptions {
   connection: Redis;
   redis: RedisConfig;
-  store: FileStore;
+  store: ResultStore;
   compose: ComposeService;
   concurrency: number;
   lockDurationMs?: number;

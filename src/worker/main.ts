@@ -1,9 +1,9 @@
 // Worker process: `npm run worker` (compose jobs) or `npm run worker -- --training` (training jobs).
-// Start as many as you like, on as many machines as you like, all pointing at the same Redis (and
-// sharing RESULTS_DIR): BullMQ hands each job to exactly one of them. See docs/discord.md.
+// Start as many as you like, on as many machines as you like, all pointing at the same Redis (results
+// travel through it too): BullMQ hands each job to exactly one of them. See docs/discord.md.
 import { ConfigError, loadDotenv, loadWorkerConfig } from '../config.js';
 import { createRedis } from '../queue/connection.js';
-import { FileStore } from '../queue/file-store.js';
+import { openResultStore } from '../queue/open-store.js';
 import { createInferenceWorker } from './inference-worker.js';
 import { createTrainingWorker } from './training-worker.js';
 import { createPipelineService } from './compose-service.js';
@@ -45,7 +45,7 @@ if (training) {
   const w = createInferenceWorker({
     connection,
     redis: config.redis,
-    store: new FileStore(config.resultsDir),
+    store: openResultStore(config.results, config.redis.prefix, connection),
     compose,
     concurrency: config.concurrency,
     lockDurationMs: config.lockDurationMs,

@@ -12,7 +12,7 @@ import { deployCommands } from '../../src/bot/deploy-commands.js';
 import { createInferenceWorker } from '../../src/worker/inference-worker.js';
 import { createTrainingWorker } from '../../src/worker/training-worker.js';
 import { createRedis } from '../../src/queue/connection.js';
-import { FileStore } from '../../src/queue/file-store.js';
+import { openResultStore } from '../../src/queue/open-store.js';
 import type { DeliveryInfo } from '../../src/bot/delivery.js';
 import type { ComposeService, TrainingService } from '../../src/queue/jobs.js';
 import type { BotCommand } from '../../src/bot/context.js';
@@ -98,7 +98,7 @@ export class BotHarness {
     const w = createInferenceWorker({
       connection,
       redis: this.config.redis,
-      store: new FileStore(this.resultsDir),
+      store: openResultStore(this.config.results, this.config.redis.prefix, connection),
       compose,
       concurrency: 1,
       log: (m) => this.logs.push(`[worker] ${m}`),
