@@ -9,6 +9,7 @@ import { BotHarness, OWNER_ID } from './support/bot-harness.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { loadTrainingService } from '../src/worker/training-service.js';
 import { loadWorkerConfig } from '../src/config.js';
+import { writeMidi } from '../src/music/midi.js';
 
 let harness: BotHarness | null = null;
 afterAll(async () => {
@@ -59,5 +60,62 @@ describe('/admin with a real (tiny) training run', () => {
     const rolled = await outcome(admin('rollback', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
     expect(rolled).toMatch(/Rolled baroque back/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).toBe(before);
+  });
+});
+
+describe('/admin dataset-rebuild with the real dataset builder', () => {
+  it('builds the thesis corpora and a style an admin added to the styles config, and says what it built', async () => {
+    // A tiny MAESTRO-layout folder: 4 Bach files in the thesis selection, 4 Mozart files that are not.
+    const shared = mkdtempSync(path.join(tmpdir(), 'maestro-shared-'));
+    const maestro = path.join(shared, 'datasets', 'maestro-thesis');
+    const rows = ['canonical_composer,canonical_title,split,year,midi_filename,audio_filename,duration'];
+    const thesis = ['style,zip_order,canonical_composer,canonical_title,split,midi_filename,duration'];
+    for (let i = 0; i < 8; i++) {
+      const bach = i < 4;
+      const file = `2004/${bach ? 'bach' : 'mozart'}-${i}.midi`;
+      const title = bach ? `Prelude and Fugue No. ${i + 1}, BWV ${846 + i}` : `Piano Sonata No. ${i}, K. ${300 + i}`;
+      const composer = bach ? 'Johann Sebastian Bach' : 'Wolfgang Amadeus Mozart';
+      rows.push(`${composer},"${title}",train,2004,${file},${file.replace('.midi', '.wav')},60`);
+      if (bach) thesis.push(`baroque,${i},${composer},"${title}",train,${file},60`);
+      mkdirSync(path.join(maestro, '2004'), { recursive: true });
+      const notes = Array.from({ length: 60 }, (_, k) => ({ pitch: 48 + ((k * (i + 3)) % 30), velocity: 70, startSec: k * 0.25, endSec: k * 0.25 + 0.2 }));
+      writeFileSync(path.join(maestro, file), writeMidi({ notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} }));
+    }
+    writeFileSync(path.join(maestro, 'maestro-v3.0.0.csv'), `${rows.join('\n')}\n`);
+    writeFileSync(path.join(maestro, 'thesis-selection.csv'), `${thesis.join('\n')}\n`);
+    writeFileSync(path.join(shared, 'datasets', 'index.csv'), 'source,path,composer,title,style,seconds,notes,has_pedal,maestro_midi_filename,excerpt_of_maestro,license\n');
+    const stylesFile = path.join(shared, 'styles.json');
+    writeFileSync(stylesFile, JSON.stringify({
+      seed: 1, piecesPerStyle: 4, validationFraction: 0.25,
+      styles: [
+        { name: 'baroque', label: 'Baroque', composers: ['Johann Sebastian Bach'] },
+        { name: 'classical', label: 'Classical (Mozart)', composers: ['Wolfgang Amadeus Mozart'] },
+      ],
+    }));
+
+    const dataDir = path.join(shared, 'data');
+    const previous = process.env.MAESTRO_SHARED;
+    process.env.MAESTRO_SHARED = shared; // inherited by the `maestro dataset build` child process
+    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: path.join(shared, 'models'), STYLES_FILE: stylesFile }), { dataDir, runsDir: path.join(shared, 'runs') });
+    const h = new BotHarness({ workers: 0, withTrainingWorker: true, training: service });
+    try {
+      await h.start();
+      const i = h.fake.invokeCommand('admin', { subcommand: 'dataset-rebuild', options: [], permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+      const outcome = await h.fake.waitFor(() => {
+        const m = h.fake.originalMessage(i.id);
+        return m && /finished|failed/.test(m.content) ? m.content : undefined;
+      }, 60_000, 'the rebuild outcome');
+      expect(outcome).toMatch(/✅ `dataset-rebuild` finished/);
+      expect(outcome).toMatch(/• thesis-baroque: 4 files, [\d,]+ training \+ [\d,]+ validation tokens/);
+      expect(outcome).toMatch(/• classical: 4 files/);
+      expect(outcome).toMatch(/• pretrain-thesis: \d+ files/);
+      // What it says is what is on disk: the added style can now be fine-tuned with /admin train.
+      const manifest = JSON.parse(readFileSync(path.join(dataDir, 'classical', 'manifest.json'), 'utf8')) as { validationFiles: string[] };
+      expect(manifest.validationFiles).toHaveLength(1);
+    } finally {
+      if (previous === undefined) delete process.env.MAESTRO_SHARED;
+      else process.env.MAESTRO_SHARED = previous;
+      await h.cleanup();
+    }
   });
 });

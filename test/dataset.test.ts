@@ -228,6 +228,32 @@ describe('dataset build', () => {
       contains(pretrainVal, tokensOf(path.join(datasets, 'asap/Beethoven/Sonata_21/Other04.mid')))).toBe(true);
   });
 
+  it('thesis build: a style added to the config (not in the thesis) is selected by piece and held out of pre-training', () => {
+    const added = path.join(root, 'styles-added.json');
+    const config = JSON.parse(readFileSync(stylesFile, 'utf8')) as { styles: unknown[] };
+    config.styles.push({ name: 'impressionist', label: 'Impressionist', composers: ['Franz Schubert', 'Ludwig van Beethoven'], piecesPerStyle: 2, validationFraction: 0.5 });
+    writeFileSync(added, JSON.stringify(config));
+    const log: string[] = [];
+    const result = buildDatasets({ outDir: path.join(root, 'thesis-added'), stylesFile: added, maestroDir, catalogCsv, thesis: true, minNotes: 20, log: (l) => log.push(l) });
+    expect(result.corpora.map((c) => c.name)).toEqual(['thesis-baroque', 'thesis-romantic', 'impressionist', 'pretrain-thesis']);
+    expect(log.join('\n')).toMatch(/impressionist: not in thesis-selection.csv; selecting its pieces by composer/);
+    // The thesis corpora are unchanged by the extra style.
+    build('thesis-plain', true);
+    for (const f of ['train.bin', 'val.bin', 'manifest.json']) {
+      expect(readFileSync(path.join(root, 'thesis-added', 'thesis-baroque', f)).equals(readFileSync(path.join(root, 'thesis-plain', 'thesis-baroque', f)))).toBe(true);
+    }
+    const m = manifestOf(path.join(root, 'thesis-added', 'impressionist'));
+    expect(m.validationFiles.length).toBeGreaterThan(0);
+    const excluded = new Map(manifestOf(path.join(root, 'thesis-added', 'pretrain-thesis')).excluded.map((e) => [e.id, e.reason]));
+    const pretrain = loadTokenShard(path.join(root, 'thesis-added', 'pretrain-thesis', 'train.bin'));
+    expect(m.files.map((f) => f.id).sort()).toEqual(['catalog:asap/Beethoven/Sonata_21/Other04.mid', 'maestro:2015/schubert-90-3.midi']);
+    for (const id of m.validationFiles) {
+      expect(excluded.get(id)).toMatch(/validation file/);
+      const abs = id.startsWith('maestro:') ? path.join(maestroDir, id.slice(8)) : path.join(path.dirname(catalogCsv), id.slice(8));
+      expect(contains(pretrain, tokensOf(abs))).toBe(false);
+    }
+  });
+
   it('by-piece protocol: a validation piece never appears in any training shard', () => {
     const result = build('bypiece', false);
     expect(result.corpora.map((c) => c.name)).toEqual(['baroque', 'romantic', 'pretrain']);

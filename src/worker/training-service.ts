@@ -97,10 +97,19 @@ export async function loadTrainingService(
   const p = trainingPaths(config, paths);
   const service: TrainingService = {
     async rebuildDataset(style, onProgress) {
-      onProgress({ stage: 'dataset', fraction: 0, detail: 'thesis corpora' });
-      const code = await runner.run(['dataset', 'build', '--thesis', '--out', p.dataDir], (line) => onProgress({ stage: 'dataset', fraction: 0, detail: line.slice(0, 120) }));
+      onProgress({ stage: 'dataset', fraction: 0, detail: 'all corpora' });
+      // The thesis corpora for the thesis' styles; any style an admin added to the styles config is
+      // selected from its composers (see training/dataset/build.ts). One build: every style's validation
+      // pieces must be known to keep them all out of the pre-training corpus.
+      const built: string[] = [];
+      const code = await runner.run(['dataset', 'build', '--thesis', '--styles', config.stylesFile, '--out', p.dataDir], (line) => {
+        const corpus = /^(\S+)\ttrain (\d+) tokens\tval (\d+) tokens\t(\d+) files/.exec(line);
+        if (corpus) built.push(`${path.basename(corpus[1])}: ${corpus[4]} files, ${Number(corpus[2]).toLocaleString('en-US')} training + ${Number(corpus[3]).toLocaleString('en-US')} validation tokens`);
+        else onProgress({ stage: 'dataset', fraction: 0, detail: line.slice(0, 120) });
+      });
       if (code !== 0) throw new Error(`dataset build exited with code ${code} (see the worker log)`);
-      return { summary: `Rebuilt the thesis corpora in ${p.dataDir}${style ? ' (all styles are built together)' : ''}.` };
+      const note = style ? ` (all styles are built together, ${style} included)` : '';
+      return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.map((b) => `• ${b}`).join('\n')}` };
     },
     async train(style, steps, onProgress) {
       const corpus = [path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find((d) => existsSync(path.join(d, 'train.bin')));
@@ -127,7 +136,7 @@ export async function loadTrainingService(
       if (!candidate) throw new Error(`no finished training run for ${style} in ${p.runsDir}`);
       const loss = Number((cli.readCard(candidate)?.metrics as Record<string, unknown> | undefined)?.valLoss128 ?? Infinity);
       const ok = cli.promote(candidate, path.join(p.modelsDir, style), loss);
-      return { summary: ok ? `Promoted ${candidate} to ${style} (previous kept for rollback). Restart inference workers to load it.` : `Not promoted: the served ${style} model validates better.` };
+      return { summary: ok ? `Promoted ${candidate} to ${style} (previous kept for rollback). Inference workers serve it from their next job.` : `Not promoted: the served ${style} model validates better.` };
     },
     async rollback(style) {
       const live = path.join(p.modelsDir, style);
@@ -137,7 +146,7 @@ export async function loadTrainingService(
       if (existsSync(live)) renameSync(live, swap);
       renameSync(previous, live);
       if (existsSync(swap)) renameSync(swap, previous);
-      return { summary: `Rolled ${style} back to the previous model (the replaced one is now ${path.basename(previous)}). Restart inference workers to load it.` };
+      return { summary: `Rolled ${style} back to the previous model (the replaced one is now ${path.basename(previous)}). Inference workers serve it from their next job.` };
     },
   };
   service.shutdown = () => runner.stopAll();

@@ -6,7 +6,8 @@
  *   <out>/<corpus>/val.bin        same format
  *   <out>/<corpus>/manifest.json  what went in: files, hours, notes, tokens, which files are
  *                                 validation, content hashes, what was excluded and why
- * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files) and `pretrain-thesis`;
+ * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files) and `pretrain-thesis`
+ * (a style the thesis does not have, added to styles.json, gets a by-piece `<style>` corpus);
  * otherwise `<style>` (selected by styles.json) and `pretrain`.
  *
  * A file's token stream is `gigaTokenizer.encode(file)`: `[127, dt, dur, pitch]…` ending with a lone
@@ -423,6 +424,67 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
   const brokenOf = (ids: readonly string[]): ManifestExclusion[] =>
     ids.filter((id) => encoder.broken.has(id)).map((id) => ({ id, reason: encoder.broken.get(id)! })).sort(byId);
 
+  /** A style's pieces drawn from its composers (styles.json), whole pieces held out for validation. */
+  const buildByPiece = (style: (typeof styles)[number]) => {
+    const composers = new Set(style.composers);
+    const catalogComposers = new Set(style.catalogComposers);
+    const fromMaestro = maestro.filter((f) => composers.has(f.composer));
+    const maestroFiles = new Set(fromMaestro.map((f) => f.maestroFile));
+    // An ASAP copy of a MAESTRO performance we already have adds nothing.
+    const duplicates: ManifestExclusion[] = [];
+    const fromCatalog = catalog.filter((f) => {
+      if (!catalogComposers.has(f.composer)) return false;
+      if (f.maestroFile && maestroFiles.has(f.maestroFile)) {
+        duplicates.push({ id: f.id, reason: `copy of maestro:${f.maestroFile}` });
+        return false;
+      }
+      return true;
+    });
+    log(`${style.name}: tokenizing ${fromMaestro.length + fromCatalog.length} candidate files`);
+    const candidates = encodeAll([...fromMaestro, ...fromCatalog], encoder);
+    const seen = new Map<string, string>();
+    const tooFew: string[] = [];
+    const usable = candidates.filter((f) => {
+      if (f.notes < minNotes) {
+        tooFew.push(f.id);
+        return false;
+      }
+      const dup = seen.get(f.contentSha256);
+      if (dup) {
+        duplicates.push({ id: f.id, reason: `same content as ${dup}` });
+        return false;
+      }
+      seen.set(f.contentSha256, f.id);
+      return true;
+    });
+    const chosen = seededShuffle(usable, style.seed).slice(0, style.piecesPerStyle);
+    remember(chosen);
+    const { train, val } = splitByPiece(chosen, style.validationFraction, style.seed);
+    for (const f of val) heldOut.push({ file: f, style: style.name, aliases: [] });
+    const plan = planByFiles(train, val);
+    corpora.push(
+      writeCorpus(opts.outDir, style.name, `by piece: ${style.piecesPerStyle} files drawn with seed ${style.seed}; whole pieces held out`, plan, allEncoded, {
+        settings: {
+          style: style.name,
+          label: style.label,
+          composers: style.composers,
+          catalogComposers: style.catalogComposers,
+          piecesPerStyle: style.piecesPerStyle,
+          seed: style.seed,
+          validationFraction: style.validationFraction,
+          minNotes,
+        },
+        excluded: [],
+        skipped: {
+          missing: maestroMissing + catalogMissing,
+          broken: brokenOf([...fromMaestro, ...fromCatalog].map((f) => f.id)),
+          tooFewNotes: tooFew.sort(),
+          duplicates: duplicates.sort(byId),
+        },
+      }),
+    );
+  };
+
   if (opts.thesis) {
     if (!opts.maestroDir) throw new Error('--thesis needs the MAESTRO folder holding thesis-selection.csv');
     const selection = loadThesisSelection(opts.maestroDir);
@@ -430,7 +492,9 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
     for (const style of styles) {
       const entries: ThesisEntry[] = selection.files.filter((e) => e.style === style.name);
       if (entries.length === 0) {
-        log(`warning: thesis-selection.csv has no files for style "${style.name}"; no thesis corpus for it`);
+        // A style an admin added to styles.json: not in the thesis, so it is selected the by-piece way.
+        log(`${style.name}: not in thesis-selection.csv; selecting its pieces by composer from the styles config`);
+        buildByPiece(style);
         continue;
       }
       log(`thesis-${style.name}: tokenizing ${entries.length} files in zip order`);
@@ -452,65 +516,7 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       );
     }
   } else {
-    for (const style of styles) {
-      const composers = new Set(style.composers);
-      const catalogComposers = new Set(style.catalogComposers);
-      const fromMaestro = maestro.filter((f) => composers.has(f.composer));
-      const maestroFiles = new Set(fromMaestro.map((f) => f.maestroFile));
-      // An ASAP copy of a MAESTRO performance we already have adds nothing.
-      const duplicates: ManifestExclusion[] = [];
-      const fromCatalog = catalog.filter((f) => {
-        if (!catalogComposers.has(f.composer)) return false;
-        if (f.maestroFile && maestroFiles.has(f.maestroFile)) {
-          duplicates.push({ id: f.id, reason: `copy of maestro:${f.maestroFile}` });
-          return false;
-        }
-        return true;
-      });
-      log(`${style.name}: tokenizing ${fromMaestro.length + fromCatalog.length} candidate files`);
-      const candidates = encodeAll([...fromMaestro, ...fromCatalog], encoder);
-      const seen = new Map<string, string>();
-      const tooFew: string[] = [];
-      const usable = candidates.filter((f) => {
-        if (f.notes < minNotes) {
-          tooFew.push(f.id);
-          return false;
-        }
-        const dup = seen.get(f.contentSha256);
-        if (dup) {
-          duplicates.push({ id: f.id, reason: `same content as ${dup}` });
-          return false;
-        }
-        seen.set(f.contentSha256, f.id);
-        return true;
-      });
-      const chosen = seededShuffle(usable, style.seed).slice(0, style.piecesPerStyle);
-      remember(chosen);
-      const { train, val } = splitByPiece(chosen, style.validationFraction, style.seed);
-      for (const f of val) heldOut.push({ file: f, style: style.name, aliases: [] });
-      const plan = planByFiles(train, val);
-      corpora.push(
-        writeCorpus(opts.outDir, style.name, `by piece: ${style.piecesPerStyle} files drawn with seed ${style.seed}; whole pieces held out`, plan, allEncoded, {
-          settings: {
-            style: style.name,
-            label: style.label,
-            composers: style.composers,
-            catalogComposers: style.catalogComposers,
-            piecesPerStyle: style.piecesPerStyle,
-            seed: style.seed,
-            validationFraction: style.validationFraction,
-            minNotes,
-          },
-          excluded: [],
-          skipped: {
-            missing: maestroMissing + catalogMissing,
-            broken: brokenOf([...fromMaestro, ...fromCatalog].map((f) => f.id)),
-            tooFewNotes: tooFew.sort(),
-            duplicates: duplicates.sort(byId),
-          },
-        }),
-      );
-    }
+    for (const style of styles) buildByPiece(style);
   }
 
   // Pre-training: all piano data minus every style's validation pieces.
