@@ -194,7 +194,8 @@ describe('failures', () => {
       const m = h.fake.originalMessage(i.id);
       return m && m.content.startsWith('⚠️') ? m : undefined;
     }, 30_000, 'the failure message');
-    expect(msg.content).toMatch(/style is not available right now/);
+    expect(msg.content).toMatch(/vanguard style is not available right now: it has no trained model yet/);
+    expect(msg.content).not.toMatch(/looked in|models\//); // no server paths in Discord
     const job = await h.bot!.ctx.queues.compose.getJob(`i-${i.id}`);
     expect(await job!.getState()).toBe('failed');
     expect(job!.attemptsMade).toBe(1);

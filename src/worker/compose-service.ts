@@ -40,7 +40,10 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
     } catch (err) {
       // These can never succeed on a retry; the message is written for the user.
       if (err instanceof MidiInputError) throw new ComposeInputError(`I can't use that MIDI file: ${err.message}`);
-      if (err instanceof UnknownStyleError) throw new ComposeInputError(`That style is not available right now (${err.message}).`);
+      if (err instanceof UnknownStyleError) {
+        // Not err.message: it names server paths, which are no business of Discord users.
+        throw new ComposeInputError(`The ${s.style} style is not available right now: it has no trained model yet (an admin can train and promote one with /admin).`);
+      }
       throw err;
     }
     const sampleMs = Date.now() - t0;
