@@ -79,12 +79,12 @@ describe('trainer', () => {
     // Simulate a crash during the next save: a half-written temp dir and the live one moved aside.
     writeFileSync(join(dir, 'checkpoint.tmp'), 'garbage');
     rmSync(join(dir, 'checkpoint.tmp'));
-    renameSync(join(dir, 'checkpoint'), join(dir, 'checkpoint.old'));
+    renameSync(join(dir, 'checkpoint'), join(dir, 'checkpoint.previous'));
     const loaded = loadCheckpoint(dir);
     expect(loaded.state.step).toBe(3);
     // And a normal save after the crash works and cleans up.
     saveCheckpoint(dir, r.model, new AdamW(), { ...loaded.state, step: 4 });
-    expect(existsSync(join(dir, 'checkpoint.old'))).toBe(false);
+    expect(existsSync(join(dir, 'checkpoint.previous'))).toBe(false);
     expect(loadCheckpoint(dir).state.step).toBe(4);
   });
 

@@ -7,11 +7,11 @@
  * step, so "train 2N steps" and "train N, stop, resume, train N" see the same batches and noise.
  */
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, crossEntropy } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
-import { arraysToWeights, weightsToArrays } from '../src/model/store.js';
+import { arraysToWeights, replaceDir, weightsToArrays } from '../src/model/store.js';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedArray } from '../src/model/tensor-file.js';
 import { Rng, mixSeed } from '../src/util/rng.js';
 import { AdamW, DEFAULT_ADAMW, cosineLr, oneCycleLr } from './optim.js';
@@ -283,23 +283,13 @@ export function saveCheckpoint(runDir: string, model: GPT, opt: AdamW, state: Ch
   for (const [n, t] of Object.entries(opt.v)) moments[`v/${n}`] = { shape: t.shape, data: t.dataSync() as Float32Array };
   writeTensorFile(join(tmp, 'optimizer.mtw'), moments);
   writeFileAtomic(join(tmp, 'state.json'), [JSON.stringify({ ...state, adamStep: opt.step, adam: opt.config }, null, 2)]);
-  swapInto(tmp, dir);
-}
-
-function swapInto(tmp: string, dir: string): void {
-  // Keep the old checkpoint as .old until the new one is in place; loadCheckpoint falls back to it.
-  const old = `${dir}.old`;
-  if (existsSync(dir)) {
-    if (existsSync(old)) rmDir(old);
-    renameSync(dir, old);
-  }
-  renameSync(tmp, dir);
-  if (existsSync(old)) rmDir(old);
+  replaceDir(tmp, dir, false);
 }
 
 export function loadCheckpoint(runDir: string): { model: GPT; optimizer: AdamW; state: Checkpoint } {
   let dir = join(runDir, CKPT);
-  if (!existsSync(join(dir, 'state.json')) && existsSync(join(`${dir}.old`, 'state.json'))) dir = `${dir}.old`;
+  // A crash between replaceDir's two renames leaves the last complete checkpoint as .previous.
+  if (!existsSync(join(dir, 'state.json')) && existsSync(join(`${dir}.previous`, 'state.json'))) dir = `${dir}.previous`;
   const raw = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Checkpoint & { adamStep: number; adam: typeof DEFAULT_ADAMW };
   const model = new GPT(raw.config, arraysToWeights(readTensorFile(join(dir, 'weights.mtw'))));
   const optimizer = new AdamW(raw.adam);
@@ -311,10 +301,6 @@ export function loadCheckpoint(runDir: string): { model: GPT; optimizer: AdamW; 
   }
   const { adamStep: _s, adam: _a, ...state } = raw;
   return { model, optimizer, state };
-}
-
-function rmDir(p: string): void {
-  rmSync(p, { recursive: true, force: true });
 }
 
 // --- formatting -----------------------------------------------------------------------------------------

@@ -39,14 +39,18 @@ export function saveModel(dir: string, model: GPT, card: ModelCard, dtype: Store
   replaceDir(tmp, dir);
 }
 
-/** Swap `tmp` into `dir`, keeping the old `dir` as `dir.previous`. */
-export function replaceDir(tmp: string, dir: string): void {
+/**
+ * Swap `tmp` into `dir`. The old `dir` becomes `dir.previous` first, so a crash between the two renames
+ * leaves it there to fall back on; it is kept (models: rollback) unless `keepPrevious` is false.
+ */
+export function replaceDir(tmp: string, dir: string, keepPrevious = true): void {
   const previous = `${dir}.previous`;
   if (existsSync(dir)) {
     rmSync(previous, { recursive: true, force: true });
     renameSync(dir, previous);
   }
   renameSync(tmp, dir);
+  if (!keepPrevious) rmSync(previous, { recursive: true, force: true });
 }
 
 export function readConfig(dir: string): ModelConfig {
