@@ -69,6 +69,32 @@ async function benchTraining(steps: number, B: number): Promise<void> {
   emit({ bench: 'train', model: '6x256', params: parameterCount(config), batch: B, seq: T, steps, seconds: round(s), tokensPerSecond: round((steps * B * T) / s), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
 }
 
+/**
+ * The real trainer (training/trainer.ts) on random tokens, 8 × 256 tokens per step as 2 micro-batches of
+ * 4, on `threads` threads: what data parallelism buys. Timed from the trainer's own progress line at step
+ * `steps` (thread start-up excluded; step 1's kernel setup included).
+ */
+async function benchTrainerThreads(threads: number, steps: number): Promise<void> {
+  const { train } = await import('../training/trainer.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const runDir = mkdtempSync(join(tmpdir(), 'maestro-bench-train-'));
+  const stream = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 25);
+  let tps = NaN;
+  const result = await train({ ...MAESTRO_SMALL, dropout: 0.1 }, {
+    runDir, train: stream, seqLen: 256, batchSize: 4, accumulate: 2, threads, steps, lr: 1e-4, minLr: 1e-5, warmup: 1,
+    schedule: 'cosine', weightDecay: 0.1, clipNorm: 1, seed: 1, evalEvery: 0, valWindows: 1, checkpointSeconds: 1e9,
+    log: (line) => {
+      const m = / (\d+) tok\/s/.exec(line);
+      if (m) tps = Number(m[1]);
+    },
+  });
+  result.model.dispose();
+  rmSync(runDir, { recursive: true, force: true });
+  emit({ bench: 'train-threads', model: '6x256', threads, batch: '2 x 4', seq: 256, steps, tokensPerSecond: tps, rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -80,7 +106,9 @@ if (mode === 'sample') {
 } else if (mode === 'train') {
   // The pure-JS backend is ~50× slower: a smaller batch keeps its measurement to a minute or two.
   await benchTraining(backend === 'cpu' ? 1 : 3, backend === 'cpu' ? 1 : 8);
+} else if (mode === 'train-threads') {
+  for (const threads of [1, 2]) await benchTrainerThreads(threads, 10);
 } else {
-  console.error('usage: bench/model.ts sample|train');
+  console.error('usage: bench/model.ts sample|train|train-threads');
   process.exit(2);
 }

@@ -55,6 +55,12 @@ function modelBenchmarks(): void {
     console.log(`| ${name} | ${tps} | ${(tps / base).toFixed(2)}× | ${r[0].rssMB} MB |`);
   }
   if (fast[0]) console.log(`\n≈ ${((base * 3600) / 1e6).toFixed(2)} M training tokens per hour per process on this machine.`);
+
+  console.log('\n## Data-parallel training (`maestro train --batch 4 --accumulate 2 --threads N`, the real trainer, wasm)\n');
+  const dp = runNode('model.ts', ['train-threads'], { MAESTRO_BACKEND: 'wasm' });
+  const one = Number(dp.find((r) => r.threads === 1)?.tokensPerSecond ?? NaN);
+  console.log(`| threads | tokens/s | vs 1 thread | RSS |\n|---|---|---|---|`);
+  for (const r of dp) console.log(`| ${r.threads} | ${r.tokensPerSecond} | ${(Number(r.tokensPerSecond) / one).toFixed(2)}× | ${r.rssMB} MB |`);
 }
 
 async function optional(script: string, fn: string): Promise<void> {

@@ -73,6 +73,29 @@ describe('trainer', () => {
     expect(steps.every((r) => r.loss < 9)).toBe(true);
   });
 
+  it('data parallel: 3 micro-batches on 2 threads train the same model as 3 accumulated on one', async () => {
+    const metrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; gradNorm: number });
+    const one = mkdtempSync(join(tmpdir(), 'maestro-dp1-'));
+    const two = mkdtempSync(join(tmpdir(), 'maestro-dp2-'));
+    // Dropout on, so the helper must reproduce the training thread's seeds, not just its batches.
+    const single = await train(config, { ...options(one, 6), accumulate: 3 });
+    const parallel = await train(config, { ...options(two, 6), accumulate: 3, threads: 2 });
+    const [a, b] = [metrics(one), metrics(two)];
+    expect(b).toHaveLength(6);
+    for (let i = 0; i < 6; i++) {
+      expect(Math.abs(a[i].loss - b[i].loss)).toBeLessThan(1e-4);
+      expect(Math.abs(a[i].gradNorm - b[i].gradNorm)).toBeLessThan(1e-4);
+    }
+    let worst = 0;
+    for (const [name, v] of Object.entries(single.model.weights)) {
+      const x = v.dataSync();
+      const y = parallel.model.weights[name].dataSync();
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+    }
+    expect(worst).toBeLessThan(1e-4);
+    await expect(train(config, { ...options(mkdtempSync(join(tmpdir(), 'maestro-dp4-')), 1), threads: 2 })).rejects.toThrow(/2 threads need at least 2 micro-batches/);
+  });
+
   it('atomic checkpoint: a crash mid-write leaves the previous checkpoint loadable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-ckpt-'));
     const r = await train(config, options(dir, 3));

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
-import { loadModel, readCard, saveModel, type ModelCard } from '../model/store.js';
+import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { train, evaluate, type TrainOptions } from '../../training/trainer.js';
 import { findLearningRate } from '../../training/lr-finder.js';
@@ -32,6 +32,8 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --steps N           optimizer steps (default 1000)
   --batch N           sequences per micro-batch (default 8)
   --accumulate N      micro-batches per step (default 1)
+  --threads N         compute the micro-batches on N threads, one core each (default 1; needs --accumulate ≥ N):
+                      --batch 4 --accumulate 2 --threads 2 trains the same 8-sequence steps ~2x faster on 2 cores
   --seq N             tokens per sequence (default: the model's block size)
   --lr X|auto         peak learning rate (default 1e-3; 3e-4 when fine-tuning); auto = half the LR finder's suggestion
   --find-lr           only run the learning-rate range test: writes lr-finder.json and lr-finder.png to --out
@@ -52,7 +54,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   try {
     o = parse(argv, {
       data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' },
-      'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' },
+      'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' }, threads: { type: 'string' },
       seq: { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
       dropout: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
       'checkpoint-min': { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
@@ -66,6 +68,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.schedule && o.schedule !== 'cosine' && o.schedule !== 'one-cycle') throw new UsageError('--schedule must be cosine or one-cycle');
+    const threads = int(o.threads, 'threads', 1, [1, 64])!;
+    if (threads > int(o.accumulate, 'accumulate', 1, [1, 1024])!) throw new UsageError(`--threads ${threads} needs at least as many micro-batches per step (--accumulate ${threads})`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro train: ${err.message}\n\n${HELP}`);
@@ -74,93 +78,103 @@ export async function runTrain(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const backend = await initBackend();
-  const trainTokens = new Uint8Array(readFileSync(join(o.data, 'train.bin')));
-  const valTokens = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
-  const fineTune = Boolean(o.init);
-  const dropout = num(o.dropout, 'dropout', undefined, [0, 0.9]);
-  const init = o.init ? withDropout(loadModel(o.init), dropout) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
-  const config = 'config' in init ? init.config : init;
-  const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
-  const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
-  const opts: TrainOptions = {
-    runDir: o.out,
-    train: trainTokens,
-    val: valTokens,
-    seqLen: int(o.seq, 'seq', config.blockSize, [8, config.blockSize])!,
-    batchSize: int(o.batch, 'batch', 8, [1, 512])!,
-    accumulate: int(o.accumulate, 'accumulate', 1, [1, 1024])!,
-    steps,
-    lr: o.lr === 'auto' ? NaN : num(o.lr, 'lr', fineTune ? 3e-4 : 1e-3, [1e-7, 1])!,
-    minLr: 0,
-    warmup: int(o.warmup, 'warmup', Math.max(1, Math.round(steps * 0.05)), [0, steps])!,
-    schedule: (o.schedule as TrainOptions['schedule']) ?? 'cosine',
-    weightDecay: 0.1,
-    clipNorm: 1,
-    seed: int(o.seed, 'seed', 1, [0, 2 ** 31 - 1])!,
-    evalEvery: int(o['eval-every'], 'eval-every', 100, [0, 1e7])!,
-    valWindows: int(o['val-windows'], 'val-windows', 200, [1, 1e7])!,
-    checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
-    trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
-  };
-  if (o['find-lr'] || Number.isNaN(opts.lr)) {
-    // The range test runs on a throw-away copy of the starting weights.
-    const copy = o.init ? withDropout(loadModel(o.init), dropout) : new GPT(init as ModelConfig, undefined, opts.seed);
-    const found = findLearningRate(copy, { train: trainTokens, seqLen: opts.seqLen, batchSize: opts.batchSize, seed: opts.seed, trainable: opts.trainable });
-    copy.dispose();
-    mkdirSync(o.out, { recursive: true });
-    writeFileSync(join(o.out, 'lr-finder.json'), JSON.stringify(found, null, 2) + '\n');
-    writeFileSync(join(o.out, 'lr-finder.png'), lineChart(
-      [{ label: 'smoothed loss', colour: '#1f77b4', points: found.points.map((p) => [p.lr, p.smoothed]) }],
-      { title: `LR range test — suggestion ${found.suggestion.toExponential(2)}`, xLabel: 'learning rate (log)', yLabel: 'loss', logX: true },
-    ));
-    console.log(`LR finder: suggested learning rate ${found.suggestion.toExponential(2)} (minimum loss / 10); see ${join(o.out, 'lr-finder.png')}`);
-    if (o['find-lr']) return 0;
-    opts.lr = found.suggestion / 2; // the thesis trained at half the suggestion
+  try {
+    const backend = await initBackend();
+    const trainTokens = new Uint8Array(readFileSync(join(o.data, 'train.bin')));
+    const valTokens = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
+    const fineTune = Boolean(o.init);
+    const dropout = num(o.dropout, 'dropout', undefined, [0, 0.9]);
+    const init = o.init ? withDropout(loadModel(o.init), dropout) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
+    const config = 'config' in init ? init.config : init;
+    const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
+    const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
+    const opts: TrainOptions = {
+      runDir: o.out,
+      train: trainTokens,
+      val: valTokens,
+      seqLen: int(o.seq, 'seq', config.blockSize, [8, config.blockSize])!,
+      batchSize: int(o.batch, 'batch', 8, [1, 512])!,
+      accumulate: int(o.accumulate, 'accumulate', 1, [1, 1024])!,
+      threads: int(o.threads, 'threads', 1, [1, 64])!,
+      steps,
+      lr: o.lr === 'auto' ? NaN : num(o.lr, 'lr', fineTune ? 3e-4 : 1e-3, [1e-7, 1])!,
+      minLr: 0,
+      warmup: int(o.warmup, 'warmup', Math.max(1, Math.round(steps * 0.05)), [0, steps])!,
+      schedule: (o.schedule as TrainOptions['schedule']) ?? 'cosine',
+      weightDecay: 0.1,
+      clipNorm: 1,
+      seed: int(o.seed, 'seed', 1, [0, 2 ** 31 - 1])!,
+      evalEvery: int(o['eval-every'], 'eval-every', 100, [0, 1e7])!,
+      valWindows: int(o['val-windows'], 'val-windows', 200, [1, 1e7])!,
+      checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
+      trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
+    };
+    if (o['find-lr'] || Number.isNaN(opts.lr)) {
+      // The range test runs on a throw-away copy of the starting weights.
+      const copy = o.init ? withDropout(loadModel(o.init), dropout) : new GPT(init as ModelConfig, undefined, opts.seed);
+      const found = findLearningRate(copy, { train: trainTokens, seqLen: opts.seqLen, batchSize: opts.batchSize, seed: opts.seed, trainable: opts.trainable });
+      copy.dispose();
+      mkdirSync(o.out, { recursive: true });
+      writeFileSync(join(o.out, 'lr-finder.json'), JSON.stringify(found, null, 2) + '\n');
+      writeFileSync(join(o.out, 'lr-finder.png'), lineChart(
+        [{ label: 'smoothed loss', colour: '#1f77b4', points: found.points.map((p) => [p.lr, p.smoothed]) }],
+        { title: `LR range test — suggestion ${found.suggestion.toExponential(2)}`, xLabel: 'learning rate (log)', yLabel: 'loss', logX: true },
+      ));
+      console.log(`LR finder: suggested learning rate ${found.suggestion.toExponential(2)} (minimum loss / 10); see ${join(o.out, 'lr-finder.png')}`);
+      if (o['find-lr']) return 0;
+      opts.lr = found.suggestion / 2; // the thesis trained at half the suggestion
+    }
+    opts.minLr = opts.lr / 10;
+
+    const parent = o.init ? parentCard(opts.runDir, o.init) : undefined; // snapshot before training starts
+    const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
+    const onSignal = stop.onSignal;
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    opts.shouldStop = () => stop.state.stopping;
+
+    console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
+    const result = await train(init as never, opts, Boolean(o.resume));
+    stop.state.checkpointed = true;
+    if (result.stoppedEarly) {
+      console.error(`checkpoint written at step ${result.checkpoint.step}; evaluating on the validation set to save the model (Ctrl-C to skip this)…`);
+    } else {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+
+    const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
+    const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
+    const command = ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].map(shellQuote).join(' ');
+    const card: ModelCard = {
+      name: o.name ?? o.out.split('/').filter(Boolean).pop()!,
+      description: continuing ? parent!.description : fineTune ? `fine-tuned from ${o.init}${parent ? ` (${parent.name})` : ''} on ${o.data}${corpusProtocol(o.data)}` : 'trained from scratch',
+      licence: 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
+      architecture: { ...config, parameters: parameterCount(config) },
+      data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
+      training: {
+        init: o.init ?? null, steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
+        wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate, threads: opts.threads,
+        seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', seed: opts.seed,
+        finished: !result.stoppedEarly,
+        command,
+        ...lineage(parent, { steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen, wallSeconds: Math.round(result.checkpoint.wallSeconds), lr: opts.lr, command }),
+      },
+      metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
+    };
+    saveModel(join(o.out, 'model'), result.model, card);
+    writeLossCurve(o.out, join(o.out, 'model'), card.name);
+    console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
+    if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
+    return result.stoppedEarly ? 130 : 0;
+  } catch (err) {
+    // Values checked while building the options (numbers, --init model): one line, exit 2, no stack trace.
+    if (err instanceof UsageError || err instanceof ModelLoadError) {
+      console.error(`maestro train: ${err.message}`);
+      return 2;
+    }
+    throw err;
   }
-  opts.minLr = opts.lr / 10;
-
-  const parent = o.init ? parentCard(opts.runDir, o.init) : undefined; // snapshot before training starts
-  const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
-  const onSignal = stop.onSignal;
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  opts.shouldStop = () => stop.state.stopping;
-
-  console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
-  const result = await train(init as never, opts, Boolean(o.resume));
-  stop.state.checkpointed = true;
-  if (result.stoppedEarly) {
-    console.error(`checkpoint written at step ${result.checkpoint.step}; evaluating on the validation set to save the model (Ctrl-C to skip this)…`);
-  } else {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-
-  const val = evaluate(result.model, valTokens, Math.min(128, opts.seqLen));
-  const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
-  const command = ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].map(shellQuote).join(' ');
-  const card: ModelCard = {
-    name: o.name ?? o.out.split('/').filter(Boolean).pop()!,
-    description: continuing ? parent!.description : fineTune ? `fine-tuned from ${o.init}${parent ? ` (${parent.name})` : ''}` : 'trained from scratch',
-    licence: 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
-    architecture: { ...config, parameters: parameterCount(config) },
-    data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
-    training: {
-      init: o.init ?? null, steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
-      wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate,
-      seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', seed: opts.seed,
-      finished: !result.stoppedEarly,
-      command,
-      ...lineage(parent, { steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen, wallSeconds: Math.round(result.checkpoint.wallSeconds), lr: opts.lr, command }),
-    },
-    metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
-  };
-  saveModel(join(o.out, 'model'), result.model, card);
-  writeLossCurve(o.out, join(o.out, 'model'), card.name);
-  console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
-  if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
-  return result.stoppedEarly ? 130 : 0;
 }
 
 /** Signals closer together than this are one keypress delivered twice. */
@@ -271,6 +285,12 @@ export function promote(candidate: string, target: string, candidateLoss: number
   if (existsSync(join(candidate, LOSS_CURVE))) copyFileSync(join(candidate, LOSS_CURVE), join(target, LOSS_CURVE));
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
   return true;
+}
+
+/** ' (how the corpus was drawn)', from its manifest, for the model card's description. */
+function corpusProtocol(dir: string): string {
+  const protocol = (readManifestSummary(dir) as { protocol?: unknown } | null)?.protocol;
+  return typeof protocol === 'string' ? ` (${protocol})` : '';
 }
 
 function readManifestSummary(dir: string): unknown {
