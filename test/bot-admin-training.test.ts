@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ApplicationCommandOptionType, PermissionFlagsBits } from 'discord-api-types/v10';
 import { BotHarness, OWNER_ID } from './support/bot-harness.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
-import { loadTrainingService } from '../src/worker/training-service.js';
+import { loadTrainingService, trainingThreads } from '../src/worker/training-service.js';
 import { loadWorkerConfig } from '../src/config.js';
 import { writeMidi } from '../src/music/midi.js';
 
@@ -60,6 +60,14 @@ describe('/admin with a real (tiny) training run', () => {
     const rolled = await outcome(admin('rollback', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
     expect(rolled).toMatch(/Rolled baroque back/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).toBe(before);
+  });
+});
+
+describe('fine-tune threads', () => {
+  it('use the cores (as a divisor of the 8-sequence step) unless TRAIN_THREADS says otherwise', () => {
+    expect([1, 2, 3, 4, 6, 16].map((cores) => trainingThreads({}, cores))).toEqual([1, 2, 2, 4, 4, 8]);
+    expect(trainingThreads({ TRAIN_THREADS: '1' }, 8)).toBe(1);
+    expect(trainingThreads({ TRAIN_THREADS: 'lots' }, 8)).toBe(1);
   });
 });
 

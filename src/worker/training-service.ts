@@ -6,6 +6,7 @@
 // "not available" instead of pretending.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkerConfig } from '../config.js';
@@ -31,6 +32,12 @@ export function trainingPaths(config: WorkerConfig, overrides: Partial<TrainingP
     baseModel: path.join(config.modelsDir, 'base'),
     ...overrides,
   };
+}
+
+/** Threads per fine-tune: TRAIN_THREADS, else the cores this machine offers (1, 2, 4 or 8: 8 sequences split evenly). */
+export function trainingThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const wanted = Number(env.TRAIN_THREADS ?? cores);
+  return [8, 4, 2, 1].find((t) => t <= wanted) ?? 1;
 }
 
 function latestRun(runsDir: string, style: string): string | null {
@@ -116,7 +123,9 @@ export async function loadTrainingService(
       if (!corpus) throw new Error(`no dataset for ${style} in ${p.dataDir}: run /admin dataset-rebuild first`);
       const out = path.join(p.runsDir, `${style}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       onProgress({ stage: 'training', fraction: 0, detail: `run ${path.basename(out)}` });
-      const args = ['--data', corpus, '--out', out, '--steps', String(steps ?? 1000), '--name', style];
+      // Steps of 8 sequences, spread over the machine's cores (data parallel, one core per thread).
+      const threads = trainingThreads();
+      const args = ['--data', corpus, '--out', out, '--steps', String(steps ?? 1000), '--name', style, '--batch', String(8 / threads), '--accumulate', String(threads), '--threads', String(threads)];
       if (existsSync(path.join(p.baseModel, 'config.json'))) args.push('--init', p.baseModel);
       let last = null as JobProgress | null;
       const code = await runner.run(['train', ...args], (line) => {
