@@ -84,7 +84,6 @@ export class GradientThreads {
     const weights = new Float32Array(new SharedArrayBuffer(weightLayout.total * 4));
     const train = new SharedArrayBuffer(opts.train.length);
     new Uint8Array(train).set(opts.train);
-    const { train: _stream, ...options } = opts;
     const helpers: Helper[] = [];
     const ready: Promise<void>[] = [];
     for (let k = 0; k < count; k++) {
@@ -97,7 +96,7 @@ export class GradientThreads {
         weights: { layout: weightLayout, buffer: weights.buffer as SharedArrayBuffer },
         grads: { layout: gradLayout, buffer: gradBuffer },
         train,
-        options: { seed: options.seed, accumulate: options.accumulate, batchSize: options.batchSize, seqLen: options.seqLen },
+        options: { seed: opts.seed, accumulate: opts.accumulate, batchSize: opts.batchSize, seqLen: opts.seqLen },
         index: k + 1,
         stride: count + 1,
       };
