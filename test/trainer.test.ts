@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, renameSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/model/backend.js';
+import type { GPT } from '../src/model/gpt.js';
 import { train, loadCheckpoint, evaluate, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
 import { TINY_CONFIG } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
@@ -32,6 +33,16 @@ function options(runDir: string, steps: number): TrainOptions {
 
 const config = { ...TINY_CONFIG, dropout: 0.1 };
 
+function maxWeightDifference(a: GPT, b: GPT): number {
+  let worst = 0;
+  for (const [name, v] of Object.entries(a.weights)) {
+    const x = v.dataSync();
+    const y = b.weights[name].dataSync();
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  }
+  return worst;
+}
+
 describe('trainer', () => {
   it('learns: validation loss falls well below chance (ln 128 ≈ 4.85)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-train-'));
@@ -53,13 +64,7 @@ describe('trainer', () => {
     half.model.dispose();
     const resumed = await train(config, options(b, 10), true);
     expect(resumed.checkpoint.step).toBe(10);
-    let worst = 0;
-    for (const [name, v] of Object.entries(straight.model.weights)) {
-      const x = v.dataSync();
-      const y = resumed.model.weights[name].dataSync();
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
-    }
-    expect(worst).toBeLessThan(1e-5);
+    expect(maxWeightDifference(straight.model, resumed.model)).toBeLessThan(1e-5);
   });
 
   it('resume after a kill between checkpoints logs every step once', async () => {
@@ -86,13 +91,7 @@ describe('trainer', () => {
       expect(Math.abs(a[i].loss - b[i].loss)).toBeLessThan(1e-4);
       expect(Math.abs(a[i].gradNorm - b[i].gradNorm)).toBeLessThan(1e-4);
     }
-    let worst = 0;
-    for (const [name, v] of Object.entries(single.model.weights)) {
-      const x = v.dataSync();
-      const y = parallel.model.weights[name].dataSync();
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
-    }
-    expect(worst).toBeLessThan(1e-4);
+    expect(maxWeightDifference(single.model, parallel.model)).toBeLessThan(1e-4);
     await expect(train(config, { ...options(mkdtempSync(join(tmpdir(), 'maestro-dp4-')), 1), threads: 2 })).rejects.toThrow(/2 threads need at least 2 micro-batches/);
   });
 
