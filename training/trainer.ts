@@ -1,7 +1,8 @@
 /**
  * The training loop: random windows from a token stream, AdamW with warm-up + cosine (or one-cycle)
- * schedule, gradient clipping and accumulation, periodic validation, metrics as JSON lines, checkpoints
- * every few minutes and `resume`, and a clean stop on SIGINT/SIGTERM (finish the step, checkpoint, exit).
+ * schedule, gradient clipping and accumulation (optionally computed on several threads: see
+ * gradient-threads.ts), periodic validation, metrics as JSON lines, checkpoints every few minutes and
+ * `resume`, and a clean stop on SIGINT/SIGTERM (finish the step, checkpoint, exit).
  *
  * Deterministic given a seed: batch i is drawn from Rng(mixSeed(seed, i)) and dropout is seeded per
  * step, so "train 2N steps" and "train N, stop, resume, train N" see the same batches and noise.
