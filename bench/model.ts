@@ -71,8 +71,8 @@ async function benchTraining(steps: number, B: number): Promise<void> {
 
 /**
  * The real trainer (training/trainer.ts) on random tokens, 8 × 256 tokens per step as 2 micro-batches of
- * 4, on `threads` threads: what data parallelism buys. Timed from the trainer's own progress line at step
- * `steps` (thread start-up excluded; step 1's kernel setup included).
+ * 4, on `threads` threads: what data parallelism buys. Timed by the trainer's own progress line for the
+ * last 10 steps (after kernel set-up and thread start-up).
  */
 async function benchTrainerThreads(threads: number, steps: number): Promise<void> {
   const { train } = await import('../training/trainer.js');
@@ -107,7 +107,7 @@ if (mode === 'sample') {
   // The pure-JS backend is ~50× slower: a smaller batch keeps its measurement to a minute or two.
   await benchTraining(backend === 'cpu' ? 1 : 3, backend === 'cpu' ? 1 : 8);
 } else if (mode === 'train-threads') {
-  for (const threads of [1, 2]) await benchTrainerThreads(threads, 10);
+  for (const threads of [1, 2]) await benchTrainerThreads(threads, 30);
 } else {
   console.error('usage: bench/model.ts sample|train|train-threads');
   process.exit(2);
