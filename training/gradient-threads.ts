@@ -131,28 +131,19 @@ export class GradientThreads {
 
   /**
    * Hands the helpers their micro-batches of `step` at the current weights. Resolves to the sum of their
-   * losses and gradients (the caller adds its own and averages).
+   * losses and each helper's summed gradients, in thread order (the caller adds them to its own and averages).
    */
-  run(step: number, model: GPT): Promise<{ loss: number; grads: Record<string, tf.Tensor> }> {
+  run(step: number, model: GPT): Promise<{ loss: number; grads: Array<Record<string, tf.Tensor>> }> {
     writeFlat(this.weightLayout, model.weights, this.weights);
     const losses = this.helpers.map((h) => new Promise<number>((resolve, reject) => {
       if (h.failure) return reject(h.failure);
       h.pending = { resolve, reject };
       h.worker.postMessage({ type: 'step', step });
     }));
-    return Promise.all(losses).then((l) => {
-      // Summed in thread order, so the result does not depend on which thread finished first.
-      const grads = readFlat(this.gradLayout, this.helpers[0].grads);
-      for (const h of this.helpers.slice(1)) {
-        const more = readFlat(this.gradLayout, h.grads);
-        for (const n of this.gradLayout.names) {
-          const sum = grads[n].add(more[n]);
-          tf.dispose([grads[n], more[n]]);
-          grads[n] = sum;
-        }
-      }
-      return { loss: l.reduce((a, b) => a + b, 0), grads };
-    });
+    return Promise.all(losses).then((l) => ({
+      loss: l.reduce((a, b) => a + b, 0),
+      grads: this.helpers.map((h) => readFlat(this.gradLayout, h.grads)),
+    }));
   }
 
   async close(): Promise<void> {

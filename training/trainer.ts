@@ -120,7 +120,7 @@ export async function train(init: GPT | ModelConfig, opts: TrainOptions, resume 
       if (others) {
         const r = await others;
         lossSum += r.loss;
-        grads = addInto(grads!, r.grads);
+        for (const g of r.grads) grads = addInto(grads!, g); // thread order: the sum does not depend on timing
       }
       if (opts.accumulate > 1) {
         for (const n of names) {

@@ -68,8 +68,6 @@ export async function runTrain(argv: string[]): Promise<number> {
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.schedule && o.schedule !== 'cosine' && o.schedule !== 'one-cycle') throw new UsageError('--schedule must be cosine or one-cycle');
-    const threads = int(o.threads, 'threads', 1, [1, 64])!;
-    if (threads > int(o.accumulate, 'accumulate', 1, [1, 1024])!) throw new UsageError(`--threads ${threads} needs at least as many micro-batches per step (--accumulate ${threads})`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro train: ${err.message}\n\n${HELP}`);
@@ -109,6 +107,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
       trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
     };
+    if (opts.threads! > opts.accumulate) throw new UsageError(`--threads ${opts.threads} needs at least as many micro-batches per step (--accumulate ${opts.threads})`);
     if (o['find-lr'] || Number.isNaN(opts.lr)) {
       // The range test runs on a throw-away copy of the starting weights.
       const copy = o.init ? withDropout(loadModel(o.init), dropout) : new GPT(init as ModelConfig, undefined, opts.seed);
