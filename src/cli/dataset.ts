@@ -14,7 +14,7 @@ import { int, num, parse, UsageError } from './args.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');
 
-const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR]
+const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR] [--json]
 
   --thesis        reproduce the thesis: its 150 MAESTRO files (thesis-selection.csv) per style,
                   concatenated in zip_order, validation = last 10% of each style's token stream
@@ -23,7 +23,13 @@ const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalo
   --styles FILE   style definitions (default training/styles.json)
   --out DIR       output folder (default data/)
   --min-notes N   drop files with fewer notes (default 50; not applied to thesis corpora)
-  --pretrain-val F  share of pre-training pieces held out for its own validation (default 0.02)`;
+  --pretrain-val F  share of pre-training pieces held out for its own validation (default 0.02)
+  --json          print the summary as one JSON line (DatasetSummary) instead of a table`;
+
+/** What `--json` prints: the contract the training worker reads (src/worker/training-service.ts). */
+export interface DatasetSummary {
+  corpora: { name: string; dir: string; trainTokens: number; valTokens: number; files: number; excluded: number }[];
+}
 
 export async function runDataset(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -41,6 +47,7 @@ export async function runDataset(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'min-notes': { type: 'string' },
       'pretrain-val': { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -63,10 +70,18 @@ export async function runDataset(argv: string[]): Promise<number> {
       pretrainValidationFraction: num(values['pretrain-val'], 'pretrain-val', 0.02, [0.001, 0.5])!,
       log: (line) => process.stderr.write(`${line}\n`),
     });
-    for (const c of result.corpora) {
-      const m = c.manifest;
-      console.log(`${c.dir}\ttrain ${m.train.tokens} tokens\tval ${m.val.tokens} tokens\t${m.files.length} files\t${m.excluded.length} excluded`);
-    }
+    const summary: DatasetSummary = {
+      corpora: result.corpora.map(({ name, dir, manifest: m }) => ({
+        name,
+        dir,
+        trainTokens: m.train.tokens,
+        valTokens: m.val.tokens,
+        files: m.files.length,
+        excluded: m.excluded.length,
+      })),
+    };
+    if (values.json) console.log(JSON.stringify(summary));
+    else for (const c of summary.corpora) console.log(`${c.dir}\ttrain ${c.trainTokens} tokens\tval ${c.valTokens} tokens\t${c.files} files\t${c.excluded} excluded`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof StylesConfigError || err instanceof CsvError) {

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DatasetSummary } from '../cli/dataset.js';
 import type { WorkerConfig } from '../config.js';
 import type { JobProgress, TrainingService } from '../queue/jobs.js';
 
@@ -58,23 +59,35 @@ class CliRunner {
   private readonly children = new Set<ChildProcess>();
   constructor(private readonly log: (line: string) => void) {}
 
-  /** Runs `maestro <args>`; every output line goes to the log and to `onLine`. Resolves the exit code. */
-  run(args: string[], onLine: (line: string) => void): Promise<number> {
+  /**
+   * Runs `maestro <args>`; every output line goes to the log and to `onLine` (with the stream it came
+   * from). Resolves the exit code.
+   */
+  run(args: string[], onLine: (line: string, stream: 'stdout' | 'stderr') => void): Promise<number> {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
-    const forward = (chunk: Buffer) => {
-      // Progress bars redraw with \r; each redraw is a line for us.
-      for (const line of String(chunk).split(/[\r\n]+/)) {
-        if (!line.trim()) continue;
+    const forward = (stream: 'stdout' | 'stderr') => {
+      // A chunk can end mid-line: keep the tail until its line is complete.
+      let partial = '';
+      const emit = (line: string) => {
+        if (!line.trim()) return;
         this.log(line);
-        onLine(line);
-      }
+        onLine(line, stream);
+      };
+      child[stream]!.on('data', (chunk: Buffer) => {
+        // Progress bars redraw with \r; each redraw is a line for us.
+        const lines = (partial + String(chunk)).split(/[\r\n]+/);
+        partial = lines.pop()!;
+        lines.forEach(emit);
+      });
+      child[stream]!.on('end', () => emit(partial));
     };
-    child.stdout!.on('data', forward);
-    child.stderr!.on('data', forward);
+    forward('stdout');
+    forward('stderr');
     return new Promise((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', (code, signal) => {
+      // 'close' (not 'exit'): both streams have ended, so every line has been seen.
+      child.once('close', (code, signal) => {
         this.children.delete(child);
         resolve(code ?? (signal ? 128 + 15 : 1));
       });
@@ -108,15 +121,19 @@ export async function loadTrainingService(
       // The thesis corpora for the thesis' styles; any style an admin added to the styles config is
       // selected from its composers (see training/dataset/build.ts). One build: every style's validation
       // pieces must be known to keep them all out of the pre-training corpus.
-      const built: string[] = [];
-      const code = await runner.run(['dataset', 'build', '--thesis', '--styles', config.stylesFile, '--out', p.dataDir], (line) => {
-        const corpus = /^(\S+)\ttrain (\d+) tokens\tval (\d+) tokens\t(\d+) files/.exec(line);
-        if (corpus) built.push(`${path.basename(corpus[1])}: ${corpus[4]} files, ${Number(corpus[2]).toLocaleString('en-US')} training + ${Number(corpus[3]).toLocaleString('en-US')} validation tokens`);
+      const summaries: DatasetSummary[] = [];
+      const code = await runner.run(['dataset', 'build', '--thesis', '--json', '--styles', config.stylesFile, '--out', p.dataDir], (line, stream) => {
+        if (stream === 'stdout' && line.startsWith('{')) summaries.push(JSON.parse(line) as DatasetSummary);
         else onProgress({ stage: 'dataset', fraction: 0, detail: line.slice(0, 120) });
       });
       if (code !== 0) throw new Error(`dataset build exited with code ${code} (see the worker log)`);
+      const summary = summaries.at(-1);
+      if (!summary) throw new Error('dataset build finished without its summary (see the worker log)');
+      const built = summary.corpora.map(
+        (c) => `• ${c.name}: ${c.files} files, ${c.trainTokens.toLocaleString('en-US')} training + ${c.valTokens.toLocaleString('en-US')} validation tokens`,
+      );
       const note = style ? ` (all styles are built together, ${style} included)` : '';
-      return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.map((b) => `• ${b}`).join('\n')}` };
+      return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.join('\n')}` };
     },
     async train(style, steps, onProgress) {
       const corpus = [path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find((d) => existsSync(path.join(d, 'train.bin')));
