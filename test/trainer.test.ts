@@ -3,12 +3,13 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, renameSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/model/backend.js';
-import type { GPT } from '../src/model/gpt.js';
+import { GPT } from '../src/model/gpt.js';
 import { train, loadCheckpoint, evaluate, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
 import { TINY_CONFIG } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
 import { cosineLr, oneCycleLr } from '../training/optim.js';
 import { AdamW } from '../training/optim.js';
+import { evaluateInThreads } from '../training/eval-threads.js';
 
 beforeAll(async () => {
   process.env.MAESTRO_QUIET = '1';
@@ -93,6 +94,21 @@ describe('trainer', () => {
     }
     expect(maxWeightDifference(single.model, parallel.model)).toBeLessThan(1e-4);
     await expect(train(config, { ...options(mkdtempSync(join(tmpdir(), 'maestro-dp4-')), 1), threads: 2 })).rejects.toThrow(/2 threads need at least 2 micro-batches/);
+  });
+
+  it('evaluation on 3 threads gives the single-thread numbers, per group too', async () => {
+    const model = new GPT(TINY_CONFIG, undefined, 5);
+    const stream = scaleStream(100 * 32 + 1);
+    const groupOf = stream.map((_, i) => i % 4);
+    const serial = evaluate(model, stream, 32, Infinity, 16, groupOf);
+    const parallel = await evaluateInThreads(model, stream, 32, { threads: 3, groupOf });
+    expect(serial.windows).toBe(100);
+    expect(parallel.windows).toBe(100);
+    expect(Math.abs(parallel.loss - serial.loss)).toBeLessThan(1e-9);
+    expect(parallel.accuracy).toBeCloseTo(serial.accuracy, 12);
+    expect(parallel.groups!.map((g) => g.tokens)).toEqual(serial.groups!.map((g) => g.tokens));
+    parallel.groups!.forEach((g, i) => expect(Math.abs(g.loss - serial.groups![i].loss)).toBeLessThan(1e-9));
+    model.dispose();
   });
 
   it('atomic checkpoint: a crash mid-write leaves the previous checkpoint loadable', async () => {

@@ -69,6 +69,12 @@ interface Helper {
   failure: Error | null;
 }
 
+/** A worker thread running `module` (relative to this folder) through thread-entry.mjs. */
+export function startThread(module: string, data: Record<string, unknown> = {}): Worker {
+  const workerData = { ...data, module: new URL(module, import.meta.url).href };
+  return new Worker(new URL('./thread-entry.mjs', import.meta.url), { execArgv: [], workerData });
+}
+
 export class GradientThreads {
   private constructor(
     private readonly helpers: Helper[],
@@ -88,7 +94,7 @@ export class GradientThreads {
     const ready: Promise<void>[] = [];
     for (let k = 0; k < count; k++) {
       const gradBuffer = new SharedArrayBuffer(gradLayout.total * 4);
-      const worker = new Worker(new URL('./gradient-thread-entry.mjs', import.meta.url), { execArgv: [] });
+      const worker = startThread('./gradient-thread.ts');
       const helper: Helper = { worker, grads: new Float32Array(gradBuffer), pending: null, failure: null };
       helpers.push(helper);
       const init: GradientThreadInit = {

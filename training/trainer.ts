@@ -237,17 +237,33 @@ export interface EvalResult {
  * Mean cross-entropy and accuracy over consecutive windows: inputs x[i..i+L), targets x[i+1..i+L+1),
  * stepping by L (the thesis protocol with L = 128). `maxWindows` spreads the windows evenly if fewer
  * are wanted than the stream holds. `groupOf` (a group id per stream position) also splits
- * the totals by the target's group.
+ * the totals by the target's group. (eval-threads.ts spreads the same windows over several cores.)
  */
 export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWindows = Infinity, batch = 16, groupOf?: Uint8Array): EvalResult {
-  const total = Math.floor((stream.length - 1) / seqLen);
+  const starts = windowStarts(stream.length, seqLen, maxWindows);
+  return evalResult(evaluateWindows(model, stream, seqLen, starts, batch, groupOf), starts.length, Boolean(groupOf));
+}
+
+/** Where `evaluate`'s windows start: every seqLen tokens, or `maxWindows` of those spread evenly. */
+export function windowStarts(streamLength: number, seqLen: number, maxWindows = Infinity): number[] {
+  const total = Math.floor((streamLength - 1) / seqLen);
   const count = Math.min(total, maxWindows);
-  if (count <= 0) throw new Error(`validation stream of ${stream.length} tokens is shorter than one window of ${seqLen + 1}`);
+  if (count <= 0) throw new Error(`validation stream of ${streamLength} tokens is shorter than one window of ${seqLen + 1}`);
   const starts: number[] = [];
   for (let i = 0; i < count; i++) starts.push(Math.floor((i * total) / count) * seqLen);
-  let lossSum = 0;
-  let accSum = 0;
-  const groups: { loss: number; correct: number; tokens: number }[] = [];
+  return starts;
+}
+
+/** Summed per-token losses and hits (overall and per group): sums add up across parts of the windows. */
+export interface EvalSums {
+  loss: number;
+  correct: number;
+  tokens: number;
+  groups: { loss: number; correct: number; tokens: number }[];
+}
+
+export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array): EvalSums {
+  const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, groups: [] };
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
     const x = new Int32Array(chunk.length * seqLen);
@@ -269,10 +285,11 @@ export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWind
     chunk.forEach((s, b) => {
       for (let t = 0; t < seqLen; t++) {
         const j = b * seqLen + t;
-        lossSum += nll[j];
-        accSum += hit[j];
+        sums.loss += nll[j];
+        sums.correct += hit[j];
+        sums.tokens++;
         if (groupOf) {
-          const g = (groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
+          const g = (sums.groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
           g.loss += nll[j];
           g.correct += hit[j];
           g.tokens++;
@@ -280,12 +297,23 @@ export function evaluate(model: GPT, stream: Uint8Array, seqLen: number, maxWind
       }
     });
   }
-  const n = count * seqLen;
+  return sums;
+}
+
+export function addSums(a: EvalSums, b: EvalSums): EvalSums {
+  const groups = Array.from({ length: Math.max(a.groups.length, b.groups.length) }, (_, i) => {
+    const [ga, gb] = [a.groups[i], b.groups[i]];
+    return ga && gb ? { loss: ga.loss + gb.loss, correct: ga.correct + gb.correct, tokens: ga.tokens + gb.tokens } : (ga ?? gb);
+  });
+  return { loss: a.loss + b.loss, correct: a.correct + b.correct, tokens: a.tokens + b.tokens, groups };
+}
+
+export function evalResult(sums: EvalSums, windows: number, withGroups: boolean): EvalResult {
   return {
-    loss: lossSum / n,
-    accuracy: accSum / n,
-    windows: count,
-    ...(groupOf ? { groups: Array.from(groups, (g) => (g ? { loss: g.loss / g.tokens, accuracy: g.correct / g.tokens, tokens: g.tokens } : { loss: NaN, accuracy: NaN, tokens: 0 })) } : {}),
+    loss: sums.loss / sums.tokens,
+    accuracy: sums.correct / sums.tokens,
+    windows,
+    ...(withGroups ? { groups: Array.from(sums.groups, (g) => (g ? { loss: g.loss / g.tokens, accuracy: g.correct / g.tokens, tokens: g.tokens } : { loss: NaN, accuracy: NaN, tokens: 0 })) } : {}),
   };
 }
 

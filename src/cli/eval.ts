@@ -6,13 +6,13 @@
  * `maestro eval --report DIR` runs the music metrics report (src/eval).
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { loadModel, readCard, writeCard } from '../model/store.js';
-import { evaluate } from '../../training/trainer.js';
+import { evaluateInThreads } from '../../training/eval-threads.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
-import { parse, UsageError } from './args.js';
+import { int, parse, UsageError } from './args.js';
 import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
 
 /** The thesis' published validation numbers (UPM 2023, Tables 3.2–3.4). */
@@ -24,7 +24,7 @@ export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> 
 
 export const SHARED_DIR = process.env.MAESTRO_SHARED ?? resolve(REPO_ROOT, '../shared');
 
-const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards]
+const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--threads N]
        maestro eval --report OUT_DIR [options of the music report]
 
   --thesis        validation loss/accuracy with the thesis protocol, per style, next to the thesis' numbers
@@ -32,6 +32,7 @@ const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-
   --data DIR      built corpora (thesis-<style>/val.bin); built from ../shared into a temp dir if absent
   --write-cards   record the results in each model's card.json
   --by-field      also split loss and accuracy by token field (dt, dur, pitch, sep), next to a unigram baseline
+  --threads N     spread each style's windows over N threads, one core each (default: this machine's cores)
   --report DIR    the music metrics report (style classifier, key, memorisation, validity)
 `;
 
@@ -63,11 +64,13 @@ export async function runEval(argv: string[]): Promise<number> {
     return runEvalReport(argv);
   }
   let values;
+  let threads: number;
   try {
     values = parse(argv, {
       thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
-      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
+    threads = int(values.threads, 'threads', availableParallelism(), [1, 64])!;
     if (values.help) {
       console.log(HELP);
       return 0;
@@ -80,7 +83,7 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'] });
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], threads });
   console.log(formatThesisTable(rows));
   if (values['by-field']) console.log(`\n${formatFieldTable(rows)}`);
   if (values['write-cards']) {
@@ -95,7 +98,7 @@ export async function runEval(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean } = {}): Promise<ThesisRow[]> {
+export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
   await initBackend();
   const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
   const rows: ThesisRow[] = [];
@@ -110,7 +113,7 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     const model = loadModel(modelDir);
     const val = new Uint8Array(readFileSync(valPath));
     const fields = opts.byField ? streamFields(val) : undefined;
-    const r = evaluate(model, val, 128, Infinity, 16, fields);
+    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(fields ? { groupOf: fields } : {}) });
     model.dispose();
     const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy };
     if (fields && r.groups) {

@@ -1,0 +1,23 @@
+// An eval thread (see eval-threads.ts): builds the model from the shared weights, evaluates its windows
+// and posts the sums.
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/model/backend.js';
+import { GPT } from '../src/model/gpt.js';
+import { readFlat } from './gradient-threads.js';
+import { evaluateWindows } from './trainer.js';
+import type { EvalThreadData, EvalThreadMessage } from './eval-threads.js';
+
+const send = (m: EvalThreadMessage) => parentPort!.postMessage(m);
+try {
+  const d = workerData as EvalThreadData;
+  await initBackend(undefined, () => {});
+  const model = new GPT(d.config);
+  const weights = readFlat(d.layout, new Float32Array(d.weights));
+  for (const n of d.layout.names) model.weights[n].assign(weights[n]);
+  tf.dispose(Object.values(weights));
+  const groupOf = d.groupOf ? new Uint8Array(d.groupOf) : undefined;
+  send({ type: 'done', sums: evaluateWindows(model, new Uint8Array(d.stream), d.seqLen, d.starts, d.batch, groupOf) });
+} catch (err) {
+  send({ type: 'error', message: (err as Error).stack ?? String(err) });
+}

@@ -1,0 +1,81 @@
+/**
+ * `evaluate` on several cores: the windows are cut into contiguous parts, this thread evaluates the first
+ * while helper threads (one core each, like the gradient threads) evaluate the others on copies of the
+ * model's weights. The sums are added in part order, so the result equals `evaluate` up to float
+ * summation order. Used for the final validation of a training run and for `maestro eval --thesis`.
+ */
+import type { GPT } from '../src/model/gpt.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { layoutOf, startThread, writeFlat, type Layout } from './gradient-threads.js';
+import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './trainer.js';
+
+/** What an eval thread gets (workerData). */
+export interface EvalThreadData {
+  config: ModelConfig;
+  layout: Layout;
+  weights: SharedArrayBuffer;
+  stream: SharedArrayBuffer;
+  groupOf: SharedArrayBuffer | null;
+  seqLen: number;
+  batch: number;
+  starts: number[];
+}
+
+export type EvalThreadMessage = { type: 'done'; sums: EvalSums } | { type: 'error'; message: string };
+
+/** Below this many windows per thread, starting threads (a few seconds each) costs more than it saves. */
+const MIN_WINDOWS_PER_THREAD = 32;
+
+export async function evaluateInThreads(
+  model: GPT,
+  stream: Uint8Array,
+  seqLen: number,
+  opts: { threads: number; maxWindows?: number; batch?: number; groupOf?: Uint8Array },
+): Promise<EvalResult> {
+  const batch = opts.batch ?? 16;
+  const starts = windowStarts(stream.length, seqLen, opts.maxWindows);
+  const parts = Math.max(1, Math.min(opts.threads, Math.floor(starts.length / MIN_WINDOWS_PER_THREAD)));
+  const cut = (k: number) => starts.slice(Math.floor((k * starts.length) / parts), Math.floor(((k + 1) * starts.length) / parts));
+  const helpers = parts > 1 ? helperData(model, stream, seqLen, batch, opts.groupOf) : null;
+  const others = Array.from({ length: parts - 1 }, (_, i) => runThread({ ...helpers!, starts: cut(i + 1) }));
+  // Settle the helpers even if this thread's part throws, so none is left running.
+  const mine = (() => {
+    try {
+      return evaluateWindows(model, stream, seqLen, cut(0), batch, opts.groupOf);
+    } catch (err) {
+      void Promise.allSettled(others);
+      throw err;
+    }
+  })();
+  const sums = (await Promise.all(others)).reduce(addSums, mine);
+  return evalResult(sums, starts.length, Boolean(opts.groupOf));
+}
+
+function helperData(model: GPT, stream: Uint8Array, seqLen: number, batch: number, groupOf?: Uint8Array): Omit<EvalThreadData, 'starts'> {
+  const layout = layoutOf(model, Object.keys(model.weights).sort());
+  const weights = new SharedArrayBuffer(layout.total * 4);
+  writeFlat(layout, model.weights, new Float32Array(weights));
+  return { config: model.config, layout, weights, stream: shared(stream), groupOf: groupOf ? shared(groupOf) : null, seqLen, batch };
+}
+
+function shared(bytes: Uint8Array): SharedArrayBuffer {
+  const out = new SharedArrayBuffer(bytes.length);
+  new Uint8Array(out).set(bytes);
+  return out;
+}
+
+function runThread(data: EvalThreadData): Promise<EvalSums> {
+  return new Promise((resolve, reject) => {
+    const worker = startThread('./eval-thread.ts', { ...data });
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+      void worker.terminate();
+    };
+    worker.on('message', (m: EvalThreadMessage) => settle(() => (m.type === 'done' ? resolve(m.sums) : reject(new Error(`eval thread: ${m.message}`)))));
+    worker.on('error', (err) => settle(() => reject(new Error(`eval thread crashed: ${err.message}`))));
+    worker.on('exit', (code) => settle(() => reject(new Error(`eval thread exited (code ${code}) before answering`))));
+  });
+}
