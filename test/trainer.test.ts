@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/model/backend.js';
 import { GPT } from '../src/model/gpt.js';
-import { train, loadCheckpoint, evaluate, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
+import { train, loadCheckpoint, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
+import { evaluate } from '../training/evaluate.js';
 import { TINY_CONFIG } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
 import { cosineLr, oneCycleLr } from '../training/optim.js';
@@ -80,18 +81,21 @@ describe('trainer', () => {
   });
 
   it('data parallel: 3 micro-batches on 2 threads train the same model as 3 accumulated on one', async () => {
-    const metrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; gradNorm: number });
+    const metrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; gradNorm: number; valLoss?: number });
     const one = mkdtempSync(join(tmpdir(), 'maestro-dp1-'));
     const two = mkdtempSync(join(tmpdir(), 'maestro-dp2-'));
-    // Dropout on, so the helper must reproduce the training thread's seeds, not just its batches.
-    const single = await train(config, { ...options(one, 6), accumulate: 3 });
-    const parallel = await train(config, { ...options(two, 6), accumulate: 3, threads: 2 });
+    // Dropout on, so the helper must reproduce the training thread's seeds, not just its batches; 64
+    // validation windows, so the parallel run's validation is split over its two threads too.
+    const val = { val: scaleStream(64 * 32 + 1), valWindows: 64 };
+    const single = await train(config, { ...options(one, 6), ...val, accumulate: 3 });
+    const parallel = await train(config, { ...options(two, 6), ...val, accumulate: 3, threads: 2 });
     const [a, b] = [metrics(one), metrics(two)];
     expect(b).toHaveLength(6);
     for (let i = 0; i < 6; i++) {
       expect(Math.abs(a[i].loss - b[i].loss)).toBeLessThan(1e-4);
       expect(Math.abs(a[i].gradNorm - b[i].gradNorm)).toBeLessThan(1e-4);
     }
+    expect(Math.abs(a[4].valLoss! - b[4].valLoss!)).toBeLessThan(1e-4);
     expect(maxWeightDifference(single.model, parallel.model)).toBeLessThan(1e-4);
     await expect(train(config, { ...options(mkdtempSync(join(tmpdir(), 'maestro-dp4-')), 1), threads: 2 })).rejects.toThrow(/2 threads need at least 2 micro-batches/);
   });

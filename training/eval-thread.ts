@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { GPT } from '../src/model/gpt.js';
 import { readFlat } from './gradient-threads.js';
-import { evaluateWindows } from './trainer.js';
+import { evaluateWindows } from './evaluate.js';
 import type { EvalThreadData, EvalThreadMessage } from './eval-threads.js';
 
 const send = (m: EvalThreadMessage) => parentPort!.postMessage(m);

@@ -7,7 +7,7 @@
 import type { GPT } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { layoutOf, startThread, writeFlat, type Layout } from './gradient-threads.js';
-import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './trainer.js';
+import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './evaluate.js';
 
 /** What an eval thread gets (workerData). */
 export interface EvalThreadData {
