@@ -2,7 +2,7 @@
  * `evaluate` on several cores: the windows are cut into contiguous parts, this thread evaluates the first
  * while helper threads (one core each, like the gradient threads) evaluate the others on copies of the
  * model's weights. The sums are added in part order, so the result equals `evaluate` up to float
- * summation order. Used for the final validation of a training run and for `maestro eval --thesis`.
+ * summation order. Used for a training run's validation (periodic and final) and for `maestro eval --thesis`.
  */
 import type { GPT } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
@@ -38,15 +38,13 @@ export async function evaluateInThreads(
   const cut = (k: number) => starts.slice(Math.floor((k * starts.length) / parts), Math.floor(((k + 1) * starts.length) / parts));
   const helpers = parts > 1 ? helperData(model, stream, seqLen, batch, opts.groupOf) : null;
   const others = Array.from({ length: parts - 1 }, (_, i) => runThread({ ...helpers!, starts: cut(i + 1) }));
-  // Settle the helpers even if this thread's part throws, so none is left running.
-  const mine = (() => {
-    try {
-      return evaluateWindows(model, stream, seqLen, cut(0), batch, opts.groupOf);
-    } catch (err) {
-      void Promise.allSettled(others);
-      throw err;
-    }
-  })();
+  let mine: EvalSums;
+  try {
+    mine = evaluateWindows(model, stream, seqLen, cut(0), batch, opts.groupOf);
+  } catch (err) {
+    void Promise.allSettled(others); // the helpers finish and exit by themselves; nothing waits for them
+    throw err;
+  }
   const sums = (await Promise.all(others)).reduce(addSums, mine);
   return evalResult(sums, starts.length, Boolean(opts.groupOf));
 }
