@@ -1,10 +1,9 @@
 // An eval thread (see eval-threads.ts): builds the model from the shared weights, evaluates its windows
 // and posts the sums.
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { GPT } from '../src/model/gpt.js';
-import { readFlat } from './gradient-threads.js';
+import { assignFlat } from './gradient-threads.js';
 import { evaluateWindows } from './evaluate.js';
 import type { EvalThreadData, EvalThreadMessage } from './eval-threads.js';
 
@@ -13,9 +12,7 @@ try {
   const d = workerData as EvalThreadData;
   await initBackend(undefined, () => {});
   const model = new GPT(d.config);
-  const weights = readFlat(d.layout, new Float32Array(d.weights));
-  for (const n of d.layout.names) model.weights[n].assign(weights[n]);
-  tf.dispose(Object.values(weights));
+  assignFlat(model, d.layout, new Float32Array(d.weights));
   const groupOf = d.groupOf ? new Uint8Array(d.groupOf) : undefined;
   send({ type: 'done', sums: evaluateWindows(model, new Uint8Array(d.stream), d.seqLen, d.starts, d.batch, groupOf) });
 } catch (err) {

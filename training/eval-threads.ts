@@ -6,7 +6,7 @@
  */
 import type { GPT } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
-import { layoutOf, startThread, writeFlat, type Layout } from './gradient-threads.js';
+import { layoutOf, sharedCopy, startThread, writeFlat, type Layout } from './gradient-threads.js';
 import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './evaluate.js';
 
 /** What an eval thread gets (workerData). */
@@ -53,13 +53,7 @@ function helperData(model: GPT, stream: Uint8Array, seqLen: number, batch: numbe
   const layout = layoutOf(model, Object.keys(model.weights).sort());
   const weights = new SharedArrayBuffer(layout.total * 4);
   writeFlat(layout, model.weights, new Float32Array(weights));
-  return { config: model.config, layout, weights, stream: shared(stream), groupOf: groupOf ? shared(groupOf) : null, seqLen, batch };
-}
-
-function shared(bytes: Uint8Array): SharedArrayBuffer {
-  const out = new SharedArrayBuffer(bytes.length);
-  new Uint8Array(out).set(bytes);
-  return out;
+  return { config: model.config, layout, weights, stream: sharedCopy(stream), groupOf: groupOf ? sharedCopy(groupOf) : null, seqLen, batch };
 }
 
 function runThread(data: EvalThreadData): Promise<EvalSums> {

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { GPT } from '../src/model/gpt.js';
 import { addInto, microBatchGrads } from './trainer.js';
-import { readFlat, writeFlat, type GradientThreadInit, type GradientThreadMessage } from './gradient-threads.js';
+import { assignFlat, writeFlat, type GradientThreadInit, type GradientThreadMessage } from './gradient-threads.js';
 
 const port = parentPort!;
 const send = (m: GradientThreadMessage) => port.postMessage(m);
@@ -27,9 +27,7 @@ port.on('message', (msg: GradientThreadInit | { type: 'step'; step: number }) =>
         return;
       }
       const r = replica!;
-      const fresh = readFlat(r.init.weights.layout, r.weights);
-      for (const n of r.init.weights.layout.names) r.model.weights[n].assign(fresh[n]);
-      tf.dispose(Object.values(fresh));
+      assignFlat(r.model, r.init.weights.layout, r.weights);
       const opts = { ...r.init.options, train: r.train };
       let loss = 0;
       let sum: Record<string, tf.Tensor> | undefined;

@@ -47,6 +47,20 @@ export function readFlat(layout: Layout, from: Float32Array): Record<string, tf.
   return out;
 }
 
+/** Copies flat weights (as written by writeFlat) into the model's variables. */
+export function assignFlat(model: GPT, layout: Layout, from: Float32Array): void {
+  const fresh = readFlat(layout, from);
+  for (const n of layout.names) model.weights[n].assign(fresh[n]);
+  tf.dispose(Object.values(fresh));
+}
+
+/** A copy of `bytes` in memory every thread can read. */
+export function sharedCopy(bytes: Uint8Array): SharedArrayBuffer {
+  const out = new SharedArrayBuffer(bytes.length);
+  new Uint8Array(out).set(bytes);
+  return out;
+}
+
 /** Sent once to a gradient thread. */
 export interface GradientThreadInit {
   config: ModelConfig;
@@ -88,8 +102,7 @@ export class GradientThreads {
     const weightLayout = layoutOf(model, Object.keys(model.weights).sort());
     const gradLayout = layoutOf(model, names);
     const weights = new Float32Array(new SharedArrayBuffer(weightLayout.total * 4));
-    const train = new SharedArrayBuffer(opts.train.length);
-    new Uint8Array(train).set(opts.train);
+    const train = sharedCopy(opts.train);
     const helpers: Helper[] = [];
     const ready: Promise<void>[] = [];
     for (let k = 0; k < count; k++) {
