@@ -53,6 +53,9 @@ describe('maestro eval --thesis', () => {
   it('reads token fields of a stream cut mid-note', () => {
     const f = streamFields(Uint8Array.from([30, 64, 127, 0, 12, 60, 127, 3]));
     expect(Array.from(f, (i) => TOKEN_FIELDS[i])).toEqual(['dur', 'pitch', 'sep', 'dt', 'dur', 'pitch', 'sep', 'dt']);
+    // Two pieces concatenated: the first ends with a lone 127, the second's first note follows.
+    const joined = streamFields(Uint8Array.from([127, 0, 12, 60, 127, 127, 4, 10, 62, 127]));
+    expect(Array.from(joined, (i) => TOKEN_FIELDS[i])).toEqual(['sep', 'dt', 'dur', 'pitch', 'sep', 'sep', 'dt', 'dur', 'pitch', 'sep']);
     // A hand-made unigram: a field whose tokens are all one value costs nothing.
     const train = Uint8Array.from([127, 5, 9, 60, 127, 5, 9, 62]);
     const val = Uint8Array.from([127, 5, 9, 60, 127]);

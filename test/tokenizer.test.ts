@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readMidi } from '../src/music/midi.js';
 import type { NoteSequence } from '../src/music/note-sequence.js';
-import { gigaTokenizer, makeGigaTokenizer, SEP } from '../src/music/tokenizer.js';
+import { gigaTokenizer, makeGigaTokenizer, SEP, transposeTokens } from '../src/music/tokenizer.js';
 import type { TokenField } from '../src/music/tokenizer.js';
 import { mulberry32 } from '../src/util/rng.js';
 
@@ -190,5 +190,33 @@ describe('gigaTokenizer grammar', () => {
       const garbage = Array.from({ length }, () => Math.floor(rand() * 300) - 50);
       expect(() => gigaTokenizer.decode(garbage)).not.toThrow();
     }
+  });
+});
+
+describe('transposeTokens (pitch-shift augmentation)', () => {
+  const shiftSeq = (seq: NoteSequence, k: number): NoteSequence => ({ ...seq, notes: seq.notes.map((n) => ({ ...n, pitch: n.pitch + k })) });
+  const inRange = (seq: NoteSequence) => ({ ...seq, notes: seq.notes.map((n) => ({ ...n, pitch: 40 + (n.pitch % 40) })) });
+
+  it('equals encoding the transposed piece, also for a stream cut mid-note', () => {
+    const rand = mulberry32(21);
+    for (let trial = 0; trial < 5; trial++) {
+      const seq = inRange(randomSequence(rand, 60)); // pitches 40..79: ±12 stays on the keyboard
+      const tokens = Uint8Array.from(gigaTokenizer.encode(seq));
+      for (const k of [-12, -3, 0, 5, 12]) {
+        const expected = Uint8Array.from(gigaTokenizer.encode(shiftSeq(seq, k)));
+        expect(Array.from(transposeTokens(tokens, k))).toEqual(Array.from(expected));
+        expect(Array.from(transposeTokens(tokens.subarray(2, 99), k))).toEqual(Array.from(expected.subarray(2, 99)));
+      }
+    }
+  });
+
+  it('never moves a pitch off the keyboard, and leaves the input alone', () => {
+    const tokens = Uint8Array.from([127, 0, 10, 105, 127, 4, 10, 30, 127]);
+    expect(Array.from(transposeTokens(tokens, 7))).toEqual([127, 0, 10, 108, 127, 4, 10, 33, 127]); // +3 at most
+    expect(Array.from(transposeTokens(tokens, -12))).toEqual([127, 0, 10, 96, 127, 4, 10, 21, 127]); // −9 at most
+    expect(tokens[3]).toBe(105);
+    // Two pieces joined by a lone end marker: the second piece's first note is a note like any other.
+    const joined = Uint8Array.from([127, 0, 10, 60, 127, 127, 4, 10, 64, 127]);
+    expect(Array.from(transposeTokens(joined, 2))).toEqual([127, 0, 10, 62, 127, 127, 4, 10, 66, 127]);
   });
 });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/model/backend.js';
 import { GPT } from '../src/model/gpt.js';
-import { train, loadCheckpoint, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
+import * as tf from '@tensorflow/tfjs';
+import { train, batchFrom, loadCheckpoint, saveCheckpoint, type TrainOptions } from '../training/trainer.js';
 import { evaluate } from '../training/evaluate.js';
 import { TINY_CONFIG } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
@@ -87,8 +88,9 @@ describe('trainer', () => {
     // Dropout on, so the helper must reproduce the training thread's seeds, not just its batches; 64
     // validation windows, so the parallel run's validation is split over its two threads too.
     const val = { val: scaleStream(64 * 32 + 1), valWindows: 64 };
-    const single = await train(config, { ...options(one, 6), ...val, accumulate: 3 });
-    const parallel = await train(config, { ...options(two, 6), ...val, accumulate: 3, threads: 2 });
+    // Pitch-shift augmentation on, so the helper must also draw the same transpositions.
+    const single = await train(config, { ...options(one, 6), ...val, accumulate: 3, transpose: 3 });
+    const parallel = await train(config, { ...options(two, 6), ...val, accumulate: 3, threads: 2, transpose: 3 });
     const [a, b] = [metrics(one), metrics(two)];
     expect(b).toHaveLength(6);
     for (let i = 0; i < 6; i++) {
@@ -113,6 +115,28 @@ describe('trainer', () => {
     expect(parallel.groups!.map((g) => g.tokens)).toEqual(serial.groups!.map((g) => g.tokens));
     parallel.groups!.forEach((g, i) => expect(Math.abs(g.loss - serial.groups![i].loss)).toBeLessThan(1e-9));
     model.dispose();
+  });
+
+  it('pitch-shift augmentation moves every pitch of a window by one shift and nothing else', () => {
+    const stream = scaleStream(400);
+    const shifts = new Set<number>();
+    for (let seed = 0; seed < 12; seed++) {
+      const plain = batchFrom(stream, 1, 32, new Rng(seed));
+      const moved = batchFrom(stream, 1, 32, new Rng(seed), 3); // same first draw: the same window
+      const [a, b] = [plain.x.dataSync(), moved.x.dataSync()];
+      const diffs = new Set<number>();
+      for (let t = 0; t < a.length; t++) {
+        if (a[t] >= 60 && a[t] <= 72 && a[t - 3] === 127) diffs.add(b[t] - a[t]); // pitch positions of the scale
+        else if (t >= 3) expect(b[t]).toBe(a[t]);
+      }
+      expect(diffs.size).toBe(1);
+      const [k] = diffs;
+      expect(Math.abs(k)).toBeLessThanOrEqual(3);
+      shifts.add(k);
+      expect(moved.y.dataSync()[0]).toBe(b[1]); // targets are the same window, one token on
+      tf.dispose([plain.x, plain.y, moved.x, moved.y]);
+    }
+    expect(shifts.size).toBeGreaterThan(3);
   });
 
   it('atomic checkpoint: a crash mid-write leaves the previous checkpoint loadable', async () => {

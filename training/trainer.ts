@@ -15,6 +15,7 @@ import type { ModelConfig } from '../src/model/config.js';
 import { arraysToWeights, replaceDir, weightsToArrays } from '../src/model/store.js';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedArray } from '../src/model/tensor-file.js';
 import { Rng, mixSeed } from '../src/util/rng.js';
+import { transposeTokens } from '../src/music/tokenizer.js';
 import { AdamW, DEFAULT_ADAMW, cosineLr, oneCycleLr } from './optim.js';
 import { GradientThreads } from './gradient-threads.js';
 import { evaluate } from './evaluate.js';
@@ -49,6 +50,11 @@ export interface TrainOptions {
   valWindows: number;
   /** Write a checkpoint at least this often (seconds). */
   checkpointSeconds: number;
+  /**
+   * Pitch-shift augmentation: each training window is transposed by a random number of semitones in
+   * −transpose..transpose (0 = off, the default). Validation is never transposed.
+   */
+  transpose?: number;
   /** Only these weights are trained (names or prefixes); undefined = all. */
   trainable?: (name: string) => boolean;
   /** Progress line sink (stderr by default). */
@@ -58,7 +64,7 @@ export interface TrainOptions {
 }
 
 /** What computing one micro-batch needs (a gradient thread gets the same). */
-export type MicroBatchOptions = Pick<TrainOptions, 'train' | 'seed' | 'accumulate' | 'batchSize' | 'seqLen'>;
+export type MicroBatchOptions = Pick<TrainOptions, 'train' | 'seed' | 'accumulate' | 'batchSize' | 'seqLen' | 'transpose'>;
 
 export interface Checkpoint {
   step: number;
@@ -193,7 +199,7 @@ function fresh(init: GPT | ModelConfig, opts: TrainOptions): { model: GPT; optim
  */
 export function microBatchGrads(model: GPT, names: string[], opts: MicroBatchOptions, step: number, micro: number): { loss: number; grads: Record<string, tf.Tensor> } {
   const rng = new Rng(mixSeed(opts.seed, step * opts.accumulate + micro));
-  const { x, y } = batchFrom(opts.train, opts.batchSize, opts.seqLen, rng);
+  const { x, y } = batchFrom(opts.train, opts.batchSize, opts.seqLen, rng, opts.transpose);
   const vars = names.map((n) => model.weights[n]);
   const { value, grads: g } = tf.variableGrads(
     () => crossEntropy(model.forward(x, { training: true, dropoutSeed: mixSeed(opts.seed + 1, step * 64 + micro) }), y),
@@ -216,15 +222,21 @@ export function addInto(a: Record<string, tf.Tensor>, b: Record<string, tf.Tenso
   return a;
 }
 
-/** Random windows of seqLen+1 tokens; inputs are the first seqLen, targets the last seqLen. */
-export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng: Rng): { x: tf.Tensor2D; y: tf.Tensor1D } {
+/**
+ * Random windows of seqLen+1 tokens; inputs are the first seqLen, targets the last seqLen. With
+ * `transpose` K > 0 each window is pitch-shifted by a random −K..K semitones (no extra draws when 0, so
+ * runs without augmentation see the same batches as before it existed).
+ */
+export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng: Rng, transpose = 0): { x: tf.Tensor2D; y: tf.Tensor1D } {
   const x = new Int32Array(batch * seqLen);
   const y = new Int32Array(batch * seqLen);
   for (let b = 0; b < batch; b++) {
     const start = rng.int(stream.length - seqLen);
+    let window = stream.subarray(start, start + seqLen + 1);
+    if (transpose > 0) window = transposeTokens(window, rng.int(2 * transpose + 1) - transpose);
     for (let t = 0; t < seqLen; t++) {
-      x[b * seqLen + t] = stream[start + t];
-      y[b * seqLen + t] = stream[start + t + 1];
+      x[b * seqLen + t] = window[t];
+      y[b * seqLen + t] = window[t + 1];
     }
   }
   return { x: tf.tensor2d(x, [batch, seqLen], 'int32'), y: tf.tensor1d(y, 'int32') };

@@ -167,9 +167,34 @@ export function streamFields(tokens: ArrayLike<number>): Uint8Array {
   for (let i = first - 1, k = 0; i >= 0; i--, k++) out[i] = TOKEN_FIELDS.indexOf(cycle[k % 4]);
   let field: TokenField = 'sep';
   for (let i = first; i < tokens.length; i++) {
-    if (i > first) field = nextField(tokens[i - 1], field);
+    // Every 127 is a separator, including the note after a piece's lone end marker ("… 127 127 dt …"),
+    // which the sampling grammar (it never emits 127 where a dt is due) would read as a dt.
+    if (i > first) field = tokens[i] === SEP ? 'sep' : nextField(tokens[i - 1], field);
     out[i] = TOKEN_FIELDS.indexOf(field);
   }
+  return out;
+}
+
+/**
+ * `tokens` (a stream, possibly cut mid-note) with every pitch moved by `semitones`, for pitch-shift data
+ * augmentation. The shift is reduced, if needed, so no pitch leaves the piano keyboard (a pitch already off
+ * it only limits the shift towards the side it is off). Timing tokens are untouched: the encoding orders
+ * chords top-down and quantises by time alone, so a transposed piece encodes to exactly this.
+ */
+export function transposeTokens(tokens: Uint8Array, semitones: number): Uint8Array {
+  const fields = streamFields(tokens);
+  const PITCH = TOKEN_FIELDS.indexOf('pitch');
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < tokens.length; i++) {
+    if (fields[i] !== PITCH) continue;
+    lo = Math.min(lo, tokens[i]);
+    hi = Math.max(hi, tokens[i]);
+  }
+  const out = Uint8Array.from(tokens);
+  if (lo === Infinity) return out;
+  const shift = clamp(semitones, Math.min(0, PIANO_LOW - lo), Math.max(0, PIANO_HIGH - hi));
+  if (shift !== 0) for (let i = 0; i < out.length; i++) if (fields[i] === PITCH) out[i] += shift;
   return out;
 }
 
