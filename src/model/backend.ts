@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { installFastWasmKernels } from './wasm-kernels.js';
+import { nativeGemmStatus } from './native-gemm.js';
 
 export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
@@ -33,7 +34,8 @@ async function pick(preferred: string | undefined, log: (msg: string) => void): 
   for (const name of candidates) {
     try {
       await activate(name);
-      log(`maestro: tensorflow backend ${name}${failures.length ? ` (unavailable: ${failures.join('; ')})` : ''}`);
+      const matmul = name === 'wasm' && process.env.MAESTRO_WASM_STOCK !== '1' ? `, matrix products ${nativeGemmStatus()}` : '';
+      log(`maestro: tensorflow backend ${name}${matmul}${failures.length ? ` (unavailable: ${failures.join('; ')})` : ''}`);
       return name;
     } catch (err) {
       failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
