@@ -104,12 +104,13 @@ describe('trainer', () => {
 
   it('evaluation on 3 threads gives the single-thread numbers, per group too', async () => {
     const model = new GPT(TINY_CONFIG, undefined, 5);
-    const stream = scaleStream(100 * 32 + 1);
+    // 200 windows: this thread's part (66) is evaluated in two slices with a yield between them.
+    const stream = scaleStream(200 * 32 + 1);
     const groupOf = stream.map((_, i) => i % 4);
     const serial = evaluate(model, stream, 32, Infinity, 16, groupOf);
     const parallel = await evaluateInThreads(model, stream, 32, { threads: 3, groupOf });
-    expect(serial.windows).toBe(100);
-    expect(parallel.windows).toBe(100);
+    expect(serial.windows).toBe(200);
+    expect(parallel.windows).toBe(200);
     expect(Math.abs(parallel.loss - serial.loss)).toBeLessThan(1e-9);
     expect(parallel.accuracy).toBeCloseTo(serial.accuracy, 12);
     expect(parallel.groups!.map((g) => g.tokens)).toEqual(serial.groups!.map((g) => g.tokens));

@@ -40,13 +40,29 @@ export async function evaluateInThreads(
   const others = Array.from({ length: parts - 1 }, (_, i) => runThread({ ...helpers!, starts: cut(i + 1) }));
   let mine: EvalSums;
   try {
-    mine = evaluateWindows(model, stream, seqLen, cut(0), batch, opts.groupOf);
+    mine = await evaluateYielding(model, stream, seqLen, cut(0), batch, opts.groupOf);
   } catch (err) {
     void Promise.allSettled(others); // the helpers finish and exit by themselves; nothing waits for them
     throw err;
   }
   const sums = (await Promise.all(others)).reduce(addSums, mine);
   return evalResult(sums, starts.length, Boolean(opts.groupOf));
+}
+
+/** Windows per slice of this thread's part: a few seconds of work. */
+const SLICE_WINDOWS = 64;
+
+/**
+ * This thread's part in slices, yielding to the event loop between them, so a signal (a second Ctrl-C during
+ * `maestro train`'s final evaluation) is handled within seconds rather than after the whole part.
+ */
+async function evaluateYielding(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch: number, groupOf?: Uint8Array): Promise<EvalSums> {
+  let sums = evaluateWindows(model, stream, seqLen, starts.slice(0, SLICE_WINDOWS), batch, groupOf);
+  for (let i = SLICE_WINDOWS; i < starts.length; i += SLICE_WINDOWS) {
+    await new Promise((resolve) => setImmediate(resolve));
+    sums = addSums(sums, evaluateWindows(model, stream, seqLen, starts.slice(i, i + SLICE_WINDOWS), batch, groupOf));
+  }
+  return sums;
 }
 
 function helperData(model: GPT, stream: Uint8Array, seqLen: number, batch: number, groupOf?: Uint8Array): Omit<EvalThreadData, 'starts'> {
