@@ -19,11 +19,19 @@ namespace {
 constexpr int MR = 6, NR = 16;
 constexpr int KC = 256, MC = 96, NC = 2048;
 
-// One pair of packing buffers per thread (worker threads load the addon each in their own context).
-thread_local float* packA = nullptr;
-thread_local float* packB = nullptr;
-
 float* aligned(size_t floats) { return static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64)); }
+
+// One pair of packing buffers per thread (worker threads load the addon each in their own context), freed
+// when the thread ends: evaluation threads come and go.
+struct PackBuffers {
+  float* a = aligned((size_t)MC * KC);
+  float* b = aligned((size_t)KC * NC);
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
+};
+thread_local PackBuffers pack;
 
 struct Operand {
   const float* p;
@@ -94,8 +102,8 @@ __attribute__((target("avx2,fma"))) void kernel(int kc, const float* Ap, const f
 
 // C (m × n, row-major, contiguous) = op(A) · op(B).
 void gemm(const Operand& A, const Operand& B, float* C, int m, int n, int k) {
-  if (!packA) packA = aligned((size_t)MC * KC);
-  if (!packB) packB = aligned((size_t)KC * NC);
+  float* packA = pack.a;
+  float* packB = pack.b;
   if (k == 0) {
     std::memset(C, 0, sizeof(float) * (size_t)m * n);
     return;
@@ -159,6 +167,10 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   if (batch < 1 || m < 1 || n < 1 || k < 0 || aOff < 0 || bOff < 0 || cOff < 0 || strideA < 0 || strideB < 0 ||
       aEnd > last || bEnd > last || cEnd > last) {
     napi_throw_range_error(env, nullptr, "gemm: operands outside the heap");
+    return nullptr;
+  }
+  if (!pack.a || !pack.b) {
+    napi_throw_error(env, nullptr, "gemm: no memory for the packing buffers");
     return nullptr;
   }
   float* heap = static_cast<float*>(data);
