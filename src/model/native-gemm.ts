@@ -23,6 +23,7 @@ export interface NativeGemm {
 const ADDON = fileURLToPath(new URL('../../native/gemm/build/gemm.node', import.meta.url));
 
 let loaded: NativeGemm | null | undefined;
+let status = 'not loaded yet';
 
 /** The addon, or null (not built, CPU without AVX2/FMA, or turned off), with the reason in `nativeGemmStatus`. */
 export function nativeGemm(): NativeGemm | null {
@@ -43,8 +44,6 @@ export function nativeGemm(): NativeGemm | null {
   }
   return loaded;
 }
-
-let status = 'not loaded yet';
 
 /** One line for logs: which matrix product the wasm backend uses. */
 export function nativeGemmStatus(): string {
