@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeGemmStatus } from '../src/model/native-gemm.js';
+import { nativeKernelsStatus } from '../src/model/native-kernels.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv[2];
@@ -34,8 +34,8 @@ function runNode(script: string, args: string[], env: Record<string, string> = {
 function modelBenchmarks(): void {
   console.log('\n## Sampling (KV cache, grammar-constrained; random weights)\n');
   const sample = [
-    ...runNode('model.ts', ['sample'], { MAESTRO_BACKEND: 'wasm' }).map((r): Row => ({ ...r, backend: 'wasm + native products' })),
-    ...runNode('model.ts', ['sample'], { MAESTRO_BACKEND: 'wasm', MAESTRO_NATIVE_GEMM: '0' }).map((r): Row => ({ ...r, backend: 'wasm, XNNPACK products' })),
+    ...runNode('model.ts', ['sample'], { MAESTRO_BACKEND: 'wasm' }).map((r): Row => ({ ...r, backend: 'wasm + native kernels' })),
+    ...runNode('model.ts', ['sample'], { MAESTRO_BACKEND: 'wasm', MAESTRO_NATIVE_KERNELS: '0' }).map((r): Row => ({ ...r, backend: 'wasm, no native kernels' })),
   ];
   console.log('| backend | model | params | batch | prompt tokens | prefill s | decode tokens/s per sequence | decode tokens/s, all sequences |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -43,14 +43,14 @@ function modelBenchmarks(): void {
 
   console.log('\n## Training throughput, 6 × 256 model (5 M params), batch 8 × 256 tokens (cpu: 1 × 256), forward + backward + AdamW\n');
   const fast = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm' });
-  const xnnpack = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm', MAESTRO_NATIVE_GEMM: '0' });
+  const xnnpack = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm', MAESTRO_NATIVE_KERNELS: '0' });
   const stock = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'wasm', MAESTRO_WASM_STOCK: '1' });
   const cpu = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'cpu' });
   const native = runNode('model.ts', ['train'], { MAESTRO_BACKEND: 'node' });
   const base = Number(fast[0]?.tokensPerSecond ?? NaN);
   console.log('| backend | tokens/s | vs Maestro wasm | RSS |');
   console.log('|---|---|---|---|');
-  const rows: [string, Row[]][] = [['wasm + Maestro kernels, native products (native/gemm)', fast], ['wasm + Maestro kernels, XNNPACK products', xnnpack], ['wasm, stock tfjs kernels', stock], ['cpu (pure JS)', cpu], ['tfjs-node (native, if installed)', native]];
+  const rows: [string, Row[]][] = [['wasm + Maestro kernels + native kernels (native/kernels)', fast], ['wasm + Maestro kernels, no native kernels', xnnpack], ['wasm, stock tfjs kernels', stock], ['cpu (pure JS)', cpu], ['tfjs-node (native, if installed)', native]];
   for (const [name, r] of rows) {
     if (!r[0]) {
       console.log(`| ${name} | unavailable | | |`);
@@ -66,7 +66,7 @@ function modelBenchmarks(): void {
   const one = Number(dp.find((r) => r.threads === 1)?.tokensPerSecond ?? NaN);
   console.log(`| threads | tokens/s | vs 1 thread | RSS |\n|---|---|---|---|`);
   for (const r of dp) console.log(`| ${r.threads} | ${r.tokensPerSecond} | ${(Number(r.tokensPerSecond) / one).toFixed(2)}× | ${r.rssMB} MB |`);
-  console.log(`\nMatrix products: ${nativeGemmStatus()} (MAESTRO_NATIVE_GEMM=0 rows: tfjs' XNNPACK compiled to wasm SIMD).`);
+  console.log(`\nNative kernels: ${nativeKernelsStatus()} (MAESTRO_NATIVE_KERNELS=0 rows: tfjs' XNNPACK products and GELU composed of tfjs ops, wasm SIMD).`);
 }
 
 async function optional(script: string, fn: string): Promise<void> {

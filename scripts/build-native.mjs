@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-// Builds Maestro's native matrix product (native/gemm/gemm.cc → native/gemm/build/gemm.node) with the
-// machine's C++ compiler and Node's own headers. Run by `npm ci`/`npm install` (postinstall). Optional: if
-// there is no compiler, no headers or no x86-64 AVX2 CPU, it says so and exits 0, and Maestro keeps
-// tfjs' XNNPACK products (~4x slower to train; see src/model/native-gemm.ts).
+// Builds Maestro's native kernels (native/kernels/*.cc → native/kernels/build/kernels.node: the matrix
+// product and GELU) with the machine's C++ compiler and Node's own headers. Run by `npm ci`/`npm install`
+// (postinstall). Optional: if there is no compiler, no headers or no x86-64 CPU, it says so and exits 0,
+// and Maestro keeps tfjs' own wasm kernels (~4x slower to train; see src/model/native-kernels.ts).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'native', 'gemm', 'gemm.cc');
-const outDir = join(root, 'native', 'gemm', 'build');
-const out = join(outDir, 'gemm.node');
+const sources = ['module.cc', 'gemm.cc', 'gelu.cc'].map((file) => join(root, 'native', 'kernels', file));
+const outDir = join(root, 'native', 'kernels', 'build');
+const out = join(outDir, 'kernels.node');
 
 function headers() {
   const candidates = [process.env.npm_config_nodedir, join(dirname(process.execPath), '..'), '/usr', '/usr/local'];
@@ -20,15 +20,15 @@ function headers() {
 }
 
 try {
-  if (process.arch !== 'x64') throw new Error(`the kernel is written for x86-64 (this is ${process.arch})`);
+  if (process.arch !== 'x64') throw new Error(`the kernels are written for x86-64 (this is ${process.arch})`);
   const include = headers();
   if (!include) throw new Error("Node's C headers (include/node/node_api.h) were not found");
   mkdirSync(outDir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   const cxx = process.env.CXX || 'g++';
-  execFileSync(cxx, ['-O3', '-std=c++17', '-shared', '-fPIC', '-fno-exceptions', `-I${include}`, source, '-o', tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(cxx, ['-O3', '-std=c++17', '-shared', '-fPIC', '-fno-exceptions', `-I${include}`, ...sources, '-o', tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
   renameSync(tmp, out); // atomic: a half-written addon is never loaded
   console.log(`maestro: built ${out}`);
 } catch (err) {
-  console.warn(`maestro: native matrix product not built (${err.message.split('\n')[0]}); training uses tfjs' wasm products instead`);
+  console.warn(`maestro: native kernels not built (${err.message.split('\n')[0]}); training uses tfjs' wasm kernels instead`);
 }

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { installFastWasmKernels } from './wasm-kernels.js';
-import { nativeGemmStatus } from './native-gemm.js';
+import { nativeKernelsStatus } from './native-kernels.js';
 
 export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
@@ -34,7 +34,7 @@ async function pick(preferred: string | undefined, log: (msg: string) => void): 
   for (const name of candidates) {
     try {
       await activate(name);
-      const matmul = name === 'wasm' && process.env.MAESTRO_WASM_STOCK !== '1' ? `, matrix products ${nativeGemmStatus()}` : '';
+      const matmul = name === 'wasm' && process.env.MAESTRO_WASM_STOCK !== '1' ? `, native kernels ${nativeKernelsStatus()}` : '';
       log(`maestro: tensorflow backend ${name}${matmul}${failures.length ? ` (unavailable: ${failures.join('; ')})` : ''}`);
       return name;
     } catch (err) {

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type ModelConfig, validateConfig } from './config.js';
+import { FUSED_GELU, FUSED_GELU_GRAD } from './wasm-kernels.js';
 
 export type Weights = Record<string, tf.Variable>;
 
@@ -181,11 +182,24 @@ function mlp(x: tf.Tensor2D, w: Weights, p: string): tf.Tensor2D {
   return linear(gelu(linear(x, w, p + 'mlp.fc')), w, p + 'mlp.proj');
 }
 
-/** GELU, tanh approximation; x·x·x rather than pow (wasm's Pow is scalar). */
+/**
+ * GELU, tanh approximation. Where the backend has the fused kernel (wasm with Maestro's native kernels)
+ * it is one pass each way; otherwise it is composed of tfjs ops, x·x·x rather than pow (wasm's Pow is scalar).
+ */
 function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getKernel(FUSED_GELU, tf.getBackend())) return fusedGelu(x) as tf.Tensor2D;
   const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
   return x.mul(0.5).mul(tf.tanh(inner).add(1)) as tf.Tensor2D;
 }
+
+const fusedGelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.engine().runKernel(FUSED_GELU, { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, [input]: tf.Tensor[]) => tf.engine().runKernel(FUSED_GELU_GRAD, { x: input, dy }) as tf.Tensor,
+  };
+});
 
 function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const mean = x.mean(-1, true);

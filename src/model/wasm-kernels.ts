@@ -9,14 +9,16 @@
  * These kernels keep the same semantics: BatchMatMul materialises transposes with the (C++) Transpose
  * kernel and then runs one plain 2-D XNNPACK product per batch on *views* of the heap (temporary tensor
  * ids registered at offsets inside the operands, no copies); Slice reads through a heap view.
- * With the native kernel built (native-gemm.ts) products of 8 rows or more skip all that: it reads the
- * operands in the heap, transposed or not, ~4x faster than XNNPACK's wasm SIMD.
+ * With the native kernels built (native-kernels.ts) products of 8 rows or more skip all that: they read
+ * the operands in the heap, transposed or not, ~4x faster than XNNPACK's wasm SIMD; and GELU becomes one
+ * fused kernel each way (FUSED_GELU, used by the model when it is registered), where tfjs composes it of
+ * nine elementwise ops forward, more backward, and a scalar tanh.
  * Embedding lookups are written as one-hot matmuls by the model (vocab is 128), so no Gather gradient
  * (UnsortedSegmentSum, missing on wasm) is ever needed.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import { nativeGemm, type NativeGemm } from './native-gemm.js';
+import { nativeKernels, type NativeKernels } from './native-kernels.js';
 
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use (not exported as types by tfjs). */
 interface WasmBackend {
@@ -42,10 +44,14 @@ export function installFastWasmKernels(): void {
   override({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: sliceFromHeap as unknown as KernelFunc });
   stockSum = tf.getKernel('Sum', 'wasm')!.kernelFunc;
   override({ kernelName: 'Sum', backendName: 'wasm', kernelFunc: sumLeadingAxes as unknown as KernelFunc });
+  if (nativeKernels()) {
+    override({ kernelName: FUSED_GELU, backendName: 'wasm', kernelFunc: nativeGelu as unknown as KernelFunc });
+    override({ kernelName: FUSED_GELU_GRAD, backendName: 'wasm', kernelFunc: nativeGeluGrad as unknown as KernelFunc });
+  }
 }
 
 function override(config: KernelConfig): void {
-  tf.unregisterKernel(config.kernelName, config.backendName);
+  if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
   tf.registerKernel(config);
   // setupFunc runs when a backend registers; ours is already registered, so run it now.
   if (config.setupFunc) config.setupFunc(tf.findBackend('wasm') as never);
@@ -81,7 +87,7 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
   const { transposeA, transposeB } = args.attrs;
   if (args.inputs.a.dtype !== 'float32' || args.inputs.b.dtype !== 'float32') throw new Error('BatchMatMul: float32 only');
   const { m, k, n } = productDims(args.inputs.a, args.inputs.b, transposeA, transposeB);
-  const native = nativeGemm();
+  const native = nativeKernels();
   if (native && m >= NATIVE_MIN_ROWS) return nativeBatchMatMul(native, args, { m, k, n });
   const a = transposeA ? transposeLastTwo(args.inputs.a, backend) : args.inputs.a;
   const b = transposeB ? transposeLastTwo(args.inputs.b, backend) : args.inputs.b;
@@ -149,7 +155,7 @@ function batches(a: TensorInfo, b: TensorInfo): { outer: number[]; batch: number
 
 /** The product on the native kernel, straight from and into the wasm heap; transposes are free there. */
 function nativeBatchMatMul(
-  native: NativeGemm,
+  native: NativeKernels,
   args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: WasmBackend; attrs: { transposeA: boolean; transposeB: boolean } },
   { m, k, n }: { m: number; k: number; n: number },
 ): TensorInfo {
@@ -161,6 +167,39 @@ function nativeBatchMatMul(
   const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
   const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
   native.gemm(heap, offset(a), offset(b), offset(out), batch, m, n, k, transposeA, transposeB, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
+  return out;
+}
+
+// --- GELU ---------------------------------------------------------------------------------------------
+
+/** Kernel names of the fused GELU (inputs { x }) and its gradient (inputs { x, dy }); see gpt.ts' gelu. */
+export const FUSED_GELU = 'MaestroGelu';
+export const FUSED_GELU_GRAD = 'MaestroGeluGrad';
+
+/** Offset in floats of a float32 tensor in the wasm heap. */
+function heapOffset(backend: WasmBackend, t: TensorInfo): number {
+  if (t.dtype !== 'float32') throw new Error(`GELU: float32 only (got ${t.dtype})`);
+  return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+}
+
+function nativeGelu(args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const size = tf.util.sizeFromShape(x.shape);
+  // The heap view is taken after makeOutput: allocating may grow (and so detach) the heap buffer.
+  if (size > 0) nativeKernels()!.gelu(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), heapOffset(backend, out), size);
+  return out;
+}
+
+function nativeGeluGrad(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: WasmBackend }): TensorInfo {
+  const { inputs: { x, dy }, backend } = args;
+  if (!tf.util.arraysEqual(x.shape, dy.shape)) throw new Error(`GELU gradient: shapes ${x.shape} and ${dy.shape} differ`);
+  const out = backend.makeOutput(x.shape, 'float32');
+  const size = tf.util.sizeFromShape(x.shape);
+  if (size > 0) {
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    nativeKernels()!.geluGrad(heap, heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, out), size);
+  }
   return out;
 }
 

@@ -1,4 +1,4 @@
-// Maestro's native matrix product for tfjs' wasm backend (see src/model/native-gemm.ts).
+// Maestro's native matrix product for tfjs' wasm backend (see src/model/native-kernels.ts; module.cc exports it).
 //
 // tfjs' wasm backend multiplies matrices with XNNPACK compiled to 128-bit wasm SIMD, one core per thread:
 // ~20 GFLOP/s here, while the same core does ~85 with AVX2 + FMA. Training spends ~75 % of its time in
@@ -8,7 +8,7 @@
 // The algorithm is the textbook one of BLIS / GotoBLAS: blocks of A (MC × KC) and B (KC × NC) are packed
 // into contiguous strips (transposes are absorbed by the packing), and a 6 × 16 register-tile kernel with
 // fused multiply-adds computes C from them. Without AVX2/FMA the addon says so and Maestro keeps XNNPACK.
-#include <node_api.h>
+#include "kernels.h"
 #include <immintrin.h>
 #include <cstdint>
 #include <cstdlib>
@@ -125,10 +125,7 @@ void gemm(const Operand& A, const Operand& B, float* C, int m, int n, int k) {
   }
 }
 
-bool cpuSupported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+}  // namespace
 
 #define CHECK(call) if ((call) != napi_ok) { napi_throw_error(env, nullptr, "gemm: bad arguments"); return nullptr; }
 
@@ -180,15 +177,4 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     gemm(A, B, heap + cOff + (int64_t)m * n * b, m, n, k);
   }
   return nullptr;
-}
-
-}  // namespace
-
-NAPI_MODULE_INIT() {
-  napi_value fn, supported;
-  napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, Gemm, nullptr, &fn);
-  napi_get_boolean(env, cpuSupported(), &supported);
-  napi_set_named_property(env, exports, "gemm", fn);
-  napi_set_named_property(env, exports, "supported", supported);
-  return exports;
 }

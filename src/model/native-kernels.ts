@@ -1,0 +1,58 @@
+/**
+ * Maestro's native kernels (native/kernels/), when they were built and the CPU has AVX2 + FMA.
+ *
+ * They work on float32 tensors that live in the wasm backend's heap, in place (the heap is handed over as
+ * a Float32Array: no copies): the matrix product, ~4x faster than tfjs' XNNPACK products compiled to wasm
+ * SIMD, and GELU forward/backward fused into one pass each. Built by `npm ci` (scripts/build-native.mjs);
+ * without them Maestro runs exactly as before, only slower. `MAESTRO_NATIVE_KERNELS=0` turns them off
+ * (benchmarks use that to measure the difference).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Offsets, strides and sizes count floats from the start of `heap`; operands outside it throw a RangeError. */
+export interface NativeKernels {
+  /**
+   * C = op(A) · op(B) for `batch` products; a batch stride of 0 reuses one operand for every product.
+   * C is contiguous m × n per product.
+   */
+  gemm(heap: Float32Array, aOffset: number, bOffset: number, cOffset: number, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number): void;
+  /** y = GELU(x), tanh approximation, for `size` floats. */
+  gelu(heap: Float32Array, xOffset: number, yOffset: number, size: number): void;
+  /** dx = dy · GELU′(x) for `size` floats. */
+  geluGrad(heap: Float32Array, xOffset: number, dyOffset: number, dxOffset: number, size: number): void;
+  supported: boolean;
+}
+
+const ADDON = fileURLToPath(new URL('../../native/kernels/build/kernels.node', import.meta.url));
+
+let loaded: NativeKernels | null | undefined;
+let status = 'not loaded yet';
+
+/** The addon, or null (not built, CPU without AVX2/FMA, or turned off), with the reason in `nativeKernelsStatus`. */
+export function nativeKernels(): NativeKernels | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.env.MAESTRO_NATIVE_KERNELS === '0') status = 'off (MAESTRO_NATIVE_KERNELS=0)';
+  else if (!existsSync(ADDON)) status = 'not built (npm ci builds them; needs a C++ compiler)';
+  else {
+    try {
+      const addon = createRequire(import.meta.url)(ADDON) as NativeKernels;
+      if (addon.supported) {
+        loaded = addon;
+        status = 'native (AVX2/FMA)';
+      } else status = 'unavailable (CPU without AVX2/FMA)';
+    } catch (err) {
+      status = `failed to load (${(err as Error).message.split('\n')[0]})`;
+    }
+  }
+  return loaded;
+}
+
+/** One line for logs: whether the wasm backend runs on the native kernels. */
+export function nativeKernelsStatus(): string {
+  nativeKernels();
+  return status;
+}

@@ -1,0 +1,155 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { nativeKernels, nativeKernelsStatus } from '../src/model/native-kernels.js';
+import { FUSED_GELU, FUSED_GELU_GRAD } from '../src/model/wasm-kernels.js';
+import { GPT, crossEntropy } from '../src/model/gpt.js';
+import { MAESTRO_SMALL } from '../src/model/config.js';
+import { initBackend } from '../src/model/backend.js';
+import { Rng } from '../src/util/rng.js';
+
+const native = nativeKernels();
+if (!native) console.warn(`native-kernels.test: native kernels ${nativeKernelsStatus()}; their tests are skipped`);
+
+/** op(A)·op(B) in float64, the obvious way. */
+function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+describe.skipIf(!native)('native matrix product (native/kernels/gemm.cc)', () => {
+  beforeAll(async () => {
+    process.env.MAESTRO_QUIET = '1';
+    await initBackend();
+  });
+
+  it('equals the reference for every transpose, edge tiles and blocks over k, at heap offsets, batched and broadcast', () => {
+    const rng = new Rng(5);
+    // Sizes straddle the 6 × 16 register tile, the 96-row and 256-deep blocks.
+    for (const [m, n, k] of [[1, 1, 1], [7, 17, 5], [6, 16, 256], [13, 33, 300], [100, 50, 513], [97, 35, 3]]) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const batch = 3;
+          const aOff = 5, bOff = aOff + batch * m * k + 3, cOff = bOff + k * n + 1; // B broadcast: one matrix
+          const heap = new Float32Array(cOff + batch * m * n + 7);
+          for (let i = 0; i < heap.length; i++) heap[i] = rng.next() - 0.5;
+          const guard = heap[heap.length - 1];
+          native!.gemm(heap, aOff, bOff, cOff, batch, m, n, k, ta, tb, m * k, 0);
+          for (let b = 0; b < batch; b++) {
+            const want = reference(heap.subarray(aOff + b * m * k), heap.subarray(bOff), m, n, k, ta, tb);
+            for (let i = 0; i < m * n; i++) expect(Math.abs(heap[cOff + b * m * n + i] - want[i])).toBeLessThan(1e-5 * (1 + Math.abs(want[i])) * Math.sqrt(k));
+          }
+          expect(heap[heap.length - 1]).toBe(guard); // nothing written past C
+        }
+      }
+    }
+  });
+
+  it('refuses operands outside the heap instead of reading past it', () => {
+    const heap = new Float32Array(100);
+    expect(() => native!.gemm(heap, 0, 0, 90, 1, 4, 4, 4, false, false, 0, 0)).toThrow(/outside the heap/);
+    expect(() => native!.gemm(heap, 0, 0, 0, 2, 8, 8, 1, false, false, 8, 80)).toThrow(/outside the heap/);
+  });
+
+  it('serves tf.matMul on the wasm backend (batched, transposed)', () => {
+    const a = tf.randomNormal([4, 40, 24], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([4, 24, 30], 0, 1, 'float32', 2);
+    const bt = b.transpose([0, 2, 1]);
+    const got = tf.matMul(a, bt, false, true).arraySync() as number[][][];
+    // The same product by hand.
+    const [A, B] = [a.arraySync() as number[][][], b.arraySync() as number[][][]];
+    for (let z = 0; z < 4; z++) {
+      for (let i = 0; i < 40; i++) {
+        for (let j = 0; j < 30; j++) {
+          let s = 0;
+          for (let p = 0; p < 24; p++) s += A[z][i][p] * B[z][p][j];
+          expect(Math.abs(got[z][i][j] - s)).toBeLessThan(1e-4);
+        }
+      }
+    }
+    expect(nativeKernelsStatus()).toMatch(/^native/);
+    tf.dispose([a, b, bt]);
+  });
+});
+
+/** GELU (tanh approximation) and its derivative in float64. */
+function geluReference(x: number): { y: number; slope: number } {
+  const c = Math.sqrt(2 / Math.PI), a = 0.044715;
+  const t = Math.tanh(c * (x + a * x ** 3));
+  return { y: 0.5 * x * (1 + t), slope: 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x) };
+}
+
+describe.skipIf(!native)('native GELU (native/kernels/gelu.cc)', () => {
+  beforeAll(async () => {
+    process.env.MAESTRO_QUIET = '1';
+    await initBackend();
+  });
+
+  // Values across the whole range: the tanh's clamp (±7.9), its tiny-|x| branch, ±0, large inputs.
+  const special = [0, -0, 1e-5, -3e-4, 5e-4, 0.5, -0.5, 1, -1, 2.5, -2.5, 3.9, -3.9, 7.9, -7.9, 8, -8, 30, -30, 1e4, -1e4];
+
+  it('equals the float64 formula forward and backward, for every length (vector body and tail), at heap offsets', () => {
+    const rng = new Rng(8);
+    for (const n of [1, 7, 8, 9, 21, 1003]) {
+      const xOff = 3, dyOff = xOff + n + 1, outOff = dyOff + n + 2;
+      const heap = new Float32Array(outOff + n + 5);
+      for (let i = 0; i < heap.length; i++) heap[i] = (rng.next() - 0.5) * 12;
+      for (let i = 0; i < Math.min(n, special.length); i++) heap[xOff + i] = special[i];
+      const guard = heap[heap.length - 1];
+      const x = heap.slice(xOff, xOff + n), dy = heap.slice(dyOff, dyOff + n);
+      native!.gelu(heap, xOff, outOff, n);
+      for (let i = 0; i < n; i++) expect(Math.abs(heap[outOff + i] - geluReference(x[i]).y)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(x[i])));
+      native!.geluGrad(heap, xOff, dyOff, outOff, n);
+      for (let i = 0; i < n; i++) expect(Math.abs(heap[outOff + i] - dy[i] * geluReference(x[i]).slope)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(dy[i])));
+      expect(heap[heap.length - 1]).toBe(guard); // nothing written past the output
+      expect(Array.from(heap.subarray(xOff, xOff + n))).toEqual(Array.from(x)); // inputs untouched
+    }
+  });
+
+  it('passes NaN on (a diverging run must show it) and refuses operands outside the heap', () => {
+    const heap = new Float32Array([NaN, 1, 0, 0]);
+    native!.gelu(heap, 0, 2, 2);
+    expect(heap[2]).toBeNaN();
+    expect(heap[3]).toBeCloseTo(0.8412, 4);
+    expect(() => native!.gelu(heap, 0, 3, 2)).toThrow(/outside the heap/);
+    expect(() => native!.geluGrad(heap, 0, 1, 2, 3)).toThrow(/outside the heap/);
+    expect(() => native!.gelu(heap, -1, 0, 1)).toThrow(/outside the heap/);
+  });
+
+  it('gives the model the same loss and gradients as GELU composed of tfjs ops', () => {
+    const config = { ...MAESTRO_SMALL, nLayer: 2, nHead: 2, nEmbd: 64, mlpDim: 128, blockSize: 32, maxRelDist: 32, dropout: 0 };
+    const model = new GPT(config, undefined, 3);
+    const x = tf.randomUniform([2, 24], 0, 128, 'int32', 4) as tf.Tensor2D;
+    const y = tf.randomUniform([48], 0, 128, 'int32', 5) as tf.Tensor1D;
+    const lossAndGrads = () => {
+      const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(x), y), model.variables());
+      const out = { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync().slice()])) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const fused = lossAndGrads();
+    const kernels = [tf.getKernel(FUSED_GELU, 'wasm')!, tf.getKernel(FUSED_GELU_GRAD, 'wasm')!];
+    expect(kernels.every(Boolean)).toBe(true);
+    kernels.forEach((k) => tf.unregisterKernel(k.kernelName, 'wasm'));
+    let composed: typeof fused;
+    try {
+      composed = lossAndGrads();
+    } finally {
+      kernels.forEach((k) => tf.registerKernel(k));
+    }
+    expect(Math.abs(fused.loss - composed.loss)).toBeLessThan(1e-5);
+    for (const [name, g] of Object.entries(composed.grads)) {
+      const f = fused.grads[name];
+      const scale = Math.max(...Array.from(g, Math.abs), 1e-6);
+      for (let i = 0; i < g.length; i++) expect(Math.abs(f[i] - g[i])).toBeLessThanOrEqual(1e-4 * scale);
+    }
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+});
