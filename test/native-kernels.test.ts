@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { nativeKernels, nativeKernelsStatus } from '../src/model/native-kernels.js';
-import { FUSED_GELU, FUSED_GELU_GRAD } from '../src/model/wasm-kernels.js';
+import { FUSED_ADAMW, FUSED_GELU, FUSED_GELU_GRAD, SUM_SQUARES } from '../src/model/wasm-kernels.js';
+import { AdamW, DEFAULT_ADAMW } from '../training/optim.js';
 import { GPT, crossEntropy } from '../src/model/gpt.js';
 import { MAESTRO_SMALL } from '../src/model/config.js';
 import { initBackend } from '../src/model/backend.js';
@@ -151,5 +152,70 @@ describe.skipIf(!native)('native GELU (native/kernels/gelu.cc)', () => {
     }
     tf.dispose([x, y]);
     model.dispose();
+  });
+});
+
+/** Runs `f` with the given kernels unregistered from the wasm backend (so callers take the tfjs-ops path). */
+function withoutKernels<T>(names: string[], f: () => T): T {
+  const kernels = names.map((n) => tf.getKernel(n, 'wasm')!);
+  expect(kernels.every(Boolean)).toBe(true);
+  kernels.forEach((k) => tf.unregisterKernel(k.kernelName, 'wasm'));
+  try {
+    return f();
+  } finally {
+    kernels.forEach((k) => tf.registerKernel(k));
+  }
+}
+
+describe.skipIf(!native)('native optimizer kernels (native/kernels/optim.cc)', () => {
+  beforeAll(async () => {
+    process.env.MAESTRO_QUIET = '1';
+    await initBackend();
+  });
+
+  it('AdamW: the fused update equals the one composed of tfjs ops, with clipping, decay and a gradient scale', () => {
+    // Odd sizes (vector body and tail); 'a.w' and 'wte' are decayed, 'a.b' is not.
+    const shapes: Record<string, number[]> = { 'a.w': [37, 5], 'a.b': [13], wte: [8, 3] };
+    const run = () => {
+      const vars = Object.fromEntries(Object.entries(shapes).map(([n, shape], i) => [n, tf.variable(tf.randomNormal(shape, 0, 1, 'float32', i + 1))]));
+      const opt = new AdamW({ ...DEFAULT_ADAMW, clipNorm: 1 });
+      const norms: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        // Step 0's gradients are large (clipped), the later ones small (not clipped).
+        const grads = Object.fromEntries(Object.entries(shapes).map(([n, shape], i) => [n, tf.randomNormal(shape, 0, step === 0 ? 10 : 0.01, 'float32', 100 * step + i + 1)])); // seed 0 would mean unseeded
+        norms.push(opt.apply(vars, grads, 0.01, 0.5));
+      }
+      const read = (r: Record<string, tf.Tensor>) => Object.fromEntries(Object.entries(r).map(([n, t]) => [n, Array.from(t.dataSync())]));
+      const out = { norms, p: read(vars), m: read(opt.m), v: read(opt.v) };
+      tf.dispose(Object.values(vars));
+      opt.dispose();
+      return out;
+    };
+    const fused = run();
+    const composed = withoutKernels([FUSED_ADAMW, SUM_SQUARES], run);
+    expect(fused.norms[0]).toBeGreaterThan(1); // clipping was exercised
+    fused.norms.forEach((n, i) => expect(n).toBeCloseTo(composed.norms[i], 4));
+    for (const part of ['p', 'm', 'v'] as const) {
+      for (const [name, want] of Object.entries(composed[part])) {
+        const got = fused[part][name];
+        expect(got.length).toBe(want.length);
+        want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w))));
+      }
+    }
+  });
+
+  it('sums of squares and column sums equal hand sums, and refuse operands outside the heap', () => {
+    const rng = new Rng(9);
+    const heap = new Float32Array(64).map(() => rng.next() - 0.5);
+    let sq = 0;
+    for (let i = 3; i < 3 + 21; i++) sq += heap[i] * heap[i];
+    expect(native!.sumSquares(heap, 3, 21)).toBeCloseTo(sq, 10);
+    const x = heap.slice(2, 2 + 5 * 9);
+    native!.columnSums(heap, 2, 50, 5, 9);
+    for (let c = 0; c < 9; c++) expect(heap[50 + c]).toBeCloseTo(x[c] + x[9 + c] + x[18 + c] + x[27 + c] + x[36 + c], 6);
+    expect(() => native!.sumSquares(heap, 60, 5)).toThrow(/outside the heap/);
+    expect(() => native!.columnSums(heap, 0, 60, 8, 8)).toThrow(/outside the heap/);
+    expect(() => native!.adamw(heap, 0, 8, 16, 24, 32, 40, 60, 8, new Float32Array(8))).toThrow(/outside the heap/);
+    expect(() => native!.adamw(heap, 0, 8, 16, 24, 32, 40, 48, 8, new Float32Array(7))).toThrow(TypeError);
   });
 });

@@ -4,6 +4,7 @@
  * tensors in hand to checkpoint and resume exactly.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_ADAMW, SUM_SQUARES, type AdamWAttrs } from '../src/model/wasm-kernels.js';
 
 export interface AdamWConfig {
   beta1: number;
@@ -28,20 +29,37 @@ export class AdamW {
 
   constructor(readonly config: AdamWConfig = DEFAULT_ADAMW) {}
 
-  /** Apply one update; returns the gradient's global norm before clipping. Disposes `grads`. */
-  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): number {
+  /**
+   * Apply one update with the gradients `grads` × `gradScale` (1/micro-batches turns a sum into the mean);
+   * returns their global norm before clipping. Disposes `grads`. Where the backend has the fused kernels
+   * (wasm with Maestro's native kernels) each parameter's update is one pass; otherwise tfjs ops.
+   */
+  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): number {
     const { beta1, beta2, eps, weightDecay, clipNorm } = this.config;
     const names = Object.keys(grads).sort();
-    const sq = tf.tidy(() => tf.addN(names.map((n) => grads[n].square().sum())));
-    const norm = Math.sqrt(sq.dataSync()[0]);
+    const fused = Boolean(tf.getKernel(FUSED_ADAMW, tf.getBackend()));
+    const squares = (g: tf.Tensor) => (fused ? (tf.engine().runKernel(SUM_SQUARES, { x: g }) as tf.Tensor) : g.square().sum());
+    const sq = tf.tidy(() => tf.addN(names.map((n) => squares(grads[n]))));
+    const norm = Math.sqrt(sq.dataSync()[0]) * gradScale;
     sq.dispose();
-    const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
+    const scale = gradScale * (clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1);
     this.step++;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
     for (const n of names) {
       const g0 = grads[n];
       const p = vars[n];
+      if (fused) {
+        const m0 = this.m[n] ?? tf.zerosLike(p);
+        const v0 = this.v[n] ?? tf.zerosLike(p);
+        const attrs = { lr, beta1, beta2, bc1, bc2, eps, decay: isDecayed(n) ? weightDecay : 0, gradScale: scale } satisfies AdamWAttrs;
+        const [next, m, v] = tf.engine().runKernel(FUSED_ADAMW, { p, g: g0, m: m0, v: v0 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        p.assign(next);
+        tf.dispose([next, m0, v0, g0]);
+        this.m[n] = m;
+        this.v[n] = v;
+        continue;
+      }
       const [m, v] = tf.tidy(() => {
         const g = scale === 1 ? g0 : g0.mul(scale);
         const m = this.m[n] ? this.m[n].mul(beta1).add(g.mul(1 - beta1)) : g.mul(1 - beta1);

@@ -130,14 +130,7 @@ export async function train(init: GPT | ModelConfig, opts: TrainOptions, resume 
         lossSum += r.loss;
         for (const g of r.grads) grads = addInto(grads!, g); // thread order: the sum does not depend on timing
       }
-      if (opts.accumulate > 1) {
-        for (const n of names) {
-          const avg = grads![n].div(opts.accumulate);
-          grads![n].dispose();
-          grads![n] = avg;
-        }
-      }
-      const gradNorm = optimizer.apply(model.weights, grads!, lr);
+      const gradNorm = optimizer.apply(model.weights, grads!, lr, 1 / opts.accumulate); // the mean over micro-batches
       state.step++;
       const tokens = opts.batchSize * opts.seqLen * opts.accumulate;
       state.tokensSeen += tokens;

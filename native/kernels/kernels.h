@@ -9,3 +9,9 @@ napi_value Gemm(napi_env env, napi_callback_info info);
 napi_value Gelu(napi_env env, napi_callback_info info);
 // geluGrad(heap, xOffset, dyOffset, dxOffset, size) — gelu.cc
 napi_value GeluGrad(napi_env env, napi_callback_info info);
+// adamw(heap, p, g, m, v, pOut, mOut, vOut, size, hyper: Float32Array [lr, β1, β2, bc1, bc2, eps, decay, gradScale]) — optim.cc
+napi_value AdamW(napi_env env, napi_callback_info info);
+// sumSquares(heap, xOffset, size) → Σ x² (in double) — optim.cc
+napi_value SumSquares(napi_env env, napi_callback_info info);
+// columnSums(heap, xOffset, outOffset, rows, cols): out[c] = Σ_r x[r, c] — optim.cc
+napi_value ColumnSums(napi_env env, napi_callback_info info);

@@ -22,6 +22,9 @@ NAPI_MODULE_INIT() {
   exportFunction(env, exports, "gemm", Gemm);
   exportFunction(env, exports, "gelu", Gelu);
   exportFunction(env, exports, "geluGrad", GeluGrad);
+  exportFunction(env, exports, "adamw", AdamW);
+  exportFunction(env, exports, "sumSquares", SumSquares);
+  exportFunction(env, exports, "columnSums", ColumnSums);
   napi_value supported;
   napi_get_boolean(env, cpuSupported(), &supported);
   napi_set_named_property(env, exports, "supported", supported);

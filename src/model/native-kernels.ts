@@ -3,7 +3,8 @@
  *
  * They work on float32 tensors that live in the wasm backend's heap, in place (the heap is handed over as
  * a Float32Array: no copies): the matrix product, ~4x faster than tfjs' XNNPACK products compiled to wasm
- * SIMD, and GELU forward/backward fused into one pass each. Built by `npm ci` (scripts/build-native.mjs);
+ * SIMD; GELU forward/backward and the AdamW update fused into one pass each; squared norms and column
+ * sums. Built by `npm ci` (scripts/build-native.mjs);
  * without them Maestro runs exactly as before, only slower. `MAESTRO_NATIVE_KERNELS=0` turns them off
  * (benchmarks use that to measure the difference).
  */
@@ -23,6 +24,16 @@ export interface NativeKernels {
   gelu(heap: Float32Array, xOffset: number, yOffset: number, size: number): void;
   /** dx = dy · GELU′(x) for `size` floats. */
   geluGrad(heap: Float32Array, xOffset: number, dyOffset: number, dxOffset: number, size: number): void;
+  /**
+   * One AdamW step for `size` parameters into new buffers: g is scaled by gradScale, then m' = β1·m + (1−β1)·g,
+   * v' = β2·v + (1−β2)·g², p' = p·(1 − lr·decay) − lr·(m'/bc1)/(√(v'/bc2) + eps).
+   * `hyper` = [lr, β1, β2, bc1, bc2, eps, decay, gradScale].
+   */
+  adamw(heap: Float32Array, p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, size: number, hyper: Float32Array): void;
+  /** Σ x² over `size` floats, accumulated in double. */
+  sumSquares(heap: Float32Array, xOffset: number, size: number): number;
+  /** out[c] = Σ_r x[r, c] for a row-major rows × cols matrix, accumulated in double. */
+  columnSums(heap: Float32Array, xOffset: number, outOffset: number, rows: number, cols: number): void;
   supported: boolean;
 }
 

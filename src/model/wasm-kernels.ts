@@ -5,7 +5,8 @@
  *  - BatchMatMul only reaches XNNPACK for a plain product with no transpose flags and one batch; autodiff's
  *    gradients use the transposed forms and attention uses batches, which fall into a scalar loop;
  *  - Slice copies the *whole* input out of the wasm heap (readSync) for every slice;
- *  - Sum over leading axes (bias gradients) transposes its input first.
+ *  - Sum over leading axes (bias gradients) transposes its input first;
+ *  - Identity copies (the autodiff tape clones every tensor it saves).
  * These kernels keep the same semantics: BatchMatMul materialises transposes with the (C++) Transpose
  * kernel and then runs one plain 2-D XNNPACK product per batch on *views* of the heap (temporary tensor
  * ids registered at offsets inside the operands, no copies); Slice reads through a heap view.
@@ -29,6 +30,7 @@ interface WasmBackend {
   };
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  incRef(dataId: object): void;
   disposeData(dataId: object): boolean;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -44,9 +46,12 @@ export function installFastWasmKernels(): void {
   override({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: sliceFromHeap as unknown as KernelFunc });
   stockSum = tf.getKernel('Sum', 'wasm')!.kernelFunc;
   override({ kernelName: 'Sum', backendName: 'wasm', kernelFunc: sumLeadingAxes as unknown as KernelFunc });
+  override({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityShared as unknown as KernelFunc });
   if (nativeKernels()) {
     override({ kernelName: FUSED_GELU, backendName: 'wasm', kernelFunc: nativeGelu as unknown as KernelFunc });
     override({ kernelName: FUSED_GELU_GRAD, backendName: 'wasm', kernelFunc: nativeGeluGrad as unknown as KernelFunc });
+    override({ kernelName: FUSED_ADAMW, backendName: 'wasm', kernelFunc: nativeAdamW as unknown as KernelFunc });
+    override({ kernelName: SUM_SQUARES, backendName: 'wasm', kernelFunc: nativeSumSquares as unknown as KernelFunc });
   }
 }
 
@@ -203,14 +208,57 @@ function nativeGeluGrad(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backe
   return out;
 }
 
+// --- AdamW and the gradient norm (used by training/optim.ts when registered) ---------------------------
+
+/** Inputs { p, g, m, v }, attrs AdamWAttrs; outputs [p', m', v'] (new tensors: inputs are never written). */
+export const FUSED_ADAMW = 'MaestroAdamW';
+/** Inputs { x }; output a float32 scalar, Σ x² (accumulated in double). */
+export const SUM_SQUARES = 'MaestroSumSquares';
+
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  /** Bias corrections 1 − β1^t and 1 − β2^t. */
+  bc1: number;
+  bc2: number;
+  eps: number;
+  /** Weight decay (0 for parameters that are not decayed). */
+  decay: number;
+  /** Applied to g first: gradient clipping and the mean over micro-batches. */
+  gradScale: number;
+}
+
+function nativeAdamW(args: { inputs: { p: TensorInfo; g: TensorInfo; m: TensorInfo; v: TensorInfo }; backend: WasmBackend; attrs: AdamWAttrs }): TensorInfo[] {
+  const { inputs: { p, g, m, v }, backend, attrs: h } = args;
+  for (const t of [g, m, v]) if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`AdamW: shapes ${p.shape} and ${t.shape} differ`);
+  const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const size = tf.util.sizeFromShape(p.shape);
+  if (size > 0) {
+    const hyper = new Float32Array([h.lr, h.beta1, h.beta2, h.bc1, h.bc2, h.eps, h.decay, h.gradScale]);
+    const [pOut, mOut, vOut] = outs.map((t) => heapOffset(backend, t));
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    nativeKernels()!.adamw(heap, heapOffset(backend, p), heapOffset(backend, g), heapOffset(backend, m), heapOffset(backend, v), pOut, mOut, vOut, size, hyper);
+  }
+  return outs;
+}
+
+function nativeSumSquares(args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  const out = backend.makeOutput([], 'float32');
+  const sum = nativeKernels()!.sumSquares(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), tf.util.sizeFromShape(x.shape));
+  (backend.typedArrayFromHeap(out) as Float32Array)[0] = sum;
+  return out;
+}
+
 // --- Sum ----------------------------------------------------------------------------------------------
 
 let stockSum: KernelFunc;
 
 /**
  * Sums over leading axes (every bias and LayerNorm gradient: [rows, width] → [width]) by adding rows in a
- * heap view: the stock kernel transposes first and then reduces, ~2.5 ms for 1024 × 256 instead of ~0.7
- * (both measured with the other core busy).
+ * heap view (natively when the kernels are built): the stock kernel transposes first and then reduces,
+ * ~2.5 ms for 1024 × 256 instead of ~0.7 in JS (both measured with the other core busy).
  * Every other reduction goes to the stock kernel.
  */
 function sumLeadingAxes(args: { inputs: { x: TensorInfo }; backend: WasmBackend; attrs: { axis: number | number[]; keepDims: boolean } }): TensorInfo {
@@ -223,11 +271,30 @@ function sumLeadingAxes(args: { inputs: { x: TensorInfo }; backend: WasmBackend;
   const inner = tf.util.sizeFromShape(kept);
   const rows = tf.util.sizeFromShape(x.shape) / inner;
   const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  const native = nativeKernels();
+  if (native) {
+    native.columnSums(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), heapOffset(backend, out), rows, inner);
+    return out;
+  }
   const src = backend.typedArrayFromHeap(x) as Float32Array; // views after makeOutput (which may grow the heap)
   const acc = new Float64Array(inner);
   for (let r = 0, base = 0; r < rows; r++, base += inner) for (let j = 0; j < inner; j++) acc[j] += src[base + j];
   (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
   return out;
+}
+
+// --- Identity -----------------------------------------------------------------------------------------
+
+/**
+ * The autodiff tape clones every tensor it saves for the backward pass (tfjs' Engine.clone runs the
+ * Identity kernel), and stock wasm's Identity copies the data: ~560 copies per training step, ~5 % of
+ * it. tfjs tensors are immutable (as on the cpu backend, whose Identity does the same), so the clone shares
+ * the data, counted, as wasm's own Reshape already does.
+ */
+function identityShared(args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 // --- Slice --------------------------------------------------------------------------------------------
