@@ -13,7 +13,8 @@
  * With the native kernels built (native-kernels.ts) products of 8 rows or more skip all that: they read
  * the operands in the heap, transposed or not, ~4x faster than XNNPACK's wasm SIMD; and GELU becomes one
  * fused kernel each way (FUSED_GELU, used by the model when it is registered), where tfjs composes it of
- * nine elementwise ops forward, more backward, and a scalar tanh.
+ * nine elementwise ops forward, more backward, and a scalar tanh; likewise AdamW's update (FUSED_ADAMW,
+ * used by training/optim.ts) and column sums.
  * Embedding lookups are written as one-hot matmuls by the model (vocab is 128), so no Gather gradient
  * (UnsortedSegmentSum, missing on wasm) is ever needed.
  */
