@@ -8,6 +8,7 @@
 //   y  = ½·x·(1 + t),  t = tanh(u),  u = √(2/π)·(x + 0.044715·x³)
 //   dy/dx = ½·(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)
 #include "kernels.h"
+#include "heap-args.h"
 #include <immintrin.h>
 #include <cstdint>
 
@@ -94,49 +95,20 @@ TARGET void geluBackward(const float* x, const float* dy, float* dx, int64_t n) 
   }
 }
 
-// Reads the Float32Array heap and `count` integer offsets/sizes; throws (and returns false) when any
-// operand of `size` floats would lie outside the heap.
-bool heapArgs(napi_env env, napi_callback_info info, const char* name, size_t count, float** heap, int64_t* v) {
-  napi_value argv[6];
-  size_t argc = 6;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  bool ok = napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == count + 1 &&
-            napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) == napi_ok && type == napi_float32_array;
-  for (size_t i = 0; ok && i < count; i++) {
-    double d;
-    ok = napi_get_value_double(env, argv[1 + i], &d) == napi_ok;
-    v[i] = (int64_t)d;
-  }
-  if (!ok) {
-    napi_throw_type_error(env, nullptr, name);
-    return false;
-  }
-  const int64_t size = v[count - 1];
-  for (size_t i = 0; i + 1 < count; i++) {
-    if (v[i] < 0 || size < 0 || v[i] + size > (int64_t)length) {
-      napi_throw_range_error(env, nullptr, "gelu: operands outside the heap");
-      return false;
-    }
-  }
-  *heap = static_cast<float*>(data);
-  return true;
-}
-
 }  // namespace
 
 napi_value Gelu(napi_env env, napi_callback_info info) {
-  float* heap;
-  int64_t v[3];
-  if (heapArgs(env, info, "gelu(heap: Float32Array, xOffset, yOffset, size)", 3, &heap, v)) geluForward(heap + v[0], heap + v[1], v[2]);
+  HeapArgs a;
+  if (!readHeapArgs(env, info, "gelu(heap: Float32Array, xOffset, yOffset, size)", 3, a) || !inHeap(env, a, "gelu", {a.v[0], a.v[1]}, a.v[2])) return nullptr;
+  geluForward(a.heap + (int64_t)a.v[0], a.heap + (int64_t)a.v[1], (int64_t)a.v[2]);
   return nullptr;
 }
 
 napi_value GeluGrad(napi_env env, napi_callback_info info) {
-  float* heap;
-  int64_t v[4];
-  if (heapArgs(env, info, "geluGrad(heap: Float32Array, xOffset, dyOffset, dxOffset, size)", 4, &heap, v))
-    geluBackward(heap + v[0], heap + v[1], heap + v[2], v[3]);
+  HeapArgs a;
+  if (!readHeapArgs(env, info, "geluGrad(heap: Float32Array, xOffset, dyOffset, dxOffset, size)", 4, a) ||
+      !inHeap(env, a, "gelu", {a.v[0], a.v[1], a.v[2]}, a.v[3]))
+    return nullptr;
+  geluBackward(a.heap + (int64_t)a.v[0], a.heap + (int64_t)a.v[1], a.heap + (int64_t)a.v[2], (int64_t)a.v[3]);
   return nullptr;
 }

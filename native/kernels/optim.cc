@@ -5,6 +5,7 @@
 // pass. Column sums are every bias and LayerNorm gradient ([rows, width] → [width]).
 // Reductions accumulate in double, so their result does not depend on the vector width.
 #include "kernels.h"
+#include "heap-args.h"
 #include <immintrin.h>
 #include <cmath>
 #include <cstdint>
@@ -71,81 +72,34 @@ TARGET void columnSums(const float* x, float* out, int64_t rows, int64_t cols) {
   for (int64_t c = 0; c < cols; c++) out[c] = (float)acc[c];
 }
 
-// Reads (heap: Float32Array, ...count numbers); throws a TypeError naming the signature when they are not.
-bool readArgs(napi_env env, napi_callback_info info, const char* signature, size_t count, float** heap, size_t* length, double* v) {
-  napi_value argv[12];
-  size_t argc = 12;
-  napi_typedarray_type type;
-  void* data = nullptr;
-  bool ok = napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == count + 1 &&
-            napi_get_typedarray_info(env, argv[0], &type, length, &data, nullptr, nullptr) == napi_ok && type == napi_float32_array;
-  for (size_t i = 0; ok && i < count; i++) ok = napi_get_value_double(env, argv[1 + i], &v[i]) == napi_ok;
-  if (!ok) {
-    napi_throw_type_error(env, nullptr, signature);
-    return false;
-  }
-  *heap = static_cast<float*>(data);
-  return true;
-}
-
-// True when every [offset, offset + size) lies inside a heap of `length` floats; throws otherwise.
-bool inHeap(napi_env env, size_t length, std::initializer_list<double> offsets, double size) {
-  for (double off : offsets) {
-    if (!(off >= 0 && size >= 0 && off + size <= (double)length)) {
-      napi_throw_range_error(env, nullptr, "optimizer kernel: operands outside the heap");
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 napi_value AdamW(napi_env env, napi_callback_info info) {
-  float* heap;
-  size_t length;
-  double v[8];
-  const char* signature = "adamw(heap: Float32Array, p, g, m, v, pOut, mOut, vOut, size, hyper: Float32Array[8]) — offsets in floats";
-  // The hyperparameters come as a Float32Array: read the first 8 arguments as numbers, the last apart.
-  napi_value argv[10];
-  size_t argc = 10;
-  napi_typedarray_type type, htype;
-  size_t hlen = 0;
-  void* data = nullptr;
-  void* hdata = nullptr;
-  bool ok = napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == 10 &&
-            napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) == napi_ok && type == napi_float32_array &&
-            napi_get_typedarray_info(env, argv[9], &htype, &hlen, &hdata, nullptr, nullptr) == napi_ok && htype == napi_float32_array && hlen == 8;
-  for (int i = 0; ok && i < 8; i++) ok = napi_get_value_double(env, argv[1 + i], &v[i]) == napi_ok;
-  if (!ok) {
-    napi_throw_type_error(env, nullptr, signature);
+  HeapArgs a;
+  if (!readHeapArgs(env, info, "adamw(heap: Float32Array, p, g, m, v, pOut, mOut, vOut, size, hyper: Float32Array[8]) — offsets in floats", 8, a, 8) ||
+      !inHeap(env, a, "adamw", {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], a.v[5], a.v[6]}, a.v[7]))
     return nullptr;
-  }
-  heap = static_cast<float*>(data);
-  if (!inHeap(env, length, {v[0], v[1], v[2], v[3], v[4], v[5], v[6]}, v[7])) return nullptr;
-  const float* hp = static_cast<const float*>(hdata);
+  const float* hp = a.trailing;
   const AdamWParams h{hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6], hp[7]};
-  adamw(heap + (int64_t)v[0], heap + (int64_t)v[1], heap + (int64_t)v[2], heap + (int64_t)v[3], heap + (int64_t)v[4], heap + (int64_t)v[5],
-        heap + (int64_t)v[6], (int64_t)v[7], h);
+  float* heap = a.heap;
+  adamw(heap + (int64_t)a.v[0], heap + (int64_t)a.v[1], heap + (int64_t)a.v[2], heap + (int64_t)a.v[3], heap + (int64_t)a.v[4], heap + (int64_t)a.v[5],
+        heap + (int64_t)a.v[6], (int64_t)a.v[7], h);
   return nullptr;
 }
 
 napi_value SumSquares(napi_env env, napi_callback_info info) {
-  float* heap;
-  size_t length;
-  double v[2];
-  if (!readArgs(env, info, "sumSquares(heap: Float32Array, xOffset, size)", 2, &heap, &length, v) || !inHeap(env, length, {v[0]}, v[1])) return nullptr;
+  HeapArgs a;
+  if (!readHeapArgs(env, info, "sumSquares(heap: Float32Array, xOffset, size)", 2, a) || !inHeap(env, a, "sumSquares", {a.v[0]}, a.v[1])) return nullptr;
   napi_value result;
-  napi_create_double(env, sumSquares(heap + (int64_t)v[0], (int64_t)v[1]), &result);
+  napi_create_double(env, sumSquares(a.heap + (int64_t)a.v[0], (int64_t)a.v[1]), &result);
   return result;
 }
 
 napi_value ColumnSums(napi_env env, napi_callback_info info) {
-  float* heap;
-  size_t length;
-  double v[4];
-  if (!readArgs(env, info, "columnSums(heap: Float32Array, xOffset, outOffset, rows, cols)", 4, &heap, &length, v)) return nullptr;
-  if (!(v[2] >= 0 && v[3] >= 0) || !inHeap(env, length, {v[0]}, v[2] * v[3]) || !inHeap(env, length, {v[1]}, v[3])) return nullptr;
-  columnSums(heap + (int64_t)v[0], heap + (int64_t)v[1], (int64_t)v[2], (int64_t)v[3]);
+  HeapArgs a;
+  if (!readHeapArgs(env, info, "columnSums(heap: Float32Array, xOffset, outOffset, rows, cols)", 4, a)) return nullptr;
+  const double rows = a.v[2], cols = a.v[3];
+  if (!(rows >= 0 && cols >= 0) || !inHeap(env, a, "columnSums", {a.v[0]}, rows * cols) || !inHeap(env, a, "columnSums", {a.v[1]}, cols)) return nullptr;
+  columnSums(a.heap + (int64_t)a.v[0], a.heap + (int64_t)a.v[1], (int64_t)rows, (int64_t)cols);
   return nullptr;
 }
