@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { nativeKernels, nativeKernelsStatus } from '../src/model/native-kernels.js';
-import { FUSED_ADAMW, FUSED_GELU, FUSED_GELU_GRAD, SUM_SQUARES } from '../src/model/wasm-kernels.js';
+import { FUSED_ADAMW, FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD, SUM_SQUARES } from '../src/model/wasm-kernels.js';
 import { AdamW, DEFAULT_ADAMW } from '../training/optim.js';
-import { GPT, crossEntropy } from '../src/model/gpt.js';
+import { GPT, crossEntropy, dropout } from '../src/model/gpt.js';
 import { MAESTRO_SMALL } from '../src/model/config.js';
 import { initBackend } from '../src/model/backend.js';
 import { Rng } from '../src/util/rng.js';
@@ -217,5 +217,103 @@ describe.skipIf(!native)('native optimizer kernels (native/kernels/optim.cc)', (
     expect(() => native!.columnSums(heap, 0, 60, 8, 8)).toThrow(/outside the heap/);
     expect(() => native!.adamw(heap, 0, 8, 16, 24, 32, 40, 60, 8, new Float32Array(8))).toThrow(/outside the heap/);
     expect(() => native!.adamw(heap, 0, 8, 16, 24, 32, 40, 48, 8, new Float32Array(7))).toThrow(TypeError);
+  });
+});
+
+/** The kernel's mask hash, written again in JavaScript: element i is dropped when this is < rate·2³². */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+function maskHash(i: number, seed: number): number {
+  const k0 = seed % 2 ** 32, k1 = Math.floor(seed / 2 ** 32);
+  return fmix32((fmix32((Math.imul(i, 0x9e3779b9) + k0) >>> 0) ^ k1) >>> 0);
+}
+
+describe.skipIf(!native)('native dropout (native/kernels/dropout.cc)', () => {
+  beforeAll(async () => {
+    process.env.MAESTRO_QUIET = '1';
+    await initBackend();
+  });
+
+  it('drops exactly the elements the hash says, scales the rest, for every length (vector body and tail), at heap offsets', () => {
+    const rng = new Rng(11);
+    for (const size of [1, 7, 8, 9, 21, 1003]) {
+      for (const seed of [0, 12345, 2 ** 40 + 7]) {
+        const rate = 0.3;
+        const xOff = 3, yOff = xOff + size + 5;
+        const heap = new Float32Array(yOff + size + 4).map(() => rng.next() - 0.5);
+        const x = heap.slice(xOff, xOff + size);
+        const guard = heap.slice(yOff + size);
+        native!.dropout(heap, xOff, yOff, size, seed, rate);
+        const scale = Math.fround(1 / (1 - rate));
+        for (let i = 0; i < size; i++) {
+          const dropped = maskHash(i, seed) < rate * 2 ** 32;
+          expect(heap[yOff + i]).toBe(dropped ? 0 : Math.fround(x[i] * scale));
+        }
+        expect(heap.slice(yOff + size)).toEqual(guard); // nothing written past y
+      }
+    }
+  });
+
+  it('drops the rate asked for, the same mask for the same seed and a different one for any other seed', () => {
+    const size = 1 << 18;
+    const heap = new Float32Array(2 * size).fill(1, 0, size);
+    const maskOf = (seed: number, rate: number) => {
+      native!.dropout(heap, 0, size, size, seed, rate);
+      return heap.slice(size);
+    };
+    for (const rate of [0.1, 0.5]) {
+      const mask = maskOf(99, rate);
+      const dropped = mask.reduce((n, v) => n + (v === 0 ? 1 : 0), 0) / size;
+      // Binomial standard deviation is ≤ 0.001 here: 5σ.
+      expect(Math.abs(dropped - rate)).toBeLessThan(0.005);
+      // Neighbours independent: P(both dropped) ≈ rate².
+      let both = 0;
+      for (let i = 1; i < size; i++) if (mask[i] === 0 && mask[i - 1] === 0) both++;
+      expect(Math.abs(both / size - rate * rate)).toBeLessThan(0.005);
+    }
+    const a = maskOf(99, 0.1);
+    const again = maskOf(99, 0.1);
+    expect(again.every((v, i) => v === a[i])).toBe(true);
+    for (const other of [98, 99 + 2 ** 32, 2 ** 33 + 99]) {
+      const b = maskOf(other, 0.1);
+      let differ = 0;
+      for (let i = 0; i < size; i++) if ((a[i] === 0) !== (b[i] === 0)) differ++;
+      expect(differ / size).toBeGreaterThan(0.15); // independent masks differ at 2·0.1·0.9 = 18 %
+    }
+    expect(Array.from(maskOf(5, 0)).every((v) => v === 1)).toBe(true); // rate 0 keeps everything, unscaled
+  });
+
+  it('refuses bad arguments instead of reading past the heap', () => {
+    const heap = new Float32Array(16);
+    expect(() => native!.dropout(heap, 0, 8, 9, 1, 0.1)).toThrow(/outside the heap/);
+    expect(() => native!.dropout(heap, 0, 8, 8, -1, 0.1)).toThrow(RangeError);
+    expect(() => native!.dropout(heap, 0, 8, 8, 1.5, 0.1)).toThrow(RangeError);
+    expect(() => native!.dropout(heap, 0, 8, 8, 1, 1)).toThrow(RangeError);
+  });
+
+  it('is its own gradient in the model: d/dx Σ w·drop(x) = drop(w) with the same seed, and training is seeded', () => {
+    expect(tf.getKernel(FUSED_DROPOUT, 'wasm')).toBeTruthy();
+    const x = tf.randomNormal([64, 40], 0, 1, 'float32', 1);
+    const w = tf.randomNormal([64, 40], 0, 1, 'float32', 2);
+    const grad = tf.grad((t: tf.Tensor) => dropout(t, 0.2, 777).mul(w).sum())(x);
+    const want = dropout(w, 0.2, 777);
+    expect(Array.from(grad.dataSync())).toEqual(Array.from(want.dataSync()));
+    const zeros = Array.from(want.dataSync()).filter((v) => v === 0).length;
+    expect(zeros).toBeGreaterThan(0.1 * 64 * 40);
+    expect(zeros).toBeLessThan(0.3 * 64 * 40);
+
+    const config = { ...MAESTRO_SMALL, nLayer: 2, nHead: 2, nEmbd: 64, mlpDim: 128, blockSize: 32, maxRelDist: 32, dropout: 0.1 };
+    const model = new GPT(config, undefined, 3);
+    const tokens = tf.randomUniform([2, 24], 0, 128, 'int32', 4) as tf.Tensor2D;
+    const targets = tf.randomUniform([48], 0, 128, 'int32', 5) as tf.Tensor1D;
+    const loss = (seed?: number) => tf.tidy(() => crossEntropy(model.forward(tokens, { training: seed !== undefined, dropoutSeed: seed }), targets).dataSync()[0]);
+    expect(loss(21)).toBe(loss(21));
+    expect(loss(21)).not.toBe(loss(22));
+    expect(loss(21)).not.toBe(loss());
+    tf.dispose([x, w, grad, want, tokens, targets]);
+    model.dispose();
   });
 });

@@ -15,3 +15,5 @@ napi_value AdamW(napi_env env, napi_callback_info info);
 napi_value SumSquares(napi_env env, napi_callback_info info);
 // columnSums(heap, xOffset, outOffset, rows, cols): out[c] = Σ_r x[r, c] — optim.cc
 napi_value ColumnSums(napi_env env, napi_callback_info info);
+// dropout(heap, xOffset, yOffset, size, seed, rate): y = x·keep(seed, i)/(1 − rate); also its own gradient — dropout.cc
+napi_value Dropout(napi_env env, napi_callback_info info);

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type ModelConfig, validateConfig } from './config.js';
-import { FUSED_GELU, FUSED_GELU_GRAD } from './wasm-kernels.js';
+import { FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD } from './wasm-kernels.js';
 
 export type Weights = Record<string, tf.Variable>;
 
@@ -120,7 +120,7 @@ export class GPT {
     if (T > blockSize) throw new Error(`sequence of ${T} tokens is longer than the model's block size ${blockSize}`);
     const w = this.weights;
     const drop = (x: tf.Tensor, salt: number): tf.Tensor =>
-      training && this.config.dropout > 0 ? tf.dropout(x, this.config.dropout, undefined, dropoutSeed === undefined ? undefined : dropoutSeed * 1009 + salt) : x;
+      training && this.config.dropout > 0 ? dropout(x, this.config.dropout, dropoutSeed === undefined ? undefined : dropoutSeed * 1009 + salt) : x;
     const kv: KVCache['layers'] = [];
     const block = (x: tf.Tensor2D, l: number, mask: tf.Tensor2D): tf.Tensor2D => {
       const p = `h${l}.`;
@@ -200,6 +200,24 @@ const fusedGelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, [input]: tf.Tensor[]) => tf.engine().runKernel(FUSED_GELU_GRAD, { x: input, dy }) as tf.Tensor,
   };
 });
+
+/**
+ * Inverted dropout. With the fused kernel (wasm with Maestro's native kernels) the mask is hashed from
+ * (seed, index) natively, forward and backward, and never stored; otherwise tfjs' dropout, which draws
+ * it in JavaScript. Without a seed the mask is random.
+ */
+export function dropout(x: tf.Tensor, rate: number, seed?: number): tf.Tensor {
+  if (!tf.getKernel(FUSED_DROPOUT, tf.getBackend())) return tf.dropout(x, rate, undefined, seed);
+  const attrs = { rate, seed: seed ?? Math.floor(Math.random() * 2 ** 32) };
+  const masked = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as tf.Tensor;
+    return {
+      value: tf.engine().runKernel(FUSED_DROPOUT, { x: input }, attrs as never) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(FUSED_DROPOUT, { x: dy }, attrs as never) as tf.Tensor,
+    };
+  });
+  return masked(x);
+}
 
 function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const mean = x.mean(-1, true);

@@ -4,7 +4,7 @@
  * They work on float32 tensors that live in the wasm backend's heap, in place (the heap is handed over as
  * a Float32Array: no copies): the matrix product, ~4x faster than tfjs' XNNPACK products compiled to wasm
  * SIMD; GELU forward/backward and the AdamW update fused into one pass each; squared norms and column
- * sums. Built by `npm ci` (scripts/build-native.mjs);
+ * sums; dropout with its mask hashed from (seed, index) instead of drawn in JavaScript. Built by `npm ci` (scripts/build-native.mjs);
  * without them Maestro runs exactly as before, only slower. `MAESTRO_NATIVE_KERNELS=0` turns them off
  * (benchmarks use that to measure the difference).
  */
@@ -34,6 +34,12 @@ export interface NativeKernels {
   sumSquares(heap: Float32Array, xOffset: number, size: number): number;
   /** out[c] = Σ_r x[r, c] for a row-major rows × cols matrix, accumulated in double. */
   columnSums(heap: Float32Array, xOffset: number, outOffset: number, rows: number, cols: number): void;
+  /**
+   * y = x / (1 − rate) where element i is kept, else 0; kept when a hash of (seed, i) is ≥ rate·2³². The mask
+   * is a pure function of (seed, i), so the same call on the upstream gradient is the backward pass.
+   * `seed` is a non-negative safe integer.
+   */
+  dropout(heap: Float32Array, xOffset: number, yOffset: number, size: number, seed: number, rate: number): void;
   supported: boolean;
 }
 

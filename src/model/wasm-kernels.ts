@@ -14,7 +14,7 @@
  * the operands in the heap, transposed or not, ~4x faster than XNNPACK's wasm SIMD; and GELU becomes one
  * fused kernel each way (FUSED_GELU, used by the model when it is registered), where tfjs composes it of
  * nine elementwise ops forward, more backward, and a scalar tanh; likewise AdamW's update (FUSED_ADAMW,
- * used by training/optim.ts) and column sums.
+ * used by training/optim.ts), column sums, and dropout (FUSED_DROPOUT: tfjs draws its masks in JavaScript).
  * Embedding lookups are written as one-hot matmuls by the model (vocab is 128), so no Gather gradient
  * (UnsortedSegmentSum, missing on wasm) is ever needed.
  */
@@ -53,6 +53,7 @@ export function installFastWasmKernels(): void {
     override({ kernelName: FUSED_GELU_GRAD, backendName: 'wasm', kernelFunc: nativeGeluGrad as unknown as KernelFunc });
     override({ kernelName: FUSED_ADAMW, backendName: 'wasm', kernelFunc: nativeAdamW as unknown as KernelFunc });
     override({ kernelName: SUM_SQUARES, backendName: 'wasm', kernelFunc: nativeSumSquares as unknown as KernelFunc });
+    override({ kernelName: FUSED_DROPOUT, backendName: 'wasm', kernelFunc: nativeDropout as unknown as KernelFunc });
   }
 }
 
@@ -184,7 +185,7 @@ export const FUSED_GELU_GRAD = 'MaestroGeluGrad';
 
 /** Offset in floats of a float32 tensor in the wasm heap. */
 function heapOffset(backend: WasmBackend, t: TensorInfo): number {
-  if (t.dtype !== 'float32') throw new Error(`GELU: float32 only (got ${t.dtype})`);
+  if (t.dtype !== 'float32') throw new Error(`native kernels: float32 only (got ${t.dtype})`);
   return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
 }
 
@@ -249,6 +250,28 @@ function nativeSumSquares(args: { inputs: { x: TensorInfo }; backend: WasmBacken
   const out = backend.makeOutput([], 'float32');
   const sum = nativeKernels()!.sumSquares(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), tf.util.sizeFromShape(x.shape));
   (backend.typedArrayFromHeap(out) as Float32Array)[0] = sum;
+  return out;
+}
+
+// --- Dropout ------------------------------------------------------------------------------------------
+
+/**
+ * Inputs { x }, attrs DropoutAttrs: x / (1 − rate) where kept, else 0, the mask hashed from (seed, index).
+ * The same kernel with the same attrs applied to dy is its gradient (see gpt.ts' drop).
+ */
+export const FUSED_DROPOUT = 'MaestroDropout';
+
+export interface DropoutAttrs {
+  rate: number;
+  /** A non-negative safe integer; the same seed and shape give the same mask. */
+  seed: number;
+}
+
+function nativeDropout(args: { inputs: { x: TensorInfo }; backend: WasmBackend; attrs: DropoutAttrs }): TensorInfo {
+  const { inputs: { x }, backend, attrs: { rate, seed } } = args;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const size = tf.util.sizeFromShape(x.shape);
+  if (size > 0) nativeKernels()!.dropout(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), heapOffset(backend, out), size, seed, rate);
   return out;
 }
 
