@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateThesis, formatFieldTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
+import { evaluateThesis, formatFieldTable, formatPieceTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
@@ -48,6 +48,42 @@ describe('maestro eval --thesis', () => {
     expect(pitch.unigramLoss).toBeLessThan(Math.log(40) + 0.1); // + smoothing of the 88 unseen ids
     expect(row.byField!.find((f) => f.field === 'sep')!.unigramLoss).toBeLessThan(0.1); // only smoothing
     expect(formatFieldTable([row])).toContain('| baroque | pitch |');
+  });
+
+  it('--by-piece splits loss by validation file and counts the same piece in the training part', async () => {
+    const models = await createTinyModelsDir(['baroque'], { blockSize: 128, maxRelDist: 128 });
+    const data = mkdtempSync(join(tmpdir(), 'maestro-thesisdata-'));
+    const rng = new Rng(3);
+    const stream = Uint8Array.from(Array.from({ length: 250 }, () => [127, rng.int(20), 1 + rng.int(30), 40 + rng.int(40)]).flat());
+    // Train = stream[0, 700); the 90 % cut falls inside the second file, as in the real corpora.
+    const file = (title: string, split: string, streamRange: [number, number]) => ({ id: `x:${title}`, source: 'maestro', composer: 'Johann Sebastian Bach', title, split, streamRange, tokens: streamRange[1] - streamRange[0], notes: 0, seconds: 0, fileSha256: '', contentSha256: '' });
+    const manifest = {
+      train: { file: 'train.bin', tokens: 700 },
+      files: [
+        file('Prelude and Fugue in G Minor, WTC II, BWV 885', 'train', [0, 300]),
+        file('Prelude and Fugue in C-sharp Minor, WTC I', 'train+val', [300, 750]),
+        file('Prelude & Fugue in G Minor, WTK II', 'val', [750, 900]),
+        file('Prelude and Fugue in F Minor, WTC I, BWV 857', 'val', [900, 1000]),
+      ],
+    };
+    mkdirSync(join(data, 'thesis-baroque'));
+    writeFileSync(join(data, 'thesis-baroque', 'train.bin'), stream.subarray(0, 700));
+    writeFileSync(join(data, 'thesis-baroque', 'val.bin'), stream.subarray(700));
+    writeFileSync(join(data, 'thesis-baroque', 'manifest.json'), JSON.stringify(manifest));
+    const [plain] = await evaluateThesis(models, data);
+    const [row] = await evaluateThesis(models, data, { byPiece: true, byField: true });
+    expect(row.loss).toBeCloseTo(plain.loss, 5);
+    // 300 val tokens = 2 windows of 128 (targets 1..256): 49 in the cut file, 150 in the G minor, 57 in the F minor.
+    expect(row.byPiece!.map((p) => [p.title, p.tokens, p.sameInTrain])).toEqual([
+      ['Prelude and Fugue in C-sharp Minor, WTC I', 49, 400],
+      ['Prelude & Fugue in G Minor, WTK II', 150, 300],
+      ['Prelude and Fugue in F Minor, WTC I, BWV 857', 57, 0],
+    ]);
+    expect(row.byPiece!.reduce((a, p) => a + p.tokens * p.loss, 0) / 256).toBeCloseTo(row.loss, 4);
+    expect(row.byField!.reduce((a, f) => a + f.share * f.loss, 0)).toBeCloseTo(row.loss, 4); // both splits from one pass
+    const table = formatPieceTable([row]);
+    expect(table).toContain('| baroque | Prelude & Fugue in G Minor, WTK II | 150 | 300 |');
+    expect(table).toMatch(/baroque: pieces also in training: 199 targets, loss \d\.\d{3}; pieces not in training: 57 targets/);
   });
 
   it('reads token fields of a stream cut mid-note', () => {

@@ -14,6 +14,8 @@ import { evaluateInThreads } from '../../training/eval-threads.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
 import { int, parse, UsageError } from './args.js';
 import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
+import type { Manifest } from '../../training/dataset/build.js';
+import { pieceIdentity, samePiece } from '../../training/dataset/pieces.js';
 
 /** The thesis' published validation numbers (UPM 2023, Tables 3.2–3.4). */
 export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> = {
@@ -24,7 +26,7 @@ export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> 
 
 export const SHARED_DIR = process.env.MAESTRO_SHARED ?? resolve(REPO_ROOT, '../shared');
 
-const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--threads N]
+const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--by-piece] [--threads N]
        maestro eval --report OUT_DIR [options of the music report]
 
   --thesis        validation loss/accuracy with the thesis protocol, per style, next to the thesis' numbers
@@ -32,6 +34,8 @@ const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-
   --data DIR      built corpora (thesis-<style>/val.bin); built from ../shared into a temp dir if absent
   --write-cards   record the results in each model's card.json
   --by-field      also split loss and accuracy by token field (dt, dur, pitch, sep), next to a unigram baseline
+  --by-piece      also split them by validation file, with how many tokens of the same piece the training part
+                  holds (the thesis' split keeps other performances of validation pieces there)
   --threads N     spread each style's windows over N threads, one core each (default: this machine's cores)
   --report DIR    the music metrics report (style classifier, key, memorisation, validity)
 `;
@@ -46,6 +50,23 @@ export interface ThesisRow {
   thesisAccuracy: number;
   /** With --by-field: per token field (dt, dur, pitch, sep), the model's loss and accuracy and a context-free baseline. */
   byField?: FieldRow[];
+  /** With --by-piece: per file of the validation part. */
+  byPiece?: PieceRow[];
+}
+
+export interface PieceRow {
+  id: string;
+  title: string;
+  /** Validation targets in this file. */
+  tokens: number;
+  loss: number;
+  accuracy: number;
+  /**
+   * Tokens of the same piece in the style's training part: other performances, and this performance's own
+   * opening when the 90 % cut falls inside it. The thesis' protocol allows both; they are what a model can
+   * have memorised.
+   */
+  sameInTrain: number;
 }
 
 export interface FieldRow {
@@ -68,7 +89,7 @@ export async function runEval(argv: string[]): Promise<number> {
   try {
     values = parse(argv, {
       thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
-      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, 'by-piece': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
     threads = int(values.threads, 'threads', availableParallelism(), [1, 64])!;
     if (values.help) {
@@ -83,28 +104,30 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], threads });
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], byPiece: values['by-piece'], threads });
   console.log(formatThesisTable(rows));
   if (values['by-field']) console.log(`\n${formatFieldTable(rows)}`);
+  if (values['by-piece']) console.log(`\n${formatPieceTable(rows)}`);
   if (values['write-cards']) {
     for (const r of rows) {
       const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
       const card = readCard(dir);
       if (!card) continue;
-      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.byField ? { byField: r.byField.map(roundField) } : {}) } };
+      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.byField ? { byField: r.byField.map(roundField) } : {}), ...(r.byPiece ? { byPiece: r.byPiece.map(roundPiece) } : {}) } };
       writeCard(dir, card);
     }
   }
   return 0;
 }
 
-export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
+export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; byPiece?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
   await initBackend();
   const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
   const rows: ThesisRow[] = [];
   for (const [style, thesis] of Object.entries(THESIS_RESULTS)) {
     const modelDir = join(modelsDir, style);
-    const valPath = join(data, `thesis-${style}`, 'val.bin');
+    const corpus = join(data, `thesis-${style}`);
+    const valPath = join(corpus, 'val.bin');
     if (!existsSync(join(modelDir, 'config.json'))) {
       console.error(`maestro eval: no model for ${style} in ${modelsDir}; skipped`);
       continue;
@@ -113,20 +136,65 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     const model = loadModel(modelDir);
     const val = new Uint8Array(readFileSync(valPath));
     const fields = opts.byField ? streamFields(val) : undefined;
-    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(fields ? { groupOf: fields } : {}) });
+    const pieces = opts.byPiece ? validationPieces(JSON.parse(readFileSync(join(corpus, 'manifest.json'), 'utf8')) as Manifest, val.length) : undefined;
+    // One pass over the windows, grouped by (piece, field); the two splits are sums over the other key.
+    const perPiece = fields ? TOKEN_FIELDS.length : 1;
+    const groupOf = fields || pieces ? val.map((_, i) => (pieces ? pieces.groupOf[i] : 0) * perPiece + (fields ? fields[i] : 0)) : undefined;
+    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}) });
     model.dispose();
     const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy };
-    if (fields && r.groups) {
-      const train = new Uint8Array(readFileSync(join(data, `thesis-${style}`, 'train.bin')));
+    const groups = r.groups ?? [];
+    const pooled = (ids: number[]) => {
+      let tokens = 0, loss = 0, correct = 0;
+      for (const id of ids) {
+        const g = groups[id];
+        if (!g?.tokens) continue;
+        tokens += g.tokens;
+        loss += g.loss * g.tokens;
+        correct += g.accuracy * g.tokens;
+      }
+      return { tokens, loss: loss / tokens, accuracy: correct / tokens };
+    };
+    const pieceCount = pieces ? pieces.pieces.length : 1;
+    const range = (n: number) => [...Array(n).keys()];
+    if (fields) {
+      const train = new Uint8Array(readFileSync(join(corpus, 'train.bin')));
       const trainFields = streamFields(train);
       const targets = r.windows * 128;
-      row.byField = r.groups.flatMap((g, id) =>
-        g.tokens ? [{ field: TOKEN_FIELDS[id], share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, trainFields, val, fields, id, targets) }] : [],
-      );
+      row.byField = TOKEN_FIELDS.flatMap((field, id) => {
+        const g = pooled(range(pieceCount).map((p) => p * perPiece + id));
+        return g.tokens ? [{ field, share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, trainFields, val, fields, id, targets) }] : [];
+      });
+    }
+    if (pieces) {
+      row.byPiece = pieces.pieces.flatMap((piece, p) => {
+        const g = pooled(range(perPiece).map((f) => p * perPiece + f));
+        return g.tokens ? [{ ...piece, tokens: g.tokens, loss: g.loss, accuracy: g.accuracy }] : [];
+      });
     }
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * The files of a thesis corpus' validation part, in stream order: which file each val.bin position belongs
+ * to, and how many tokens of the same piece (pieces.ts' samePiece) the training part holds.
+ */
+export function validationPieces(manifest: Manifest, valLength: number): { groupOf: Uint8Array; pieces: Omit<PieceRow, 'tokens' | 'loss' | 'accuracy'>[] } {
+  const trainTokens = manifest.train.tokens;
+  const inVal = manifest.files.filter((f) => f.streamRange[1] > trainTokens);
+  if (inVal.length > 255 / TOKEN_FIELDS.length) throw new Error(`--by-piece: ${inVal.length} validation files are more than it can split`);
+  const trainPart = (f: Manifest['files'][number]) => Math.max(0, Math.min(f.streamRange[1], trainTokens) - f.streamRange[0]);
+  const identity = (f: Manifest['files'][number]) => pieceIdentity(f.composer, f.title);
+  const groupOf = new Uint8Array(valLength);
+  const pieces = inVal.map((f, i) => {
+    groupOf.fill(i, Math.max(0, f.streamRange[0] - trainTokens), Math.min(valLength, f.streamRange[1] - trainTokens));
+    const piece = identity(f);
+    const sameInTrain = manifest.files.filter((g) => trainPart(g) > 0 && (g === f || samePiece(identity(g), piece))).reduce((n, g) => n + trainPart(g), 0);
+    return { id: f.id, title: f.title, sameInTrain };
+  });
+  return { groupOf, pieces };
 }
 
 /**
@@ -160,6 +228,32 @@ async function buildThesisCorpora(): Promise<string> {
 function roundField(f: FieldRow): FieldRow {
   const r = (x: number) => Math.round(x * 1e4) / 1e4;
   return { field: f.field, share: r(f.share), loss: r(f.loss), accuracy: r(f.accuracy), unigramLoss: r(f.unigramLoss) };
+}
+
+function roundPiece(p: PieceRow): PieceRow {
+  const r = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { ...p, loss: r(p.loss), accuracy: r(p.accuracy) };
+}
+
+/**
+ * Per style and validation file: loss beside how much of the same piece the model trained on, and the
+ * loss over the files with and without such a piece.
+ */
+export function formatPieceTable(rows: ThesisRow[]): string {
+  const lines = ['| style | validation file | targets | same piece in training (tokens) | loss (ours) | accuracy (ours) |', '|---|---|---|---|---|---|'];
+  const summary: string[] = [];
+  for (const r of rows) {
+    for (const p of r.byPiece ?? []) {
+      lines.push(`| ${r.style} | ${p.title} | ${p.tokens} | ${p.sameInTrain} | ${p.loss.toFixed(3)} | ${p.accuracy.toFixed(3)} |`);
+    }
+    const part = (seen: boolean) => {
+      const ps = (r.byPiece ?? []).filter((p) => (p.sameInTrain > 0) === seen);
+      const tokens = ps.reduce((n, p) => n + p.tokens, 0);
+      return tokens ? `${tokens} targets, loss ${(ps.reduce((a, p) => a + p.loss * p.tokens, 0) / tokens).toFixed(3)}` : 'none';
+    };
+    if (r.byPiece) summary.push(`${r.style}: pieces also in training: ${part(true)}; pieces not in training: ${part(false)}`);
+  }
+  return [...lines, '', ...summary].join('\n');
 }
 
 /** Per style and token field: the model's loss and accuracy next to the context-free unigram baseline. */
