@@ -11,6 +11,12 @@ import { Rng } from '../src/util/rng.js';
 const native = nativeKernels();
 if (!native) console.warn(`native-kernels.test: native kernels ${nativeKernelsStatus()}; their tests are skipped`);
 
+// Every group below runs on the wasm backend with Maestro's kernels installed.
+beforeAll(async () => {
+  process.env.MAESTRO_QUIET = '1';
+  await initBackend();
+});
+
 /** op(A)·op(B) in float64, the obvious way. */
 function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
   const c = new Float64Array(m * n);
@@ -25,10 +31,6 @@ function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: nu
 }
 
 describe.skipIf(!native)('native matrix product (native/kernels/gemm.cc)', () => {
-  beforeAll(async () => {
-    process.env.MAESTRO_QUIET = '1';
-    await initBackend();
-  });
 
   it('equals the reference for every transpose, edge tiles and blocks over k, at heap offsets, batched and broadcast', () => {
     const rng = new Rng(5);
@@ -87,10 +89,6 @@ function geluReference(x: number): { y: number; slope: number } {
 }
 
 describe.skipIf(!native)('native GELU (native/kernels/gelu.cc)', () => {
-  beforeAll(async () => {
-    process.env.MAESTRO_QUIET = '1';
-    await initBackend();
-  });
 
   // Values across the whole range: the tanh's clamp (±7.9), its tiny-|x| branch, ±0, large inputs.
   const special = [0, -0, 1e-5, -3e-4, 5e-4, 0.5, -0.5, 1, -1, 2.5, -2.5, 3.9, -3.9, 7.9, -7.9, 8, -8, 30, -30, 1e4, -1e4];
@@ -168,10 +166,6 @@ function withoutKernels<T>(names: string[], f: () => T): T {
 }
 
 describe.skipIf(!native)('native optimizer kernels (native/kernels/optim.cc)', () => {
-  beforeAll(async () => {
-    process.env.MAESTRO_QUIET = '1';
-    await initBackend();
-  });
 
   it('AdamW: the fused update equals the one composed of tfjs ops, with clipping, decay and a gradient scale', () => {
     // Odd sizes (vector body and tail); 'a.w' and 'wte' are decayed, 'a.b' is not.
@@ -232,10 +226,6 @@ function maskHash(i: number, seed: number): number {
 }
 
 describe.skipIf(!native)('native dropout (native/kernels/dropout.cc)', () => {
-  beforeAll(async () => {
-    process.env.MAESTRO_QUIET = '1';
-    await initBackend();
-  });
 
   it('drops exactly the elements the hash says, scales the rest, for every length (vector body and tail), at heap offsets', () => {
     const rng = new Rng(11);

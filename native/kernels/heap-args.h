@@ -1,4 +1,4 @@
-// Argument reading shared by the elementwise kernels (gelu.cc, optim.cc): every call is
+// Argument reading shared by the elementwise kernels (gelu.cc, optim.cc, dropout.cc): every call is
 // (heap: Float32Array, ...numbers[, a trailing Float32Array]) with offsets and sizes in floats.
 #pragma once
 #include <node_api.h>

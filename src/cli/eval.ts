@@ -225,14 +225,15 @@ async function buildThesisCorpora(): Promise<string> {
   return out;
 }
 
+/** Four decimals: what the model cards record. */
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
 function roundField(f: FieldRow): FieldRow {
-  const r = (x: number) => Math.round(x * 1e4) / 1e4;
-  return { field: f.field, share: r(f.share), loss: r(f.loss), accuracy: r(f.accuracy), unigramLoss: r(f.unigramLoss) };
+  return { field: f.field, share: round4(f.share), loss: round4(f.loss), accuracy: round4(f.accuracy), unigramLoss: round4(f.unigramLoss) };
 }
 
 function roundPiece(p: PieceRow): PieceRow {
-  const r = (x: number) => Math.round(x * 1e4) / 1e4;
-  return { ...p, loss: r(p.loss), accuracy: r(p.accuracy) };
+  return { ...p, loss: round4(p.loss), accuracy: round4(p.accuracy) };
 }
 
 /**

@@ -189,25 +189,26 @@ function heapOffset(backend: WasmBackend, t: TensorInfo): number {
   return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
 }
 
-function nativeGelu(args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo {
-  const { inputs: { x }, backend } = args;
+/**
+ * A float32 output shaped like `x`, filled by `run` from the wasm heap (skipped for empty tensors). The heap
+ * view is taken after makeOutput: allocating may grow (and so detach) the heap buffer.
+ */
+function elementwiseOutput(backend: WasmBackend, x: TensorInfo, run: (heap: Float32Array, outOffset: number, size: number) => void): TensorInfo {
   const out = backend.makeOutput(x.shape, 'float32');
   const size = tf.util.sizeFromShape(x.shape);
-  // The heap view is taken after makeOutput: allocating may grow (and so detach) the heap buffer.
-  if (size > 0) nativeKernels()!.gelu(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), heapOffset(backend, out), size);
+  if (size > 0) run(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, out), size);
   return out;
+}
+
+function nativeGelu(args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  return elementwiseOutput(backend, x, (heap, out, size) => nativeKernels()!.gelu(heap, heapOffset(backend, x), out, size));
 }
 
 function nativeGeluGrad(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: WasmBackend }): TensorInfo {
   const { inputs: { x, dy }, backend } = args;
   if (!tf.util.arraysEqual(x.shape, dy.shape)) throw new Error(`GELU gradient: shapes ${x.shape} and ${dy.shape} differ`);
-  const out = backend.makeOutput(x.shape, 'float32');
-  const size = tf.util.sizeFromShape(x.shape);
-  if (size > 0) {
-    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
-    nativeKernels()!.geluGrad(heap, heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, out), size);
-  }
-  return out;
+  return elementwiseOutput(backend, x, (heap, out, size) => nativeKernels()!.geluGrad(heap, heapOffset(backend, x), heapOffset(backend, dy), out, size));
 }
 
 // --- AdamW and the gradient norm (used by training/optim.ts when registered) ---------------------------
@@ -257,7 +258,7 @@ function nativeSumSquares(args: { inputs: { x: TensorInfo }; backend: WasmBacken
 
 /**
  * Inputs { x }, attrs DropoutAttrs: x / (1 − rate) where kept, else 0, the mask hashed from (seed, index).
- * The same kernel with the same attrs applied to dy is its gradient (see gpt.ts' drop).
+ * The same kernel with the same attrs applied to dy is its gradient (see gpt.ts' dropout).
  */
 export const FUSED_DROPOUT = 'MaestroDropout';
 
@@ -269,10 +270,7 @@ export interface DropoutAttrs {
 
 function nativeDropout(args: { inputs: { x: TensorInfo }; backend: WasmBackend; attrs: DropoutAttrs }): TensorInfo {
   const { inputs: { x }, backend, attrs: { rate, seed } } = args;
-  const out = backend.makeOutput(x.shape, 'float32');
-  const size = tf.util.sizeFromShape(x.shape);
-  if (size > 0) nativeKernels()!.dropout(new Float32Array(backend.wasm.HEAPU8.buffer), heapOffset(backend, x), heapOffset(backend, out), size, seed, rate);
-  return out;
+  return elementwiseOutput(backend, x, (heap, out, size) => nativeKernels()!.dropout(heap, heapOffset(backend, x), out, size, seed, rate));
 }
 
 // --- Sum ----------------------------------------------------------------------------------------------
