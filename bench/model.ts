@@ -1,10 +1,11 @@
 /**
- * Model benchmarks, one backend per process (`MAESTRO_BACKEND=wasm|cpu|… npx tsx bench/model.ts sample|train`):
+ * Model benchmarks, one backend per process (`MAESTRO_BACKEND=wasm|cpu|… npx tsx bench/model.ts MODE`):
  *  - sample: tokens/s of KV-cached sampling for a 6-layer 256-wide model and a GIGA-Piano-sized one
  *    (16 × 1024, ≈103 M params; random weights — speed does not depend on their values), batch 1 and 4 (and 36
  *    for the small model: the evaluation report's batch);
  *  - train: training tokens/s (forward + backward + AdamW) of the 6-layer 256-wide model, seq 256, batch 8
- *    (batch 1 on the pure-JS backend).
+ *    (batch 1 on the pure-JS backend); train-larger: the same for an 8-layer 384-wide model (the next size up);
+ *  - train-threads: the real trainer on 1 and 2 threads.
  * Prints one JSON line per measurement; bench/run.ts collects them into a table.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -49,8 +50,8 @@ async function benchSampling(name: string, config: ModelConfig, tokens: number, 
   model.dispose();
 }
 
-async function benchTraining(steps: number, B: number): Promise<void> {
-  const config = { ...MAESTRO_SMALL, dropout: 0.1 };
+async function benchTraining(name: string, base: ModelConfig, steps: number, B: number): Promise<void> {
+  const config = { ...base, dropout: 0.1 };
   const model = new GPT(config);
   const opt = new AdamW();
   const T = 256;
@@ -66,7 +67,7 @@ async function benchTraining(steps: number, B: number): Promise<void> {
   const t0 = performance.now();
   for (let i = 1; i <= steps; i++) step(i);
   const s = (performance.now() - t0) / 1000;
-  emit({ bench: 'train', model: '6x256', params: parameterCount(config), batch: B, seq: T, steps, seconds: round(s), tokensPerSecond: round((steps * B * T) / s), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
+  emit({ bench: 'train', model: name, params: parameterCount(config), batch: B, seq: T, steps, seconds: round(s), tokensPerSecond: round((steps * B * T) / s), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
 }
 
 /**
@@ -95,6 +96,9 @@ async function benchTrainerThreads(threads: number, steps: number): Promise<void
   emit({ bench: 'train-threads', model: '6x256', threads, batch: '2 x 4', seq: 256, steps, tokensPerSecond: tps, rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) });
 }
 
+/** 8 layers × 384 wide, 6 heads: ~3× the small model's parameters. */
+const LARGER: ModelConfig = { ...MAESTRO_SMALL, nLayer: 8, nHead: 6, nEmbd: 384, mlpDim: 1536 };
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -105,10 +109,13 @@ if (mode === 'sample') {
   if (backend !== 'cpu') await benchSampling('giga-16x1024', GIGA_PIANO, 16, 100, [1, 4]);
 } else if (mode === 'train') {
   // The pure-JS backend is ~50× slower: a smaller batch keeps its measurement to a minute or two.
-  await benchTraining(backend === 'cpu' ? 1 : 3, backend === 'cpu' ? 1 : 8);
+  await benchTraining('6x256', MAESTRO_SMALL, backend === 'cpu' ? 1 : 3, backend === 'cpu' ? 1 : 8);
+} else if (mode === 'train-larger') {
+  // The next size up: what a larger model would cost per token before anyone trains it.
+  await benchTraining('8x384', LARGER, 3, 8);
 } else if (mode === 'train-threads') {
   for (const threads of [1, 2]) await benchTrainerThreads(threads, 30);
 } else {
-  console.error('usage: bench/model.ts sample|train|train-threads');
+  console.error('usage: bench/model.ts sample|train|train-larger|train-threads');
   process.exit(2);
 }

@@ -60,6 +60,11 @@ function modelBenchmarks(): void {
     console.log(`| ${name} | ${tps} | ${(tps / base).toFixed(2)}× | ${r[0].rssMB} MB |`);
   }
   if (fast[0]) console.log(`\n≈ ${((base * 3600) / 1e6).toFixed(2)} M training tokens per hour per process on this machine.`);
+  const larger = runNode('model.ts', ['train-larger'], { MAESTRO_BACKEND: 'wasm' })[0];
+  if (larger) {
+    const tps = Number(larger.tokensPerSecond);
+    console.log(`\nThe next size up, ${larger.model} (${(Number(larger.params) / 1e6).toFixed(1)} M params), same batch and backend: ${tps} tokens/s, ${(tps / base).toFixed(2)}× the 6 × 256 model's (${larger.rssMB} MB RSS).`);
+  }
 
   console.log('\n## Data-parallel training (`maestro train --batch 4 --accumulate 2 --threads N`, the real trainer, wasm)\n');
   const dp = runNode('model.ts', ['train-threads'], { MAESTRO_BACKEND: 'wasm' });
