@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
@@ -42,6 +42,26 @@ describe('maestro train (CLI)', () => {
     writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss - 1 } });
     expect(promote(join(out, 'model'), served, loss)).toBe(false);
     expect(existsSync(`${served}.previous`)).toBe(false);
+  });
+
+  it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {
+    const data = corpus();
+    const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
+    const served = join(root, 'served');
+    const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0', '--name', 'base'];
+    const run = async (name: string, steps: number, init?: string) => {
+      expect(await runTrain([...common, '--out', join(root, name), '--steps', String(steps), ...(init ? ['--init', init] : ['--preset', 'tiny'])])).toBe(0);
+      writeCard(served, { ...readCard(served)!, metrics: {} }); // no served loss: the candidate is always promoted
+      expect(promote(join(root, name, 'model'), served, 0)).toBe(true);
+      return readdirSync(served).filter((f) => f.startsWith('loss-curve')).sort();
+    };
+    expect(await runTrain([...common, '--out', join(root, 'a'), '--preset', 'tiny', '--steps', '4'])).toBe(0);
+    expect(promote(join(root, 'a', 'model'), served, 0)).toBe(true);
+    expect(await run('b', 3, served)).toEqual(['loss-curve-steps-1-4.png', 'loss-curve.png']);
+    expect(await run('c', 2, served)).toEqual(['loss-curve-steps-1-4.png', 'loss-curve-steps-5-7.png', 'loss-curve.png']);
+    expect(readFileSync(join(served, 'loss-curve-steps-5-7.png'))).toEqual(readFileSync(join(root, 'b', 'loss-curve.png')));
+    // A fresh model (or a style fine-tuned from a base) replacing the served one starts its own set.
+    expect(await run('d', 2)).toEqual(['loss-curve.png']);
   });
 
   it('records the lineage: a continued run adds its parent to the history and totals, surviving the parent being replaced', async () => {

@@ -5,7 +5,7 @@
  * after the current step with a checkpoint. With `--promote <model dir>` the result replaces the served
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
@@ -282,12 +282,34 @@ export function promote(candidate: string, target: string, candidateLoss: number
     return false;
   }
   const model = loadModel(candidate);
-  saveModel(target, model, readCard(candidate)!);
+  const card = readCard(candidate)!;
+  saveModel(target, model, card);
   model.dispose();
   // saveModel writes weights, config and card; the candidate's loss curve goes with them.
   if (existsSync(join(candidate, LOSS_CURVE))) copyFileSync(join(candidate, LOSS_CURVE), join(target, LOSS_CURVE));
+  if (current && continues(card, current)) keepEarlierCurves(`${target}.previous`, target, current);
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
   return true;
+}
+
+/** Whether `card`'s run continued the model `served` describes (its parent is that model's run, not a fine-tune's base). */
+function continues(card: ModelCard, served: ModelCard): boolean {
+  const history = (card.training as { history?: { command?: string }[] } | undefined)?.history;
+  const servedCommand = (served.training as { command?: string } | undefined)?.command;
+  return servedCommand !== undefined && history?.at(-1)?.command === servedCommand;
+}
+
+/**
+ * A continued model is still the same model: it keeps the loss curves of the runs before it
+ * (loss-curve-steps-A-B.png), and the replaced model's own curve joins them under its step range.
+ */
+function keepEarlierCurves(previousDir: string, target: string, served: ModelCard): void {
+  for (const f of readdirSync(previousDir)) if (/^loss-curve-steps-\d+-\d+\.png$/.test(f)) copyFileSync(join(previousDir, f), join(target, f));
+  const t = served.training as { steps?: number; stepsTotal?: number };
+  const last = t.stepsTotal ?? t.steps;
+  if (t.steps !== undefined && last !== undefined && existsSync(join(previousDir, LOSS_CURVE))) {
+    copyFileSync(join(previousDir, LOSS_CURVE), join(target, `loss-curve-steps-${last - t.steps + 1}-${last}.png`));
+  }
 }
 
 /** ' (how the corpus was drawn)', from its manifest, for the model card's description. */
