@@ -31,7 +31,6 @@ function reference(a: Float32Array, b: Float32Array, m: number, n: number, k: nu
 }
 
 describe.skipIf(!native)('native matrix product (native/kernels/gemm.cc)', () => {
-
   it('equals the reference for every transpose, edge tiles and blocks over k, at heap offsets, batched and broadcast', () => {
     const rng = new Rng(5);
     // Sizes straddle the 6 × 16 register tile, the 96-row and 256-deep blocks.
@@ -89,7 +88,6 @@ function geluReference(x: number): { y: number; slope: number } {
 }
 
 describe.skipIf(!native)('native GELU (native/kernels/gelu.cc)', () => {
-
   // Values across the whole range: the tanh's clamp (±7.9), its tiny-|x| branch, ±0, large inputs.
   const special = [0, -0, 1e-5, -3e-4, 5e-4, 0.5, -0.5, 1, -1, 2.5, -2.5, 3.9, -3.9, 7.9, -7.9, 8, -8, 30, -30, 1e4, -1e4];
 
@@ -166,7 +164,6 @@ function withoutKernels<T>(names: string[], f: () => T): T {
 }
 
 describe.skipIf(!native)('native optimizer kernels (native/kernels/optim.cc)', () => {
-
   it('AdamW: the fused update equals the one composed of tfjs ops, with clipping, decay and a gradient scale', () => {
     // Odd sizes (vector body and tail); 'a.w' and 'wte' are decayed, 'a.b' is not.
     const shapes: Record<string, number[]> = { 'a.w': [37, 5], 'a.b': [13], wte: [8, 3] };
@@ -226,7 +223,6 @@ function maskHash(i: number, seed: number): number {
 }
 
 describe.skipIf(!native)('native dropout (native/kernels/dropout.cc)', () => {
-
   it('drops exactly the elements the hash says, scales the rest, for every length (vector body and tail), at heap offsets', () => {
     const rng = new Rng(11);
     for (const size of [1, 7, 8, 9, 21, 1003]) {
