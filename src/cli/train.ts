@@ -11,6 +11,7 @@ import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
+import { deepen } from '../model/grow.js';
 import { train, type TrainOptions } from '../../training/trainer.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
 import { findLearningRate } from '../../training/lr-finder.js';
@@ -29,6 +30,9 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --out DIR           run directory: checkpoint/, metrics.jsonl, model/
   --preset NAME       small (default) | tiny | giga — architecture for a fresh model
   --init DIR          start from this model directory (fine-tuning) instead of a fresh model
+  --layers N          deepen the --init model to N transformer blocks first; the added blocks start as the
+                      identity (copies of the block before them with zeroed output projections), so training
+                      continues from the same function with more capacity
   --train-layers N    fine-tune only the last N transformer blocks (+ final norm and head)
   --steps N           optimizer steps (default 1000)
   --batch N           sequences per micro-batch (default 8)
@@ -57,7 +61,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   try {
     o = parse(argv, {
       data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' },
-      'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' }, threads: { type: 'string' },
+      layers: { type: 'string' }, 'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' }, threads: { type: 'string' },
       seq: { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
       dropout: { type: 'string' }, transpose: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
       'checkpoint-min': { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
@@ -70,6 +74,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     if (!o.data || !o.out) throw new UsageError('--data and --out are required');
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+    if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
     if (o.schedule && o.schedule !== 'cosine' && o.schedule !== 'one-cycle') throw new UsageError('--schedule must be cosine or one-cycle');
   } catch (err) {
     if (err instanceof UsageError) {
@@ -85,7 +90,13 @@ export async function runTrain(argv: string[]): Promise<number> {
     const valTokens = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
     const fineTune = Boolean(o.init);
     const dropout = num(o.dropout, 'dropout', undefined, [0, 0.9]);
-    const init = o.init ? withDropout(loadModel(o.init), dropout) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
+    let deepenedFrom: number | undefined; // the --init model's depth, when --layers grows it
+    const startingModel = (dir: string) => {
+      const model = withDropout(loadModel(dir), dropout);
+      if (o.layers) deepenedFrom = model.config.nLayer;
+      return deepenTo(model, o.layers);
+    };
+    const init = o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
     const config = 'config' in init ? init.config : init;
     const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
     const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
@@ -114,7 +125,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     if (opts.threads! > opts.accumulate) throw new UsageError(`--threads ${opts.threads} needs at least as many micro-batches per step (--accumulate ${opts.threads})`);
     if (o['find-lr'] || Number.isNaN(opts.lr)) {
       // The range test runs on a throw-away copy of the starting weights.
-      const copy = o.init ? withDropout(loadModel(o.init), dropout) : new GPT(init as ModelConfig, undefined, opts.seed);
+      const copy = o.init ? startingModel(o.init) : new GPT(init as ModelConfig, undefined, opts.seed);
       const found = findLearningRate(copy, { train: trainTokens, seqLen: opts.seqLen, batchSize: opts.batchSize, seed: opts.seed, trainable: opts.trainable });
       copy.dispose();
       mkdirSync(o.out, { recursive: true });
@@ -156,7 +167,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       architecture: { ...config, parameters: parameterCount(config) },
       data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
       training: {
-        init: o.init ?? null, steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
+        init: o.init ?? null, ...(deepenedFrom !== undefined ? { deepenedFrom } : {}), steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
         wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate, threads: opts.threads,
         seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', transpose: opts.transpose, seed: opts.seed,
         finished: !result.stoppedEarly,
@@ -265,6 +276,16 @@ const LOSS_CURVE = 'loss-curve.png';
 /** The same weights with another dropout rate (fine-tuning small data wants more than pre-training). */
 function withDropout(model: GPT, dropout: number | undefined): GPT {
   return dropout === undefined ? model : new GPT({ ...model.config, dropout }, model.weights);
+}
+
+/** `model` deepened to `layers` blocks (see src/model/grow.ts), or as it is without --layers. */
+function deepenTo(model: GPT, layers: string | undefined): GPT {
+  const n = int(layers, 'layers', undefined, [1, 1024]);
+  if (n === undefined || n === model.config.nLayer) return model;
+  if (n < model.config.nLayer) throw new UsageError(`--layers ${n} is fewer than the --init model's ${model.config.nLayer} blocks: it can only deepen`);
+  const deeper = deepen(model, n);
+  model.dispose();
+  return deeper;
 }
 
 /** Names of the weights in the last n blocks plus the final norm and output head. */
