@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
-import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard } from '../model/store.js';
+import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard, type RunRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { train, type TrainOptions } from '../../training/trainer.js';
@@ -245,10 +245,10 @@ interface RunSummary {
  * Every run behind a model, oldest first (the parent's history plus the parent's own run), and totals over
  * them and this run: a model continued or fine-tuned over several sessions states all the compute behind it.
  */
-export function lineage(parent: ModelCard | undefined, run: RunSummary): { history?: (Partial<RunSummary> & { model?: string })[]; stepsTotal?: number; tokensSeenTotal?: number; wallSecondsTotal?: number } {
+export function lineage(parent: ModelCard | undefined, run: RunSummary): { history?: RunRecord[]; stepsTotal?: number; tokensSeenTotal?: number; wallSecondsTotal?: number } {
   if (!parent?.training) return {};
-  const t = parent.training as Partial<RunSummary> & { history?: (Partial<RunSummary> & { model?: string })[]; reproduce?: string };
-  const own = { model: parent.name, steps: t.steps, tokensSeen: t.tokensSeen, wallSeconds: t.wallSeconds, lr: t.lr, command: t.command ?? t.reproduce };
+  const t = parent.training;
+  const own: RunRecord = { model: parent.name, steps: t.steps, tokensSeen: t.tokensSeen, wallSeconds: t.wallSeconds, lr: t.lr, command: t.command ?? t.reproduce };
   const history = [...(t.history ?? []), own];
   const sum = (key: 'steps' | 'tokensSeen' | 'wallSeconds') => history.reduce((a, h) => a + (h[key] ?? 0), 0) + run[key];
   return { history, stepsTotal: sum('steps'), tokensSeenTotal: sum('tokensSeen'), wallSecondsTotal: sum('wallSeconds') };
@@ -315,9 +315,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
 
 /** Whether `card`'s run continued the model `served` describes (its parent is that model's run, not a fine-tune's base). */
 function continues(card: ModelCard, served: ModelCard): boolean {
-  const history = (card.training as { history?: { command?: string }[] } | undefined)?.history;
-  const servedCommand = (served.training as { command?: string } | undefined)?.command;
-  return servedCommand !== undefined && history?.at(-1)?.command === servedCommand;
+  const servedCommand = served.training?.command;
+  return servedCommand !== undefined && card.training?.history?.at(-1)?.command === servedCommand;
 }
 
 /**
@@ -326,7 +325,7 @@ function continues(card: ModelCard, served: ModelCard): boolean {
  */
 function keepEarlierCurves(previousDir: string, target: string, served: ModelCard): void {
   for (const f of readdirSync(previousDir)) if (/^loss-curve-steps-\d+-\d+\.png$/.test(f)) copyFileSync(join(previousDir, f), join(target, f));
-  const t = served.training as { steps?: number; stepsTotal?: number };
+  const t = served.training ?? {};
   const last = t.stepsTotal ?? t.steps;
   if (t.steps !== undefined && last !== undefined && existsSync(join(previousDir, LOSS_CURVE))) {
     copyFileSync(join(previousDir, LOSS_CURVE), join(target, `loss-curve-steps-${last - t.steps + 1}-${last}.png`));

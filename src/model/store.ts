@@ -10,13 +10,43 @@ import { GPT, toVariables } from './gpt.js';
 import { type ModelConfig, validateConfig } from './config.js';
 import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type StoredDtype } from './tensor-file.js';
 
+/** One training run behind a model: a card's own run, or an entry of its history. */
+export interface RunRecord {
+  /** Name of the model the run produced (history entries). */
+  model?: string;
+  steps?: number;
+  tokensSeen?: number;
+  wallSeconds?: number;
+  lr?: number;
+  command?: string;
+  /** How the first cards recorded their command. */
+  reproduce?: string;
+}
+
+/**
+ * How a model was trained, as `maestro train` writes it: its own run, every earlier run it continues or
+ * was fine-tuned from (oldest first) and totals over all of them. Cards from older versions may lack fields.
+ */
+export interface TrainingRecord extends RunRecord {
+  /** The --init model directory, or null for a model trained from scratch. */
+  init?: string | null;
+  /** The --init model's depth when --layers deepened it. */
+  deepenedFrom?: number;
+  history?: RunRecord[];
+  stepsTotal?: number;
+  tokensSeenTotal?: number;
+  wallSecondsTotal?: number;
+  note?: string;
+  [key: string]: unknown;
+}
+
 /** What a model card records. Free-form beyond these fields. */
 export interface ModelCard {
   name: string;
   description: string;
   licence: string;
   data?: Record<string, unknown>;
-  training?: Record<string, unknown>;
+  training?: TrainingRecord;
   metrics?: Record<string, unknown>;
   [key: string]: unknown;
 }
