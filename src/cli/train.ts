@@ -93,8 +93,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     let deepenedFrom: number | undefined; // the --init model's depth, when --layers grows it
     const startingModel = (dir: string) => {
       const model = withDropout(loadModel(dir), dropout);
-      if (o.layers) deepenedFrom = model.config.nLayer;
-      return deepenTo(model, o.layers);
+      const grown = deepenTo(model, o.layers);
+      if (grown !== model) deepenedFrom = model.config.nLayer;
+      return grown;
     };
     const init = o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
     const config = 'config' in init ? init.config : init;
