@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
-import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard, type RunRecord } from '../model/store.js';
+import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { train, type TrainOptions } from '../../training/trainer.js';
@@ -234,19 +234,14 @@ function parentCard(runDir: string, initDir: string): ModelCard | undefined {
   return card;
 }
 
-interface RunSummary {
-  steps: number;
-  tokensSeen: number;
-  wallSeconds: number;
-  lr: number;
-  command: string;
-}
+/** This run, as the card records it (every field known). */
+type RunSummary = Required<Pick<RunRecord, 'steps' | 'tokensSeen' | 'wallSeconds' | 'lr' | 'command'>>;
 
 /**
  * Every run behind a model, oldest first (the parent's history plus the parent's own run), and totals over
  * them and this run: a model continued or fine-tuned over several sessions states all the compute behind it.
  */
-export function lineage(parent: ModelCard | undefined, run: RunSummary): { history?: RunRecord[]; stepsTotal?: number; tokensSeenTotal?: number; wallSecondsTotal?: number } {
+export function lineage(parent: ModelCard | undefined, run: RunSummary): Pick<TrainingRecord, 'history' | 'stepsTotal' | 'tokensSeenTotal' | 'wallSecondsTotal'> {
   if (!parent?.training) return {};
   const t = parent.training;
   const own: RunRecord = { model: parent.name, steps: t.steps, tokensSeen: t.tokensSeen, wallSeconds: t.wallSeconds, lr: t.lr, command: t.command ?? t.reproduce };
