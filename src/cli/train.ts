@@ -142,13 +142,15 @@ export async function runTrain(argv: string[]): Promise<number> {
     opts.minLr = opts.lr / 10;
 
     const parent = o.init ? parentCard(opts.runDir, o.init) : undefined; // snapshot before training starts
+    const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
     const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
     const onSignal = stop.onSignal;
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     opts.shouldStop = () => stop.state.stopping;
 
-    console.error(`maestro train: ${o.resume ? `resuming ${o.out}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
+    const starting = o.resume ? `resuming ${o.out}` : continuing ? `continuing ${o.init}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`;
+    console.error(`maestro train: ${starting} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
     const result = await train(init as never, opts, Boolean(o.resume));
     stop.state.checkpointed = true;
     if (result.stoppedEarly) {
@@ -159,7 +161,6 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
 
     const val = await evaluateInThreads(result.model, valTokens, Math.min(128, opts.seqLen), { threads: opts.threads! });
-    const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
     const command = ['maestro', 'train', ...argv.filter((a) => a !== '--resume')].map(shellQuote).join(' ');
     const card: ModelCard = {
       name: o.name ?? o.out.split('/').filter(Boolean).pop()!,
