@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
@@ -81,6 +81,21 @@ describe('maestro train (CLI)', () => {
     expect(t.command).toContain("--name 'my base'");
     // Same corpus as the parent: a continuation keeps the parent's description.
     expect(readCard(join(root, 'b', 'model'))!.description).toBe(a.description);
+  });
+
+  it('resumes from the checkpoint alone: the --init model may be gone, and a deepened run keeps its lineage', async () => {
+    const data = corpus();
+    const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
+    const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
+    expect(await runTrain([...common, '--out', join(root, 'a'), '--preset', 'tiny', '--steps', '2'])).toBe(0);
+    const layers = (readCard(join(root, 'a', 'model'))!.architecture as { nLayer: number }).nLayer;
+    const b = ['--out', join(root, 'b'), '--init', join(root, 'a', 'model'), '--layers', String(2 * layers)];
+    expect(await runTrain([...common, ...b, '--steps', '2'])).toBe(0);
+    rmSync(join(root, 'a'), { recursive: true });
+    expect(await runTrain([...common, ...b, '--steps', '4', '--resume'])).toBe(0);
+    const card = readCard(join(root, 'b', 'model'))!;
+    expect((card.architecture as { nLayer: number }).nLayer).toBe(2 * layers);
+    expect(card.training).toMatchObject({ steps: 4, deepenedFrom: layers });
   });
 
   it('counts a Ctrl-C echoed within a second (terminal + npx) once; a later one aborts, or skips only the evaluation', () => {

@@ -87,7 +87,7 @@ const CKPT = 'checkpoint';
 export async function train(init: GPT | ModelConfig, opts: TrainOptions, resume = false): Promise<TrainResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   mkdirSync(opts.runDir, { recursive: true });
-  const { model, optimizer, state } = resume && existsSync(join(opts.runDir, CKPT, 'state.json'))
+  const { model, optimizer, state } = resume && checkpointDir(opts.runDir)
     ? loadCheckpoint(opts.runDir)
     : fresh(init, opts);
   const minWindow = opts.seqLen + 1;
@@ -267,10 +267,23 @@ export function saveCheckpoint(runDir: string, model: GPT, opt: AdamW, state: Ch
   replaceDir(tmp, dir, false);
 }
 
-export function loadCheckpoint(runDir: string): { model: GPT; optimizer: AdamW; state: Checkpoint } {
-  let dir = join(runDir, CKPT);
+/** The run's last complete checkpoint directory, if any. */
+function checkpointDir(runDir: string): string | undefined {
+  const dir = join(runDir, CKPT);
+  if (existsSync(join(dir, 'state.json'))) return dir;
   // A crash between replaceDir's two renames leaves the last complete checkpoint as .previous.
-  if (!existsSync(join(dir, 'state.json')) && existsSync(join(`${dir}.previous`, 'state.json'))) dir = `${dir}.previous`;
+  if (existsSync(join(`${dir}.previous`, 'state.json'))) return `${dir}.previous`;
+  return undefined;
+}
+
+/** The model configuration a resumed run will continue with (read without loading any tensors). */
+export function checkpointConfig(runDir: string): ModelConfig | undefined {
+  const dir = checkpointDir(runDir);
+  return dir ? (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Checkpoint).config : undefined;
+}
+
+export function loadCheckpoint(runDir: string): { model: GPT; optimizer: AdamW; state: Checkpoint } {
+  const dir = checkpointDir(runDir) ?? join(runDir, CKPT);
   const raw = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Checkpoint & { adamStep: number; adam: typeof DEFAULT_ADAMW };
   const model = new GPT(raw.config, arraysToWeights(readTensorFile(join(dir, 'weights.mtw'))));
   const optimizer = new AdamW(raw.adam);

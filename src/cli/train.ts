@@ -12,7 +12,7 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
-import { train, type TrainOptions } from '../../training/trainer.js';
+import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
 import { findLearningRate } from '../../training/lr-finder.js';
 import { lineChart, lossCurve } from '../../training/plot.js';
@@ -97,7 +97,10 @@ export async function runTrain(argv: string[]): Promise<number> {
       if (grown !== model) deepenedFrom = model.config.nLayer;
       return grown;
     };
-    const init = o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout };
+    // A resumed run continues from its checkpoint, which holds the configuration: the --init weights are not
+    // needed (and that model may have been replaced or removed since the run started).
+    const resumedConfig = o.resume ? checkpointConfig(o.out) : undefined;
+    const init = resumedConfig ?? (o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout });
     const config = 'config' in init ? init.config : init;
     const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
     const trainLayers = int(o['train-layers'], 'train-layers', undefined, [0, config.nLayer]);
@@ -142,6 +145,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     opts.minLr = opts.lr / 10;
 
     const parent = o.init ? parentCard(opts.runDir, o.init) : undefined; // snapshot before training starts
+    const parentLayers = (parent?.architecture as Partial<ModelConfig> | undefined)?.nLayer;
+    if (resumedConfig && o.layers && parentLayers !== undefined && parentLayers < config.nLayer) deepenedFrom = parentLayers;
     const continuing = parent?.data?.corpus === o.data; // more training on the parent's own corpus, not a fine-tune
     const stop = stopHandler({ checkpointDir: join(opts.runDir, 'checkpoint'), log: (m) => console.error(m), exit: (c) => process.exit(c) });
     const onSignal = stop.onSignal;
