@@ -177,6 +177,13 @@ describe('style accuracy', () => {
       { maxNotes: cap, prompts: 2 },
       { maxNotes: cap, prompts: 1 },
     ]);
+    // The same batches with one lane or four: batched decoding's numerics depend on the batch, so the split must
+    // not follow --jobs (or the same seed would write other continuations on another machine).
+    for (const concurrency of [1, 4]) {
+      seen.length = 0;
+      await generateAll({ prompts, k: 1, seconds, seed: 1, styles: ['baroque'], generate: spy, concurrency });
+      expect(seen.map((s) => s.prompts)).toEqual([2, 1]);
+    }
   });
 });
 

@@ -15,6 +15,7 @@
  *   --prompts a,b       only these prompt files (names in ../shared/prompts, with or without .mid)
  *   --models <dir>      model folder (default models/)
  *   --jobs <n>          generation processes (default: one per core, at most 2); results do not depend on it
+ *                       (each model's prompts are split into the same batches whatever the number)
  *   --no-generate       score only the thesis' outputs (no model needed)
  *   --no-base           skip the base model
  *   --retrain           retrain the style classifier on the real data and save it to models/style-classifier
