@@ -18,6 +18,7 @@ function describeCard(card: ModelCard | null): string {
   if (typeof metrics.valLoss128 === 'number') parts.push(`validation loss ${metrics.valLoss128.toFixed(3)}`);
   if (typeof metrics.valAccuracy128 === 'number') parts.push(`accuracy ${(metrics.valAccuracy128 * 100).toFixed(1)} %`);
   if (typeof training.steps === 'number') parts.push(`${training.steps} steps`);
+  if (Array.isArray(training.soupOf)) parts.push(`average of ${training.soupOf.length} fine-tuning runs`); // maestro soup
   if (typeof data.trainTokens === 'number') parts.push(`${data.trainTokens.toLocaleString('en-US')} training tokens`);
   if (typeof data.corpus === 'string') parts.push(`data: ${data.corpus.split('/').slice(-2).join('/')}`);
   if (typeof card.description === 'string') parts.push(card.description.slice(0, 120));

@@ -2,12 +2,14 @@
 // inference worker running the real pipeline on tiny random models.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ApplicationCommandOptionType, MessageFlags, PermissionFlagsBits } from 'discord-api-types/v10';
 import { BotHarness, OWNER_ID, type HarnessOptions } from './support/bot-harness.js';
 import { PermissionHiddenError, TOKEN_LIFETIME_MS } from './support/fake-discord.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { realComposeService, decodeOgg } from './support/pipeline.js';
 import { readMidi } from '../src/music/midi.js';
+import { readCard, writeCard } from '../src/model/store.js';
 import type { ComposeService } from '../src/queue/jobs.js';
 import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
@@ -239,6 +241,9 @@ describe('Redis outage', () => {
 
 describe('/styles', () => {
   it('lists the styles with their composers and model cards', async () => {
+    // romantic's card as `maestro soup` writes it (only the fields /styles reads).
+    const romantic = readCard(join(modelsDir, 'romantic'))!;
+    writeCard(join(modelsDir, 'romantic'), { ...romantic, metrics: { valLoss128: 1.64 }, training: { soupOf: [{ dir: 'a' }, { dir: 'b' }] } });
     const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });
     const i = h.fake.invokeCommand('styles');
     const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
@@ -246,6 +251,7 @@ describe('/styles', () => {
     expect(fields.map((f) => f.name)).toEqual(['Baroque (Bach) — `baroque`', 'Romantic (Chopin) — `romantic`', 'Vanguard (Rachmaninoff) — `vanguard`']);
     expect(fields[0].value).toMatch(/Johann Sebastian Bach/);
     expect(fields[0].value).toMatch(/tiny random model for tests/);
+    expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs/);
     expect(fields[2].value).toMatch(/No model card yet/);
   });
 });

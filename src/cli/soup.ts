@@ -1,0 +1,110 @@
+/**
+ * `maestro soup --out DIR MODEL MODEL […] [--data CORPUS] [--promote DIR]` — average the weights of models
+ * fine-tuned from one pre-trained lineage (training/soup.ts), validate every ingredient and the average on the
+ * corpus' val.bin (128-token windows, as `maestro train` does), and save the average as a model directory.
+ * With --promote it replaces the served model only if its validation loss is not worse, like a trained model.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../model/backend.js';
+import { parameterCount } from '../model/config.js';
+import { GPT } from '../model/gpt.js';
+import { arraysToWeights, readCard, readConfig, saveModel, ModelLoadError, type ModelCard } from '../model/store.js';
+import { readTensorFile } from '../model/tensor-file.js';
+import { evaluateInThreads } from '../../training/eval-threads.js';
+import { averageWeights, checkSameArchitecture, round, soupTraining, SoupError, type Ingredient } from '../../training/soup.js';
+import { parse, int, UsageError } from './args.js';
+import { promote, shellQuote } from './train.js';
+
+const HELP = `usage: maestro soup --out DIR MODEL_DIR MODEL_DIR [MODEL_DIR …] [options]
+
+Averages the weights of models fine-tuned from one pre-trained lineage (a "model soup"): the average of
+several fine-tuning runs usually validates better than any of them. Every ingredient and the average are
+validated on the corpus' val.bin, and the average is saved with a card listing its ingredients.
+
+  --out DIR       where to write the averaged model (replaced atomically)
+  --data DIR      corpus whose val.bin validates them (default: the first ingredient card's corpus)
+  --name NAME     model card name (default: the first ingredient's)
+  --promote DIR   then replace the model in DIR if the average's validation loss is not worse
+  --threads N     validation threads, one core each (default: this machine's cores)
+`;
+
+export async function runSoup(argv: string[]): Promise<number> {
+  const started = Date.now();
+  try {
+    const { values: o, positionals: dirs } = parse(argv, {
+      out: { type: 'string' }, data: { type: 'string' }, name: { type: 'string' }, promote: { type: 'string' },
+      threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    });
+    if (o.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (!o.out) throw new UsageError('--out is required');
+    if (dirs.length < 2) throw new UsageError(`a soup needs at least two model directories (got ${dirs.length})`);
+    if (new Set(dirs).size !== dirs.length) throw new UsageError('a model directory is listed twice');
+    const threads = int(o.threads, 'threads', availableParallelism(), [1, 64])!;
+    const configs = dirs.map((dir) => ({ name: dir, config: readConfig(dir) }));
+    checkSameArchitecture(configs);
+    const cards = dirs.map((dir) => readCard(dir));
+    const corpus = o.data ?? corpusOf(cards[0]);
+    if (!corpus) throw new UsageError(`${dirs[0]}'s card names no corpus: give --data`);
+    const valPath = join(corpus, 'val.bin');
+    if (!existsSync(valPath)) throw new UsageError(`${corpus} has no val.bin: build it with "maestro dataset build"`);
+    const others = cards.map(corpusOf).filter((c, i) => c !== undefined && c !== corpus && i > 0);
+    if (others.length) console.error(`maestro soup: note — some ingredients were fine-tuned on other corpora (${[...new Set(others)].join(', ')}); validating on ${corpus}`);
+
+    const backend = await initBackend();
+    const val = new Uint8Array(readFileSync(valPath));
+    const validate = async (model: GPT) => {
+      const r = await evaluateInThreads(model, val, Math.min(128, model.config.blockSize), { threads });
+      model.dispose();
+      return r;
+    };
+    const weights = dirs.map((dir) => ({ name: dir, weights: readTensorFile(join(dir, 'weights.mtw')) }));
+    const ingredients: Ingredient[] = [];
+    for (const [i, dir] of dirs.entries()) {
+      const r = await validate(new GPT(configs[i].config, arraysToWeights(weights[i].weights)));
+      ingredients.push({ dir, card: cards[i], valLoss: r.loss, valAccuracy: r.accuracy });
+      console.log(`${dir}: validation loss ${r.loss.toFixed(4)}, accuracy ${r.accuracy.toFixed(4)}`);
+    }
+    const averaged = averageWeights(weights);
+    const soup = new GPT(configs[0].config, arraysToWeights(averaged));
+    const val128 = await evaluateInThreads(soup, val, Math.min(128, soup.config.blockSize), { threads });
+    const best = Math.min(...ingredients.map((i) => i.valLoss));
+    console.log(`average of ${dirs.length}: validation loss ${val128.loss.toFixed(4)}, accuracy ${val128.accuracy.toFixed(4)} (best ingredient ${best.toFixed(4)}, ${val128.loss <= best ? 'better' : 'worse'} by ${Math.abs(best - val128.loss).toFixed(4)})`);
+
+    const first = cards[0];
+    const name = o.name ?? first?.name ?? o.out.split('/').filter(Boolean).pop()!;
+    const card: ModelCard = {
+      name,
+      description: `uniform weight average ("model soup") of ${dirs.length} models fine-tuned from one pre-trained lineage: ${ingredients.map((i) => i.card?.name ?? i.dir).join(', ')}${first?.description ? `; the first: ${first.description}` : ''}`,
+      licence: first?.licence ?? 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
+      architecture: { ...soup.config, parameters: parameterCount(soup.config) },
+      ...(first?.data ? { data: first.data } : {}),
+      training: soupTraining(ingredients, {
+        command: ['maestro', 'soup', ...argv].map(shellQuote).join(' '),
+        wallSeconds: (Date.now() - started) / 1000,
+        backend,
+      }),
+      metrics: { valLoss128: round(val128.loss), valAccuracy128: round(val128.accuracy), valWindows128: val128.windows },
+    };
+    saveModel(o.out, soup, card);
+    soup.dispose();
+    console.log(`saved ${o.out}`);
+    if (o.promote) promote(o.out, o.promote, val128.loss);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ModelLoadError || err instanceof SoupError) {
+      console.error(`maestro soup: ${err.message}${err instanceof UsageError ? `\n\n${HELP}` : ''}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function corpusOf(card: ModelCard | undefined): string | undefined {
+  const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
+  return typeof corpus === 'string' ? corpus : undefined;
+}

@@ -1,0 +1,101 @@
+import { describe, it, expect, vi } from 'vitest';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTrain } from '../src/cli/train.js';
+import { runSoup } from '../src/cli/soup.js';
+import { readCard, writeCard } from '../src/model/store.js';
+import { readTensorFile, toFloat16, fromFloat16 } from '../src/model/tensor-file.js';
+import { averageWeights, SoupError } from '../training/soup.js';
+
+function corpus(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'maestro-corpus-'));
+  const notes: number[] = [];
+  for (let i = 0; i < 1500; i++) notes.push(127, 8, 8, 60 + ((i * 7) % 12));
+  writeFileSync(join(dir, 'train.bin'), Uint8Array.from(notes.slice(0, 5000)));
+  writeFileSync(join(dir, 'val.bin'), Uint8Array.from(notes.slice(5000)));
+  return dir;
+}
+
+const common = (data: string) => ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
+
+/** A tiny base and two fine-tunes of it with different seeds. */
+async function lineage() {
+  const data = corpus();
+  const root = mkdtempSync(join(tmpdir(), 'maestro-soup-'));
+  expect(await runTrain([...common(data), '--out', join(root, 'base'), '--preset', 'tiny', '--steps', '4', '--name', 'base'])).toBe(0);
+  for (const seed of [1, 2]) {
+    expect(await runTrain([...common(data), '--out', join(root, `ft${seed}`), '--init', join(root, 'base', 'model'), '--steps', '3', '--seed', String(seed), '--name', 'style'])).toBe(0);
+  }
+  return { data, root, a: join(root, 'ft1', 'model'), b: join(root, 'ft2', 'model') };
+}
+
+describe('model soup', () => {
+  it('averages tensors element-wise and refuses models of different shapes', () => {
+    const a = { w: { shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) } };
+    const b = { w: { shape: [2, 2], data: Float32Array.of(3, 2, 1, -4) } };
+    expect(Array.from(averageWeights([{ name: 'a', weights: a }, { name: 'b', weights: b }]).w.data)).toEqual([2, 2, 2, 0]);
+    expect(() => averageWeights([{ name: 'a', weights: a }])).toThrow(SoupError);
+    const c = { w: { shape: [4, 1], data: Float32Array.of(1, 2, 3, 4) } };
+    expect(() => averageWeights([{ name: 'a', weights: a }, { name: 'c', weights: c }])).toThrow(/tensor w is 4x1 in c but 2x2 in a/);
+    expect(() => averageWeights([{ name: 'a', weights: a }, { name: 'd', weights: { v: a.w } }])).toThrow(/other tensors/);
+  });
+
+  it('saves the average of two fine-tunes with a card that lists them and counts the shared base once, then promotes it', async () => {
+    const { root, a, b } = await lineage();
+    const out = join(root, 'soup');
+    const served = join(root, 'served');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await runSoup(['--out', out, a, b, '--promote', served, '--threads', '1'])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    // The stored weights are the float16 of the mean of the two (stored) fine-tunes.
+    const [wa, wb, ws] = [a, b, out].map((d) => readTensorFile(join(d, 'weights.mtw')));
+    for (const name of Object.keys(ws)) {
+      const mean = Float32Array.from(wa[name].data, (x, i) => (x + wb[name].data[i]) / 2);
+      expect(Array.from(ws[name].data)).toEqual(Array.from(fromFloat16(toFloat16(mean))));
+    }
+    const card = readCard(out)!;
+    const t = card.training as Record<string, unknown>;
+    expect(t.soupOf).toEqual([
+      expect.objectContaining({ dir: a, seed: 1, steps: 3, valLoss128: expect.any(Number) }),
+      expect.objectContaining({ dir: b, seed: 2, steps: 3, valLoss128: expect.any(Number) }),
+    ]);
+    // History: the base's run once, then each fine-tune's run; totals over all of them.
+    expect((t.history as { model: string; steps: number }[]).map((h) => [h.model, h.steps])).toEqual([['base', 4], ['style', 3], ['style', 3]]);
+    expect(t.stepsTotal).toBe(4 + 3 + 3);
+    expect(t.tokensSeenTotal).toBe((4 + 3 + 3) * 2 * 32);
+    expect(card.metrics).toMatchObject({ valLoss128: expect.any(Number), valWindows128: expect.any(Number) });
+    expect(card.licence).toMatch(/NC-SA/);
+    expect(readCard(served)).toEqual(card);
+    // A served model that validates better is kept.
+    writeCard(served, { ...card, metrics: { valLoss128: 0 } });
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await runSoup(['--out', out, a, b, '--promote', served, '--threads', '1'])).toBe(0);
+    } finally {
+      quiet.mockRestore();
+    }
+    expect((readCard(served)!.metrics as { valLoss128: number }).valLoss128).toBe(0);
+  }, 60_000);
+
+  it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {
+    const { data, root, a } = await lineage();
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runSoup(['--out', join(root, 's1'), a])).toBe(2);
+      expect(errors.at(-1)).toMatch(/at least two model directories/);
+      expect(await runSoup(['--out', join(root, 's2'), a, join(root, 'nope')])).toBe(2);
+      expect(errors.at(-1)).toMatch(/no model at .*nope/);
+      expect(await runTrain([...common(data), '--out', join(root, 'deep'), '--init', join(root, 'base', 'model'), '--layers', '4', '--steps', '1'])).toBe(0);
+      expect(await runSoup(['--out', join(root, 's3'), a, join(root, 'deep', 'model')])).toBe(2);
+      expect(errors.at(-1)).toMatch(/deep\/model has nLayer 4 but .*ft1\/model has 2: only models of one architecture can be averaged/);
+    } finally {
+      err.mockRestore();
+    }
+    for (const s of ['s1', 's2', 's3']) expect(existsSync(join(root, s))).toBe(false);
+  }, 60_000);
+});
