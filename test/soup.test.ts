@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain } from '../src/cli/train.js';
@@ -70,6 +70,8 @@ describe('model soup', () => {
     expect(card.metrics).toMatchObject({ valLoss128: expect.any(Number), valWindows128: expect.any(Number) });
     expect(card.licence).toMatch(/NC-SA/);
     expect(readCard(served)).toEqual(card);
+    // Each fine-tune's loss curve is shipped with the soup, and promotion carries them along.
+    for (const dir of [out, served]) expect(readdirSync(dir).filter((f) => f.startsWith('loss-curve')).sort()).toEqual(['loss-curve-ingredient-1.png', 'loss-curve-ingredient-2.png']);
     // A served model that validates better is kept.
     writeCard(served, { ...card, metrics: { valLoss128: 0 } });
     const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});

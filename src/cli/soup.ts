@@ -4,7 +4,7 @@
  * corpus' val.bin (128-token windows, as `maestro train` does), and save the average as a model directory.
  * With --promote it replaces the served model only if its validation loss is not worse, like a trained model.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
@@ -92,6 +92,10 @@ export async function runSoup(argv: string[]): Promise<number> {
     };
     saveModel(o.out, soup, card);
     soup.dispose();
+    // Each ingredient's training curve goes with the soup (what a trained model ships as loss-curve.png).
+    for (const [i, dir] of dirs.entries()) {
+      if (existsSync(join(dir, 'loss-curve.png'))) copyFileSync(join(dir, 'loss-curve.png'), join(o.out, `loss-curve-ingredient-${i + 1}.png`));
+    }
     console.log(`saved ${o.out}`);
     if (o.promote) promote(o.out, o.promote, val128.loss);
     return 0;

@@ -308,8 +308,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
   const card = readCard(candidate)!;
   saveModel(target, model, card);
   model.dispose();
-  // saveModel writes weights, config and card; the candidate's loss curve goes with them.
-  if (existsSync(join(candidate, LOSS_CURVE))) copyFileSync(join(candidate, LOSS_CURVE), join(target, LOSS_CURVE));
+  // saveModel writes weights, config and card; the candidate's loss curves (a soup has one per ingredient) go with them.
+  for (const f of readdirSync(candidate)) if (/^loss-curve.*\.png$/.test(f)) copyFileSync(join(candidate, f), join(target, f));
   if (current && continues(card, current)) keepEarlierCurves(`${target}.previous`, target, current);
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
   return true;
