@@ -79,7 +79,7 @@ export async function runSoup(argv: string[]): Promise<number> {
     const name = o.name ?? first?.name ?? o.out.split('/').filter(Boolean).pop()!;
     const card: ModelCard = {
       name,
-      description: `uniform weight average ("model soup") of ${dirs.length} models fine-tuned from one pre-trained lineage: ${ingredients.map((i) => i.card?.name ?? i.dir).join(', ')}${first?.description ? `; the first: ${first.description}` : ''}`,
+      description: `uniform weight average ("model soup") of ${dirs.length} models fine-tuned from one pre-trained lineage: ${ingredients.map(describeIngredient).join(', ')}${first?.description ? `; the first: ${first.description}` : ''}`,
       licence: first?.licence ?? 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
       architecture: { ...soup.config, parameters: parameterCount(soup.config) },
       ...(first?.data ? { data: first.data } : {}),
@@ -106,6 +106,12 @@ export async function runSoup(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** 'romantic (seed 152)': fine-tunes of one style share a name, their seeds tell them apart. */
+function describeIngredient(i: Ingredient): string {
+  const seed = i.card?.training?.seed;
+  return `${i.card?.name ?? i.dir}${typeof seed === 'number' ? ` (seed ${seed})` : ''}`;
 }
 
 function corpusOf(card: ModelCard | undefined): string | undefined {
