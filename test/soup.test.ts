@@ -83,6 +83,28 @@ describe('model soup', () => {
     expect((readCard(served)!.metrics as { valLoss128: number }).valLoss128).toBe(0);
   }, 60_000);
 
+  it('adding a fine-tune to a soup of two gives the uniform soup of three (the soup weighs as its ingredients)', async () => {
+    const { data, root, a, b } = await lineage();
+    expect(await runTrain([...common(data), '--out', join(root, 'ft3'), '--init', join(root, 'base', 'model'), '--steps', '3', '--seed', '3', '--name', 'style'])).toBe(0);
+    const c = join(root, 'ft3', 'model');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await runSoup(['--out', join(root, 'ab'), a, b, '--threads', '1'])).toBe(0);
+      expect(await runSoup(['--out', join(root, 'abc'), join(root, 'ab'), c, '--threads', '1'])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    // (2 × the stored soup of a and b + c) / 3, stored as float16: the uniform soup of three up to storage rounding.
+    const [wab, wc, ws] = [join(root, 'ab'), c, join(root, 'abc')].map((d) => readTensorFile(join(d, 'weights.mtw')));
+    for (const name of Object.keys(ws)) {
+      const expected = Float32Array.from(wab[name].data, (x, i) => (2 * x + wc[name].data[i]) / 3);
+      expect(Array.from(ws[name].data)).toEqual(Array.from(fromFloat16(toFloat16(expected))));
+    }
+    const card = readCard(join(root, 'abc'))!;
+    expect((card.training!.soupOf as { seed: number }[]).map((i) => i.seed)).toEqual([1, 2, 3]);
+    expect(card.description).toMatch(/of 3 models .*style \(seed 1\), style \(seed 2\), style \(seed 3\)/);
+  }, 60_000);
+
   it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {
     const { data, root, a } = await lineage();
     const errors: string[] = [];

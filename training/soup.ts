@@ -26,8 +26,12 @@ export function checkSameArchitecture(configs: { name: string; config: ModelConf
   }
 }
 
-/** Element-wise mean of tensors with the same names and shapes (accumulated in float64, stored as float32). */
-export function averageWeights(sets: { name: string; weights: Record<string, NamedArray> }[]): Record<string, NamedArray> {
+/**
+ * Element-wise mean of tensors with the same names and shapes (accumulated in float64, stored as float32).
+ * `count` weighs a set that is itself an average of that many models, so adding a model to a soup of n gives
+ * the uniform soup of n + 1.
+ */
+export function averageWeights(sets: { name: string; weights: Record<string, NamedArray>; count?: number }[]): Record<string, NamedArray> {
   if (sets.length < 2) throw new SoupError('a soup needs at least two models');
   const [first, ...rest] = sets;
   const names = Object.keys(first.weights).sort();
@@ -40,14 +44,16 @@ export function averageWeights(sets: { name: string; weights: Record<string, Nam
       }
     }
   }
+  const total = sets.reduce((a, s) => a + (s.count ?? 1), 0);
   const out: Record<string, NamedArray> = {};
   for (const n of names) {
     const sum = new Float64Array(first.weights[n].data.length);
     for (const s of sets) {
       const d = s.weights[n].data;
-      for (let i = 0; i < d.length; i++) sum[i] += d[i];
+      const w = s.count ?? 1;
+      for (let i = 0; i < d.length; i++) sum[i] += w * d[i];
     }
-    out[n] = { shape: first.weights[n].shape, data: Float32Array.from(sum, (x) => x / sets.length) };
+    out[n] = { shape: first.weights[n].shape, data: Float32Array.from(sum, (x) => x / total) };
   }
   return out;
 }
@@ -82,7 +88,8 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
   }
   const sum = (key: 'steps' | 'tokensSeen' | 'wallSeconds') => history.reduce((a, h) => a + (h[key] ?? 0), 0);
   return {
-    soupOf: ingredients.map((i) => ({
+    // A soup among the ingredients contributes its own ingredients (it was weighed by their number).
+    soupOf: ingredients.flatMap((i) => soupOf(i.card) ?? [{
       dir: i.dir,
       name: i.card?.name,
       seed: i.card?.training?.seed,
@@ -90,7 +97,7 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
       steps: i.card?.training?.steps,
       valLoss128: round(i.valLoss),
       valAccuracy128: round(i.valAccuracy),
-    })),
+    }]),
     command: run.command,
     wallSeconds: Math.round(run.wallSeconds),
     backend: run.backend,
@@ -99,6 +106,12 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
     tokensSeenTotal: sum('tokensSeen'),
     wallSecondsTotal: sum('wallSeconds') + Math.round(run.wallSeconds),
   };
+}
+
+/** The ingredients a soup's card lists, or undefined for a model that is not a soup. */
+export function soupOf(card: ModelCard | undefined): Record<string, unknown>[] | undefined {
+  const list = card?.training?.soupOf;
+  return Array.isArray(list) && list.length > 0 ? (list as Record<string, unknown>[]) : undefined;
 }
 
 export function round(x: number): number {

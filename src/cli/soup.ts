@@ -13,7 +13,7 @@ import { GPT } from '../model/gpt.js';
 import { arraysToWeights, readCard, readConfig, saveModel, ModelLoadError, type ModelCard } from '../model/store.js';
 import { readTensorFile } from '../model/tensor-file.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
-import { averageWeights, checkSameArchitecture, round, soupTraining, SoupError, type Ingredient } from '../../training/soup.js';
+import { averageWeights, checkSameArchitecture, round, soupOf, soupTraining, SoupError, type Ingredient } from '../../training/soup.js';
 import { parse, int, UsageError } from './args.js';
 import { promote, shellQuote } from './train.js';
 
@@ -62,24 +62,27 @@ export async function runSoup(argv: string[]): Promise<number> {
       model.dispose();
       return r;
     };
-    const weights = dirs.map((dir) => ({ name: dir, weights: readTensorFile(join(dir, 'weights.mtw')) }));
+    // A soup among the ingredients counts as its ingredients: soup(served soup of n, new) = uniform soup of n + 1.
+    const weights = dirs.map((dir, i) => ({ name: dir, weights: readTensorFile(join(dir, 'weights.mtw')), count: soupOf(cards[i])?.length ?? 1 }));
     const ingredients: Ingredient[] = [];
     for (const [i, dir] of dirs.entries()) {
       const r = await validate(new GPT(configs[i].config, arraysToWeights(weights[i].weights)));
       ingredients.push({ dir, card: cards[i], valLoss: r.loss, valAccuracy: r.accuracy });
-      console.log(`${dir}: validation loss ${r.loss.toFixed(4)}, accuracy ${r.accuracy.toFixed(4)}`);
+      const counted = weights[i].count > 1 ? ` (a soup of ${weights[i].count}, weighed as ${weights[i].count} models)` : '';
+      console.log(`${dir}: validation loss ${r.loss.toFixed(4)}, accuracy ${r.accuracy.toFixed(4)}${counted}`);
     }
     const averaged = averageWeights(weights);
     const soup = new GPT(configs[0].config, arraysToWeights(averaged));
     const val128 = await evaluateInThreads(soup, val, Math.min(128, soup.config.blockSize), { threads });
     const best = Math.min(...ingredients.map((i) => i.valLoss));
-    console.log(`average of ${dirs.length}: validation loss ${val128.loss.toFixed(4)}, accuracy ${val128.accuracy.toFixed(4)} (best ingredient ${best.toFixed(4)}, ${val128.loss <= best ? 'better' : 'worse'} by ${Math.abs(best - val128.loss).toFixed(4)})`);
+    const models = weights.reduce((a, w) => a + w.count, 0);
+    console.log(`average of ${models}: validation loss ${val128.loss.toFixed(4)}, accuracy ${val128.accuracy.toFixed(4)} (best ingredient ${best.toFixed(4)}, ${val128.loss <= best ? 'better' : 'worse'} by ${Math.abs(best - val128.loss).toFixed(4)})`);
 
     const first = cards[0];
     const name = o.name ?? first?.name ?? o.out.split('/').filter(Boolean).pop()!;
     const card: ModelCard = {
       name,
-      description: `uniform weight average ("model soup") of ${dirs.length} models fine-tuned from one pre-trained lineage: ${ingredients.map(describeIngredient).join(', ')}${first?.description ? `; the first: ${first.description}` : ''}`,
+      description: `uniform weight average ("model soup") of ${models} models fine-tuned from one pre-trained lineage: ${ingredientNames(ingredients)}${first?.description ? `; the first: ${first.description}` : ''}`,
       licence: first?.licence ?? 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
       architecture: { ...soup.config, parameters: parameterCount(soup.config) },
       ...(first?.data ? { data: first.data } : {}),
@@ -108,10 +111,18 @@ export async function runSoup(argv: string[]): Promise<number> {
   }
 }
 
+/** The ingredients by name and seed, a soup's own ingredients in its place. */
+function ingredientNames(ingredients: Ingredient[]): string {
+  return ingredients.map((i) => soupOf(i.card)?.map((e) => describe(e.name, e.seed)).join(', ') ?? describeIngredient(i)).join(', ');
+}
+
 /** 'romantic (seed 152)': fine-tunes of one style share a name, their seeds tell them apart. */
+function describe(name: unknown, seed: unknown): string {
+  return `${String(name)}${typeof seed === 'number' ? ` (seed ${seed})` : ''}`;
+}
+
 function describeIngredient(i: Ingredient): string {
-  const seed = i.card?.training?.seed;
-  return `${i.card?.name ?? i.dir}${typeof seed === 'number' ? ` (seed ${seed})` : ''}`;
+  return describe(i.card?.name ?? i.dir, i.card?.training?.seed);
 }
 
 function corpusOf(card: ModelCard | undefined): string | undefined {
