@@ -57,6 +57,12 @@ describe('/admin with a real (tiny) training run', () => {
     // The served tiny model has no validation metrics, so the trained one is promoted.
     expect(promoted).toMatch(/Promoted .* to baroque/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).not.toBe(before);
+    // The run was also tried averaged with the served model (maestro soup); the better of the two is served.
+    const run = /Promoted (\S+)/.exec(promoted)![1];
+    const lossIn = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'card.json'), 'utf8')) as { metrics: { valLoss128: number } }).metrics.valLoss128;
+    const [alone, averaged] = [lossIn(run), lossIn(path.join(path.dirname(run), 'soup-with-served'))];
+    expect(lossIn(path.join(modelsDir, 'baroque'))).toBe(Math.min(alone, averaged));
+    expect(promoted.includes('averaged with the served model')).toBe(averaged < alone);
     const rolled = await outcome(admin('rollback', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
     expect(rolled).toMatch(/Rolled baroque back/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).toBe(before);
