@@ -102,7 +102,8 @@ describe('model soup', () => {
     }
     const card = readCard(join(root, 'abc'))!;
     expect((card.training!.soupOf as { seed: number }[]).map((i) => i.seed)).toEqual([1, 2, 3]);
-    expect(card.description).toMatch(/of 3 models .*style \(seed 1\), style \(seed 2\), style \(seed 3\)/);
+    expect(card.description).toMatch(/of 3 models .*style \(seed 1\), style \(seed 2\), style \(seed 3\); the first: trained from scratch$/); // not the inner soup's description
+    expect(readdirSync(join(root, 'abc')).filter((f) => f.startsWith('loss-curve')).sort()).toEqual([1, 2, 3].map((i) => `loss-curve-ingredient-${i}.png`));
   }, 60_000);
 
   it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {

@@ -95,6 +95,7 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
       seed: i.card?.training?.seed,
       init: i.card?.training?.init,
       steps: i.card?.training?.steps,
+      description: i.card?.description,
       valLoss128: round(i.valLoss),
       valAccuracy128: round(i.valAccuracy),
     }]),

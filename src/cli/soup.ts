@@ -4,7 +4,7 @@
  * corpus' val.bin (128-token windows, as `maestro train` does), and save the average as a model directory.
  * With --promote it replaces the served model only if its validation loss is not worse, like a trained model.
  */
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
@@ -80,25 +80,23 @@ export async function runSoup(argv: string[]): Promise<number> {
 
     const first = cards[0];
     const name = o.name ?? first?.name ?? o.out.split('/').filter(Boolean).pop()!;
+    const training = soupTraining(ingredients, { command: ['maestro', 'soup', ...argv].map(shellQuote).join(' '), wallSeconds: (Date.now() - started) / 1000, backend });
+    const firstDescription = (training.soupOf as { description?: unknown }[])[0].description;
     const card: ModelCard = {
       name,
-      description: `uniform weight average ("model soup") of ${models} models fine-tuned from one pre-trained lineage: ${ingredientNames(ingredients)}${first?.description ? `; the first: ${first.description}` : ''}`,
+      description: `uniform weight average ("model soup") of ${models} models fine-tuned from one pre-trained lineage: ${ingredientNames(ingredients)}${typeof firstDescription === 'string' ? `; the first: ${firstDescription}` : ''}`,
       licence: first?.licence ?? 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
       architecture: { ...soup.config, parameters: parameterCount(soup.config) },
       ...(first?.data ? { data: first.data } : {}),
-      training: soupTraining(ingredients, {
-        command: ['maestro', 'soup', ...argv].map(shellQuote).join(' '),
-        wallSeconds: (Date.now() - started) / 1000,
-        backend,
-      }),
+      training,
       metrics: { valLoss128: round(val128.loss), valAccuracy128: round(val128.accuracy), valWindows128: val128.windows },
     };
+    // Each ingredient's training curve goes with the soup (what a trained model ships as loss-curve.png), a soup
+    // ingredient's curves in its place; read before saving, since --out may be one of the ingredients.
+    const curves = dirs.flatMap((dir) => ingredientCurves(dir)).map((f) => readFileSync(f));
     saveModel(o.out, soup, card);
     soup.dispose();
-    // Each ingredient's training curve goes with the soup (what a trained model ships as loss-curve.png).
-    for (const [i, dir] of dirs.entries()) {
-      if (existsSync(join(dir, 'loss-curve.png'))) copyFileSync(join(dir, 'loss-curve.png'), join(o.out, `loss-curve-ingredient-${i + 1}.png`));
-    }
+    curves.forEach((png, i) => writeFileSync(join(o.out!, `loss-curve-ingredient-${i + 1}.png`), png));
     console.log(`saved ${o.out}`);
     if (o.promote) promote(o.out, o.promote, val128.loss);
     return 0;
@@ -123,6 +121,14 @@ function describe(name: unknown, seed: unknown): string {
 
 function describeIngredient(i: Ingredient): string {
   return describe(i.card?.name ?? i.dir, i.card?.training?.seed);
+}
+
+/** A trained model's loss curve, or a soup's ingredient curves in order. */
+function ingredientCurves(dir: string): string[] {
+  const own = join(dir, 'loss-curve.png');
+  if (existsSync(own)) return [own];
+  const n = (f: string) => Number(/^loss-curve-ingredient-(\d+)\.png$/.exec(f)?.[1] ?? NaN);
+  return readdirSync(dir).filter((f) => !Number.isNaN(n(f))).sort((a, b) => n(a) - n(b)).map((f) => join(dir, f));
 }
 
 function corpusOf(card: ModelCard | undefined): string | undefined {
