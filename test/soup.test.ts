@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain } from '../src/cli/train.js';
@@ -7,21 +7,14 @@ import { runSoup } from '../src/cli/soup.js';
 import { readCard, writeCard } from '../src/model/store.js';
 import { readTensorFile, toFloat16, fromFloat16 } from '../src/model/tensor-file.js';
 import { averageWeights, SoupError } from '../training/soup.js';
+import { tinyCorpus } from './support/tiny-corpus.js';
 
-function corpus(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'maestro-corpus-'));
-  const notes: number[] = [];
-  for (let i = 0; i < 1500; i++) notes.push(127, 8, 8, 60 + ((i * 7) % 12));
-  writeFileSync(join(dir, 'train.bin'), Uint8Array.from(notes.slice(0, 5000)));
-  writeFileSync(join(dir, 'val.bin'), Uint8Array.from(notes.slice(5000)));
-  return dir;
-}
 
 const common = (data: string) => ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
 
 /** A tiny base and two fine-tunes of it with different seeds. */
 async function lineage() {
-  const data = corpus();
+  const data = tinyCorpus();
   const root = mkdtempSync(join(tmpdir(), 'maestro-soup-'));
   expect(await runTrain([...common(data), '--out', join(root, 'base'), '--preset', 'tiny', '--steps', '4', '--name', 'base'])).toBe(0);
   for (const seed of [1, 2]) {

@@ -1,24 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
 import { readCard, writeCard } from '../src/model/store.js';
+import { tinyCorpus } from './support/tiny-corpus.js';
 
-function corpus(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'maestro-corpus-'));
-  const notes: number[] = [];
-  for (let i = 0; i < 1500; i++) notes.push(127, 8, 8, 60 + ((i * 7) % 12));
-  writeFileSync(join(dir, 'train.bin'), Uint8Array.from(notes.slice(0, 5000)));
-  writeFileSync(join(dir, 'val.bin'), Uint8Array.from(notes.slice(5000)));
-  return dir;
-}
 
 describe('maestro train (CLI)', () => {
   it('runs the LR finder and writes its curve', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'maestro-run-')), 'lr');
-    expect(await runTrain(['--data', corpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--find-lr'])).toBe(0);
+    expect(await runTrain(['--data', tinyCorpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--find-lr'])).toBe(0);
     const found = JSON.parse(readFileSync(join(out, 'lr-finder.json'), 'utf8'));
     expect(found.suggestion).toBeGreaterThan(1e-6);
     expect(found.suggestion).toBeLessThan(1);
@@ -26,7 +19,7 @@ describe('maestro train (CLI)', () => {
   });
 
   it('trains, saves a model with a card and a loss curve, and promotes only when not worse', async () => {
-    const data = corpus();
+    const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
     const out = join(root, 'run');
     expect(await runTrain(['--data', data, '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '4', '--steps', '30', '--lr', '3e-3', '--eval-every', '10'])).toBe(0);
@@ -45,7 +38,7 @@ describe('maestro train (CLI)', () => {
   });
 
   it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {
-    const data = corpus();
+    const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
     const served = join(root, 'served');
     const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0', '--name', 'base'];
@@ -64,7 +57,7 @@ describe('maestro train (CLI)', () => {
   });
 
   it('records the lineage: a continued run adds its parent to the history and totals, surviving the parent being replaced', async () => {
-    const data = corpus();
+    const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
     const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
     expect(await runTrain([...common, '--out', join(root, 'a'), '--preset', 'tiny', '--steps', '4', '--name', 'my base'])).toBe(0);
@@ -84,7 +77,7 @@ describe('maestro train (CLI)', () => {
   });
 
   it('resumes from the checkpoint alone: the --init model may be gone, and a deepened run keeps its lineage', async () => {
-    const data = corpus();
+    const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));
     const common = ['--data', data, '--seq', '32', '--batch', '2', '--lr', '3e-3', '--eval-every', '0'];
     expect(await runTrain([...common, '--out', join(root, 'a'), '--preset', 'tiny', '--steps', '2'])).toBe(0);
@@ -123,7 +116,7 @@ describe('maestro train (CLI)', () => {
   it('stops cleanly on Ctrl-C: a checkpoint at the last logged step, then the model is saved (marked unfinished)', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'maestro-run-')), 'run');
     const bin = join(import.meta.dirname, '..', 'bin', 'maestro.js');
-    const child = spawn(process.execPath, [bin, 'train', '--data', corpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--steps', '100000', '--eval-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'train', '--data', tinyCorpus(), '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--steps', '100000', '--eval-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
