@@ -7,7 +7,6 @@ import { runTrain, promote, stopHandler } from '../src/cli/train.js';
 import { readCard, writeCard } from '../src/model/store.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
 
-
 describe('maestro train (CLI)', () => {
   it('runs the LR finder and writes its curve', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'maestro-run-')), 'lr');

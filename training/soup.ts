@@ -7,7 +7,7 @@
  */
 import type { ModelConfig } from '../src/model/config.js';
 import type { NamedArray } from '../src/model/tensor-file.js';
-import type { ModelCard, RunRecord, TrainingRecord } from '../src/model/store.js';
+import { roundMetric, type ModelCard, type RunRecord, type TrainingRecord } from '../src/model/store.js';
 
 export class SoupError extends Error {}
 
@@ -96,8 +96,8 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
       init: i.card?.training?.init,
       steps: i.card?.training?.steps,
       description: i.card?.description,
-      valLoss128: round(i.valLoss),
-      valAccuracy128: round(i.valAccuracy),
+      valLoss128: roundMetric(i.valLoss),
+      valAccuracy128: roundMetric(i.valAccuracy),
     }]),
     command: run.command,
     wallSeconds: Math.round(run.wallSeconds),
@@ -113,8 +113,4 @@ export function soupTraining(ingredients: Ingredient[], run: { command: string; 
 export function soupOf(card: ModelCard | undefined): Record<string, unknown>[] | undefined {
   const list = card?.training?.soupOf;
   return Array.isArray(list) && list.length > 0 ? (list as Record<string, unknown>[]) : undefined;
-}
-
-export function round(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
 }

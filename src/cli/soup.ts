@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { parameterCount } from '../model/config.js';
 import { GPT } from '../model/gpt.js';
-import { arraysToWeights, readCard, readConfig, saveModel, ModelLoadError, type ModelCard } from '../model/store.js';
+import { arraysToWeights, readCard, readConfig, roundMetric, saveModel, ModelLoadError, type ModelCard } from '../model/store.js';
 import { readTensorFile } from '../model/tensor-file.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
-import { averageWeights, checkSameArchitecture, round, soupOf, soupTraining, SoupError, type Ingredient } from '../../training/soup.js';
+import { averageWeights, checkSameArchitecture, soupOf, soupTraining, SoupError, type Ingredient } from '../../training/soup.js';
 import { parse, int, UsageError } from './args.js';
 import { promote, shellQuote } from './train.js';
 
@@ -57,23 +57,21 @@ export async function runSoup(argv: string[]): Promise<number> {
 
     const backend = await initBackend();
     const val = new Uint8Array(readFileSync(valPath));
-    const validate = async (model: GPT) => {
-      const r = await evaluateInThreads(model, val, Math.min(128, model.config.blockSize), { threads });
-      model.dispose();
-      return r;
-    };
+    const validate = (model: GPT) => evaluateInThreads(model, val, Math.min(128, model.config.blockSize), { threads });
     // A soup among the ingredients counts as its ingredients: soup(served soup of n, new) = uniform soup of n + 1.
     const weights = dirs.map((dir, i) => ({ name: dir, weights: readTensorFile(join(dir, 'weights.mtw')), count: soupOf(cards[i])?.length ?? 1 }));
     const ingredients: Ingredient[] = [];
     for (const [i, dir] of dirs.entries()) {
-      const r = await validate(new GPT(configs[i].config, arraysToWeights(weights[i].weights)));
+      const model = new GPT(configs[i].config, arraysToWeights(weights[i].weights));
+      const r = await validate(model);
+      model.dispose();
       ingredients.push({ dir, card: cards[i], valLoss: r.loss, valAccuracy: r.accuracy });
       const counted = weights[i].count > 1 ? ` (a soup of ${weights[i].count}, weighed as ${weights[i].count} models)` : '';
       console.log(`${dir}: validation loss ${r.loss.toFixed(4)}, accuracy ${r.accuracy.toFixed(4)}${counted}`);
     }
     const averaged = averageWeights(weights);
     const soup = new GPT(configs[0].config, arraysToWeights(averaged));
-    const val128 = await evaluateInThreads(soup, val, Math.min(128, soup.config.blockSize), { threads });
+    const val128 = await validate(soup);
     const best = Math.min(...ingredients.map((i) => i.valLoss));
     const models = weights.reduce((a, w) => a + w.count, 0);
     console.log(`average of ${models}: validation loss ${val128.loss.toFixed(4)}, accuracy ${val128.accuracy.toFixed(4)} (best ingredient ${best.toFixed(4)}, ${val128.loss <= best ? 'better' : 'worse'} by ${Math.abs(best - val128.loss).toFixed(4)})`);
@@ -89,7 +87,7 @@ export async function runSoup(argv: string[]): Promise<number> {
       architecture: { ...soup.config, parameters: parameterCount(soup.config) },
       ...(first?.data ? { data: first.data } : {}),
       training,
-      metrics: { valLoss128: round(val128.loss), valAccuracy128: round(val128.accuracy), valWindows128: val128.windows },
+      metrics: { valLoss128: roundMetric(val128.loss), valAccuracy128: roundMetric(val128.accuracy), valWindows128: val128.windows },
     };
     // Each ingredient's training curve goes with the soup (what a trained model ships as loss-curve.png), a soup
     // ingredient's curves in its place; read before saving, since --out may be one of the ingredients.

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
-import { loadModel, ModelLoadError, readCard, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -181,7 +181,7 @@ export async function runTrain(argv: string[]): Promise<number> {
         command,
         ...lineage(parent, { steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen, wallSeconds: Math.round(result.checkpoint.wallSeconds), lr: opts.lr, command }),
       },
-      metrics: { valLoss128: round(val.loss), valAccuracy128: round(val.accuracy), valWindows128: val.windows },
+      metrics: { valLoss128: roundMetric(val.loss), valAccuracy128: roundMetric(val.accuracy), valWindows128: val.windows },
     };
     saveModel(join(o.out, 'model'), result.model, card);
     writeLossCurve(o.out, join(o.out, 'model'), card.name);
@@ -299,7 +299,7 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
 /** Replace `target` with the model in `candidate` unless the served one validates better. */
 export function promote(candidate: string, target: string, candidateLoss: number): boolean {
   const current = existsSync(target) ? readCard(target) : undefined;
-  const currentLoss = Number((current?.metrics as Record<string, unknown> | undefined)?.valLoss128 ?? Infinity);
+  const currentLoss = cardValLoss(current);
   if (candidateLoss > currentLoss) {
     console.log(`not promoted: validation loss ${candidateLoss.toFixed(4)} is worse than the served model's ${currentLoss.toFixed(4)}`);
     return false;
@@ -346,8 +346,4 @@ function readManifestSummary(dir: string): unknown {
   const m = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const { files: _files, ...summary } = m;
   return summary;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
 }

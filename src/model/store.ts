@@ -98,6 +98,16 @@ export function readCard(dir: string): ModelCard | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelCard) : undefined;
 }
 
+/** The validation loss a card records (128-token windows), or Infinity when it records none: any model beats it. */
+export function cardValLoss(card: ModelCard | undefined): number {
+  return Number((card?.metrics as Record<string, unknown> | undefined)?.valLoss128 ?? Infinity);
+}
+
+/** A metric as cards record it: 4 decimals. */
+export function roundMetric(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
 export function writeCard(dir: string, card: ModelCard): void {
   writeFileAtomic(join(dir, 'card.json'), [JSON.stringify(card, null, 2) + '\n']);
 }

@@ -109,7 +109,7 @@ export async function loadTrainingService(
   try {
     // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
     const [train, store] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../cli/dataset.js')]);
-    cli = { promote: train.promote, readCard: store.readCard };
+    cli = { promote: train.promote, readCard: store.readCard, cardValLoss: store.cardValLoss };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
@@ -160,24 +160,26 @@ export async function loadTrainingService(
     async promote(style) {
       const candidate = latestRun(p.runsDir, style);
       if (!candidate) throw new Error(`no finished training run for ${style} in ${p.runsDir}`);
-      const lossOf = (dir: string) => Number((cli.readCard(dir)?.metrics as Record<string, unknown> | undefined)?.valLoss128 ?? Infinity);
       const live = path.join(p.modelsDir, style);
-      let chosen = candidate;
+      const card = cli.readCard(candidate);
+      const alone = cli.cardValLoss(card);
+      let chosen = { dir: candidate, loss: alone };
       let how = '';
       // One fine-tune rarely beats a served model soup; the fine-tune added to it (the uniform soup of n + 1, see
       // training/soup.ts) often does, and averaging two fine-tunes of one base beats either. So the run is also
       // tried averaged with the served model, and the better of the two is the candidate.
       if (existsSync(path.join(live, 'config.json'))) {
         const soup = path.join(path.dirname(candidate), 'soup-with-served');
-        const corpus = (cli.readCard(candidate)?.data as { corpus?: unknown } | undefined)?.corpus;
+        const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
         const code = await runner.run(['soup', '--out', soup, live, candidate, ...(typeof corpus === 'string' ? ['--data', corpus] : [])], () => {});
         // Exit 2: not averageable (another architecture); the run is promoted alone.
-        if (code === 0 && lossOf(soup) < lossOf(candidate)) {
-          chosen = soup;
-          how = ` averaged with the served model (validation loss ${lossOf(soup).toFixed(4)}; the run alone ${lossOf(candidate).toFixed(4)})`;
+        const averaged = code === 0 ? cli.cardValLoss(cli.readCard(soup)) : Infinity;
+        if (averaged < alone) {
+          chosen = { dir: soup, loss: averaged };
+          how = ` averaged with the served model (validation loss ${averaged.toFixed(4)}; the run alone ${alone.toFixed(4)})`;
         }
       }
-      const ok = cli.promote(chosen, live, lossOf(chosen));
+      const ok = cli.promote(chosen.dir, live, chosen.loss);
       return { summary: ok ? `Promoted ${candidate}${how} to ${style} (previous kept for rollback). Inference workers serve it from their next job.` : `Not promoted: the served ${style} model validates better than the run alone and averaged with it.` };
     },
     async rollback(style) {
