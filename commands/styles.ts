@@ -18,7 +18,11 @@ function describeCard(card: ModelCard | null): string {
   if (typeof metrics.valLoss128 === 'number') parts.push(`validation loss ${metrics.valLoss128.toFixed(3)}`);
   if (typeof metrics.valAccuracy128 === 'number') parts.push(`accuracy ${(metrics.valAccuracy128 * 100).toFixed(1)} %`);
   if (typeof training.steps === 'number') parts.push(`${training.steps} steps`);
-  if (Array.isArray(training.soupOf)) parts.push(`average of ${training.soupOf.length} fine-tuning runs`); // maestro soup
+  if (Array.isArray(training.soupOf)) {
+    // maestro soup, and with --base-weight a share of the base mixed back in
+    const share = rec(training.baseMix).weight;
+    parts.push(`average of ${training.soupOf.length} fine-tuning runs${typeof share === 'number' ? ` with ${Math.round(share * 100)} % of the base` : ''}`);
+  }
   if (typeof data.trainTokens === 'number') parts.push(`${data.trainTokens.toLocaleString('en-US')} training tokens`);
   if (typeof data.corpus === 'string') parts.push(`data: ${data.corpus.split('/').slice(-2).join('/')}`);
   if (typeof card.description === 'string') parts.push(card.description.slice(0, 120));

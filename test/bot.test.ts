@@ -243,7 +243,7 @@ describe('/styles', () => {
   it('lists the styles with their composers and model cards', async () => {
     // romantic's card as `maestro soup` writes it (only the fields /styles reads).
     const romantic = readCard(join(modelsDir, 'romantic'))!;
-    writeCard(join(modelsDir, 'romantic'), { ...romantic, metrics: { valLoss128: 1.64 }, training: { soupOf: [{ dir: 'a' }, { dir: 'b' }] } });
+    writeCard(join(modelsDir, 'romantic'), { ...romantic, metrics: { valLoss128: 1.64 }, training: { soupOf: [{ dir: 'a' }, { dir: 'b' }], baseMix: { dir: 'base', weight: 0.2, sha256: 'ab' } } });
     const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });
     const i = h.fake.invokeCommand('styles');
     const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
@@ -251,7 +251,7 @@ describe('/styles', () => {
     expect(fields.map((f) => f.name)).toEqual(['Baroque (Bach) — `baroque`', 'Romantic (Chopin) — `romantic`', 'Vanguard (Rachmaninoff) — `vanguard`']);
     expect(fields[0].value).toMatch(/Johann Sebastian Bach/);
     expect(fields[0].value).toMatch(/tiny random model for tests/);
-    expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs/);
+    expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs with 20 % of the base/);
     expect(fields[2].value).toMatch(/No model card yet/);
   });
 });

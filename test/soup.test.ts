@@ -1,12 +1,13 @@
 import { describe, it, expect, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain } from '../src/cli/train.js';
 import { runSoup } from '../src/cli/soup.js';
 import { readCard, writeCard } from '../src/model/store.js';
 import { readTensorFile, toFloat16, fromFloat16 } from '../src/model/tensor-file.js';
-import { averageWeights, SoupError } from '../training/soup.js';
+import { averageWeights, interpolateWeights, withoutBase, SoupError } from '../training/soup.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
 
 
@@ -20,7 +21,7 @@ async function lineage() {
   for (const seed of [1, 2]) {
     expect(await runTrain([...common(data), '--out', join(root, `ft${seed}`), '--init', join(root, 'base', 'model'), '--steps', '3', '--seed', String(seed), '--name', 'style'])).toBe(0);
   }
-  return { data, root, a: join(root, 'ft1', 'model'), b: join(root, 'ft2', 'model') };
+  return { data, root, base: join(root, 'base', 'model'), a: join(root, 'ft1', 'model'), b: join(root, 'ft2', 'model') };
 }
 
 describe('model soup', () => {
@@ -97,6 +98,65 @@ describe('model soup', () => {
     expect((card.training!.soupOf as { seed: number }[]).map((i) => i.seed)).toEqual([1, 2, 3]);
     expect(card.description).toMatch(/of 3 models .*style \(seed 1\), style \(seed 2\), style \(seed 3\); the first: trained from scratch$/); // not the inner soup's description
     expect(readdirSync(join(root, 'abc')).filter((f) => f.startsWith('loss-curve')).sort()).toEqual([1, 2, 3].map((i) => `loss-curve-ingredient-${i}.png`));
+  }, 60_000);
+
+  it('moves weights toward a base and back (WiSE-FT)', () => {
+    const ft = { name: 'ft', weights: { w: { shape: [2], data: Float32Array.of(1, 2) } } };
+    const base = { name: 'base', weights: { w: { shape: [2], data: Float32Array.of(3, 6) } } };
+    const moved = interpolateWeights(ft, base, 0.25);
+    expect(Array.from(moved.w.data)).toEqual([1.5, 3]);
+    expect(Array.from(withoutBase({ name: 'moved', weights: moved }, base, 0.25).w.data)).toEqual([1, 2]);
+  });
+
+  it('moves a soup toward its base, and adding a fine-tune to it gives the moved uniform soup of three', async () => {
+    const { data, root, base, a, b } = await lineage();
+    expect(await runTrain([...common(data), '--out', join(root, 'ft3'), '--init', base, '--steps', '3', '--seed', '3', '--name', 'style'])).toBe(0);
+    const c = join(root, 'ft3', 'model');
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void lines.push(m));
+    try {
+      expect(await runSoup(['--out', join(root, 'ab'), a, b, '--base', base, '--base-weight', '0.5', '--threads', '1'])).toBe(0);
+      // No --base or --base-weight: both come from the moved soup's card.
+      expect(await runSoup(['--out', join(root, 'abc'), join(root, 'ab'), c, '--threads', '1'])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    expect(lines.some((l) => /^average of 2: validation loss/.test(l))).toBe(true);
+    expect(lines.some((l) => /^moved 0.5 of the way to .*base\/model: validation loss/.test(l))).toBe(true);
+    const sha256 = createHash('sha256').update(readFileSync(join(base, 'weights.mtw'))).digest('hex');
+    for (const soup of ['ab', 'abc']) {
+      const card = readCard(join(root, soup))!;
+      expect(card.training!.baseMix).toEqual({ dir: base, weight: 0.5, sha256, soupValLoss128: expect.any(Number) });
+      expect(card.description).toMatch(/moved 50 % of the way back to its base .*base\/model \(WiSE-FT\)/);
+    }
+    // In float64 from the stored weights: ab = (a + b)/4 + base/2, abc = (a + b + c)/6 + base/2, each stored as float16.
+    const [wa, wb, wc, wbase, wab, wabc] = [a, b, c, base, join(root, 'ab'), join(root, 'abc')].map((d) => readTensorFile(join(d, 'weights.mtw')));
+    const near = (got: Float32Array, want: (i: number) => number) => {
+      for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want(i))).toBeLessThanOrEqual(2e-3 * Math.abs(want(i)) + 1e-6);
+    };
+    for (const n of Object.keys(wabc)) {
+      near(wab[n].data, (i) => (wa[n].data[i] + wb[n].data[i]) / 4 + wbase[n].data[i] / 2);
+      near(wabc[n].data, (i) => (wa[n].data[i] + wb[n].data[i] + wc[n].data[i]) / 6 + wbase[n].data[i] / 2);
+    }
+    expect((readCard(join(root, 'abc'))!.training!.soupOf as { seed: number }[]).map((i) => i.seed)).toEqual([1, 2, 3]);
+
+    // A base whose weights changed since cannot be taken back out: a clear error, nothing written.
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const quiet = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      copyFileSync(join(a, 'weights.mtw'), join(base, 'weights.mtw'));
+      expect(await runSoup(['--out', join(root, 'abc2'), join(root, 'ab'), c, '--threads', '1'])).toBe(2);
+      expect(errors.at(-1)).toMatch(/ab was moved toward the base .* as it was then .* now holds other weights/);
+      expect(await runSoup(['--out', join(root, 'abc3'), a, b, '--base-weight', '0.2'])).toBe(2);
+      expect(errors.at(-1)).toMatch(/--base-weight needs --base/);
+      expect(await runSoup(['--out', join(root, 'abc4'), a, b, '--base', base, '--base-weight', '1'])).toBe(2);
+      expect(errors.at(-1)).toMatch(/--base-weight must be between 0 and 0.9/);
+    } finally {
+      err.mockRestore();
+      quiet.mockRestore();
+    }
+    for (const s of ['abc2', 'abc3', 'abc4']) expect(existsSync(join(root, s))).toBe(false);
   }, 60_000);
 
   it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {

@@ -26,14 +26,10 @@ export function checkSameArchitecture(configs: { name: string; config: ModelConf
   }
 }
 
-/**
- * Element-wise mean of tensors with the same names and shapes (accumulated in float64, stored as float32).
- * `count` weighs a set that is itself an average of that many models, so adding a model to a soup of n gives
- * the uniform soup of n + 1.
- */
-export function averageWeights(sets: { name: string; weights: Record<string, NamedArray>; count?: number }[]): Record<string, NamedArray> {
-  if (sets.length < 2) throw new SoupError('a soup needs at least two models');
-  const [first, ...rest] = sets;
+type WeightSet = { name: string; weights: Record<string, NamedArray> };
+
+/** Throws a SoupError unless every set holds the same tensor names with the same shapes as the first. */
+function checkSameTensors([first, ...rest]: WeightSet[]): string[] {
   const names = Object.keys(first.weights).sort();
   for (const other of rest) {
     const otherNames = Object.keys(other.weights).sort();
@@ -44,6 +40,18 @@ export function averageWeights(sets: { name: string; weights: Record<string, Nam
       }
     }
   }
+  return names;
+}
+
+/**
+ * Element-wise mean of tensors with the same names and shapes (accumulated in float64, stored as float32).
+ * `count` weighs a set that is itself an average of that many models, so adding a model to a soup of n gives
+ * the uniform soup of n + 1.
+ */
+export function averageWeights(sets: (WeightSet & { count?: number })[]): Record<string, NamedArray> {
+  if (sets.length < 2) throw new SoupError('a soup needs at least two models');
+  const names = checkSameTensors(sets);
+  const first = sets[0];
   const total = sets.reduce((a, s) => a + (s.count ?? 1), 0);
   const out: Record<string, NamedArray> = {};
   for (const n of names) {
@@ -56,6 +64,44 @@ export function averageWeights(sets: { name: string; weights: Record<string, Nam
     out[n] = { shape: first.weights[n].shape, data: Float32Array.from(sum, (x) => x / total) };
   }
   return out;
+}
+
+/**
+ * from + t·(to − from), tensor by tensor. With t in [0, 1) it moves a fine-tuned model toward its base, as WiSE-FT
+ * does (Wortsman et al., 2022, "Robust fine-tuning of zero-shot models"); with t > 1 it undoes such a move.
+ */
+export function interpolateWeights(from: WeightSet, to: WeightSet, t: number): Record<string, NamedArray> {
+  const names = checkSameTensors([from, to]);
+  const out: Record<string, NamedArray> = {};
+  for (const n of names) {
+    const [a, b] = [from.weights[n].data, to.weights[n].data];
+    out[n] = { shape: from.weights[n].shape, data: Float32Array.from(a, (x, i) => x + t * (b[i] - x)) };
+  }
+  return out;
+}
+
+/**
+ * A soup moved toward its pre-trained base: (1 − weight)·soup + weight·base. The fine-tunes remember the
+ * style's 50 performances for several epochs; giving back a share of the base's weights trades a little of that
+ * memory for what the base knows of piano music in general. `sha256` names the base's weights file exactly, since
+ * adding to such a soup later must take the same base back out.
+ */
+export interface BaseMix {
+  dir: string;
+  weight: number;
+  sha256: string;
+  /** Validation loss of the soup before the move (128-token windows). */
+  soupValLoss128?: number;
+}
+
+export function baseMixOf(card: ModelCard | undefined): BaseMix | undefined {
+  const mix = card?.training?.baseMix as BaseMix | undefined;
+  return mix && typeof mix.weight === 'number' && mix.weight > 0 ? mix : undefined;
+}
+
+/** The uniform soup inside a model that was moved toward its base: (model − weight·base) / (1 − weight). */
+export function withoutBase(model: WeightSet, base: WeightSet, weight: number): Record<string, NamedArray> {
+  return interpolateWeights(base, model, 1 / (1 - weight));
 }
 
 /** One ingredient as the soup's card records it. */

@@ -171,8 +171,12 @@ export async function loadTrainingService(
       if (existsSync(path.join(live, 'config.json'))) {
         const soup = path.join(path.dirname(candidate), 'soup-with-served');
         const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
-        const code = await runner.run(['soup', '--out', soup, live, candidate, ...(typeof corpus === 'string' ? ['--data', corpus] : [])], () => {});
-        // Exit 2: not averageable (another architecture); the run is promoted alone.
+        // A served soup moved toward the base (maestro soup --base-weight) needs that base to take it back out; its
+        // card may name it by a path relative to wherever the soup was made, so name the served one here.
+        const moved = cli.readCard(live)?.training?.baseMix !== undefined;
+        const args = ['soup', '--out', soup, live, candidate, ...(moved ? ['--base', path.join(p.modelsDir, 'base')] : []), ...(typeof corpus === 'string' ? ['--data', corpus] : [])];
+        const code = await runner.run(args, () => {});
+        // Exit 2: not averageable (another architecture, or the base it was moved toward changed); the run is promoted alone.
         const averaged = code === 0 ? cli.cardValLoss(cli.readCard(soup)) : Infinity;
         if (averaged < alone) {
           chosen = { dir: soup, loss: averaged };
