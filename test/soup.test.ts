@@ -152,11 +152,15 @@ describe('model soup', () => {
       expect(errors.at(-1)).toMatch(/--base-weight needs --base/);
       expect(await runSoup(['--out', join(root, 'abc4'), a, b, '--base', base, '--base-weight', '1'])).toBe(2);
       expect(errors.at(-1)).toMatch(/--base-weight must be between 0 and 0.9/);
+      const ab = readCard(join(root, 'ab'))!;
+      writeCard(join(root, 'ab'), { ...ab, training: { ...ab.training, baseMix: { weight: 0.5 } } });
+      expect(await runSoup(['--out', join(root, 'abc5'), join(root, 'ab'), c, '--threads', '1'])).toBe(2);
+      expect(errors.at(-1)).toMatch(/records a move toward its base without a usable base directory, weight and sha256/);
     } finally {
       err.mockRestore();
       quiet.mockRestore();
     }
-    for (const s of ['abc2', 'abc3', 'abc4']) expect(existsSync(join(root, s))).toBe(false);
+    for (const s of ['abc2', 'abc3', 'abc4', 'abc5']) expect(existsSync(join(root, s))).toBe(false);
   }, 60_000);
 
   it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {

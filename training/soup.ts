@@ -94,9 +94,14 @@ export interface BaseMix {
   soupValLoss128?: number;
 }
 
+/** A card's record of the move toward the base, if the model was moved (a SoupError if the record is unusable). */
 export function baseMixOf(card: ModelCard | undefined): BaseMix | undefined {
-  const mix = card?.training?.baseMix as BaseMix | undefined;
-  return mix && typeof mix.weight === 'number' && mix.weight > 0 ? mix : undefined;
+  const mix = card?.training?.baseMix as Partial<BaseMix> | undefined;
+  if (!mix || mix.weight === 0) return undefined;
+  if (typeof mix.weight !== 'number' || !(mix.weight > 0 && mix.weight < 1) || typeof mix.dir !== 'string' || typeof mix.sha256 !== 'string') {
+    throw new SoupError(`${card!.name}'s card records a move toward its base without a usable base directory, weight and sha256 (training.baseMix)`);
+  }
+  return mix as BaseMix;
 }
 
 /** The uniform soup inside a model that was moved toward its base: (model − weight·base) / (1 − weight). */
