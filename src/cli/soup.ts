@@ -157,7 +157,6 @@ function sharedWeight(dirs: string[], mixes: (BaseMix | undefined)[]): number {
 
 /** The base's weights, and their file's sha256, which a soup moved toward it records. */
 function readBase(dir: string): { name: string; dir: string; weights: Record<string, NamedArray>; sha256: string } {
-  readConfig(dir); // a clear ModelLoadError if it is not a model directory
   const file = join(dir, 'weights.mtw');
   return { name: dir, dir, weights: readTensorFile(file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
 }
