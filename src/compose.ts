@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
 import { initBackend } from './model/backend.js';
 import { loadModel, readCard, type ModelCard } from './model/store.js';
+import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
+import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
@@ -36,6 +38,8 @@ export interface ComposeRequest {
   candidates?: number;
   /** Only the last N prompt notes are shown to the model (it also keeps within its context). */
   promptNotes?: number;
+  /** Mix in the style's memory of its training performances when the model has one (default true). */
+  memory?: boolean;
   modelsDir?: string;
   midiLimits?: Partial<MidiLimits>;
   /** Progress of sampling, 0..1. */
@@ -63,7 +67,7 @@ export interface ComposeResult {
   prompt: NoteSequence | null;
   settings: ComposeSettings;
   candidates: ComposeCandidate[];
-  model: { style: string; dir: string; card?: ModelCard };
+  model: { style: string; dir: string; card?: ModelCard; memory: boolean };
 }
 
 export class UnknownStyleError extends Error {}
@@ -73,15 +77,19 @@ export class UnknownStyleError extends Error {}
  * changed on disk — an admin promoted or rolled back a style, possibly from another process — is
  * reloaded on its next use, so workers never serve a replaced model and need no restart.
  */
-const loaded = new Map<string, { model: GPT; version: string }>();
+const loaded = new Map<string, { model: GPT; memory?: StyleMemory; version: string }>();
 
 function weightsVersion(dir: string): string {
   // Promotion swaps whole directories, so the inode changes even if size and mtime happen to match.
-  const s = statSync(join(dir, 'weights.mtw'));
-  return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  const stamp = (f: string) => {
+    if (!existsSync(join(dir, f))) return '-';
+    const s = statSync(join(dir, f));
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  };
+  return `${stamp('weights.mtw')}/${stamp(MEMORY_FILE)}`;
 }
 
-export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; dir: string }> {
+export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; memory?: StyleMemory; dir: string }> {
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(style)) throw new UnknownStyleError(`"${style}" is not a style name`);
   const dir = join(modelsDir, style);
   if (!existsSync(join(dir, 'config.json'))) throw new UnknownStyleError(`there is no model for the style "${style}" (looked in ${dir})`);
@@ -91,10 +99,12 @@ export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): P
   if (entry?.version !== version) {
     // Safe to free: a process (or compose thread) samples one request at a time, synchronously.
     entry?.model.dispose();
-    entry = { model: loadModel(dir), version };
+    const model = loadModel(dir);
+    const memory = loadMemory(dir);
+    entry = { model, ...(memory ? { memory } : {}), version };
     loaded.set(dir, entry);
   }
-  return { model: entry.model, dir };
+  return { model: entry.model, ...(entry.memory ? { memory: entry.memory } : {}), dir };
 }
 
 export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {
@@ -109,10 +119,12 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
-  const { model, dir } = await getModel(req.style, req.modelsDir);
+  const { model, memory, dir } = await getModel(req.style, req.modelsDir);
+  const useMemory = req.memory !== false && memory !== undefined;
 
   const sampled = sampleContinuation(model, tokenizer, {
     ...settings,
+    ...(useMemory ? { memory } : {}),
     prompt: promptTokens(tokenizer, prompt, req.promptNotes),
     onProgress: req.onProgress,
   });
@@ -129,7 +141,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       fullMidi: writeMidi(full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir) } };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: useMemory } };
 }
 
 export interface ContinueManyRequest {
@@ -141,6 +153,8 @@ export interface ContinueManyRequest {
   /** Stop a continuation after this many notes. */
   maxNotes?: number;
   modelsDir?: string;
+  /** As in ComposeRequest (default true). */
+  memory?: boolean;
 }
 
 /**
@@ -149,10 +163,10 @@ export interface ContinueManyRequest {
  * sampling settings, only much faster than one call per prompt. Returns continuations[item][candidate].
  */
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
-  const { model } = await getModel(req.style, req.modelsDir);
+  const { model, memory } = await getModel(req.style, req.modelsDir);
   const prompts = req.items.map((it) => promptTokens(tokenizer, readMidi(it.midi)));
   const rows = req.items.flatMap((it, i) => Array.from({ length: req.candidates }, (_, k) => ({ prompt: prompts[i], seed: mixSeed(it.seed, k) })));
-  const sampled = sampleBatch(model, tokenizer, { ...DEFAULT_SAMPLING, seconds: req.seconds, maxNotes: req.maxNotes, rows });
+  const sampled = sampleBatch(model, tokenizer, { ...DEFAULT_SAMPLING, seconds: req.seconds, maxNotes: req.maxNotes, rows, ...(req.memory !== false && memory ? { memory } : {}) });
   return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
 }
 

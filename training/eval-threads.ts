@@ -6,6 +6,7 @@
  */
 import type { GPT } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
+import type { MemorySettings, MemoryWeights, StyleMemory } from '../src/model/memory.js';
 import { layoutOf, sharedCopy, startThread, writeFlat, type Layout } from './gradient-threads.js';
 import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './evaluate.js';
 
@@ -19,6 +20,8 @@ export interface EvalThreadData {
   seqLen: number;
   batch: number;
   starts: number[];
+  /** The style memory mixed into the model's predictions, rebuilt in the thread from its training tokens. */
+  memory: { trainTokens: SharedArrayBuffer; settings: MemorySettings; weights: MemoryWeights } | null;
 }
 
 export type EvalThreadMessage = { type: 'done'; sums: EvalSums } | { type: 'error'; message: string };
@@ -30,23 +33,23 @@ export async function evaluateInThreads(
   model: GPT,
   stream: Uint8Array,
   seqLen: number,
-  opts: { threads: number; maxWindows?: number; batch?: number; groupOf?: Uint8Array },
+  opts: { threads: number; maxWindows?: number; batch?: number; groupOf?: Uint8Array; memory?: StyleMemory },
 ): Promise<EvalResult> {
   const batch = opts.batch ?? 16;
   const starts = windowStarts(stream.length, seqLen, opts.maxWindows);
   const parts = Math.max(1, Math.min(opts.threads, Math.floor(starts.length / MIN_WINDOWS_PER_THREAD)));
   const cut = (k: number) => starts.slice(Math.floor((k * starts.length) / parts), Math.floor(((k + 1) * starts.length) / parts));
-  const helpers = parts > 1 ? helperData(model, stream, seqLen, batch, opts.groupOf) : null;
+  const helpers = parts > 1 ? helperData(model, stream, seqLen, batch, opts.groupOf, opts.memory) : null;
   const others = Array.from({ length: parts - 1 }, (_, i) => runThread({ ...helpers!, starts: cut(i + 1) }));
   let mine: EvalSums;
   try {
-    mine = await evaluateYielding(model, stream, seqLen, cut(0), batch, opts.groupOf);
+    mine = await evaluateYielding(model, stream, seqLen, cut(0), batch, opts.groupOf, opts.memory);
   } catch (err) {
     void Promise.allSettled(others); // the helpers finish and exit by themselves; nothing waits for them
     throw err;
   }
   const sums = (await Promise.all(others)).reduce(addSums, mine);
-  return evalResult(sums, starts.length, Boolean(opts.groupOf));
+  return evalResult(sums, starts.length, Boolean(opts.groupOf), Boolean(opts.memory));
 }
 
 /** Windows per slice of this thread's part: a few seconds of work. */
@@ -56,20 +59,21 @@ const SLICE_WINDOWS = 64;
  * This thread's part in slices, yielding to the event loop between them, so a signal (a second Ctrl-C during
  * `maestro train`'s final evaluation) is handled within seconds rather than after the whole part.
  */
-async function evaluateYielding(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch: number, groupOf?: Uint8Array): Promise<EvalSums> {
-  let sums = evaluateWindows(model, stream, seqLen, starts.slice(0, SLICE_WINDOWS), batch, groupOf);
+async function evaluateYielding(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch: number, groupOf?: Uint8Array, memory?: StyleMemory): Promise<EvalSums> {
+  let sums = evaluateWindows(model, stream, seqLen, starts.slice(0, SLICE_WINDOWS), batch, groupOf, memory);
   for (let i = SLICE_WINDOWS; i < starts.length; i += SLICE_WINDOWS) {
     await new Promise((resolve) => setImmediate(resolve));
-    sums = addSums(sums, evaluateWindows(model, stream, seqLen, starts.slice(i, i + SLICE_WINDOWS), batch, groupOf));
+    sums = addSums(sums, evaluateWindows(model, stream, seqLen, starts.slice(i, i + SLICE_WINDOWS), batch, groupOf, memory));
   }
   return sums;
 }
 
-function helperData(model: GPT, stream: Uint8Array, seqLen: number, batch: number, groupOf?: Uint8Array): Omit<EvalThreadData, 'starts'> {
+function helperData(model: GPT, stream: Uint8Array, seqLen: number, batch: number, groupOf?: Uint8Array, memory?: StyleMemory): Omit<EvalThreadData, 'starts'> {
   const layout = layoutOf(model, Object.keys(model.weights).sort());
   const weights = new SharedArrayBuffer(layout.total * 4);
   writeFlat(layout, model.weights, new Float32Array(weights));
-  return { config: model.config, layout, weights, stream: sharedCopy(stream), groupOf: groupOf ? sharedCopy(groupOf) : null, seqLen, batch };
+  const mem = memory ? { trainTokens: sharedCopy(memory.trainTokens), settings: memory.settings, weights: memory.weights } : null;
+  return { config: model.config, layout, weights, stream: sharedCopy(stream), groupOf: groupOf ? sharedCopy(groupOf) : null, seqLen, batch, memory: mem };
 }
 
 function runThread(data: EvalThreadData): Promise<EvalSums> {

@@ -5,11 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
+import type { StyleMemory } from '../src/model/memory.js';
 
 export interface EvalResult {
   loss: number;
   accuracy: number;
   windows: number;
+  /** With a style memory: the GPT's own loss and accuracy (loss/accuracy are those of the mix). */
+  model?: { loss: number; accuracy: number };
   /** With `groupOf`: loss and accuracy over the targets of each group (e.g. token field), by group id. */
   groups?: { loss: number; accuracy: number; tokens: number }[];
 }
@@ -40,39 +43,41 @@ export interface EvalSums {
   loss: number;
   correct: number;
   tokens: number;
+  /** The GPT alone (equal to loss/correct without a memory). */
+  modelLoss: number;
+  modelCorrect: number;
   groups: { loss: number; correct: number; tokens: number }[];
 }
 
-export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array): EvalSums {
-  const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, groups: [] };
+export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array, memory?: StyleMemory): EvalSums {
+  const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, modelLoss: 0, modelCorrect: 0, groups: [] };
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
-    const x = new Int32Array(chunk.length * seqLen);
-    const y = new Int32Array(chunk.length * seqLen);
+    const lp = windowLogProbs(model, stream, seqLen, chunk);
+    const vocab = lp.length / (chunk.length * seqLen);
     chunk.forEach((s, b) => {
       for (let t = 0; t < seqLen; t++) {
-        x[b * seqLen + t] = stream[s + t];
-        y[b * seqLen + t] = stream[s + t + 1];
-      }
-    });
-    // Per-token losses and hits, summed here: every window has seqLen targets, so the mean over tokens is the
-    // mean of the windows' means.
-    const [nll, hit] = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(x, [chunk.length, seqLen], 'int32'));
-      const yt = tf.tensor1d(y, 'int32');
-      const perToken = tf.oneHot(yt, logits.shape[1]).mul(tf.logSoftmax(logits)).sum(1).neg();
-      return [perToken.dataSync(), tf.argMax(logits, 1).equal(yt).dataSync()];
-    });
-    chunk.forEach((s, b) => {
-      for (let t = 0; t < seqLen; t++) {
-        const j = b * seqLen + t;
-        sums.loss += nll[j];
-        sums.correct += hit[j];
+        const row = lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab);
+        const y = stream[s + t + 1];
+        const modelNll = -row[y];
+        const modelHit = argMax(row) === y ? 1 : 0;
+        let nll = modelNll;
+        let hit = modelHit;
+        const guess = memory?.guess(stream.subarray(s, s + t + 1));
+        if (guess && guess.weight > 0) {
+          const mixed = mix(row, guess.probs, guess.weight);
+          nll = -Math.log(mixed[y]);
+          hit = argMax(mixed) === y ? 1 : 0;
+        }
+        sums.loss += nll;
+        sums.correct += hit;
+        sums.modelLoss += modelNll;
+        sums.modelCorrect += modelHit;
         sums.tokens++;
         if (groupOf) {
           const g = (sums.groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
-          g.loss += nll[j];
-          g.correct += hit[j];
+          g.loss += nll;
+          g.correct += hit;
           g.tokens++;
         }
       }
@@ -81,19 +86,42 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
   return sums;
 }
 
+/** The model's log-probabilities for every position of the windows at `starts`: (windows × seqLen) rows of vocab. */
+export function windowLogProbs(model: GPT, stream: Uint8Array, seqLen: number, starts: number[]): Float32Array {
+  const x = new Int32Array(starts.length * seqLen);
+  starts.forEach((s, b) => {
+    for (let t = 0; t < seqLen; t++) x[b * seqLen + t] = stream[s + t];
+  });
+  return tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length, seqLen], 'int32'))).dataSync() as Float32Array);
+}
+
+/** (1 − w)·model + w·memory, from the model's log-probabilities: the distribution the served style model predicts. */
+export function mix(logProbs: ArrayLike<number>, memory: ArrayLike<number>, weight: number): Float64Array {
+  const out = new Float64Array(logProbs.length);
+  for (let i = 0; i < out.length; i++) out[i] = (1 - weight) * Math.exp(logProbs[i]) + weight * memory[i];
+  return out;
+}
+
+function argMax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
 export function addSums(a: EvalSums, b: EvalSums): EvalSums {
   const groups = Array.from({ length: Math.max(a.groups.length, b.groups.length) }, (_, i) => {
     const [ga, gb] = [a.groups[i], b.groups[i]];
     return ga && gb ? { loss: ga.loss + gb.loss, correct: ga.correct + gb.correct, tokens: ga.tokens + gb.tokens } : (ga ?? gb);
   });
-  return { loss: a.loss + b.loss, correct: a.correct + b.correct, tokens: a.tokens + b.tokens, groups };
+  return { loss: a.loss + b.loss, correct: a.correct + b.correct, tokens: a.tokens + b.tokens, modelLoss: a.modelLoss + b.modelLoss, modelCorrect: a.modelCorrect + b.modelCorrect, groups };
 }
 
-export function evalResult(sums: EvalSums, windows: number, withGroups: boolean): EvalResult {
+export function evalResult(sums: EvalSums, windows: number, withGroups: boolean, withMemory = false): EvalResult {
   return {
     loss: sums.loss / sums.tokens,
     accuracy: sums.correct / sums.tokens,
     windows,
+    ...(withMemory ? { model: { loss: sums.modelLoss / sums.tokens, accuracy: sums.modelCorrect / sums.tokens } } : {}),
     ...(withGroups ? { groups: Array.from(sums.groups, (g) => (g ? { loss: g.loss / g.tokens, accuracy: g.correct / g.tokens, tokens: g.tokens } : { loss: NaN, accuracy: NaN, tokens: 0 })) } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { loadModel, readCard, writeCard } from '../model/store.js';
+import { loadMemory } from '../model/memory-store.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
 import { int, parse, UsageError } from './args.js';
@@ -26,7 +27,7 @@ export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> 
 
 export const SHARED_DIR = process.env.MAESTRO_SHARED ?? resolve(REPO_ROOT, '../shared');
 
-const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--by-piece] [--threads N]
+const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--by-piece] [--no-memory] [--threads N]
        maestro eval --report OUT_DIR [options of the music report]
 
   --thesis        validation loss/accuracy with the thesis protocol, per style, next to the thesis' numbers
@@ -36,6 +37,8 @@ const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-
   --by-field      also split loss and accuracy by token field (dt, dur, pitch, sep), next to a unigram baseline
   --by-piece      also split them by validation file, with how many tokens of the same piece the training part
                   holds (the thesis' split keeps other performances of validation pieces there)
+  --no-memory     the GPT alone, without the style memory (a model with a memory.json is evaluated as served:
+                  GPT + memory, with the GPT alone beside it)
   --threads N     spread each style's windows over N threads, one core each (default: this machine's cores)
   --report DIR    the music metrics report (style classifier, key, memorisation, validity)
 `;
@@ -48,6 +51,8 @@ export interface ThesisRow {
   tokens: number;
   thesisLoss: number;
   thesisAccuracy: number;
+  /** When the style model has a memory: the GPT's own loss and accuracy (loss/accuracy are the served mix's). */
+  gpt?: { loss: number; accuracy: number };
   /** With --by-field: per token field (dt, dur, pitch, sep), the model's loss and accuracy and a context-free baseline. */
   byField?: FieldRow[];
   /** With --by-piece: per file of the validation part. */
@@ -89,7 +94,7 @@ export async function runEval(argv: string[]): Promise<number> {
   try {
     values = parse(argv, {
       thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
-      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, 'by-piece': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, 'by-piece': { type: 'boolean' }, 'no-memory': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
     threads = int(values.threads, 'threads', availableParallelism(), [1, 64])!;
     if (values.help) {
@@ -104,7 +109,7 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], byPiece: values['by-piece'], threads });
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], byPiece: values['by-piece'], memory: !values['no-memory'], threads });
   console.log(formatThesisTable(rows));
   if (values['by-field']) console.log(`\n${formatFieldTable(rows)}`);
   if (values['by-piece']) console.log(`\n${formatPieceTable(rows)}`);
@@ -113,14 +118,14 @@ export async function runEval(argv: string[]): Promise<number> {
       const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
       const card = readCard(dir);
       if (!card) continue;
-      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.byField ? { byField: r.byField.map(roundField) } : {}), ...(r.byPiece ? { byPiece: r.byPiece.map(roundPiece) } : {}) } };
+      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.gpt ? { withMemory: true, gptValLoss: r.gpt.loss, gptValAccuracy: r.gpt.accuracy } : { withMemory: false }), ...(r.byField ? { byField: r.byField.map(roundField) } : {}), ...(r.byPiece ? { byPiece: r.byPiece.map(roundPiece) } : {}) } };
       writeCard(dir, card);
     }
   }
   return 0;
 }
 
-export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; byPiece?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
+export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; byPiece?: boolean; memory?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
   await initBackend();
   const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
   const rows: ThesisRow[] = [];
@@ -134,15 +139,16 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     }
     if (!existsSync(valPath)) throw new Error(`missing ${valPath}: build it with "maestro dataset build --thesis"`);
     const model = loadModel(modelDir);
+    const memory = opts.memory === false ? undefined : loadMemory(modelDir);
     const val = new Uint8Array(readFileSync(valPath));
     const fields = opts.byField ? streamFields(val) : undefined;
     const pieces = opts.byPiece ? validationPieces(JSON.parse(readFileSync(join(corpus, 'manifest.json'), 'utf8')) as Manifest, val.length) : undefined;
     // One pass over the windows, grouped by (piece, field); the two splits are sums over the other key.
     const perPiece = fields ? TOKEN_FIELDS.length : 1;
     const groupOf = fields || pieces ? val.map((_, i) => (pieces ? pieces.groupOf[i] : 0) * perPiece + (fields ? fields[i] : 0)) : undefined;
-    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}) });
+    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}), ...(memory ? { memory } : {}) });
     model.dispose();
-    const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy };
+    const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy, ...(r.model ? { gpt: r.model } : {}) };
     const groups = r.groups ?? [];
     const pooled = (ids: number[]) => {
       let tokens = 0, loss = 0, correct = 0;
@@ -269,13 +275,16 @@ export function formatFieldTable(rows: ThesisRow[]): string {
 }
 
 export function formatThesisTable(rows: ThesisRow[]): string {
+  // With a memory, "ours" is the served model (GPT + memory) and the GPT alone stands beside it.
+  const gpt = rows.some((r) => r.gpt);
   const lines = [
-    '| style | val loss (ours) | val loss (thesis) | Δ loss | accuracy (ours) | accuracy (thesis) | windows |',
-    '|---|---|---|---|---|---|---|',
+    `| style | val loss (ours) |${gpt ? ' GPT alone |' : ''} val loss (thesis) | Δ loss | accuracy (ours) |${gpt ? ' GPT alone |' : ''} accuracy (thesis) | windows |`,
+    `|---|---|${gpt ? '---|' : ''}---|---|---|${gpt ? '---|' : ''}---|---|`,
   ];
+  const alone = (r: ThesisRow, x: 'loss' | 'accuracy') => (gpt ? ` ${r.gpt ? r.gpt[x].toFixed(3) : '—'} |` : '');
   for (const r of rows) {
     const delta = r.loss - r.thesisLoss;
-    lines.push(`| ${r.style} | ${r.loss.toFixed(3)} | ${r.thesisLoss.toFixed(3)} | ${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ${delta <= 0 ? '✓' : '✗'} | ${r.accuracy.toFixed(3)} | ${r.thesisAccuracy.toFixed(3)} | ${r.windows} |`);
+    lines.push(`| ${r.style} | ${r.loss.toFixed(3)} |${alone(r, 'loss')} ${r.thesisLoss.toFixed(3)} | ${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ${delta <= 0 ? '✓' : '✗'} | ${r.accuracy.toFixed(3)} |${alone(r, 'accuracy')} ${r.thesisAccuracy.toFixed(3)} | ${r.windows} |`);
   }
   return lines.join('\n');
 }

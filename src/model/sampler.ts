@@ -10,6 +10,7 @@ import type { GPT, KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
+import type { StyleMemory } from './memory.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -41,6 +42,11 @@ export interface SampleRequest extends SamplingSettings {
   maxPolyphony?: number;
   /** Called with the fraction of the requested length done (0..1), at most once per ~2 % step. */
   onProgress?: (fraction: number) => void;
+  /**
+   * The style's memory of its training performances (src/model/memory.ts): where what was just played matches
+   * one of them, its continuation there is mixed into the model's distribution before any shaping.
+   */
+  memory?: StyleMemory;
 }
 
 /** One row of a batch: its own prompt and its own random stream. */
@@ -141,6 +147,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       const next: number[] = [];
       const stillAlive: number[] = [];
       alive.forEach((r, j) => {
+        if (req.memory) rows[j] = withMemory(rows[j], req.memory, history[r]);
         const lo = field === 'dt' ? Math.min(range.hi, Math.max(range.lo, earliestGap(sounding[r], onsetMs[r], maxPolyphony))) : range.lo;
         let tok = drawToken(rows[j], lo, range.hi, shaping, rngs[r]);
         let done = false;
@@ -199,6 +206,19 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
     if (whole.length === 0 || whole[whole.length - 1] !== sep) whole.push(sep);
     return whole[0] === sep ? whole.slice(1) : whole;
   });
+}
+
+/** How far back the memory reads a row's history: more than its longest match spans. */
+const MEMORY_CONTEXT = 512;
+
+/** The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none). */
+function withMemory(logits: number[], memory: StyleMemory, history: readonly number[]): number[] {
+  const guess = memory.guess(history.slice(-MEMORY_CONTEXT));
+  if (!guess || guess.weight <= 0) return logits;
+  const max = Math.max(...logits);
+  const exp = logits.map((x) => Math.exp(x - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((e, i) => Math.log((1 - guess.weight) * (e / sum) + guess.weight * guess.probs[i]));
 }
 
 /**

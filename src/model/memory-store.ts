@@ -1,0 +1,91 @@
+/**
+ * A style memory on disk, inside its model directory: `memory.json` (settings, weights, where the tokens came
+ * from, what the fit measured) and the training tokens it holds, `memory-<sha256 prefix>.bin`. The tokens are
+ * written first under a name of their own and the json last (atomically), so a crash at any point leaves a json
+ * that names a complete file.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
+import { writeFileAtomic } from './tensor-file.js';
+import { ModelLoadError } from './store.js';
+
+export const MEMORY_FILE = 'memory.json';
+
+export interface MemoryFile {
+  format: typeof MEMORY_FORMAT;
+  settings: MemorySettings;
+  weights: MemoryWeights;
+  source: {
+    /** The corpus whose training part the memory holds, its train.bin sha256 and size. */
+    corpus: string;
+    file: string;
+    sha256: string;
+    tokens: number;
+    notes: number;
+  };
+  /** What choosing the weights measured (see training/memory-fit.ts). */
+  fit?: Record<string, unknown>;
+  licence: string;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function saveMemory(dir: string, memory: StyleMemory, info: { corpus: string; fit?: Record<string, unknown>; licence: string }): MemoryFile {
+  const sha = sha256(memory.trainTokens);
+  const file = `memory-${sha.slice(0, 12)}.bin`;
+  writeFileAtomic(join(dir, file), [memory.trainTokens]);
+  const json: MemoryFile = {
+    format: MEMORY_FORMAT,
+    settings: memory.settings,
+    weights: memory.weights,
+    source: { corpus: info.corpus, file, sha256: sha, tokens: memory.trainTokens.length, notes: memory.notes },
+    ...(info.fit ? { fit: info.fit } : {}),
+    licence: info.licence,
+  };
+  writeFileAtomic(join(dir, MEMORY_FILE), [JSON.stringify(json, null, 2) + '\n']);
+  for (const f of readdirSync(dir)) if (/^memory-[0-9a-f]+\.bin$/.test(f) && f !== file) rmSync(join(dir, f), { force: true });
+  return json;
+}
+
+export function readMemoryFile(dir: string): MemoryFile | undefined {
+  const path = join(dir, MEMORY_FILE);
+  if (!existsSync(path)) return undefined;
+  let json: MemoryFile;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as MemoryFile;
+  } catch (err) {
+    throw new ModelLoadError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (json.format !== MEMORY_FORMAT) throw new ModelLoadError(`${path}: unknown memory format ${JSON.stringify(json.format)} (expected ${MEMORY_FORMAT})`);
+  for (const f of MEMORY_FIELDS) {
+    const w = json.weights?.[f];
+    if (!Array.isArray(w) || w.length !== MATCH_BUCKETS.length + 1 || !w.every((x) => typeof x === 'number' && x >= 0 && x < 1)) {
+      throw new ModelLoadError(`${path}: weights.${f} must be ${MATCH_BUCKETS.length + 1} numbers in [0, 1)`);
+    }
+  }
+  return json;
+}
+
+/** The style memory of a model directory, or undefined when it has none. A damaged one is an error, not silence. */
+export function loadMemory(dir: string): StyleMemory | undefined {
+  const json = readMemoryFile(dir);
+  if (!json) return undefined;
+  const path = join(dir, json.source.file);
+  if (!existsSync(path)) throw new ModelLoadError(`${join(dir, MEMORY_FILE)} names ${json.source.file}, which is missing`);
+  const tokens = new Uint8Array(readFileSync(path));
+  if (sha256(tokens) !== json.source.sha256) throw new ModelLoadError(`${path} does not match the sha256 in ${MEMORY_FILE}: rebuild it with "maestro memory"`);
+  return new StyleMemory(tokens, json.settings, json.weights);
+}
+
+/** Copy a memory from one model directory to another (a promoted model keeps its style's memory). */
+export function copyMemory(from: string, to: string): boolean {
+  const json = readMemoryFile(from);
+  if (!json) return false;
+  copyFileSync(join(from, json.source.file), join(to, json.source.file));
+  copyFileSync(join(from, MEMORY_FILE), join(to, MEMORY_FILE));
+  return true;
+}

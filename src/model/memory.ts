@@ -1,0 +1,331 @@
+/**
+ * The style memory: the notes of a style's training performances, searched for the longest stretch of chords
+ * that matches what was just played, and mixed into the GPT's next-token distribution (a kNN-LM / infini-gram
+ * interpolation: Khandelwal et al., 2020, "Generalization through Memorization"; Liu et al., 2024, "Infini-gram").
+ *
+ * Why: a 10 M-parameter GPT cannot hold 50 performances note for note, and on the thesis' split (the last 10 % of
+ * the token stream) most validation notes belong to pieces whose other performances are in the training part.
+ * The memory holds them exactly; where what was just played matches a training performance for long enough, the
+ * memory's continuation there is the better guess, and where nothing long matches (a user's own melody), the mix
+ * is the GPT's own distribution.
+ *
+ * Matching ignores what performers change: notes that start within `chordGap` onset quanta of the previous one
+ * form one chord (a "group"), compared as a sorted set of pitches, so a rolled or spread chord matches the same
+ * chord played together; the timing a match proposes is scaled by the tempo ratio between the two performances
+ * over the last matched chords. Pure and deterministic: the same context gives the same distribution.
+ */
+import { SEP } from '../music/tokenizer.js';
+
+export const MEMORY_FORMAT = 'maestro-memory/1';
+
+/** The fields the memory predicts (the separator is the GPT's alone: it is always the token after a pitch). */
+export const MEMORY_FIELDS = ['dt', 'dur', 'pitch'] as const;
+export type MemoryField = (typeof MEMORY_FIELDS)[number];
+
+export interface MemorySettings {
+  /** A note whose dt (onset quanta, 16 ms) is at most this joins the previous note's chord. */
+  chordGap: number;
+  /** Longest match searched, in flat tokens (pitches + chord boundaries). */
+  maxMatch: number;
+  /** At most this many matches (evenly spread over all of them) vote on a distribution. */
+  maxMatches: number;
+  /** Chords over which the tempo ratio between the two performances is measured. */
+  tempoGroups: number;
+  /** The timing a match proposes is spread as a Gaussian of σ = a + b·value quanta. */
+  timingSigma: [number, number];
+}
+
+export const DEFAULT_MEMORY_SETTINGS: MemorySettings = { chordGap: 3, maxMatch: 64, maxMatches: 256, tempoGroups: 8, timingSigma: [0.5, 0.1] };
+
+/** Match-length buckets: bucket i holds lengths in [MATCH_BUCKETS[i-1], MATCH_BUCKETS[i]); bucket 0 is "no match". */
+export const MATCH_BUCKETS = [1, 4, 8, 16, 32, 48] as const;
+
+/** How much the memory counts, per field and match-length bucket (0 = the GPT alone). */
+export type MemoryWeights = Record<MemoryField, number[]>;
+
+/** What the memory proposes for the next token: a distribution over the 128 tokens and its weight in the mix. */
+export interface MemoryGuess {
+  field: MemoryField;
+  /** Length of the longest match, in flat tokens. */
+  matchLength: number;
+  probs: Float64Array;
+  weight: number;
+}
+
+/** Chord boundary in the flat sequence (outside the 0–127 token range). */
+const BOUNDARY = 128;
+
+export class StyleMemory {
+  private readonly dt: Uint8Array;
+  private readonly dur: Uint8Array;
+  private readonly pitch: Uint8Array;
+  private readonly onset: Float64Array;
+  /** Notes of group g: groupStart[g] .. groupStart[g+1]-1 (stream order). */
+  private readonly groupStart: Int32Array;
+  /** Groups as BOUNDARY, sorted pitches, BOUNDARY, …, BOUNDARY. */
+  private readonly flat: Int16Array;
+  /** For a flat position right after a boundary: the group starting there (else -1). */
+  private readonly groupAt: Int32Array;
+  /** Boundaries in flat[0..i): for counting the groups a match spans. */
+  private readonly boundariesBefore: Int32Array;
+  /** Suffix array of the reversed flat sequence (compared over maxMatch tokens): suffixes of a context are its prefixes. */
+  private readonly suffixes: Int32Array;
+
+  readonly notes: number;
+
+  /** `trainTokens`: the token stream the memory holds (a corpus' train.bin, never its validation part). */
+  constructor(
+    readonly trainTokens: Uint8Array,
+    readonly settings: MemorySettings = DEFAULT_MEMORY_SETTINGS,
+    public weights: MemoryWeights = noWeights(),
+  ) {
+    const notes = parseNotes(trainTokens);
+    this.notes = notes.dt.length;
+    ({ dt: this.dt, dur: this.dur, pitch: this.pitch } = notes);
+    this.onset = new Float64Array(this.notes);
+    for (let k = 1; k < this.notes; k++) this.onset[k] = this.onset[k - 1] + this.dt[k];
+    const starts: number[] = [];
+    for (let k = 0; k < this.notes; k++) if (k === 0 || this.dt[k] > settings.chordGap) starts.push(k);
+    starts.push(this.notes);
+    this.groupStart = Int32Array.from(starts);
+    const groups = starts.length - 1;
+    this.flat = new Int16Array(this.notes + groups + 1);
+    this.groupAt = new Int32Array(this.flat.length).fill(-1);
+    let p = 0;
+    for (let g = 0; g < groups; g++) {
+      this.flat[p++] = BOUNDARY;
+      this.groupAt[p] = g;
+      const chord = Array.from(this.pitch.subarray(starts[g], starts[g + 1])).sort((a, b) => a - b);
+      for (const x of chord) this.flat[p++] = x;
+    }
+    this.flat[p] = BOUNDARY;
+    this.boundariesBefore = new Int32Array(this.flat.length + 1);
+    for (let i = 0; i < this.flat.length; i++) this.boundariesBefore[i + 1] = this.boundariesBefore[i] + (this.flat[i] === BOUNDARY ? 1 : 0);
+    this.suffixes = reversedSuffixArray(this.flat, settings.maxMatch);
+  }
+
+  /**
+   * The memory's guess for the token after `context` (the tokens the model sees, oldest first), or undefined
+   * when the next token is a separator or nothing in the context matches.
+   */
+  guess(context: ArrayLike<number>): MemoryGuess | undefined {
+    const state = readContext(context, this.settings.chordGap);
+    if (!state || state.next === 'sep') return undefined;
+    const { done, current } = state;
+    if (done.length === 0) return undefined;
+    const query = flatQuery(done, this.settings.maxMatch);
+    const { length, ends } = this.longestMatch(query);
+    if (length === 0) return undefined;
+    const probs = new Float64Array(128);
+    const field = state.next;
+    // Each match ends with a chord boundary; the group after it is the one aligned with the current chord.
+    const aligned = ends.map((e) => this.groupAt[e + 1]).filter((g) => g >= 0);
+    if (aligned.length === 0) return undefined;
+    if (field === 'pitch') {
+      const played = new Set(current);
+      for (const g of aligned) {
+        const chord = Array.from(this.pitch.subarray(this.groupStart[g], this.groupStart[g + 1]));
+        const left = chord.filter((x) => !played.has(x));
+        const options = left.length ? left : chord;
+        for (const x of options) probs[x] += 1 / options.length / aligned.length;
+      }
+    } else {
+      const values = field === 'dt' ? this.dt : this.dur;
+      const [lo, hi] = field === 'dt' ? [0, 126] : [1, 126];
+      const [a, b] = this.settings.timingSigma;
+      let voters = 0;
+      for (const [i, g] of aligned.entries()) {
+        // The next note in the matched performance: the current chord's next note there, or the next chord's first.
+        const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
+        if (k >= this.notes) continue;
+        const center = Math.min(hi, values[k] * this.tempoRatio(state.doneOnsets, g, ends[i], length));
+        const sigma = a + b * center;
+        const w = new Float64Array(hi - lo + 1);
+        let sum = 0;
+        for (let y = lo; y <= hi; y++) sum += w[y - lo] = Math.exp(-0.5 * ((y - center) / sigma) ** 2);
+        for (let y = lo; y <= hi; y++) probs[y] += w[y - lo] / sum;
+        voters++;
+      }
+      if (voters === 0) return undefined;
+      for (let y = lo; y <= hi; y++) probs[y] /= voters;
+    }
+    return { field, matchLength: length, probs, weight: this.weightOf(field, length) };
+  }
+
+  /** The weight the memory gets for a field at a match length (0 where none was fitted). */
+  weightOf(field: MemoryField, matchLength: number): number {
+    return this.weights[field][bucketOf(matchLength)] ?? 0;
+  }
+
+  /**
+   * How much faster (> 1: slower) the context is played than the matched training performance: the time between
+   * the first notes of the last `tempoGroups` chords in both, clamped to 4× either way.
+   */
+  private tempoRatio(doneOnsets: number[], alignedGroup: number, end: number, length: number): number {
+    const matchedGroups = this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
+    const k = Math.min(this.settings.tempoGroups, doneOnsets.length, matchedGroups);
+    const last = alignedGroup - 1;
+    if (k < 2 || last - k + 1 < 0) return 1;
+    const mine = doneOnsets[doneOnsets.length - 1] - doneOnsets[doneOnsets.length - k];
+    const theirs = this.onset[this.groupStart[last]] - this.onset[this.groupStart[last - k + 1]];
+    if (!(mine > 0 && theirs > 0)) return 1;
+    return Math.min(4, Math.max(0.25, mine / theirs));
+  }
+
+  /** The longest suffix of `query` found in the flat sequence, and where its matches end (at most maxMatches, evenly spread). */
+  private longestMatch(query: number[]): { length: number; ends: number[] } {
+    const n = this.flat.length;
+    const sa = this.suffixes;
+    let lo = 0;
+    let hi = n;
+    let length = 0;
+    let best: [number, number] = [0, 0];
+    // Reversed: character k of a reversed suffix starting at s is flat[n-1-s-k]; of the query, query[len-1-k].
+    const at = (s: number, k: number) => (n - 1 - s - k >= 0 ? this.flat[n - 1 - s - k] : -1);
+    for (let k = 0; k < Math.min(query.length, this.settings.maxMatch); k++) {
+      const c = query[query.length - 1 - k];
+      let a = lo;
+      let b = hi;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if (at(sa[mid], k) < c) a = mid + 1;
+        else b = mid;
+      }
+      const first = a;
+      b = hi;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if (at(sa[mid], k) <= c) a = mid + 1;
+        else b = mid;
+      }
+      if (a === first) break;
+      lo = first;
+      hi = a;
+      length = k + 1;
+      best = [lo, hi];
+    }
+    const [from, to] = best;
+    const count = to - from;
+    const take = Math.min(count, this.settings.maxMatches);
+    const ends: number[] = [];
+    for (let i = 0; i < take; i++) ends.push(n - 1 - sa[from + Math.floor((i * count) / take)]);
+    // Matches in stream order, so the vote does not depend on how the suffix array broke ties.
+    ends.sort((x, y) => x - y);
+    return { length, ends };
+  }
+}
+
+/** Every weight 0: the memory guesses but the mix is the GPT's own distribution (until weights are fitted). */
+export function noWeights(): MemoryWeights {
+  const zeros = () => Array<number>(MATCH_BUCKETS.length + 1).fill(0);
+  return { dt: zeros(), dur: zeros(), pitch: zeros() };
+}
+
+export function bucketOf(matchLength: number): number {
+  let b = 0;
+  while (b < MATCH_BUCKETS.length && matchLength >= MATCH_BUCKETS[b]) b++;
+  return b;
+}
+
+interface NoteArrays {
+  dt: Uint8Array;
+  dur: Uint8Array;
+  pitch: Uint8Array;
+}
+
+/** The notes ("127 dt dur pitch") of a token stream, in order; a file's lone end marker is skipped. */
+export function parseNotes(tokens: ArrayLike<number>): NoteArrays {
+  const dt: number[] = [];
+  const dur: number[] = [];
+  const pitch: number[] = [];
+  for (let i = 0; i + 3 < tokens.length; i++) {
+    if (tokens[i] !== SEP || tokens[i + 1] === SEP) continue;
+    dt.push(tokens[i + 1]);
+    dur.push(tokens[i + 2]);
+    pitch.push(tokens[i + 3]);
+    i += 3;
+  }
+  return { dt: Uint8Array.from(dt), dur: Uint8Array.from(dur), pitch: Uint8Array.from(pitch) };
+}
+
+interface ContextState {
+  next: 'sep' | MemoryField;
+  /** Complete chords before the current one (sorted pitches) and their onsets (quanta from the context's first note). */
+  done: number[][];
+  doneOnsets: number[];
+  /** Pitches of the chord in progress, in the order played. */
+  current: number[];
+}
+
+/**
+ * Reads a context the way the memory sees it: its notes from the first separator on, grouped into chords.
+ * When the next token is a pitch, the note being written already has its dt, so it has already joined the
+ * current chord or closed it.
+ */
+export function readContext(context: ArrayLike<number>, chordGap: number): ContextState | undefined {
+  let i = 0;
+  while (i < context.length && context[i] !== SEP) i++;
+  if (i === context.length) return undefined;
+  const done: number[][] = [];
+  const doneOnsets: number[] = [];
+  let current: number[] = [];
+  let currentOnset = 0;
+  let time = 0;
+  let first = true;
+  const startNote = (dt: number) => {
+    if (!first) time += dt;
+    if (current.length && dt > chordGap) {
+      done.push([...current].sort((a, b) => a - b));
+      doneOnsets.push(currentOnset);
+      current = [];
+    }
+    if (current.length === 0) currentOnset = time;
+    first = false;
+  };
+  for (;;) {
+    if (context[i] !== SEP) return undefined; // not in the tokenizer's grammar: no guess
+    const rest = context.length - i - 1;
+    if (rest === 0) return { next: 'dt', done, doneOnsets, current };
+    if (context[i + 1] === SEP) {
+      i++; // a piece's lone end marker
+      continue;
+    }
+    if (rest === 1) return { next: 'dur', done, doneOnsets, current };
+    if (rest === 2) {
+      startNote(context[i + 1]);
+      return { next: 'pitch', done, doneOnsets, current };
+    }
+    startNote(context[i + 1]);
+    current.push(context[i + 3]);
+    if (rest === 3) return { next: 'sep', done, doneOnsets, current };
+    i += 4;
+  }
+}
+
+/** The flat query for complete chords: BOUNDARY, sorted pitches, …, BOUNDARY (only the last maxMatch tokens matter). */
+function flatQuery(done: number[][], maxMatch: number): number[] {
+  const out: number[] = [BOUNDARY];
+  for (let g = done.length - 1; g >= 0 && out.length <= maxMatch; g--) {
+    for (let j = done[g].length - 1; j >= 0; j--) out.push(done[g][j]);
+    out.push(BOUNDARY);
+  }
+  return out.reverse();
+}
+
+/** Suffix array of the reversed sequence, each suffix compared over at most `depth` tokens (ties by position). */
+function reversedSuffixArray(flat: Int16Array, depth: number): Int32Array {
+  const n = flat.length;
+  const rev = new Int16Array(n);
+  for (let i = 0; i < n; i++) rev[i] = flat[n - 1 - i];
+  const sa = Int32Array.from({ length: n }, (_, i) => i);
+  sa.sort((x, y) => {
+    for (let k = 0; k < depth; k++) {
+      const a = x + k < n ? rev[x + k] : -1;
+      const b = y + k < n ? rev[y + k] : -1;
+      if (a !== b) return a - b;
+      if (a === -1) break;
+    }
+    return x - y;
+  });
+  return sa;
+}

@@ -1,0 +1,194 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StyleMemory, readContext, bucketOf, DEFAULT_MEMORY_SETTINGS, type MemoryWeights } from '../src/model/memory.js';
+import { loadMemory, saveMemory, sha256, copyMemory } from '../src/model/memory-store.js';
+import { ModelLoadError } from '../src/model/store.js';
+import { SEP } from '../src/music/tokenizer.js';
+import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, type MemoryVote } from '../training/memory-fit.js';
+import { evaluateWindows, windowStarts } from '../training/evaluate.js';
+import { sampleContinuation } from '../src/model/sampler.js';
+import { gigaTokenizer } from '../src/music/tokenizer.js';
+import { createTinyModel } from './support/tiny-model.js';
+import type { GPT } from '../src/model/gpt.js';
+
+/** Tokens of notes given as [dt, dur, pitch], each note "127 dt dur pitch", closed by a separator. */
+function tokens(notes: [number, number, number][]): number[] {
+  return [...notes.flatMap(([dt, dur, p]) => [SEP, dt, dur, p]), SEP];
+}
+
+/** A deterministic "piece": n notes of a pseudo-random walk, one new chord every `dt` quanta, some two-note chords. */
+function piece(n: number, seed: number, dt = 10): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  let s = seed;
+  let p = 60;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    p = Math.min(100, Math.max(30, p + ((s >> 8) % 9) - 4));
+    out.push([dt, 5 + ((s >> 4) % 6), p]);
+    if ((s >> 12) % 4 === 0) out.push([0, 5, p - 12]); // a second note of the same chord
+  }
+  return out;
+}
+
+const ALL = (w: number): MemoryWeights => ({ dt: Array(7).fill(w), dur: Array(7).fill(w), pitch: Array(7).fill(w) });
+
+describe('style memory: reading a context', () => {
+  it('groups notes into chords and knows which field comes next', () => {
+    // chord {60, 64} (dt 0 and 2: within the chord gap), then 67 after 20 quanta, then a note being written
+    const ctx = tokens([[5, 4, 64], [2, 4, 60], [20, 4, 67]]);
+    expect(readContext(ctx, 3)).toEqual({ next: 'dt', done: [[60, 64]], doneOnsets: [0], current: [67] });
+    // … its dt is 1: it joins the current chord, so the pitch is predicted with 67 still in progress
+    expect(readContext([...ctx, 1, 4], 3)).toMatchObject({ next: 'pitch', done: [[60, 64]], current: [67] });
+    // … its dt is 9: the chord {67} is complete
+    expect(readContext([...ctx, 9, 4], 3)).toMatchObject({ next: 'pitch', done: [[60, 64], [67]], doneOnsets: [0, 22], current: [] });
+    expect(readContext([...ctx, 9], 3)?.next).toBe('dur');
+    expect(readContext(ctx.slice(0, -1), 3)?.next).toBe('sep');
+    // a window that starts mid-note reads from its first separator; a piece's end marker (127 127) is skipped
+    expect(readContext([4, 60, ...ctx.slice(0, 5), SEP, ...ctx.slice(4)], 3)?.done).toEqual([[60, 64]]);
+    expect(readContext([60, 61], 3)).toBeUndefined();
+  });
+
+  it('buckets match lengths', () => {
+    expect([0, 1, 3, 4, 15, 16, 47, 48, 64].map(bucketOf)).toEqual([0, 1, 1, 2, 3, 4, 5, 6, 6]);
+  });
+});
+
+describe('style memory: guesses', () => {
+  const train = piece(400, 7);
+  const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, ALL(0.5));
+
+  it('a context copied from the training notes gets their next pitch, with a long match', () => {
+    for (const at of [50, 133, 250]) {
+      const ctx = tokens(train.slice(at - 30, at)).slice(0, -1); // ends with the separator before note `at`
+      const [dt, dur, pitch] = train[at];
+      const g = memory.guess([...ctx, SEP, dt, dur])!;
+      expect(g.field).toBe('pitch');
+      expect(g.matchLength).toBeGreaterThanOrEqual(16);
+      // the chord's pitches share the mass; the true one gets at least half of it
+      expect(g.probs[pitch]).toBeGreaterThanOrEqual(0.5);
+      expect(g.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      // the dt field: centred on the true gap
+      const d = memory.guess([...ctx, SEP])!;
+      expect(d.field).toBe('dt');
+      expect(d.probs.indexOf(Math.max(...d.probs))).toBe(dt);
+    }
+  });
+
+  it('matches a chord played in another order (rolled or spread), since chords are compared as sets', () => {
+    const at = 200;
+    const notes = train.slice(at - 30, at).map((n) => [...n] as [number, number, number]);
+    // swap the order of every two-note chord (the second note then comes 2 quanta after the first)
+    for (let i = 1; i < notes.length; i++) {
+      if (notes[i][0] === 0) {
+        const [a, b] = [notes[i - 1], notes[i]];
+        notes[i - 1] = [a[0], b[1], b[2]];
+        notes[i] = [2, a[1], a[2]];
+      }
+    }
+    const ctx = tokens(notes).slice(0, -1);
+    const g = memory.guess([...ctx, SEP, train[at][0], train[at][1]])!;
+    expect(g.matchLength).toBeGreaterThanOrEqual(16);
+    expect(g.probs[train[at][2]]).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('scales the timing it proposes by the tempo of the context (played twice as slowly: twice the gap)', () => {
+    const at = 120;
+    const slow = train.slice(at - 30, at).map(([dt, dur, p]) => [dt * 2, dur, p] as [number, number, number]);
+    const g = memory.guess([...tokens(slow).slice(0, -1), SEP])!;
+    expect(g.probs.indexOf(Math.max(...g.probs))).toBe(train[at][0] * 2);
+  });
+
+  it('has no guess for music it does not hold, nor for the separator', () => {
+    const other = piece(40, 99999, 13).map(([dt, dur, p]) => [dt, dur, p + 1] as [number, number, number]);
+    const g = memory.guess(tokens(other));
+    expect(g === undefined || g.matchLength < 8).toBe(true);
+    expect(memory.guess(tokens(train.slice(0, 20)).slice(0, -1))).toBeUndefined(); // next token: a separator
+  });
+});
+
+describe('style memory: files', () => {
+  it('saves the training tokens with their sha256, loads them back, and refuses a damaged file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-memory-'));
+    const train = Uint8Array.from(tokens(piece(100, 3)));
+    const original = new StyleMemory(train, DEFAULT_MEMORY_SETTINGS, ALL(0.25));
+    const saved = saveMemory(dir, original, { corpus: 'tiny', licence: 'test' });
+    expect(saved.source.sha256).toBe(sha256(train));
+    expect(new Uint8Array(readFileSync(join(dir, saved.source.file)))).toEqual(train);
+    const loaded = loadMemory(dir)!;
+    expect(loaded.weights).toEqual(ALL(0.25));
+    expect(loaded.notes).toBe(original.notes);
+    expect(loaded.guess(train.subarray(0, 41))).toEqual(original.guess(train.subarray(0, 41)));
+    // a rebuilt memory replaces the old tokens file
+    const train2 = Uint8Array.from(tokens(piece(90, 4)));
+    const saved2 = saveMemory(dir, new StyleMemory(train2), { corpus: 'tiny', licence: 'test' });
+    expect(readdirSync(dir).filter((f) => f.endsWith('.bin'))).toEqual([saved2.source.file]);
+    const copy = mkdtempSync(join(tmpdir(), 'maestro-memory-copy-'));
+    expect(copyMemory(dir, copy)).toBe(true);
+    expect(loadMemory(copy)!.trainTokens).toEqual(train2);
+    writeFileSync(join(dir, saved2.source.file), Uint8Array.from([...train2.subarray(1), 60]));
+    expect(() => loadMemory(dir)).toThrow(ModelLoadError);
+    expect(() => loadMemory(dir)).toThrow(/sha256/);
+    expect(loadMemory(mkdtempSync(join(tmpdir(), 'maestro-no-memory-')))).toBeUndefined();
+    expect(existsSync(join(dir, 'memory.json'))).toBe(true);
+  });
+});
+
+describe('style memory: fitting and evaluation', () => {
+  let model: GPT;
+  beforeAll(async () => {
+    model = await createTinyModel(5);
+  });
+
+  it('fits a high weight where the memory is right and none where it is wrong', () => {
+    const votes: MemoryVote[] = [];
+    for (let i = 0; i < 200; i++) {
+      votes.push({ window: i % 10, field: 2, bucket: 4, model: 0.1, memory: 0.9 }); // pitch, long matches: memory right
+      votes.push({ window: i % 10, field: 0, bucket: 1, model: 0.3, memory: 0 }); // dt, short matches: memory wrong
+    }
+    const w = fitWeights(votes);
+    expect(w.pitch[4]).toBeGreaterThanOrEqual(0.9);
+    expect(w.dt[1]).toBe(0);
+    expect(w.pitch[0]).toBe(0);
+  });
+
+  it('on validation windows that repeat the training notes, the mix beats the GPT alone, and evaluation agrees with the fit', () => {
+    const train = piece(300, 11);
+    const val = Uint8Array.from(tokens(train.slice(100, 200)));
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)));
+    const seqLen = 32;
+    const votes = collectVotes(model, memory, val, seqLen);
+    memory.weights = fitWeights(votes.votes);
+    const gpt = modelLoss(votes);
+    const mixed = mixedLoss(votes, memory.weights);
+    expect(mixed).toBeLessThan(gpt - 1); // an untrained model (~ln 128 nats) against notes the memory holds
+    expect(crossValidated(votes)).toBeLessThan(gpt - 1);
+    const starts = windowStarts(val.length, seqLen);
+    const plain = evaluateWindows(model, val, seqLen, starts);
+    const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
+    expect(served.modelLoss).toBeCloseTo(plain.loss, 6);
+    expect(plain.loss / plain.tokens).toBeCloseTo(gpt, 4);
+    expect(served.loss / served.tokens).toBeCloseTo(mixed, 4);
+    expect(served.correct).toBeGreaterThan(plain.correct);
+    // with every weight 0 the memory changes nothing
+    memory.weights = ALL(0);
+    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, memory).loss).toBeCloseTo(plain.loss, 6);
+  });
+
+  it('sampling with the memory continues a remembered passage; without it, the untrained model does not', () => {
+    const train = piece(300, 21);
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, { dt: Array(7).fill(0.99), dur: Array(7).fill(0.99), pitch: Array(7).fill(0.99) });
+    const prompt = tokens(train.slice(100, 120));
+    const req = { prompt, seconds: 2, candidates: 2, seed: 3, temperature: 1, topK: 0, topP: 1 };
+    const pitchesOf = (toks: number[]) => toks.filter((_, i) => i % 4 === 2);
+    const truth = new Set(train.slice(120, 150).map((n) => n[2]));
+    const withMem = sampleContinuation(model, gigaTokenizer, { ...req, memory });
+    const again = sampleContinuation(model, gigaTokenizer, { ...req, memory });
+    expect(again).toEqual(withMem); // deterministic
+    const share = (toks: number[]) => pitchesOf(toks).filter((p) => truth.has(p)).length / pitchesOf(toks).length;
+    for (const c of withMem) expect(share(c)).toBeGreaterThan(0.8);
+    const without = sampleContinuation(model, gigaTokenizer, req);
+    for (const c of without) expect(share(c)).toBeLessThan(0.5);
+  });
+});

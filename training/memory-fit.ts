@@ -1,0 +1,105 @@
+/**
+ * Fitting a style memory's weights: how much the memory's guess counts against the GPT's, per token field and
+ * match length. The weights are chosen on a corpus' validation windows (the promotion rule has always chosen
+ * on them), and `crossValidated` reports what that choice is worth on windows it did not see: weights fitted on
+ * the odd windows score the even ones and vice versa.
+ */
+import type { GPT } from '../src/model/gpt.js';
+import { bucketOf, MATCH_BUCKETS, MEMORY_FIELDS, type MemoryWeights, type StyleMemory } from '../src/model/memory.js';
+import { windowLogProbs, windowStarts } from './evaluate.js';
+
+/** One target the memory had a guess for: what the GPT and the memory gave the true token. */
+export interface MemoryVote {
+  window: number;
+  field: number;
+  bucket: number;
+  model: number;
+  memory: number;
+}
+
+export interface MemoryVotes {
+  votes: MemoryVote[];
+  /** Summed GPT loss of the targets without a vote, and all targets. */
+  restLoss: number;
+  restByWindow: Float64Array;
+  tokens: number;
+  windows: number;
+}
+
+/** The weights tried for each (field, match-length bucket). */
+export const WEIGHT_GRID = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99];
+
+export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array, seqLen = 128, onProgress?: (done: number, total: number) => void): MemoryVotes {
+  const starts = windowStarts(stream.length, seqLen);
+  const votes: MemoryVote[] = [];
+  const restByWindow = new Float64Array(starts.length);
+  let restLoss = 0;
+  const batch = 16;
+  for (let i = 0; i < starts.length; i += batch) {
+    const chunk = starts.slice(i, i + batch);
+    const lp = windowLogProbs(model, stream, seqLen, chunk);
+    const vocab = lp.length / (chunk.length * seqLen);
+    chunk.forEach((s, b) => {
+      for (let t = 0; t < seqLen; t++) {
+        const y = stream[s + t + 1];
+        const logP = lp[(b * seqLen + t) * vocab + y];
+        const guess = memory.guess(stream.subarray(s, s + t + 1));
+        if (guess) votes.push({ window: i + b, field: MEMORY_FIELDS.indexOf(guess.field), bucket: bucketOf(guess.matchLength), model: Math.exp(logP), memory: guess.probs[y] });
+        else {
+          restLoss -= logP;
+          restByWindow[i + b] -= logP;
+        }
+      }
+    });
+    onProgress?.(Math.min(i + batch, starts.length), starts.length);
+  }
+  return { votes, restLoss, restByWindow, tokens: starts.length * seqLen, windows: starts.length };
+}
+
+/** For each field and bucket, the grid weight with the lowest loss on the votes `use` selects. */
+export function fitWeights(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true): MemoryWeights {
+  const buckets = MATCH_BUCKETS.length + 1;
+  const loss = MEMORY_FIELDS.map(() => Array.from({ length: buckets }, () => new Float64Array(WEIGHT_GRID.length)));
+  for (const v of votes) {
+    if (!use(v)) continue;
+    const row = loss[v.field][v.bucket];
+    WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * v.model + w * v.memory)));
+  }
+  const pick = (row: Float64Array) => WEIGHT_GRID[row.reduce((best, x, k) => (x < row[best] ? k : best), 0)];
+  // Bucket 0 is "no match": no guess, so no weight.
+  const weights = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row))));
+  return { dt: weights[0], dur: weights[1], pitch: weights[2] };
+}
+
+/** Mean loss per target of the mix with `weights` over the windows `use` selects (all by default). */
+export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: number) => boolean = () => true): number {
+  let loss = 0;
+  let windows = 0;
+  for (let w = 0; w < v.windows; w++) {
+    if (!use(w)) continue;
+    loss += v.restByWindow[w];
+    windows++;
+  }
+  for (const x of v.votes) {
+    if (!use(x.window)) continue;
+    const weight = weights[MEMORY_FIELDS[x.field]][x.bucket] ?? 0;
+    loss -= Math.log((1 - weight) * x.model + weight * x.memory);
+  }
+  return loss / (windows * (v.tokens / v.windows));
+}
+
+/** The GPT's own mean loss over the same targets. */
+export function modelLoss(v: MemoryVotes): number {
+  return (v.restLoss - v.votes.reduce((a, x) => a + Math.log(x.model), 0)) / v.tokens;
+}
+
+/** Two-fold cross-validation over windows: weights fitted on the odd windows score the even ones, and vice versa. */
+export function crossValidated(v: MemoryVotes): number {
+  let loss = 0;
+  for (const half of [0, 1]) {
+    const weights = fitWeights(v.votes, (x) => x.window % 2 !== half);
+    const share = Math.ceil((v.windows - half) / 2);
+    loss += mixedLoss(v, weights, (w) => w % 2 === half) * share;
+  }
+  return loss / v.windows;
+}
