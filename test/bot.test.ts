@@ -1,7 +1,7 @@
 // End to end: real discord.js bot against the fake Discord, real Redis (per-test prefix), real
 // inference worker running the real pipeline on tiny random models.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationCommandOptionType, MessageFlags, PermissionFlagsBits } from 'discord-api-types/v10';
 import { BotHarness, OWNER_ID, type HarnessOptions } from './support/bot-harness.js';
@@ -244,6 +244,8 @@ describe('/styles', () => {
     // romantic's card as `maestro soup` writes it (only the fields /styles reads).
     const romantic = readCard(join(modelsDir, 'romantic'))!;
     writeCard(join(modelsDir, 'romantic'), { ...romantic, metrics: { valLoss128: 1.64 }, training: { soupOf: [{ dir: 'a' }, { dir: 'b' }], baseMix: { dir: 'base', weight: 0.2, sha256: 'ab' } } });
+    // and a memory, as `maestro memory` writes it (only the fields /styles reads)
+    writeFileSync(join(modelsDir, 'romantic', 'memory.json'), JSON.stringify({ source: { notes: 206057 }, fit: { valLoss: 1.5614, gptValLoss: 1.6349 } }));
     const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });
     const i = h.fake.invokeCommand('styles');
     const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
@@ -251,7 +253,7 @@ describe('/styles', () => {
     expect(fields.map((f) => f.name)).toEqual(['Baroque (Bach) — `baroque`', 'Romantic (Chopin) — `romantic`', 'Vanguard (Rachmaninoff) — `vanguard`']);
     expect(fields[0].value).toMatch(/Johann Sebastian Bach/);
     expect(fields[0].value).toMatch(/tiny random model for tests/);
-    expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs with 20 % of the base/);
+    expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs with 20 % of the base · remembers 206,057 notes of its training performances \(validation loss 1\.561 with it\)/);
     expect(fields[2].value).toMatch(/No model card yet/);
   });
 });

@@ -10,7 +10,9 @@ import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, type Me
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
-import { createTinyModel } from './support/tiny-model.js';
+import { createTinyModel, createTinyModelsDir } from './support/tiny-model.js';
+import { promote } from '../src/cli/train.js';
+import { vi } from 'vitest';
 import type { GPT } from '../src/model/gpt.js';
 
 /** Tokens of notes given as [dt, dur, pitch], each note "127 dt dur pitch", closed by a separator. */
@@ -190,5 +192,24 @@ describe('style memory: fitting and evaluation', () => {
     for (const c of withMem) expect(share(c)).toBeGreaterThan(0.8);
     const without = sampleContinuation(model, gigaTokenizer, req);
     for (const c of without) expect(share(c)).toBeLessThan(0.5);
+  });
+});
+
+describe('style memory: promotion', () => {
+  it('a promoted model keeps its style\'s memory (the memory belongs to the style, not to one set of weights)', async () => {
+    const dir = await createTinyModelsDir(['served', 'candidate']);
+    const served = join(dir, 'served');
+    const train = Uint8Array.from(tokens(piece(100, 5)));
+    saveMemory(served, new StyleMemory(train, DEFAULT_MEMORY_SETTINGS, ALL(0.5)), { corpus: 'tiny', licence: 'test' });
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(promote(join(dir, 'candidate'), served, 1)).toBe(true);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/kept the style memory/);
+    } finally {
+      log.mockRestore();
+    }
+    expect(readFileSync(join(served, 'card.json'), 'utf8')).toMatch(/"name": "candidate"/);
+    expect(loadMemory(served)!.trainTokens).toEqual(train);
+    expect(loadMemory(`${served}.previous`)!.trainTokens).toEqual(train); // rollback keeps it too
   });
 });

@@ -62,6 +62,18 @@ export interface ModelCard {
   [key: string]: unknown;
 }
 
+/** What `maestro memory` measured for models/<style>/memory.json, if present and parseable. */
+export function loadMemoryFit(modelsDir: string, style: string): { notes?: unknown; valLoss?: unknown; gptValLoss?: unknown } | null {
+  const file = path.join(modelsDir, style, 'memory.json');
+  if (!existsSync(file)) return null;
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { source?: { notes?: unknown }; fit?: { valLoss?: unknown; gptValLoss?: unknown } };
+    return { notes: json.source?.notes, valLoss: json.fit?.valLoss, gptValLoss: json.fit?.gptValLoss };
+  } catch {
+    return null;
+  }
+}
+
 /** models/<style>/card.json, if present and parseable. */
 export function loadModelCard(modelsDir: string, style: string): ModelCard | null {
   const file = path.join(modelsDir, style, 'card.json');

@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
+import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
@@ -312,6 +313,11 @@ export function promote(candidate: string, target: string, candidateLoss: number
   for (const f of readdirSync(candidate)) if (/^loss-curve.*\.png$/.test(f)) copyFileSync(join(candidate, f), join(target, f));
   if (current && continues(card, current)) keepEarlierCurves(`${target}.previous`, target, current);
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
+  // The style's memory belongs to the style, not to one set of weights: it stays (its mix weights were fitted
+  // against the model before; "maestro memory" refits them).
+  if (!readMemoryFile(candidate) && copyMemory(`${target}.previous`, target)) {
+    console.log(`kept the style memory of ${target}; refit its weights for the new model: maestro memory --data <corpus> --model ${target}`);
+  } else if (readMemoryFile(candidate)) copyMemory(candidate, target);
   return true;
 }
 

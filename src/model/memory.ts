@@ -48,6 +48,8 @@ export interface MemoryGuess {
   field: MemoryField;
   /** Length of the longest match, in flat tokens. */
   matchLength: number;
+  /** How many places in the training performances match that long (all of them, before maxMatches). */
+  matches: number;
   probs: Float64Array;
   weight: number;
 }
@@ -114,7 +116,7 @@ export class StyleMemory {
     const { done, current } = state;
     if (done.length === 0) return undefined;
     const query = flatQuery(done, this.settings.maxMatch);
-    const { length, ends } = this.longestMatch(query);
+    const { length, ends, count } = this.longestMatch(query);
     if (length === 0) return undefined;
     const probs = new Float64Array(128);
     const field = state.next;
@@ -149,7 +151,7 @@ export class StyleMemory {
       if (voters === 0) return undefined;
       for (let y = lo; y <= hi; y++) probs[y] /= voters;
     }
-    return { field, matchLength: length, probs, weight: this.weightOf(field, length) };
+    return { field, matchLength: length, matches: count, probs, weight: this.weightOf(field, length) };
   }
 
   /** The weight the memory gets for a field at a match length (0 where none was fitted). */
@@ -173,7 +175,7 @@ export class StyleMemory {
   }
 
   /** The longest suffix of `query` found in the flat sequence, and where its matches end (at most maxMatches, evenly spread). */
-  private longestMatch(query: number[]): { length: number; ends: number[] } {
+  private longestMatch(query: number[]): { length: number; ends: number[]; count: number } {
     const n = this.flat.length;
     const sa = this.suffixes;
     let lo = 0;
@@ -211,7 +213,7 @@ export class StyleMemory {
     for (let i = 0; i < take; i++) ends.push(n - 1 - sa[from + Math.floor((i * count) / take)]);
     // Matches in stream order, so the vote does not depend on how the suffix array broke ties.
     ends.sort((x, y) => x - y);
-    return { length, ends };
+    return { length, ends, count };
   }
 }
 
