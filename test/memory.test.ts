@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StyleMemory, readContext, bucketOf, DEFAULT_MEMORY_SETTINGS, type MemoryWeights } from '../src/model/memory.js';
+import { StyleMemory, readContext, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
 import { loadMemory, saveMemory, sha256, copyMemory } from '../src/model/memory-store.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
@@ -11,6 +11,7 @@ import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
 import { createTinyModel, createTinyModelsDir } from './support/tiny-model.js';
+import { PitchNeighbours } from '../src/model/memory-neighbours.js';
 import { promote } from '../src/cli/train.js';
 import { vi } from 'vitest';
 import type { GPT } from '../src/model/gpt.js';
@@ -34,13 +35,13 @@ function piece(n: number, seed: number, dt = 10): [number, number, number][] {
   return out;
 }
 
-const ALL = (w: number): MemoryWeights => ({ dt: Array(7).fill(w), dur: Array(7).fill(w), pitch: Array(7).fill(w) });
+const ALL = (w: number, near = 0): MemoryWeights => ({ dt: Array(7).fill(w), dur: Array(7).fill(w), pitch: Array(7).fill(w), near: Array(NEAR_CELLS).fill(near) });
 
 describe('style memory: reading a context', () => {
   it('groups notes into chords and knows which field comes next', () => {
     // chord {60, 64} (dt 0 and 2: within the chord gap), then 67 after 20 quanta, then a note being written
     const ctx = tokens([[5, 4, 64], [2, 4, 60], [20, 4, 67]]);
-    expect(readContext(ctx, 3)).toEqual({ next: 'dt', done: [[60, 64]], doneOnsets: [0], current: [67] });
+    expect(readContext(ctx, 3)).toEqual({ next: 'dt', done: [[60, 64]], doneOnsets: [0], current: [67], recent: [64, 60, 67] });
     // … its dt is 1: it joins the current chord, so the pitch is predicted with 67 still in progress
     expect(readContext([...ctx, 1, 4], 3)).toMatchObject({ next: 'pitch', done: [[60, 64]], current: [67] });
     // … its dt is 9: the chord {67} is complete
@@ -107,6 +108,48 @@ describe('style memory: guesses', () => {
     const g = memory.guess(tokens(other));
     expect(g === undefined || g.matchLength < 8).toBe(true);
     expect(memory.guess(tokens(train.slice(0, 20)).slice(0, -1))).toBeUndefined(); // next token: a separator
+  });
+});
+
+describe('style memory: pitch neighbours', () => {
+  it('finds the places whose recent pitches are most alike (cosine of decayed bags), as a brute-force search does', () => {
+    const pitch = Uint8Array.from(piece(300, 13).map((n) => n[2]));
+    const settings = { notes: 6, decay: 0.8, k: 5, temperature: 0.05 };
+    const near = new PitchNeighbours(pitch, settings);
+    const bag = (ps: number[]) => {
+      const b = new Float64Array(128);
+      ps.slice(-settings.notes).reverse().forEach((p, j) => (b[p] += settings.decay ** j));
+      const norm = Math.hypot(...b);
+      return b.map((x) => x / norm);
+    };
+    const recent = [...pitch.subarray(100, 106)].reverse(); // a query that is not literally in the stream
+    const q = bag(recent);
+    const sims = Array.from({ length: pitch.length - 1 }, (_, i) => i + 1).map((k) => {
+      const key = bag([...pitch.subarray(Math.max(0, k - settings.notes), k)]);
+      return { k, s: key.reduce((a, x, i) => a + x * q[i], 0) };
+    });
+    sims.sort((a, b) => b.s - a.s || a.k - b.k);
+    const top = sims.slice(0, settings.k);
+    const g = near.guess(recent)!;
+    expect(g.similarity).toBeCloseTo(top[0].s, 5);
+    const expected = new Float64Array(128);
+    const z = top.reduce((a, t) => a + Math.exp((t.s - top[0].s) / settings.temperature), 0);
+    for (const t of top) expected[pitch[t.k]] += Math.exp((t.s - top[0].s) / settings.temperature) / z;
+    for (let i = 0; i < 128; i++) expect(g.probs[i]).toBeCloseTo(expected[i], 4);
+  });
+
+  it('still finds a passage after a note was changed, where the exact match breaks', () => {
+    const train = piece(400, 17);
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, ALL(0.5, 0.5));
+    const at = 300;
+    const notes = train.slice(at - 20, at).map((n) => [...n] as [number, number, number]);
+    notes[notes.length - 2][2] += 1; // a wrong note two notes back
+    const g = memory.guess([...tokens(notes).slice(0, -1), SEP, train[at][0], train[at][1]])!;
+    expect(g.matchLength).toBeLessThan(8);
+    expect(g.near!.similarity).toBeGreaterThan(0.9);
+    expect(g.near!.probs[train[at][2]]).toBeGreaterThan(0.5);
+    expect(g.weight).toBeCloseTo(1 - (1 - memory.weightOf('pitch', g.matchLength)) * (1 - memory.nearWeight(g.matchLength, g.near!.similarity)), 12);
+    expect(nearCell(g.matchLength, g.near!.similarity)).toBeGreaterThan(0);
   });
 });
 
@@ -180,7 +223,7 @@ describe('style memory: fitting and evaluation', () => {
 
   it('sampling with the memory continues a remembered passage; without it, the untrained model does not', () => {
     const train = piece(300, 21);
-    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, { dt: Array(7).fill(0.99), dur: Array(7).fill(0.99), pitch: Array(7).fill(0.99) });
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, ALL(0.99));
     const prompt = tokens(train.slice(100, 120));
     const req = { prompt, seconds: 2, candidates: 2, seed: 3, temperature: 1, topK: 0, topP: 1 };
     const pitchesOf = (toks: number[]) => toks.filter((_, i) => i % 4 === 2);

@@ -5,16 +5,19 @@
  * the odd windows score the even ones and vice versa.
  */
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, MATCH_BUCKETS, MEMORY_FIELDS, type MemoryWeights, type StyleMemory } from '../src/model/memory.js';
+import { bucketOf, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, type MemoryWeights, type StyleMemory } from '../src/model/memory.js';
 import { windowLogProbs, windowStarts } from './evaluate.js';
 
-/** One target the memory had a guess for: what the GPT and the memory gave the true token. */
+/** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
 export interface MemoryVote {
   window: number;
   field: number;
+  /** Exact match-length bucket (0: no exact match, `memory` is then 0). */
   bucket: number;
   model: number;
   memory: number;
+  /** The pitch neighbours' probability and weight cell, when they had a guess. */
+  near?: { p: number; cell: number };
 }
 
 export interface MemoryVotes {
@@ -44,7 +47,16 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
         const y = stream[s + t + 1];
         const logP = lp[(b * seqLen + t) * vocab + y];
         const guess = memory.guess(stream.subarray(s, s + t + 1));
-        if (guess) votes.push({ window: i + b, field: MEMORY_FIELDS.indexOf(guess.field), bucket: bucketOf(guess.matchLength), model: Math.exp(logP), memory: guess.probs[y] });
+        if (guess) {
+          votes.push({
+            window: i + b,
+            field: MEMORY_FIELDS.indexOf(guess.field),
+            bucket: bucketOf(guess.matchLength),
+            model: Math.exp(logP),
+            memory: guess.exact?.[y] ?? 0,
+            ...(guess.near ? { near: { p: guess.near.probs[y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
+          });
+        }
         else {
           restLoss -= logP;
           restByWindow[i + b] -= logP;
@@ -56,19 +68,47 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   return { votes, restLoss, restByWindow, tokens: starts.length * seqLen, windows: starts.length };
 }
 
-/** For each field and bucket, the grid weight with the lowest loss on the votes `use` selects. */
+/**
+ * For each field and match-length bucket, the grid weight of the exact match with the lowest loss on the votes `use`
+ * selects; then, on top of that mix, the neighbours' weight for each of their cells.
+ */
 export function fitWeights(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true): MemoryWeights {
   const buckets = MATCH_BUCKETS.length + 1;
+  const pick = (row: Float64Array) => WEIGHT_GRID[row.reduce((best, x, k) => (x < row[best] ? k : best), 0)];
   const loss = MEMORY_FIELDS.map(() => Array.from({ length: buckets }, () => new Float64Array(WEIGHT_GRID.length)));
   for (const v of votes) {
-    if (!use(v)) continue;
+    if (!use(v) || v.bucket === 0) continue;
     const row = loss[v.field][v.bucket];
     WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * v.model + w * v.memory)));
   }
-  const pick = (row: Float64Array) => WEIGHT_GRID[row.reduce((best, x, k) => (x < row[best] ? k : best), 0)];
-  // Bucket 0 is "no match": no guess, so no weight.
-  const weights = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row))));
-  return { dt: weights[0], dur: weights[1], pitch: weights[2] };
+  // Bucket 0 is "no match": no exact guess, so no weight.
+  const exact = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row))));
+  const weights: MemoryWeights = { dt: exact[0], dur: exact[1], pitch: exact[2], near: Array<number>(NEAR_CELLS).fill(0) };
+  const nearLoss = Array.from({ length: NEAR_CELLS }, () => new Float64Array(WEIGHT_GRID.length));
+  const seen = new Set<number>();
+  for (const v of votes) {
+    if (!use(v) || !v.near) continue;
+    const base = exactMix(v, weights);
+    const row = nearLoss[v.near.cell];
+    seen.add(v.near.cell);
+    WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * base + w * v.near!.p)));
+  }
+  for (const c of seen) weights.near[c] = pick(nearLoss[c]);
+  return weights;
+}
+
+/** The probability of the true token after the exact match's mix. */
+function exactMix(v: MemoryVote, weights: MemoryWeights): number {
+  const w = v.bucket === 0 ? 0 : (weights[MEMORY_FIELDS[v.field]][v.bucket] ?? 0);
+  return (1 - w) * v.model + w * v.memory;
+}
+
+/** The probability of the true token in the served mix. */
+function served(v: MemoryVote, weights: MemoryWeights): number {
+  const base = exactMix(v, weights);
+  if (!v.near) return base;
+  const w = weights.near[v.near.cell] ?? 0;
+  return (1 - w) * base + w * v.near.p;
 }
 
 /** Mean loss per target of the mix with `weights` over the windows `use` selects (all by default). */
@@ -80,11 +120,7 @@ export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: 
     loss += v.restByWindow[w];
     windows++;
   }
-  for (const x of v.votes) {
-    if (!use(x.window)) continue;
-    const weight = weights[MEMORY_FIELDS[x.field]][x.bucket] ?? 0;
-    loss -= Math.log((1 - weight) * x.model + weight * x.memory);
-  }
+  for (const x of v.votes) if (use(x.window)) loss -= Math.log(served(x, weights));
   return loss / (windows * (v.tokens / v.windows));
 }
 

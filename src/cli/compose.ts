@@ -1,6 +1,6 @@
 /**
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
- *  --candidates --prompt-notes --models DIR] --out <dir>`
+ *  --candidates --prompt-notes --no-memory --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. `--improvise` (or no input) starts from nothing.
  */
@@ -23,6 +23,7 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
   --seed N            random seed (default: random; printed so the result can be reproduced)
   --candidates N      continuations to sample at once (default 1)
   --prompt-notes N    only the last N notes of the input are used as the prompt
+  --no-memory         the GPT alone, without the style's memory of its training performances
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
   --out DIR           output directory (default out/)
@@ -43,6 +44,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'no-render': { type: 'boolean' },
       'shape-rhythm': { type: 'boolean' },
+      'no-memory': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -70,6 +72,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       candidates: int(values.candidates, 'candidates', 1, [1, 8]),
       shapeRhythm: values['shape-rhythm'],
       promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
+      ...(values['no-memory'] ? { memory: false } : {}),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.
       onProgress: process.stderr.isTTY ? (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`) : undefined,
@@ -77,7 +80,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

@@ -18,6 +18,7 @@
  *                       (each model's prompts are split into the same batches whatever the number)
  *   --no-generate       score only the thesis' outputs (no model needed)
  *   --no-base           skip the base model
+ *   --no-memory         sample the style models without their memories (the GPT alone)
  *   --retrain           retrain the style classifier on the real data and save it to models/style-classifier
  */
 import fs from 'node:fs';
@@ -65,6 +66,7 @@ report.json and style-accuracy.png to <dir> and prints the tables.
   --jobs <n>       generation processes (default: one per core, at most 2)
   --no-generate    score only the thesis' outputs (no model needed)
   --no-base        skip the base model
+  --no-memory      sample the style models without their memories (the GPT alone)
   --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
@@ -81,6 +83,8 @@ interface EvalArgs {
   generate: boolean;
   base: boolean;
   retrain: boolean;
+  /** Sample with the style models' memories (the served configuration). */
+  memory: boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
@@ -103,6 +107,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
       jobs: { type: 'string' },
       'no-generate': { type: 'boolean' },
       'no-base': { type: 'boolean' },
+      'no-memory': { type: 'boolean' },
       retrain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -124,6 +129,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
     generate: !values['no-generate'],
     base: !values['no-base'],
     retrain: Boolean(values.retrain),
+    memory: !values['no-memory'],
   };
 }
 
@@ -144,10 +150,10 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
 }
 
 /** Our models through compose's batch path: loaded lazily so scoring the thesis alone needs no model code. */
-async function composeGenerator(modelsDir: string): Promise<GenerateFn> {
+async function composeGenerator(modelsDir: string, memory: boolean): Promise<GenerateFn> {
   const { continueMany } = await import('../compose.js');
   return (req) =>
-    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir });
+    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory });
 }
 
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
@@ -216,9 +222,9 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     if (args.base && !hasBase) notes.push(`no base model in ${args.modelsDir}: not generated`);
     if (available.length || hasBase) {
       log(`Generating ${args.k} continuation(s) × ${prompts.length} prompts × ${available.length + (hasBase ? 1 : 0)} models …`);
-      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs) : undefined;
+      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, args.memory) : undefined;
       try {
-        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir);
+        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, args.memory);
         const plan = { prompts, k: args.k, seconds: args.seconds, seed: args.seed, styles: available as Style[], includeBase: hasBase, generate, concurrency: args.jobs, log };
         continuations.push(...(await generateAll(plan)));
       } finally {
@@ -235,7 +241,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
-    sampling: `default settings: temperature ${DEFAULT_SAMPLING.temperature} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once`,
+    sampling: `default settings: temperature ${DEFAULT_SAMPLING.temperature} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { loadModel, readCard, ModelLoadError } from '../model/store.js';
-import { DEFAULT_MEMORY_SETTINGS, StyleMemory, MEMORY_FIELDS } from '../model/memory.js';
+import { DEFAULT_MEMORY_SETTINGS, StyleMemory, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
 import { saveMemory, sha256 } from '../model/memory-store.js';
 import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss } from '../../training/memory-fit.js';
 import { int, parse, UsageError } from './args.js';
@@ -69,6 +69,10 @@ export async function runMemory(argv: string[]): Promise<number> {
   const cv = crossValidated(votes);
   console.log(`validation loss (${votes.windows} windows of ${seqLen}): GPT alone ${gpt.toFixed(4)}, with memory ${mixed.toFixed(4)}, with weights fitted on the other half of the windows ${cv.toFixed(4)}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
+  const perRow = SIMILARITY_BUCKETS.length + 1;
+  const rows: string[] = [];
+  for (let i = 0; i < memory.weights.near.length; i += perRow) rows.push(memory.weights.near.slice(i, i + perRow).join(' '));
+  console.log(`  weights pitch neighbours by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
   const card = readCard(o.model);
   const weightsSha = sha256(new Uint8Array(readFileSync(join(o.model, 'weights.mtw'))));
   const saved = saveMemory(o.model, memory, {

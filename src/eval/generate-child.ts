@@ -13,12 +13,14 @@ export interface ChildJob {
   seconds: number;
   count: number;
   maxNotes: number;
+  /** Sample with the style's memory (the served configuration). */
+  memory: boolean;
 }
 
 export type ChildReply = { id: number; continuations: NoteSequence[][] } | { id: number; error: string };
 
 process.on('message', (job: ChildJob) => {
-  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir })
+  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir, memory: job.memory })
     .then((continuations) => process.send!({ id: job.id, continuations } satisfies ChildReply))
     .catch((err: unknown) => process.send!({ id: job.id, error: err instanceof Error ? err.message : String(err) } satisfies ChildReply));
 });

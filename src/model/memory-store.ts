@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
+import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
 import { ModelLoadError } from './store.js';
 
@@ -61,10 +61,10 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     throw new ModelLoadError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
   if (json.format !== MEMORY_FORMAT) throw new ModelLoadError(`${path}: unknown memory format ${JSON.stringify(json.format)} (expected ${MEMORY_FORMAT})`);
-  for (const f of MEMORY_FIELDS) {
+  for (const [f, size] of [...MEMORY_FIELDS.map((f) => [f, MATCH_BUCKETS.length + 1] as const), ['near', NEAR_CELLS] as const]) {
     const w = json.weights?.[f];
-    if (!Array.isArray(w) || w.length !== MATCH_BUCKETS.length + 1 || !w.every((x) => typeof x === 'number' && x >= 0 && x < 1)) {
-      throw new ModelLoadError(`${path}: weights.${f} must be ${MATCH_BUCKETS.length + 1} numbers in [0, 1)`);
+    if (!Array.isArray(w) || w.length !== size || !w.every((x) => typeof x === 'number' && x >= 0 && x < 1)) {
+      throw new ModelLoadError(`${path}: weights.${f} must be ${size} numbers in [0, 1)`);
     }
   }
   return json;

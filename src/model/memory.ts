@@ -15,6 +15,7 @@
  * over the last matched chords. Pure and deterministic: the same context gives the same distribution.
  */
 import { SEP } from '../music/tokenizer.js';
+import { DEFAULT_NEIGHBOUR_SETTINGS, PitchNeighbours, type NeighbourSettings } from './memory-neighbours.js';
 
 export const MEMORY_FORMAT = 'maestro-memory/1';
 
@@ -33,25 +34,38 @@ export interface MemorySettings {
   tempoGroups: number;
   /** The timing a match proposes is spread as a Gaussian of σ = a + b·value quanta. */
   timingSigma: [number, number];
+  /** The pitch neighbours by the bag of recent pitches (memory-neighbours.ts). */
+  neighbours: NeighbourSettings;
 }
 
-export const DEFAULT_MEMORY_SETTINGS: MemorySettings = { chordGap: 3, maxMatch: 64, maxMatches: 256, tempoGroups: 8, timingSigma: [0.5, 0.1] };
+export const DEFAULT_MEMORY_SETTINGS: MemorySettings = { chordGap: 3, maxMatch: 64, maxMatches: 256, tempoGroups: 8, timingSigma: [0.5, 0.1], neighbours: DEFAULT_NEIGHBOUR_SETTINGS };
 
 /** Match-length buckets: bucket i holds lengths in [MATCH_BUCKETS[i-1], MATCH_BUCKETS[i]); bucket 0 is "no match". */
 export const MATCH_BUCKETS = [1, 4, 8, 16, 32, 48] as const;
+/** Similarity buckets of the nearest pitch neighbour, the same way. */
+export const SIMILARITY_BUCKETS = [0.7, 0.8, 0.9, 0.95] as const;
 
-/** How much the memory counts, per field and match-length bucket (0 = the GPT alone). */
-export type MemoryWeights = Record<MemoryField, number[]>;
+/**
+ * How much the memory counts (0 = the GPT alone): per field and match-length bucket for the exact match; for the
+ * pitch neighbours (`near`), per match-length bucket × similarity bucket, on top of the exact match's mix.
+ */
+export interface MemoryWeights extends Record<MemoryField, number[]> {
+  near: number[];
+}
 
 /** What the memory proposes for the next token: a distribution over the 128 tokens and its weight in the mix. */
 export interface MemoryGuess {
   field: MemoryField;
-  /** Length of the longest match, in flat tokens. */
+  /** Length of the longest exact match, in flat tokens (0: none). */
   matchLength: number;
   /** How many places in the training performances match that long (all of them, before maxMatches). */
   matches: number;
+  /** The mix is (1 − weight)·model + weight·probs. */
   probs: Float64Array;
   weight: number;
+  /** The two guesses it combines (for fitting the weights): the exact match's, and for a pitch the neighbours'. */
+  exact?: Float64Array;
+  near?: { probs: Float64Array; similarity: number };
 }
 
 /** Chord boundary in the flat sequence (outside the 0–127 token range). */
@@ -72,6 +86,7 @@ export class StyleMemory {
   private readonly boundariesBefore: Int32Array;
   /** Suffix array of the reversed flat sequence (compared over maxMatch tokens): suffixes of a context are its prefixes. */
   private readonly suffixes: Int32Array;
+  private readonly neighbours: PitchNeighbours;
 
   readonly notes: number;
 
@@ -104,6 +119,7 @@ export class StyleMemory {
     this.boundariesBefore = new Int32Array(this.flat.length + 1);
     for (let i = 0; i < this.flat.length; i++) this.boundariesBefore[i + 1] = this.boundariesBefore[i] + (this.flat[i] === BOUNDARY ? 1 : 0);
     this.suffixes = reversedSuffixArray(this.flat, settings.maxMatch);
+    this.neighbours = new PitchNeighbours(this.pitch, settings.neighbours);
   }
 
   /**
@@ -113,13 +129,35 @@ export class StyleMemory {
   guess(context: ArrayLike<number>): MemoryGuess | undefined {
     const state = readContext(context, this.settings.chordGap);
     if (!state || state.next === 'sep') return undefined;
+    const field = state.next;
+    const exact = this.exactGuess(state, field);
+    const near = field === 'pitch' ? this.neighbours.guess(state.recent) : undefined;
+    if (!exact && !near) return undefined;
+    const matchLength = exact?.length ?? 0;
+    // Two mixes in a row: the exact match's into the model's, then the neighbours' into that.
+    const we = exact ? this.weightOf(field, matchLength) : 0;
+    const wn = near ? this.nearWeight(matchLength, near.similarity) : 0;
+    const weight = 1 - (1 - we) * (1 - wn);
+    const probs = new Float64Array(128);
+    if (weight > 0) for (let i = 0; i < 128; i++) probs[i] = ((1 - wn) * we * (exact?.probs[i] ?? 0) + wn * (near?.probs[i] ?? 0)) / weight;
+    return {
+      field,
+      matchLength,
+      matches: exact?.count ?? 0,
+      probs,
+      weight,
+      ...(exact ? { exact: exact.probs } : {}),
+      ...(near ? { near } : {}),
+    };
+  }
+
+  /** The exact match's guess: what followed the longest run of chords matching the context's last ones. */
+  private exactGuess(state: ContextState, field: MemoryField): { probs: Float64Array; length: number; count: number } | undefined {
     const { done, current } = state;
     if (done.length === 0) return undefined;
-    const query = flatQuery(done, this.settings.maxMatch);
-    const { length, ends, count } = this.longestMatch(query);
+    const { length, ends, count } = this.longestMatch(flatQuery(done, this.settings.maxMatch));
     if (length === 0) return undefined;
     const probs = new Float64Array(128);
-    const field = state.next;
     // Each match ends with a chord boundary; the group after it is the one aligned with the current chord.
     const aligned = ends.map((e) => this.groupAt[e + 1]).filter((g) => g >= 0);
     if (aligned.length === 0) return undefined;
@@ -142,16 +180,23 @@ export class StyleMemory {
         if (k >= this.notes) continue;
         const center = Math.min(hi, values[k] * this.tempoRatio(state.doneOnsets, g, ends[i], length));
         const sigma = a + b * center;
-        const w = new Float64Array(hi - lo + 1);
+        // Within 4σ of the centre (beyond it the Gaussian holds < 1e-4 of its mass).
+        const from = Math.max(lo, Math.floor(center - 4 * sigma));
+        const to = Math.min(hi, Math.ceil(center + 4 * sigma));
         let sum = 0;
-        for (let y = lo; y <= hi; y++) sum += w[y - lo] = Math.exp(-0.5 * ((y - center) / sigma) ** 2);
-        for (let y = lo; y <= hi; y++) probs[y] += w[y - lo] / sum;
+        for (let y = from; y <= to; y++) sum += Math.exp(-0.5 * ((y - center) / sigma) ** 2);
+        for (let y = from; y <= to; y++) probs[y] += Math.exp(-0.5 * ((y - center) / sigma) ** 2) / sum;
         voters++;
       }
       if (voters === 0) return undefined;
       for (let y = lo; y <= hi; y++) probs[y] /= voters;
     }
-    return { field, matchLength: length, matches: count, probs, weight: this.weightOf(field, length) };
+    return { probs, length, count };
+  }
+
+  /** The pitch neighbours' weight, on top of the exact match's, at a match length and nearest similarity. */
+  nearWeight(matchLength: number, similarity: number): number {
+    return this.weights.near[nearCell(matchLength, similarity)] ?? 0;
   }
 
   /** The weight the memory gets for a field at a match length (0 where none was fitted). */
@@ -219,8 +264,17 @@ export class StyleMemory {
 
 /** Every weight 0: the memory guesses but the mix is the GPT's own distribution (until weights are fitted). */
 export function noWeights(): MemoryWeights {
-  const zeros = () => Array<number>(MATCH_BUCKETS.length + 1).fill(0);
-  return { dt: zeros(), dur: zeros(), pitch: zeros() };
+  const zeros = (n = MATCH_BUCKETS.length + 1) => Array<number>(n).fill(0);
+  return { dt: zeros(), dur: zeros(), pitch: zeros(), near: zeros(NEAR_CELLS) };
+}
+
+/** Cells of the neighbours' weight table: match-length bucket × similarity bucket. */
+export const NEAR_CELLS = (MATCH_BUCKETS.length + 1) * (SIMILARITY_BUCKETS.length + 1);
+
+export function nearCell(matchLength: number, similarity: number): number {
+  let s = 0;
+  while (s < SIMILARITY_BUCKETS.length && similarity >= SIMILARITY_BUCKETS[s]) s++;
+  return bucketOf(matchLength) * (SIMILARITY_BUCKETS.length + 1) + s;
 }
 
 export function bucketOf(matchLength: number): number {
@@ -257,6 +311,8 @@ interface ContextState {
   doneOnsets: number[];
   /** Pitches of the chord in progress, in the order played. */
   current: number[];
+  /** Every complete note's pitch, in the order played. */
+  recent: number[];
 }
 
 /**
@@ -270,6 +326,7 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   if (i === context.length) return undefined;
   const done: number[][] = [];
   const doneOnsets: number[] = [];
+  const recent: number[] = [];
   let current: number[] = [];
   let currentOnset = 0;
   let time = 0;
@@ -287,19 +344,20 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   for (;;) {
     if (context[i] !== SEP) return undefined; // not in the tokenizer's grammar: no guess
     const rest = context.length - i - 1;
-    if (rest === 0) return { next: 'dt', done, doneOnsets, current };
+    if (rest === 0) return { next: 'dt', done, doneOnsets, current, recent };
     if (context[i + 1] === SEP) {
       i++; // a piece's lone end marker
       continue;
     }
-    if (rest === 1) return { next: 'dur', done, doneOnsets, current };
+    if (rest === 1) return { next: 'dur', done, doneOnsets, current, recent };
     if (rest === 2) {
       startNote(context[i + 1]);
-      return { next: 'pitch', done, doneOnsets, current };
+      return { next: 'pitch', done, doneOnsets, current, recent };
     }
     startNote(context[i + 1]);
     current.push(context[i + 3]);
-    if (rest === 3) return { next: 'sep', done, doneOnsets, current };
+    recent.push(context[i + 3]);
+    if (rest === 3) return { next: 'sep', done, doneOnsets, current, recent };
     i += 4;
   }
 }
