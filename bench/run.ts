@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each in its own process (one backend per process, clean memory),
  * printed as a table of numbers and ratios. Speed targets are checked here, never in tests.
  *   npm run bench            all
- *   npm run bench -- model   only the model benchmarks (also: render, bot)
+ *   npm run bench -- model   only the model benchmarks (also: render, bot, memory)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -88,3 +88,4 @@ async function optional(script: string, fn: string): Promise<void> {
 if (!only || only === 'model') modelBenchmarks();
 if (!only || only === 'render') await optional('render.ts', 'benchRender');
 if (!only || only === 'bot') await optional('bot.ts', 'benchBot');
+if (!only || only === 'memory') await optional('memory.ts', 'benchMemory');

@@ -16,7 +16,7 @@ export interface MemoryVote {
   bucket: number;
   model: number;
   memory: number;
-  /** The pitch neighbours' probability and weight cell, when they had a guess. */
+  /** The neighbours' probability and weight cell, when they had a guess. */
   near?: { p: number; cell: number };
 }
 
@@ -28,6 +28,9 @@ export interface MemoryVotes {
   tokens: number;
   windows: number;
 }
+
+/** A cell (field × bucket) with fewer votes than this keeps weight 0: too few to choose a weight from. */
+export const MIN_VOTES = 30;
 
 /** The weights tried for each (field, match-length bucket). */
 export const WEIGHT_GRID = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99];
@@ -72,28 +75,33 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
  * For each field and match-length bucket, the grid weight of the exact match with the lowest loss on the votes `use`
  * selects; then, on top of that mix, the neighbours' weight for each of their cells.
  */
-export function fitWeights(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true): MemoryWeights {
+export function fitWeights(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true, minVotes = MIN_VOTES): MemoryWeights {
   const buckets = MATCH_BUCKETS.length + 1;
-  const pick = (row: Float64Array) => WEIGHT_GRID[row.reduce((best, x, k) => (x < row[best] ? k : best), 0)];
+  const pick = (row: Float64Array, votes: number) => (votes < minVotes ? 0 : WEIGHT_GRID[row.reduce((best, x, k) => (x < row[best] ? k : best), 0)]);
   const loss = MEMORY_FIELDS.map(() => Array.from({ length: buckets }, () => new Float64Array(WEIGHT_GRID.length)));
+  const counts = MEMORY_FIELDS.map(() => new Array<number>(buckets).fill(0));
   for (const v of votes) {
     if (!use(v) || v.bucket === 0) continue;
     const row = loss[v.field][v.bucket];
+    counts[v.field][v.bucket]++;
     WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * v.model + w * v.memory)));
   }
   // Bucket 0 is "no match": no exact guess, so no weight.
-  const exact = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row))));
-  const weights: MemoryWeights = { dt: exact[0], dur: exact[1], pitch: exact[2], near: Array<number>(NEAR_CELLS).fill(0) };
-  const nearLoss = Array.from({ length: NEAR_CELLS }, () => new Float64Array(WEIGHT_GRID.length));
-  const seen = new Set<number>();
+  const exact = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row, counts[f][b]))));
+  const zeros = () => Array<number>(NEAR_CELLS).fill(0);
+  const weights: MemoryWeights = { dt: exact[0], dur: exact[1], pitch: exact[2], near: { dt: zeros(), dur: zeros(), pitch: zeros() } };
+  const nearLoss = MEMORY_FIELDS.map(() => Array.from({ length: NEAR_CELLS }, () => new Float64Array(WEIGHT_GRID.length)));
+  const nearCounts = MEMORY_FIELDS.map(() => new Array<number>(NEAR_CELLS).fill(0));
   for (const v of votes) {
     if (!use(v) || !v.near) continue;
     const base = exactMix(v, weights);
-    const row = nearLoss[v.near.cell];
-    seen.add(v.near.cell);
+    const row = nearLoss[v.field][v.near.cell];
+    nearCounts[v.field][v.near.cell]++;
     WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * base + w * v.near!.p)));
   }
-  for (const c of seen) weights.near[c] = pick(nearLoss[c]);
+  MEMORY_FIELDS.forEach((f, i) => {
+    for (let c = 0; c < NEAR_CELLS; c++) weights.near[f][c] = pick(nearLoss[i][c], nearCounts[i][c]);
+  });
   return weights;
 }
 
@@ -107,7 +115,7 @@ function exactMix(v: MemoryVote, weights: MemoryWeights): number {
 function served(v: MemoryVote, weights: MemoryWeights): number {
   const base = exactMix(v, weights);
   if (!v.near) return base;
-  const w = weights.near[v.near.cell] ?? 0;
+  const w = weights.near[MEMORY_FIELDS[v.field]][v.near.cell] ?? 0;
   return (1 - w) * base + w * v.near.p;
 }
 
@@ -130,10 +138,10 @@ export function modelLoss(v: MemoryVotes): number {
 }
 
 /** Two-fold cross-validation over windows: weights fitted on the odd windows score the even ones, and vice versa. */
-export function crossValidated(v: MemoryVotes): number {
+export function crossValidated(v: MemoryVotes, minVotes = MIN_VOTES): number {
   let loss = 0;
   for (const half of [0, 1]) {
-    const weights = fitWeights(v.votes, (x) => x.window % 2 !== half);
+    const weights = fitWeights(v.votes, (x) => x.window % 2 !== half, minVotes);
     const share = Math.ceil((v.windows - half) / 2);
     loss += mixedLoss(v, weights, (w) => w % 2 === half) * share;
   }

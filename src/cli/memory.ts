@@ -70,9 +70,12 @@ export async function runMemory(argv: string[]): Promise<number> {
   console.log(`validation loss (${votes.windows} windows of ${seqLen}): GPT alone ${gpt.toFixed(4)}, with memory ${mixed.toFixed(4)}, with weights fitted on the other half of the windows ${cv.toFixed(4)}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;
-  const rows: string[] = [];
-  for (let i = 0; i < memory.weights.near.length; i += perRow) rows.push(memory.weights.near.slice(i, i + perRow).join(' '));
-  console.log(`  weights pitch neighbours by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
+  for (const f of MEMORY_FIELDS) {
+    const near = memory.weights.near[f];
+    const rows: string[] = [];
+    for (let i = 0; i < near.length; i += perRow) rows.push(near.slice(i, i + perRow).join(' '));
+    console.log(`  neighbours ${f.padEnd(5)} by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
+  }
   const card = readCard(o.model);
   const weightsSha = sha256(new Uint8Array(readFileSync(join(o.model, 'weights.mtw'))));
   const saved = saveMemory(o.model, memory, {

@@ -2,8 +2,8 @@
  * The memory's second way of finding a place in the training performances: by the pitches just played, ignoring
  * their order. Each place (a note about to be played) is keyed by the bag of the pitches of the `notes` notes before
  * it, recent ones weighing more (`decay` per note back), normalised; a context's neighbours are the places whose
- * bags are most alike (cosine), and what was played next there is the guess, each neighbour weighted by
- * exp((similarity − best) / temperature).
+ * bags are most alike (cosine), and what was played next there — its pitch, and its dt and duration scaled to the
+ * context's tempo (memory.ts) — is the guess, each neighbour weighted by exp((similarity − best) / temperature).
  *
  * Why: exact matching (memory.ts) breaks at the first difference, and performances of one piece differ — an extra
  * ornament, a dropped or added note, another edition (Rachmaninoff's second sonata has two). A bag of recent pitches
@@ -23,9 +23,10 @@ export interface NeighbourSettings {
 
 export const DEFAULT_NEIGHBOUR_SETTINGS: NeighbourSettings = { notes: 16, decay: 0.9, k: 32, temperature: 0.02 };
 
-export interface NeighbourGuess {
-  /** Distribution over the 128 pitch tokens. */
-  probs: Float64Array;
+export interface Neighbours {
+  /** The nearest places (note indices), best first, and their weights (summing to 1). */
+  places: number[];
+  weights: number[];
   /** Cosine similarity of the nearest place (1 = the same bag of pitches). */
   similarity: number;
 }
@@ -58,8 +59,8 @@ export class PitchNeighbours {
     this.scores = new Float32Array(n);
   }
 
-  /** The guess for the pitch after `recent` (the context's pitches in the order played), or undefined for none. */
-  guess(recent: readonly number[]): NeighbourGuess | undefined {
+  /** The places nearest to the context whose pitches, in the order played, are `recent`; undefined for none. */
+  find(recent: readonly number[]): Neighbours | undefined {
     const { k, temperature } = this.settings;
     const bag = new Float64Array(128);
     const held = this.fillBag(bag, (j) => recent[recent.length - 1 - j], Math.min(recent.length, this.settings.notes));
@@ -73,14 +74,12 @@ export class PitchNeighbours {
       const q = bag[p];
       for (let i = 0; i < places.length; i++) scores[places[i]] += q * weights[i];
     }
-    const top = topK(scores, k);
-    if (top.length === 0 || scores[top[0]] <= 0) return undefined;
-    const best = this.scores[top[0]];
-    const probs = new Float64Array(128);
-    let sum = 0;
-    for (const at of top) sum += Math.exp((this.scores[at] - best) / temperature);
-    for (const at of top) probs[this.pitch[at]] += Math.exp((this.scores[at] - best) / temperature) / sum;
-    return { probs, similarity: best };
+    const places = topK(scores, k);
+    if (places.length === 0) return undefined;
+    const best = scores[places[0]];
+    const raw = places.map((at) => Math.exp((scores[at] - best) / temperature));
+    const sum = raw.reduce((a, b) => a + b, 0);
+    return { places, weights: raw.map((w) => w / sum), similarity: best };
   }
 
   /** Fills `bag` (cleared first) with the normalised decayed counts of `count` pitches, pitchAt(0) the most recent; returns the pitches held. */

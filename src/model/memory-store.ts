@@ -61,10 +61,13 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     throw new ModelLoadError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
   if (json.format !== MEMORY_FORMAT) throw new ModelLoadError(`${path}: unknown memory format ${JSON.stringify(json.format)} (expected ${MEMORY_FORMAT})`);
-  for (const [f, size] of [...MEMORY_FIELDS.map((f) => [f, MATCH_BUCKETS.length + 1] as const), ['near', NEAR_CELLS] as const]) {
-    const w = json.weights?.[f];
+  const tables: [string, unknown, number][] = [
+    ...MEMORY_FIELDS.map((f) => [f, json.weights?.[f], MATCH_BUCKETS.length + 1] as [string, unknown, number]),
+    ...MEMORY_FIELDS.map((f) => [`near.${f}`, json.weights?.near?.[f], NEAR_CELLS] as [string, unknown, number]),
+  ];
+  for (const [name, w, size] of tables) {
     if (!Array.isArray(w) || w.length !== size || !w.every((x) => typeof x === 'number' && x >= 0 && x < 1)) {
-      throw new ModelLoadError(`${path}: weights.${f} must be ${size} numbers in [0, 1)`);
+      throw new ModelLoadError(`${path}: weights.${name} must be ${size} numbers in [0, 1)`);
     }
   }
   return json;

@@ -12,10 +12,12 @@
  * Matching ignores what performers change: notes that start within `chordGap` onset quanta of the previous one
  * form one chord (a "group"), compared as a sorted set of pitches, so a rolled or spread chord matches the same
  * chord played together; the timing a match proposes is scaled by the tempo ratio between the two performances
- * over the last matched chords. Pure and deterministic: the same context gives the same distribution.
+ * over the last matched chords. Where the exact match breaks (an ornament, a dropped note, another edition), the
+ * neighbours by the bag of recent pitches (memory-neighbours.ts) still find the place; their guess is mixed in on top.
+ * Deterministic: the same context gives the same distribution.
  */
 import { SEP } from '../music/tokenizer.js';
-import { DEFAULT_NEIGHBOUR_SETTINGS, PitchNeighbours, type NeighbourSettings } from './memory-neighbours.js';
+import { DEFAULT_NEIGHBOUR_SETTINGS, PitchNeighbours, type Neighbours, type NeighbourSettings } from './memory-neighbours.js';
 
 export const MEMORY_FORMAT = 'maestro-memory/1';
 
@@ -34,7 +36,7 @@ export interface MemorySettings {
   tempoGroups: number;
   /** The timing a match proposes is spread as a Gaussian of σ = a + b·value quanta. */
   timingSigma: [number, number];
-  /** The pitch neighbours by the bag of recent pitches (memory-neighbours.ts). */
+  /** The neighbours by the bag of recent pitches (memory-neighbours.ts). */
   neighbours: NeighbourSettings;
 }
 
@@ -47,10 +49,10 @@ export const SIMILARITY_BUCKETS = [0.7, 0.8, 0.9, 0.95] as const;
 
 /**
  * How much the memory counts (0 = the GPT alone): per field and match-length bucket for the exact match; for the
- * pitch neighbours (`near`), per match-length bucket × similarity bucket, on top of the exact match's mix.
+ * neighbours (`near`), per field and match-length bucket × similarity bucket, on top of the exact match's mix.
  */
 export interface MemoryWeights extends Record<MemoryField, number[]> {
-  near: number[];
+  near: Record<MemoryField, number[]>;
 }
 
 /** What the memory proposes for the next token: a distribution over the 128 tokens and its weight in the mix. */
@@ -63,10 +65,13 @@ export interface MemoryGuess {
   /** The mix is (1 − weight)·model + weight·probs. */
   probs: Float64Array;
   weight: number;
-  /** The two guesses it combines (for fitting the weights): the exact match's, and for a pitch the neighbours'. */
+  /** The two guesses it combines (for fitting the weights): the exact match's and the neighbours'. */
   exact?: Float64Array;
   near?: { probs: Float64Array; similarity: number };
 }
+
+/** The values a dt and a duration token can take. */
+const TIMING_RANGE = { dt: [0, 126], dur: [1, 126] } as const;
 
 /** Chord boundary in the flat sequence (outside the 0–127 token range). */
 const BOUNDARY = 128;
@@ -87,6 +92,8 @@ export class StyleMemory {
   /** Suffix array of the reversed flat sequence (compared over maxMatch tokens): suffixes of a context are its prefixes. */
   private readonly suffixes: Int32Array;
   private readonly neighbours: PitchNeighbours;
+  /** Neighbour searches, kept for the few contexts in use: a note's dt, dur and pitch share one (its recent pitches). */
+  private readonly neighbourCache = new Map<string, Neighbours | undefined>();
 
   readonly notes: number;
 
@@ -131,12 +138,12 @@ export class StyleMemory {
     if (!state || state.next === 'sep') return undefined;
     const field = state.next;
     const exact = this.exactGuess(state, field);
-    const near = field === 'pitch' ? this.neighbours.guess(state.recent) : undefined;
+    const near = this.nearGuess(state, field);
     if (!exact && !near) return undefined;
     const matchLength = exact?.length ?? 0;
     // Two mixes in a row: the exact match's into the model's, then the neighbours' into that.
     const we = exact ? this.weightOf(field, matchLength) : 0;
-    const wn = near ? this.nearWeight(matchLength, near.similarity) : 0;
+    const wn = near ? this.nearWeight(field, matchLength, near.similarity) : 0;
     const weight = 1 - (1 - we) * (1 - wn);
     const probs = new Float64Array(128);
     if (weight > 0) for (let i = 0; i < 128; i++) probs[i] = ((1 - wn) * we * (exact?.probs[i] ?? 0) + wn * (near?.probs[i] ?? 0)) / weight;
@@ -171,21 +178,13 @@ export class StyleMemory {
       }
     } else {
       const values = field === 'dt' ? this.dt : this.dur;
-      const [lo, hi] = field === 'dt' ? [0, 126] : [1, 126];
-      const [a, b] = this.settings.timingSigma;
+      const [lo, hi] = TIMING_RANGE[field];
       let voters = 0;
       for (const [i, g] of aligned.entries()) {
         // The next note in the matched performance: the current chord's next note there, or the next chord's first.
         const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
         if (k >= this.notes) continue;
-        const center = Math.min(hi, values[k] * this.tempoRatio(state.doneOnsets, g, ends[i], length));
-        const sigma = a + b * center;
-        // Within 4σ of the centre (beyond it the Gaussian holds < 1e-4 of its mass).
-        const from = Math.max(lo, Math.floor(center - 4 * sigma));
-        const to = Math.min(hi, Math.ceil(center + 4 * sigma));
-        let sum = 0;
-        for (let y = from; y <= to; y++) sum += Math.exp(-0.5 * ((y - center) / sigma) ** 2);
-        for (let y = from; y <= to; y++) probs[y] += Math.exp(-0.5 * ((y - center) / sigma) ** 2) / sum;
+        this.addTiming(probs, field, values[k] * this.tempoRatio(state.doneOnsets, g, ends[i], length), 1);
         voters++;
       }
       if (voters === 0) return undefined;
@@ -194,9 +193,57 @@ export class StyleMemory {
     return { probs, length, count };
   }
 
-  /** The pitch neighbours' weight, on top of the exact match's, at a match length and nearest similarity. */
-  nearWeight(matchLength: number, similarity: number): number {
-    return this.weights.near[nearCell(matchLength, similarity)] ?? 0;
+  /** The neighbours' guess: what came next at the places whose recent pitches are most alike. */
+  private nearGuess(state: ContextState, field: MemoryField): { probs: Float64Array; similarity: number } | undefined {
+    const found = this.findNeighbours(state.recent);
+    if (!found) return undefined;
+    const probs = new Float64Array(128);
+    const { places, weights } = found;
+    if (field === 'pitch') {
+      places.forEach((at, i) => (probs[this.pitch[at]] += weights[i]));
+      return { probs, similarity: found.similarity };
+    }
+    // The tempo ratio over the last few notes of the context and of each place (both end where the next note starts).
+    const onsets = state.recentOnsets;
+    const span = Math.min(this.settings.tempoGroups, onsets.length);
+    const values = field === 'dt' ? this.dt : this.dur;
+    places.forEach((at, i) => {
+      let ratio = 1;
+      if (span >= 2 && at - span >= 0) {
+        const mine = onsets[onsets.length - 1] - onsets[onsets.length - span];
+        const theirs = this.onset[at - 1] - this.onset[at - span];
+        if (mine > 0 && theirs > 0) ratio = Math.min(4, Math.max(0.25, mine / theirs));
+      }
+      this.addTiming(probs, field, values[at] * ratio, weights[i]);
+    });
+    return { probs, similarity: found.similarity };
+  }
+
+  private findNeighbours(recent: number[]): Neighbours | undefined {
+    const key = recent.slice(-this.settings.neighbours.notes).join(',');
+    if (this.neighbourCache.has(key)) return this.neighbourCache.get(key);
+    const found = this.neighbours.find(recent);
+    if (this.neighbourCache.size >= 256) this.neighbourCache.clear();
+    this.neighbourCache.set(key, found);
+    return found;
+  }
+
+  /** Adds `weight` × a Gaussian around a proposed dt or duration (σ = a + b·centre), within 4σ (beyond: < 1e-4 of it). */
+  private addTiming(probs: Float64Array, field: 'dt' | 'dur', value: number, weight: number): void {
+    const [lo, hi] = TIMING_RANGE[field];
+    const center = Math.min(hi, Math.max(lo, value));
+    const [a, b] = this.settings.timingSigma;
+    const sigma = a + b * center;
+    const from = Math.max(lo, Math.floor(center - 4 * sigma));
+    const to = Math.min(hi, Math.ceil(center + 4 * sigma));
+    let sum = 0;
+    for (let y = from; y <= to; y++) sum += Math.exp(-0.5 * ((y - center) / sigma) ** 2);
+    for (let y = from; y <= to; y++) probs[y] += (weight * Math.exp(-0.5 * ((y - center) / sigma) ** 2)) / sum;
+  }
+
+  /** The neighbours' weight, on top of the exact match's, for a field at a match length and nearest similarity. */
+  nearWeight(field: MemoryField, matchLength: number, similarity: number): number {
+    return this.weights.near[field][nearCell(matchLength, similarity)] ?? 0;
   }
 
   /** The weight the memory gets for a field at a match length (0 where none was fitted). */
@@ -265,7 +312,7 @@ export class StyleMemory {
 /** Every weight 0: the memory guesses but the mix is the GPT's own distribution (until weights are fitted). */
 export function noWeights(): MemoryWeights {
   const zeros = (n = MATCH_BUCKETS.length + 1) => Array<number>(n).fill(0);
-  return { dt: zeros(), dur: zeros(), pitch: zeros(), near: zeros(NEAR_CELLS) };
+  return { dt: zeros(), dur: zeros(), pitch: zeros(), near: { dt: zeros(NEAR_CELLS), dur: zeros(NEAR_CELLS), pitch: zeros(NEAR_CELLS) } };
 }
 
 /** Cells of the neighbours' weight table: match-length bucket × similarity bucket. */
@@ -311,8 +358,9 @@ interface ContextState {
   doneOnsets: number[];
   /** Pitches of the chord in progress, in the order played. */
   current: number[];
-  /** Every complete note's pitch, in the order played. */
+  /** Every complete note's pitch, in the order played, and its onset (quanta from the context's first note). */
   recent: number[];
+  recentOnsets: number[];
 }
 
 /**
@@ -327,6 +375,7 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   const done: number[][] = [];
   const doneOnsets: number[] = [];
   const recent: number[] = [];
+  const recentOnsets: number[] = [];
   let current: number[] = [];
   let currentOnset = 0;
   let time = 0;
@@ -344,20 +393,21 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   for (;;) {
     if (context[i] !== SEP) return undefined; // not in the tokenizer's grammar: no guess
     const rest = context.length - i - 1;
-    if (rest === 0) return { next: 'dt', done, doneOnsets, current, recent };
+    if (rest === 0) return { next: 'dt', done, doneOnsets, current, recent, recentOnsets };
     if (context[i + 1] === SEP) {
       i++; // a piece's lone end marker
       continue;
     }
-    if (rest === 1) return { next: 'dur', done, doneOnsets, current, recent };
+    if (rest === 1) return { next: 'dur', done, doneOnsets, current, recent, recentOnsets };
     if (rest === 2) {
       startNote(context[i + 1]);
-      return { next: 'pitch', done, doneOnsets, current, recent };
+      return { next: 'pitch', done, doneOnsets, current, recent, recentOnsets };
     }
     startNote(context[i + 1]);
     current.push(context[i + 3]);
     recent.push(context[i + 3]);
-    if (rest === 3) return { next: 'sep', done, doneOnsets, current, recent };
+    recentOnsets.push(time);
+    if (rest === 3) return { next: 'sep', done, doneOnsets, current, recent, recentOnsets };
     i += 4;
   }
 }
