@@ -6,7 +6,7 @@ import { StyleMemory, readContext, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, 
 import { loadMemory, saveMemory, sha256, copyMemory } from '../src/model/memory-store.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
-import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, type MemoryVote } from '../training/memory-fit.js';
+import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, MIN_VOTES, type MemoryVote } from '../training/memory-fit.js';
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -161,6 +161,23 @@ describe('style memory: pitch neighbours', () => {
   });
 });
 
+describe('style memory: chords played in another order', () => {
+  it('neither guess proposes a pitch the current chord already has: the rest of that chord instead', () => {
+    const train = piece(400, 23);
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, ALL(0.5, 0.5));
+    // a two-note chord in the training notes (second note dt 0), played here lower note first
+    const at = train.findIndex((n, i) => i > 100 && n[0] === 0);
+    const [upper, lower] = [train[at - 1], train[at]];
+    const ctx = [...tokens(train.slice(at - 25, at - 1)).slice(0, -1), SEP, upper[0], lower[1], lower[2], SEP, 0, upper[1]];
+    const g = memory.guess(ctx)!;
+    expect(g.field).toBe('pitch');
+    expect(g.exact![upper[2]]).toBeGreaterThan(0.5);
+    // the nearest places are this chord in the training notes, where the lower note came second: its upper note instead
+    expect(g.near!.probs[lower[2]]).toBe(0);
+    expect(g.near!.probs[upper[2]]).toBeGreaterThan(0.3);
+  });
+});
+
 describe('style memory: files', () => {
   it('saves the training tokens with their sha256, loads them back, and refuses a damaged file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-memory-'));
@@ -200,7 +217,7 @@ describe('style memory: fitting and evaluation', () => {
       votes.push({ window: i % 10, field: 2, bucket: 4, model: 0.1, memory: 0.9 }); // pitch, long matches: memory right
       votes.push({ window: i % 10, field: 0, bucket: 1, model: 0.3, memory: 0 }); // dt, short matches: memory wrong
     }
-    for (let i = 0; i < 50; i++) votes.push({ window: 0, field: 1, bucket: 6, model: 0.1, memory: 0.9 }); // dur: too few to judge
+    for (let i = 0; i < MIN_VOTES - 1; i++) votes.push({ window: 0, field: 1, bucket: 6, model: 0.1, memory: 0.9 }); // dur: too few to judge
     const w = fitWeights(votes);
     expect(w.pitch[4]).toBeGreaterThanOrEqual(0.9);
     expect(w.dt[1]).toBe(0);

@@ -83,6 +83,8 @@ export class StyleMemory {
   private readonly onset: Float64Array;
   /** Notes of group g: groupStart[g] .. groupStart[g+1]-1 (stream order). */
   private readonly groupStart: Int32Array;
+  /** The group each note belongs to. */
+  private readonly groupOfNote: Int32Array;
   /** Groups as BOUNDARY, sorted pitches, BOUNDARY, …, BOUNDARY. */
   private readonly flat: Int16Array;
   /** For a flat position right after a boundary: the group starting there (else -1). */
@@ -113,6 +115,8 @@ export class StyleMemory {
     starts.push(this.notes);
     this.groupStart = Int32Array.from(starts);
     const groups = starts.length - 1;
+    this.groupOfNote = new Int32Array(this.notes);
+    for (let g = 0; g < groups; g++) this.groupOfNote.fill(g, starts[g], starts[g + 1]);
     this.flat = new Int16Array(this.notes + groups + 1);
     this.groupAt = new Int32Array(this.flat.length).fill(-1);
     let p = 0;
@@ -200,7 +204,19 @@ export class StyleMemory {
     const probs = new Float64Array(128);
     const { places, weights } = found;
     if (field === 'pitch') {
-      places.forEach((at, i) => (probs[this.pitch[at]] += weights[i]));
+      // A pitch already played in the current chord here is not next: take the rest of that chord there instead
+      // (performers play a chord's notes in different orders).
+      const played = new Set(state.current);
+      places.forEach((at, i) => {
+        if (!played.has(this.pitch[at])) {
+          probs[this.pitch[at]] += weights[i];
+          return;
+        }
+        const g = this.groupOfNote[at];
+        const left = Array.from(this.pitch.subarray(this.groupStart[g], this.groupStart[g + 1])).filter((x) => !played.has(x));
+        if (left.length === 0) probs[this.pitch[at]] += weights[i];
+        for (const x of left) probs[x] += weights[i] / left.length;
+      });
       return { probs, similarity: found.similarity };
     }
     // The tempo ratio over the last few notes of the context and of each place (both end where the next note starts).
