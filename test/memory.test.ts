@@ -13,6 +13,9 @@ import { gigaTokenizer } from '../src/music/tokenizer.js';
 import { createTinyModel, createTinyModelsDir } from './support/tiny-model.js';
 import { PitchNeighbours } from '../src/model/memory-neighbours.js';
 import { promote } from '../src/cli/train.js';
+import { runMemory } from '../src/cli/memory.js';
+import { tinyCorpus } from './support/tiny-corpus.js';
+import { readCard, writeCard } from '../src/model/store.js';
 import { vi } from 'vitest';
 import type { GPT } from '../src/model/gpt.js';
 
@@ -272,6 +275,7 @@ describe('style memory: promotion', () => {
     const served = join(dir, 'served');
     const train = Uint8Array.from(tokens(piece(100, 5)));
     saveMemory(served, new StyleMemory(train, DEFAULT_MEMORY_SETTINGS, ALL(0.5)), { corpus: 'tiny', licence: 'test' });
+    writeCard(served, { ...readCard(served)!, memory: { file: 'memory.json', valLoss128: 1.5 } });
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
       expect(promote(join(dir, 'candidate'), served, 1)).toBe(true);
@@ -279,8 +283,46 @@ describe('style memory: promotion', () => {
     } finally {
       log.mockRestore();
     }
-    expect(readFileSync(join(served, 'card.json'), 'utf8')).toMatch(/"name": "candidate"/);
+    expect(readCard(served)).toMatchObject({ name: 'candidate', memory: { valLoss128: 1.5, note: expect.stringMatching(/refit/) } });
     expect(loadMemory(served)!.trainTokens).toEqual(train);
     expect(loadMemory(`${served}.previous`)!.trainTokens).toEqual(train); // rollback keeps it too
+  });
+});
+
+describe('maestro memory (CLI)', () => {
+  it('builds a model\'s memory from a corpus\' training part, fits it on the validation part, and records it in the card', async () => {
+    const data = tinyCorpus();
+    const dir = await createTinyModelsDir(['style']);
+    const model = join(dir, 'style');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runMemory(['--data', data, '--model', model])).toBe(0);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/GPT alone \d\.\d{4}, with memory \d\.\d{4}/);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+    const memory = loadMemory(model)!;
+    expect(memory.trainTokens).toEqual(new Uint8Array(readFileSync(join(data, 'train.bin'))));
+    const card = readCard(model)!;
+    expect(card.memory).toMatchObject({ file: 'memory.json', valLoss128: expect.any(Number), gptValLoss128: expect.any(Number) });
+    const m = card.memory as { valLoss128: number; gptValLoss128: number };
+    expect(m.valLoss128).toBeLessThanOrEqual(m.gptValLoss128); // weights 0 are on the grid: the fit is never worse in-sample
+  });
+
+  it('answers bad input with a message and exit code 2', async () => {
+    const e = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await runMemory(['--model', 'x'])).toBe(2);
+      expect(await runMemory(['--data', mkdtempSync(join(tmpdir(), 'maestro-empty-')), '--model', 'x'])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/has no train\.bin/);
+      expect(await runMemory(['--data', tinyCorpus(), '--model', mkdtempSync(join(tmpdir(), 'maestro-empty-'))])).toBe(2);
+      const model = join(await createTinyModelsDir(['style']), 'style');
+      expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--chord-gap', '-1'])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/chord-gap/);
+    } finally {
+      e.mockRestore();
+    }
   });
 });

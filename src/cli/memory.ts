@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
-import { loadModel, readCard, ModelLoadError } from '../model/store.js';
+import { loadModel, readCard, writeCard, ModelLoadError } from '../model/store.js';
 import { DEFAULT_MEMORY_SETTINGS, StyleMemory, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
 import { saveMemory, sha256 } from '../model/memory-store.js';
 import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss } from '../../training/memory-fit.js';
@@ -95,6 +95,11 @@ export async function runMemory(argv: string[]): Promise<number> {
       note: 'weights chosen on the validation windows (grid per field and match length); crossValidatedValLoss scores each half of the windows with weights fitted on the other half',
     },
   });
+  if (card) {
+    // The card says the served model has a memory and what it measured; memory.json has the rest.
+    card.memory = { file: 'memory.json', holds: `${saved.source.corpus}/train.bin (${saved.source.notes} notes, sha256 ${saved.source.sha256})`, gptValLoss128: roundMetric(gpt), valLoss128: roundMetric(mixed), crossValidatedValLoss128: roundMetric(cv), licence: saved.licence };
+    writeCard(o.model, card);
+  }
   console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file}`);
   return 0;
 }
