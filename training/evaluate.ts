@@ -51,39 +51,53 @@ export interface EvalSums {
 
 export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array, memory?: StyleMemory): EvalSums {
   const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, modelLoss: 0, modelCorrect: 0, groups: [] };
+  forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y) => {
+    const modelNll = -row[y];
+    const modelHit = argMax(row) === y ? 1 : 0;
+    let nll = modelNll;
+    let hit = modelHit;
+    const guess = memory?.guess(stream.subarray(s, s + t + 1));
+    if (guess && guess.weight > 0) {
+      const mixed = mix(row, guess.probs, guess.weight);
+      nll = -Math.log(mixed[y]);
+      hit = argMax(mixed) === y ? 1 : 0;
+    }
+    sums.loss += nll;
+    sums.correct += hit;
+    sums.modelLoss += modelNll;
+    sums.modelCorrect += modelHit;
+    sums.tokens++;
+    if (groupOf) {
+      const g = (sums.groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
+      g.loss += nll;
+      g.correct += hit;
+      g.tokens++;
+    }
+  });
+  return sums;
+}
+
+/**
+ * Calls `visit` for every target of the windows at `starts` (window w starting at stream position s; input
+ * position t; the target is stream[s + t + 1]) with the model's log-probabilities for it, `batch` windows per
+ * forward pass.
+ */
+export function forEachTarget(
+  model: GPT,
+  stream: Uint8Array,
+  seqLen: number,
+  starts: number[],
+  batch: number,
+  visit: (window: number, start: number, t: number, logProbs: Float32Array, target: number) => void,
+): void {
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
     const lp = windowLogProbs(model, stream, seqLen, chunk);
     const vocab = lp.length / (chunk.length * seqLen);
     chunk.forEach((s, b) => {
-      for (let t = 0; t < seqLen; t++) {
-        const row = lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab);
-        const y = stream[s + t + 1];
-        const modelNll = -row[y];
-        const modelHit = argMax(row) === y ? 1 : 0;
-        let nll = modelNll;
-        let hit = modelHit;
-        const guess = memory?.guess(stream.subarray(s, s + t + 1));
-        if (guess && guess.weight > 0) {
-          const mixed = mix(row, guess.probs, guess.weight);
-          nll = -Math.log(mixed[y]);
-          hit = argMax(mixed) === y ? 1 : 0;
-        }
-        sums.loss += nll;
-        sums.correct += hit;
-        sums.modelLoss += modelNll;
-        sums.modelCorrect += modelHit;
-        sums.tokens++;
-        if (groupOf) {
-          const g = (sums.groups[groupOf[s + t + 1]] ??= { loss: 0, correct: 0, tokens: 0 });
-          g.loss += nll;
-          g.correct += hit;
-          g.tokens++;
-        }
-      }
+      for (let t = 0; t < seqLen; t++) visit(i + b, s, t, lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab), stream[s + t + 1]);
     });
   }
-  return sums;
 }
 
 /** The model's log-probabilities for every position of the windows at `starts`: (windows × seqLen) rows of vocab. */

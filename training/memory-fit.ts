@@ -6,7 +6,7 @@
  */
 import type { GPT } from '../src/model/gpt.js';
 import { bucketOf, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, type MemoryWeights, type StyleMemory } from '../src/model/memory.js';
-import { windowLogProbs, windowStarts } from './evaluate.js';
+import { forEachTarget, windowStarts } from './evaluate.js';
 
 /** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
 export interface MemoryVote {
@@ -40,34 +40,24 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   const votes: MemoryVote[] = [];
   const restByWindow = new Float64Array(starts.length);
   let restLoss = 0;
-  const batch = 16;
-  for (let i = 0; i < starts.length; i += batch) {
-    const chunk = starts.slice(i, i + batch);
-    const lp = windowLogProbs(model, stream, seqLen, chunk);
-    const vocab = lp.length / (chunk.length * seqLen);
-    chunk.forEach((s, b) => {
-      for (let t = 0; t < seqLen; t++) {
-        const y = stream[s + t + 1];
-        const logP = lp[(b * seqLen + t) * vocab + y];
-        const guess = memory.guess(stream.subarray(s, s + t + 1));
-        if (guess) {
-          votes.push({
-            window: i + b,
-            field: MEMORY_FIELDS.indexOf(guess.field),
-            bucket: bucketOf(guess.matchLength),
-            model: Math.exp(logP),
-            memory: guess.exact?.[y] ?? 0,
-            ...(guess.near ? { near: { p: guess.near.probs[y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
-          });
-        }
-        else {
-          restLoss -= logP;
-          restByWindow[i + b] -= logP;
-        }
-      }
-    });
-    onProgress?.(Math.min(i + batch, starts.length), starts.length);
-  }
+  let done = -1;
+  forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y) => {
+    const guess = memory.guess(stream.subarray(s, s + t + 1));
+    if (guess) {
+      votes.push({
+        window,
+        field: MEMORY_FIELDS.indexOf(guess.field),
+        bucket: bucketOf(guess.matchLength),
+        model: Math.exp(logProbs[y]),
+        memory: guess.exact?.[y] ?? 0,
+        ...(guess.near ? { near: { p: guess.near.probs[y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
+      });
+    } else {
+      restLoss -= logProbs[y];
+      restByWindow[window] -= logProbs[y];
+    }
+    if (window !== done && t === seqLen - 1) onProgress?.((done = window) + 1, starts.length);
+  });
   return { votes, restLoss, restByWindow, tokens: starts.length * seqLen, windows: starts.length };
 }
 
