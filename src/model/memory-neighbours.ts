@@ -36,7 +36,7 @@ export class PitchNeighbours {
   private readonly places: Int32Array[] = [];
   private readonly weights: Float32Array[] = [];
   /** Scratch space for one query's scores, one per place. */
-  private readonly scores: Float32Array;
+  private readonly scores: Float64Array;
 
   constructor(
     private readonly pitch: Uint8Array,
@@ -56,7 +56,7 @@ export class PitchNeighbours {
       this.places.push(Int32Array.from(l.place));
       this.weights.push(Float32Array.from(l.weight));
     }
-    this.scores = new Float32Array(n);
+    this.scores = new Float64Array(n);
   }
 
   /** The places nearest to the context whose pitches, in the order played, are `recent`; undefined for none. */
@@ -100,7 +100,7 @@ export class PitchNeighbours {
 }
 
 /** The k places with the highest positive scores, best first (ties: the earlier place). */
-function topK(scores: Float32Array, k: number): number[] {
+function topK(scores: Float64Array, k: number): number[] {
   const top: number[] = [];
   let floor = 0; // a place must beat this to enter: the k-th best so far once there are k
   for (let at = 0; at < scores.length; at++) {
