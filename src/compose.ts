@@ -8,7 +8,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
 import { initBackend } from './model/backend.js';
-import { loadModel, readCard, type ModelCard } from './model/store.js';
+import { loadModel, readCard, ModelLoadError, type ModelCard } from './model/store.js';
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
@@ -100,11 +100,25 @@ export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): P
     // Safe to free: a process (or compose thread) samples one request at a time, synchronously.
     entry?.model.dispose();
     const model = loadModel(dir);
-    const memory = loadMemory(dir);
+    const memory = memoryOrNone(dir, style);
     entry = { model, ...(memory ? { memory } : {}), version };
     loaded.set(dir, entry);
   }
   return { model: entry.model, ...(entry.memory ? { memory: entry.memory } : {}), dir };
+}
+
+/**
+ * The style's memory, or none when it has none or it is unusable: a damaged memory is the operator's to fix
+ * ("maestro memory" rebuilds it), not a reason to refuse every request, so the GPT alone serves meanwhile.
+ */
+function memoryOrNone(dir: string, style: string): StyleMemory | undefined {
+  try {
+    return loadMemory(dir);
+  } catch (err) {
+    if (!(err instanceof ModelLoadError)) throw err;
+    console.error(`maestro: the ${style} memory is unusable, composing with the GPT alone: ${err.message}`);
+    return undefined;
+  }
 }
 
 export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {

@@ -326,3 +326,24 @@ describe('maestro memory (CLI)', () => {
     }
   });
 });
+
+describe('style memory: serving', () => {
+  it('compose uses a style\'s memory, and serves the GPT alone (with a warning) when the memory is damaged', async () => {
+    const { getModel } = await import('../src/compose.js');
+    const modelsDir = await createTinyModelsDir(['remembering']);
+    const dir = join(modelsDir, 'remembering');
+    const saved = saveMemory(dir, new StyleMemory(Uint8Array.from(tokens(piece(100, 8))), DEFAULT_MEMORY_SETTINGS, ALL(0.5)), { corpus: 'tiny', licence: 'test' });
+    expect((await getModel('remembering', modelsDir)).memory?.notes).toBeGreaterThan(100);
+    writeFileSync(join(dir, saved.source.file), Uint8Array.of(1, 2, 3));
+    writeFileSync(join(dir, 'memory.json'), `${readFileSync(join(dir, 'memory.json'), 'utf8')} `); // a new version (its size changed): reloaded
+    const warn = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const served = await getModel('remembering', modelsDir);
+      expect(served.memory).toBeUndefined();
+      expect(served.model).toBeDefined();
+      expect(warn.mock.calls.flat().join('\n')).toMatch(/remembering memory is unusable.*sha256/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
