@@ -32,7 +32,8 @@ export const data = new SlashCommandBuilder()
   .addNumberOption((o) => o.setName('temperature').setDescription('Higher = a more adventurous melody (default 1.0)').setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
   .addNumberOption((o) => o.setName('top_p').setDescription('Nucleus sampling threshold for the melody (default 0.96)').setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
-  .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max));
+  .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max))
+  .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'));
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const style = interaction.options.getString('style', true);
@@ -51,6 +52,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     topP: num('top_p', LIMITS.topP, false),
     seed: seedOpt === null ? ctx.randomSeed() : checkRange('seed', seedOpt, 0, LIMITS.seedMax, true),
     candidates: num('candidates', LIMITS.candidates, true),
+    ...(interaction.options.getBoolean('memory') === false ? { memory: false } : {}),
   };
   const att = interaction.options.getAttachment('midi');
   await startCompose(interaction, ctx, {

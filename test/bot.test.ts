@@ -18,6 +18,7 @@ import { SlashCommandBuilder } from 'discord.js';
 const S = ApplicationCommandOptionType.String;
 const I = ApplicationCommandOptionType.Integer;
 const A = ApplicationCommandOptionType.Attachment;
+const B = ApplicationCommandOptionType.Boolean;
 const ODE = new Uint8Array(readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url)));
 
 let modelsDir: string;
@@ -39,7 +40,7 @@ async function start(opts: HarnessOptions = {}): Promise<BotHarness> {
   return harness.start();
 }
 
-function composeOptions(extra: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number }> = []) {
+function composeOptions(extra: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number | boolean }> = []) {
   return [{ name: 'style', type: S, value: 'baroque' }, { name: 'seconds', type: I, value: 10 }, ...extra];
 }
 
@@ -74,7 +75,7 @@ describe('/compose end to end', () => {
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
     const h = await start();
-    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }]) });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }]) });
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'candidates');
     expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-5.ogg', '1-maestro-baroque-5.png', '2-maestro-baroque-5.ogg', '2-maestro-baroque-5.png']);
     const pickIds = msg.components[0].components.map((c) => c.custom_id);
@@ -84,7 +85,8 @@ describe('/compose end to end', () => {
     await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
     expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
     expect(msg.content).toContain('#2: seed 5');
-    expect(msg.content).toContain('seed:5 candidates:2`');
+    expect(msg.content).toContain('seed:5 candidates:2 memory:False`');
+    expect(msg.content).toContain("without the style's memory");
     const kept = readMidi(msg.files[1].bytes);
     const follow = msg.components[0].components.map((c) => c.custom_id!);
     expect(follow.map((id) => id.split(':')[1])).toEqual(['regen', 'more']);

@@ -347,3 +347,22 @@ describe('style memory: serving', () => {
     }
   });
 });
+
+describe('style memory: the bot', () => {
+  it('a /compose memory:False job reaches compose() as memory: false; without the option, compose decides (with memory)', async () => {
+    const { createPipelineService } = await import('../src/worker/compose-service.js');
+    const { UnknownStyleError } = await import('../src/compose.js');
+    const seen: { memory?: boolean }[] = [];
+    const service = createPipelineService({
+      modelsDir: 'unused',
+      compose: async (req) => {
+        seen.push(req);
+        throw new UnknownStyleError('stop here');
+      },
+    });
+    const settings = { style: 'baroque', seconds: 10, temperature: 1, topP: 0.96, seed: 1, candidates: 1 };
+    await expect(service({ promptMidi: null, settings: { ...settings, memory: false }, maxFileBytes: 1e7 }, () => {})).rejects.toThrow();
+    await expect(service({ promptMidi: null, settings, maxFileBytes: 1e7 }, () => {})).rejects.toThrow();
+    expect(seen.map((r) => r.memory)).toEqual([false, undefined]);
+  });
+});

@@ -13,11 +13,12 @@ export function styleLabel(styles: StyleInfo[], name: string): string {
 export function reproduceCommand(s: ComposeSettings, seed: number): string {
   // Candidates are sampled as one batch from one seed, so reproducing #2 needs the same candidate count.
   const batch = s.candidates > 1 ? ` candidates:${s.candidates}` : '';
-  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}`;
+  const memory = s.memory === false ? ' memory:False' : '';
+  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}`;
 }
 
 export function settingsLine(s: ComposeSettings, styles: StyleInfo[]): string {
-  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}`;
+  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}${s.memory === false ? ' · without the style\'s memory' : ''}`;
 }
 
 export function queuedText(position: number | null, what = 'Your piece'): string {

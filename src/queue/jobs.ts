@@ -28,6 +28,8 @@ export interface ComposeSettings {
   topP: number;
   seed: number;
   candidates: number;
+  /** false: the GPT alone, without the style's memory of its training performances (absent: with it). */
+  memory?: boolean;
 }
 
 export interface ComposeJobData {

@@ -34,6 +34,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
         topP: s.topP,
         seed: s.seed,
         candidates: s.candidates,
+        ...(s.memory === false ? { memory: false } : {}),
         modelsDir: opts.modelsDir,
         onProgress: (fraction) => onProgress({ stage: 'sampling', fraction }),
       });
