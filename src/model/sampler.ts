@@ -211,10 +211,18 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
 /** How far back the memory reads a row's history: more than its longest match spans. */
 const MEMORY_CONTEXT = 512;
 
+/**
+ * Composing quotes at most this much of a training performance: once what was just played matches one for this
+ * many flat tokens (chords and their boundaries; about 5–8 notes), the memory steps aside and the GPT alone picks
+ * the next token. Predicting a performance (the thesis table) follows a long match to the end; composing would
+ * otherwise latch on and play a training piece's pitches bar after bar.
+ */
+export const MEMORY_QUOTE_LIMIT = 16;
+
 /** The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none). */
 function withMemory(logits: number[], memory: StyleMemory, history: readonly number[]): number[] {
   const guess = memory.guess(history.slice(-MEMORY_CONTEXT));
-  if (!guess || guess.weight <= 0) return logits;
+  if (!guess || guess.weight <= 0 || guess.matchLength >= MEMORY_QUOTE_LIMIT) return logits;
   const max = Math.max(...logits);
   const exp = logits.map((x) => Math.exp(x - max));
   const sum = exp.reduce((a, b) => a + b, 0);
