@@ -10,6 +10,8 @@ import { createTinyModelsDir } from './support/tiny-model.js';
 import { loadTrainingService, trainingThreads } from '../src/worker/training-service.js';
 import { loadWorkerConfig } from '../src/config.js';
 import { writeMidi } from '../src/music/midi.js';
+import { readMemoryFile, saveMemory, sha256 } from '../src/model/memory-store.js';
+import { StyleMemory } from '../src/model/memory.js';
 
 let harness: BotHarness | null = null;
 afterAll(async () => {
@@ -52,8 +54,14 @@ describe('/admin with a real (tiny) training run', () => {
     // Progress was shown while it ran (the bot edits throttle, so at least the start).
     expect(h.fake.events.some((e) => e.kind === 'message.edit' && /`train baroque`/.test(String(e.detail.content)))).toBe(true);
 
+    // The served style has a memory: promotion keeps it and fits its weights again against the new model.
+    saveMemory(path.join(modelsDir, 'baroque'), new StyleMemory(tokens(4000, 3)), { corpus: 'before', licence: 'test' });
     const before = readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8');
     const promoted = await outcome(admin('promote', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
+    expect(promoted).toMatch(/Its memory was refitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
+    const refitted = readMemoryFile(path.join(modelsDir, 'baroque'))!;
+    expect(refitted.source.sha256).toBe(sha256(new Uint8Array(readFileSync(path.join(corpus, 'train.bin')))));
+    expect((refitted.fit as { model: { weightsSha256: string } }).model.weightsSha256).toBe(sha256(new Uint8Array(readFileSync(path.join(modelsDir, 'baroque', 'weights.mtw')))));
     // The served tiny model has no validation metrics, so the trained one is promoted.
     expect(promoted).toMatch(/Promoted .* to baroque/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).not.toBe(before);

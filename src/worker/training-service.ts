@@ -184,7 +184,23 @@ export async function loadTrainingService(
         }
       }
       const ok = cli.promote(chosen.dir, live, chosen.loss);
-      return { summary: ok ? `Promoted ${candidate}${how} to ${style} (previous kept for rollback). Inference workers serve it from their next job.` : `Not promoted: the served ${style} model validates better than the run alone and averaged with it.` };
+      if (!ok) return { summary: `Not promoted: the served ${style} model validates better than the run alone and averaged with it.` };
+      // The style's memory stays with the new model (promote copies it); its mix weights were fitted against the model it
+      // replaced, so they are fitted again against this one, on the corpus the run was trained on.
+      let memory = '';
+      const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
+      const memoryCorpus = [typeof corpus === 'string' ? corpus : null, path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find(
+        (d): d is string => d !== null && existsSync(path.join(d, 'train.bin')) && existsSync(path.join(d, 'val.bin')),
+      );
+      if (existsSync(path.join(live, 'memory.json')) && memoryCorpus) {
+        let fitted = '';
+        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', live], (line) => {
+          const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
+          if (m) fitted = `${m[2]} with it, ${m[1]} without`;
+        });
+        memory = code === 0 ? ` Its memory was refitted for it (validation loss ${fitted}).` : ` Refitting its memory failed (exit ${code}; see the worker log): it serves the memory's previous weights.`;
+      }
+      return { summary: `Promoted ${candidate}${how} to ${style} (previous kept for rollback). Inference workers serve it from their next job.${memory}` };
     },
     async rollback(style) {
       const live = path.join(p.modelsDir, style);
