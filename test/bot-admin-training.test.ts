@@ -10,7 +10,8 @@ import { createTinyModelsDir } from './support/tiny-model.js';
 import { loadTrainingService, trainingThreads } from '../src/worker/training-service.js';
 import { loadWorkerConfig } from '../src/config.js';
 import { writeMidi } from '../src/music/midi.js';
-import { readMemoryFile, saveMemory, sha256 } from '../src/model/memory-store.js';
+import { readMemoryFile, saveMemory } from '../src/model/memory-store.js';
+import { sha256 } from '../src/util/sha256.js';
 import { StyleMemory } from '../src/model/memory.js';
 
 let harness: BotHarness | null = null;

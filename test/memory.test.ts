@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StyleMemory, readContext, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
-import { loadMemory, saveMemory, sha256, copyMemory } from '../src/model/memory-store.js';
+import { loadMemory, saveMemory, copyMemory } from '../src/model/memory-store.js';
+import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
 import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, MIN_VOTES, type MemoryVote } from '../training/memory-fit.js';

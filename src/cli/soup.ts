@@ -5,7 +5,7 @@
  * (128-token windows, as `maestro train` does), and save the result as a model directory. With --promote it
  * replaces the served model only if its validation loss is not worse, like a trained model.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/sha256.js';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -158,7 +158,7 @@ function sharedWeight(dirs: string[], mixes: (BaseMix | undefined)[]): number {
 /** The base's weights, and their file's sha256, which a soup moved toward it records. */
 function readBase(dir: string): { name: string; dir: string; weights: Record<string, NamedArray>; sha256: string } {
   const file = join(dir, 'weights.mtw');
-  return { name: dir, dir, weights: readTensorFile(file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  return { name: dir, dir, weights: readTensorFile(file), sha256: sha256(readFileSync(file)) };
 }
 
 /** The ingredients by name and seed, a soup's own ingredients in its place. */

@@ -4,11 +4,11 @@
  * written first under a name of their own and the json last (atomically), so a crash at any point leaves a json
  * that names a complete file.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
+import { sha256 } from '../util/sha256.js';
 import { ModelLoadError } from './store.js';
 
 export const MEMORY_FILE = 'memory.json';
@@ -28,10 +28,6 @@ export interface MemoryFile {
   /** What choosing the weights measured (see training/memory-fit.ts). */
   fit?: Record<string, unknown>;
   licence: string;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function saveMemory(dir: string, memory: StyleMemory, info: { corpus: string; fit?: Record<string, unknown>; licence: string }): MemoryFile {

@@ -28,7 +28,6 @@
  * Same inputs ⇒ byte-identical outputs: ids are machine-independent, everything is sorted or seeded,
  * manifests carry no timestamps, and files are written to a temp name and renamed.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MidiInputError, readMidi } from '../../src/music/midi.js';
@@ -41,6 +40,7 @@ import type { SourceFile, ThesisEntry } from './sources.js';
 import { loadStyles } from './styles.js';
 import { mulberry32 } from '../../src/util/rng.js';
 import type { StyleDefinition } from './styles.js';
+import { sha256 } from '../../src/util/sha256.js';
 
 export const SHARD_FORMAT = 'maestro-token-shard/1';
 
@@ -125,8 +125,6 @@ const DATASET_LIMITS = {
   minBpm: 1,
   maxBpm: 100_000,
 };
-
-const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];
