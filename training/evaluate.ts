@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
-import type { StyleMemory } from '../src/model/memory.js';
+import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
 
 export interface EvalResult {
   loss: number;
@@ -58,7 +58,7 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
     let hit = modelHit;
     const guess = memory?.guess(stream.subarray(s, s + t + 1));
     if (guess && guess.weight > 0) {
-      const mixed = mix(row, guess.probs, guess.weight);
+      const mixed = mixWithGuess(row, guess);
       nll = -Math.log(mixed[y]);
       hit = argMax(mixed) === y ? 1 : 0;
     }
@@ -107,13 +107,6 @@ export function windowLogProbs(model: GPT, stream: Uint8Array, seqLen: number, s
     for (let t = 0; t < seqLen; t++) x[b * seqLen + t] = stream[s + t];
   });
   return tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length, seqLen], 'int32'))).dataSync() as Float32Array);
-}
-
-/** (1 − w)·model + w·memory, from the model's log-probabilities: the distribution the served style model predicts. */
-export function mix(logProbs: ArrayLike<number>, memory: ArrayLike<number>, weight: number): Float64Array {
-  const out = new Float64Array(logProbs.length);
-  for (let i = 0; i < out.length; i++) out[i] = (1 - weight) * Math.exp(logProbs[i]) + weight * memory[i];
-  return out;
 }
 
 function argMax(a: ArrayLike<number>): number {

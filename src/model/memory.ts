@@ -135,13 +135,15 @@ export class StyleMemory {
 
   /**
    * The memory's guess for the token after `context` (the tokens the model sees, oldest first), or undefined
-   * when the next token is a separator or nothing in the context matches.
+   * when the next token is a separator or nothing in the context matches — or when the exact match reaches
+   * `quoteLimit` (composing quotes no further; the neighbour search is then skipped).
    */
-  guess(context: ArrayLike<number>): MemoryGuess | undefined {
+  guess(context: ArrayLike<number>, quoteLimit = Infinity): MemoryGuess | undefined {
     const state = readContext(context, this.settings.chordGap);
     if (!state || state.next === 'sep') return undefined;
     const field = state.next;
     const exact = this.exactGuess(state, field);
+    if (exact && exact.length >= quoteLimit) return undefined;
     const near = this.nearGuess(state, field);
     if (!exact && !near) return undefined;
     const matchLength = exact?.length ?? 0;
@@ -188,7 +190,7 @@ export class StyleMemory {
         // The next note in the matched performance: the current chord's next note there, or the next chord's first.
         const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
         if (k >= this.notes) continue;
-        this.addTiming(probs, field, values[k] * this.tempoRatio(state.doneOnsets, g, ends[i], length), 1);
+        this.addTiming(probs, field, values[k] * this.chordTempoRatio(state.doneOnsets, g, ends[i], length), 1);
         voters++;
       }
       if (voters === 0) return undefined;
@@ -224,12 +226,7 @@ export class StyleMemory {
     const span = Math.min(this.settings.tempoGroups, onsets.length);
     const values = field === 'dt' ? this.dt : this.dur;
     places.forEach((at, i) => {
-      let ratio = 1;
-      if (span >= 2 && at - span >= 0) {
-        const mine = onsets[onsets.length - 1] - onsets[onsets.length - span];
-        const theirs = this.onset[at - 1] - this.onset[at - span];
-        if (mine > 0 && theirs > 0) ratio = Math.min(4, Math.max(0.25, mine / theirs));
-      }
+      const ratio = span >= 2 && at - span >= 0 ? tempoRatio(onsets[onsets.length - 1] - onsets[onsets.length - span], this.onset[at - 1] - this.onset[at - span]) : 1;
       this.addTiming(probs, field, values[at] * ratio, weights[i]);
     });
     return { probs, similarity: found.similarity };
@@ -271,15 +268,12 @@ export class StyleMemory {
    * How much faster (> 1: slower) the context is played than the matched training performance: the time between
    * the first notes of the last `tempoGroups` chords in both, clamped to 4× either way.
    */
-  private tempoRatio(doneOnsets: number[], alignedGroup: number, end: number, length: number): number {
+  private chordTempoRatio(doneOnsets: number[], alignedGroup: number, end: number, length: number): number {
     const matchedGroups = this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
     const k = Math.min(this.settings.tempoGroups, doneOnsets.length, matchedGroups);
     const last = alignedGroup - 1;
     if (k < 2 || last - k + 1 < 0) return 1;
-    const mine = doneOnsets[doneOnsets.length - 1] - doneOnsets[doneOnsets.length - k];
-    const theirs = this.onset[this.groupStart[last]] - this.onset[this.groupStart[last - k + 1]];
-    if (!(mine > 0 && theirs > 0)) return 1;
-    return Math.min(4, Math.max(0.25, mine / theirs));
+    return tempoRatio(doneOnsets[doneOnsets.length - 1] - doneOnsets[doneOnsets.length - k], this.onset[this.groupStart[last]] - this.onset[this.groupStart[last - k + 1]]);
   }
 
   /** The longest suffix of `query` found in the flat sequence, and where its matches end (at most maxMatches, evenly spread). */
@@ -338,6 +332,18 @@ export function nearCell(matchLength: number, similarity: number): number {
   let s = 0;
   while (s < SIMILARITY_BUCKETS.length && similarity >= SIMILARITY_BUCKETS[s]) s++;
   return bucketOf(matchLength) * (SIMILARITY_BUCKETS.length + 1) + s;
+}
+
+/** How much slower (> 1) the context plays than a training performance over the same span: mine / theirs, within 4× either way (1 without a span). */
+function tempoRatio(mine: number, theirs: number): number {
+  return mine > 0 && theirs > 0 ? Math.min(4, Math.max(0.25, mine / theirs)) : 1;
+}
+
+/** The served distribution for one position: (1 − w)·model + w·memory, from the model's log-probabilities and the memory's guess. */
+export function mixWithGuess(logProbs: ArrayLike<number>, guess: Pick<MemoryGuess, 'probs' | 'weight'>): Float64Array {
+  const out = new Float64Array(logProbs.length);
+  for (let i = 0; i < out.length; i++) out[i] = (1 - guess.weight) * Math.exp(logProbs[i]) + guess.weight * guess.probs[i];
+  return out;
 }
 
 export function bucketOf(matchLength: number): number {

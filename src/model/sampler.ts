@@ -10,7 +10,7 @@ import type { GPT, KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
-import type { StyleMemory } from './memory.js';
+import { mixWithGuess, type StyleMemory } from './memory.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -221,12 +221,11 @@ export const MEMORY_QUOTE_LIMIT = 16;
 
 /** The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none). */
 function withMemory(logits: number[], memory: StyleMemory, history: readonly number[]): number[] {
-  const guess = memory.guess(history.slice(-MEMORY_CONTEXT));
-  if (!guess || guess.weight <= 0 || guess.matchLength >= MEMORY_QUOTE_LIMIT) return logits;
+  const guess = memory.guess(history.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
+  if (!guess || guess.weight <= 0) return logits;
   const max = Math.max(...logits);
-  const exp = logits.map((x) => Math.exp(x - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((e, i) => Math.log((1 - guess.weight) * (e / sum) + guess.weight * guess.probs[i]));
+  const logSum = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
+  return Array.from(mixWithGuess(logits.map((x) => x - logSum), guess), Math.log);
 }
 
 /**
