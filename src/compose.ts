@@ -121,6 +121,11 @@ function memoryOrNone(dir: string, style: string): StyleMemory | undefined {
   }
 }
 
+/** The style's memory unless the request turned it off (`memory: false`). */
+function servedMemory(wanted: boolean | undefined, memory: StyleMemory | undefined): StyleMemory | undefined {
+  return wanted === false ? undefined : memory;
+}
+
 export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {
   const settings: ComposeSettings = {
     style: req.style,
@@ -133,12 +138,12 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
-  const { model, memory, dir } = await getModel(req.style, req.modelsDir);
-  const useMemory = req.memory !== false && memory !== undefined;
+  const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
+  const memory = servedMemory(req.memory, styleMemory);
 
   const sampled = sampleContinuation(model, tokenizer, {
     ...settings,
-    ...(useMemory ? { memory } : {}),
+    ...(memory ? { memory } : {}),
     prompt: promptTokens(tokenizer, prompt, req.promptNotes),
     onProgress: req.onProgress,
   });
@@ -155,7 +160,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       fullMidi: writeMidi(full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: useMemory } };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined } };
 }
 
 export interface ContinueManyRequest {
@@ -177,10 +182,11 @@ export interface ContinueManyRequest {
  * sampling settings, only much faster than one call per prompt. Returns continuations[item][candidate].
  */
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
-  const { model, memory } = await getModel(req.style, req.modelsDir);
+  const { model, memory: styleMemory } = await getModel(req.style, req.modelsDir);
+  const memory = servedMemory(req.memory, styleMemory);
   const prompts = req.items.map((it) => promptTokens(tokenizer, readMidi(it.midi)));
   const rows = req.items.flatMap((it, i) => Array.from({ length: req.candidates }, (_, k) => ({ prompt: prompts[i], seed: mixSeed(it.seed, k) })));
-  const sampled = sampleBatch(model, tokenizer, { ...DEFAULT_SAMPLING, seconds: req.seconds, maxNotes: req.maxNotes, rows, ...(req.memory !== false && memory ? { memory } : {}) });
+  const sampled = sampleBatch(model, tokenizer, { ...DEFAULT_SAMPLING, seconds: req.seconds, maxNotes: req.maxNotes, rows, ...(memory ? { memory } : {}) });
   return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
 }
 

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
-import { writeCard } from '../model/store.js';
-import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -316,10 +315,11 @@ export function promote(candidate: string, target: string, candidateLoss: number
   console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
   // The style's memory belongs to the style, not to one set of weights: it stays (its mix weights were fitted
   // against the model before; "maestro memory" refits them).
-  if (!readMemoryFile(candidate) && copyMemory(`${target}.previous`, target)) {
+  if (readMemoryFile(candidate)) copyMemory(candidate, target);
+  else if (copyMemory(`${target}.previous`, target)) {
     if (current?.memory) writeCard(target, { ...card, memory: { ...(current.memory as object), note: 'weights fitted against the model this one replaced; refit with maestro memory' } });
     console.log(`kept the style memory of ${target}; refit its weights for the new model: maestro memory --data <corpus> --model ${target}`);
-  } else if (readMemoryFile(candidate)) copyMemory(candidate, target);
+  }
   return true;
 }
 
