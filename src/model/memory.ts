@@ -60,8 +60,6 @@ export interface MemoryGuess {
   field: MemoryField;
   /** Length of the longest exact match, in flat tokens (0: none). */
   matchLength: number;
-  /** How many places in the training performances match that long (all of them, before maxMatches). */
-  matches: number;
   /** The mix is (1 − weight)·model + weight·probs. */
   probs: Float64Array;
   weight: number;
@@ -156,7 +154,6 @@ export class StyleMemory {
     return {
       field,
       matchLength,
-      matches: exact?.count ?? 0,
       probs,
       weight,
       ...(exact ? { exact: exact.probs } : {}),
@@ -165,10 +162,10 @@ export class StyleMemory {
   }
 
   /** The exact match's guess: what followed the longest run of chords matching the context's last ones. */
-  private exactGuess(state: ContextState, field: MemoryField): { probs: Float64Array; length: number; count: number } | undefined {
+  private exactGuess(state: ContextState, field: MemoryField): { probs: Float64Array; length: number } | undefined {
     const { done, current } = state;
     if (done.length === 0) return undefined;
-    const { length, ends, count } = this.longestMatch(flatQuery(done, this.settings.maxMatch));
+    const { length, ends } = this.longestMatch(flatQuery(done, this.settings.maxMatch));
     if (length === 0) return undefined;
     const probs = new Float64Array(128);
     // Each match ends with a chord boundary; the group after it is the one aligned with the current chord.
@@ -196,7 +193,7 @@ export class StyleMemory {
       if (voters === 0) return undefined;
       for (let y = lo; y <= hi; y++) probs[y] /= voters;
     }
-    return { probs, length, count };
+    return { probs, length };
   }
 
   /** The neighbours' guess: what came next at the places whose recent pitches are most alike. */
@@ -277,7 +274,7 @@ export class StyleMemory {
   }
 
   /** The longest suffix of `query` found in the flat sequence, and where its matches end (at most maxMatches, evenly spread). */
-  private longestMatch(query: number[]): { length: number; ends: number[]; count: number } {
+  private longestMatch(query: number[]): { length: number; ends: number[] } {
     const n = this.flat.length;
     const sa = this.suffixes;
     let lo = 0;
@@ -315,7 +312,7 @@ export class StyleMemory {
     for (let i = 0; i < take; i++) ends.push(n - 1 - sa[from + Math.floor((i * count) / take)]);
     // Matches in stream order, so the vote does not depend on how the suffix array broke ties.
     ends.sort((x, y) => x - y);
-    return { length, ends, count };
+    return { length, ends };
   }
 }
 
