@@ -64,23 +64,21 @@ export interface ModelCard {
 
 /** What `maestro memory` measured for models/<style>/memory.json, if present and parseable. */
 export function loadMemoryFit(modelsDir: string, style: string): { notes?: unknown; valLoss?: unknown; gptValLoss?: unknown } | null {
-  const file = path.join(modelsDir, style, 'memory.json');
-  if (!existsSync(file)) return null;
-  try {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { source?: { notes?: unknown }; fit?: { valLoss?: unknown; gptValLoss?: unknown } };
-    return { notes: json.source?.notes, valLoss: json.fit?.valLoss, gptValLoss: json.fit?.gptValLoss };
-  } catch {
-    return null;
-  }
+  const json = readJsonObject(path.join(modelsDir, style, 'memory.json')) as { source?: { notes?: unknown }; fit?: { valLoss?: unknown; gptValLoss?: unknown } } | null;
+  return json && { notes: json.source?.notes, valLoss: json.fit?.valLoss, gptValLoss: json.fit?.gptValLoss };
 }
 
 /** models/<style>/card.json, if present and parseable. */
 export function loadModelCard(modelsDir: string, style: string): ModelCard | null {
-  const file = path.join(modelsDir, style, 'card.json');
+  return readJsonObject(path.join(modelsDir, style, 'card.json')) as ModelCard | null;
+}
+
+/** A JSON object from a file, or null when the file is missing or is not one (read loosely: /styles never fails on it). */
+function readJsonObject(file: string): object | null {
   if (!existsSync(file)) return null;
   try {
-    const card = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-    return card && typeof card === 'object' ? (card as ModelCard) : null;
+    const json = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return json && typeof json === 'object' ? json : null;
   } catch {
     return null;
   }
