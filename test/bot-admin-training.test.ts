@@ -55,11 +55,11 @@ describe('/admin with a real (tiny) training run', () => {
     // Progress was shown while it ran (the bot edits throttle, so at least the start).
     expect(h.fake.events.some((e) => e.kind === 'message.edit' && /`train baroque`/.test(String(e.detail.content)))).toBe(true);
 
-    // The served style has a memory: promotion keeps it and fits its weights again against the new model.
+    // The served style has a memory: promotion fits it against the candidate (and compares with it) and keeps it.
     saveMemory(path.join(modelsDir, 'baroque'), new StyleMemory(tokens(4000, 3)), { corpus: 'before', licence: 'test' });
     const before = readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8');
     const promoted = await outcome(admin('promote', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
-    expect(promoted).toMatch(/Its memory was refitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
+    expect(promoted).toMatch(/Its memory was fitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
     const refitted = readMemoryFile(path.join(modelsDir, 'baroque'))!;
     expect(refitted.source.sha256).toBe(sha256(new Uint8Array(readFileSync(path.join(corpus, 'train.bin')))));
     expect((refitted.fit as { model: { weightsSha256: string } }).model.weightsSha256).toBe(sha256(new Uint8Array(readFileSync(path.join(modelsDir, 'baroque', 'weights.mtw')))));

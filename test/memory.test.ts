@@ -1,13 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { StyleMemory, readContext, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
-import { loadMemory, saveMemory, copyMemory } from '../src/model/memory-store.js';
+import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
-import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss, MIN_VOTES, type MemoryVote } from '../training/memory-fit.js';
+import { collectVotes, crossValidated, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, type MemoryVote } from '../training/memory-fit.js';
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation, MEMORY_QUOTE_LIMIT } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -296,6 +296,46 @@ describe('style memory: promotion', () => {
     expect(readCard(served)).toMatchObject({ name: 'candidate', memory: { valLoss128: 1.5, note: expect.stringMatching(/refit/) } });
     expect(loadMemory(served)!.trainTokens).toEqual(train);
     expect(loadMemory(`${served}.previous`)!.trainTokens).toEqual(train); // rollback keeps it too
+  });
+});
+
+describe('style memory: promotion compares as served', () => {
+  it('fits the style memory against the candidate first, and the two losses with memory decide', async () => {
+    const data = tinyCorpus();
+    const dir = await createTinyModelsDir(['served', 'candidate']);
+    const [served, candidate] = [join(dir, 'served'), join(dir, 'candidate')];
+    fitMemoryInto(served, data);
+    const setServedLoss = (loss: number) => {
+      const json = readMemoryFile(served)!;
+      writeFileSync(join(served, 'memory.json'), JSON.stringify({ ...json, fit: { ...json.fit, valLoss: loss } }));
+    };
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      // The candidate's GPT alone (-1) beats anything, but the served mix is better than any mix can be: kept.
+      setServedLoss(1e-6);
+      expect(promote(candidate, served, -1, { dataDirs: [dirname(data)] })).toBe(false);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/fitting the style memory .* against .*candidate[\s\S]*not promoted: validation loss with the style memory/);
+      const fitted = fittedMemoryLoss(candidate);
+      expect(fitted).toBeGreaterThan(0);
+      expect(readMemoryFile(candidate)!.source.sha256).toBe(readMemoryFile(served)!.source.sha256);
+      // A served mix worse than the candidate's: promoted, with the memory fitted against it (not fitted again).
+      log.mockClear();
+      setServedLoss(99);
+      expect(promote(candidate, served, 99, { dataDirs: [dirname(data)] })).toBe(true);
+      expect(log.mock.calls.flat().join('\n')).not.toMatch(/fitting the style memory/);
+      expect(fittedMemoryLoss(served)).toBe(fitted);
+      expect(readCard(served)).toMatchObject({ memory: { valLoss128: fitted } });
+      // Without the memory's corpus the candidate cannot be fitted: the GPTs alone are compared.
+      log.mockClear();
+      const other = (await createTinyModelsDir(['next'])) + '/next';
+      writeCard(served, { ...readCard(served)!, metrics: { valLoss128: 5 } });
+      expect(promote(other, served, 6, { dataDirs: [] })).toBe(false);
+      expect(log.mock.calls.flat().join('\n')).toMatch(/not promoted: validation loss 6\.0000 is worse than the served model's 5\.0000/);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
   });
 });
 

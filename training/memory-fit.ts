@@ -4,8 +4,13 @@
  * on them), and `crossValidated` reports what that choice is worth on windows it did not see: weights fitted on
  * the odd windows score the even ones and vice versa.
  */
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, type MemoryWeights, type StyleMemory } from '../src/model/memory.js';
+import { bucketOf, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
+import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
+import { sha256 } from '../src/util/sha256.js';
 import { forEachTarget, windowStarts } from './evaluate.js';
 
 /** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
@@ -136,4 +141,81 @@ export function crossValidated(v: MemoryVotes, minVotes = MIN_VOTES): number {
     loss += mixedLoss(v, weights, (w) => w % 2 === half) * share;
   }
   return loss / v.windows;
+}
+
+export interface MemoryFit {
+  memory: StyleMemory;
+  saved: MemoryFile;
+  windows: number;
+  seqLen: number;
+  /** Validation loss of the GPT alone, with the memory, and with weights fitted on the other half of the windows. */
+  gpt: number;
+  mixed: number;
+  crossValidated: number;
+}
+
+/**
+ * Gives the model in `modelDir` a memory of `corpusDir`'s training part, fits its weights on the corpus' validation
+ * windows against that model, and writes memory.json + memory-<sha>.bin and the card's `memory` entry. The backend
+ * must be initialised.
+ */
+export function fitMemoryInto(
+  modelDir: string,
+  corpusDir: string,
+  opts: { settings?: MemorySettings; command?: string; onProgress?: (done: number, total: number) => void } = {},
+): MemoryFit {
+  const started = Date.now();
+  const model = loadModel(modelDir);
+  const train = new Uint8Array(readFileSync(join(corpusDir, 'train.bin')));
+  const val = new Uint8Array(readFileSync(join(corpusDir, 'val.bin')));
+  const memory = new StyleMemory(train, opts.settings ?? DEFAULT_MEMORY_SETTINGS);
+  const seqLen = Math.min(128, model.config.blockSize);
+  let votes: MemoryVotes;
+  try {
+    votes = collectVotes(model, memory, val, seqLen, opts.onProgress);
+  } finally {
+    model.dispose();
+  }
+  memory.weights = fitWeights(votes.votes);
+  const gpt = modelLoss(votes);
+  const mixed = mixedLoss(votes, memory.weights);
+  const cv = crossValidated(votes);
+  const card = readCard(modelDir);
+  const saved = saveMemory(modelDir, memory, {
+    corpus: basename(corpusDir.replace(/\/+$/, '')),
+    licence: card?.licence ?? 'CC BY-NC-SA 4.0 (holds notes of MAESTRO performances: non-commercial, share-alike)',
+    fit: {
+      ...(opts.command ? { command: opts.command } : {}),
+      model: { dir: modelDir, weightsSha256: weightsSha(modelDir) },
+      windows: votes.windows,
+      seqLen,
+      gptValLoss: roundMetric(gpt),
+      valLoss: roundMetric(mixed),
+      crossValidatedValLoss: roundMetric(cv),
+      targetsWithGuess: votes.votes.length,
+      targets: votes.tokens,
+      wallSeconds: Math.round((Date.now() - started) / 100) / 10,
+      note: 'weights chosen on the validation windows (grid per field and match length); crossValidatedValLoss scores each half of the windows with weights fitted on the other half',
+    },
+  });
+  if (card) {
+    // The card says the served model has a memory and what it measured; memory.json has the rest.
+    card.memory = { file: 'memory.json', holds: `${saved.source.corpus}/train.bin (${saved.source.notes} notes, sha256 ${saved.source.sha256})`, gptValLoss128: roundMetric(gpt), valLoss128: roundMetric(mixed), crossValidatedValLoss128: roundMetric(cv), licence: saved.licence };
+    writeCard(modelDir, card);
+  }
+  return { memory, saved, windows: votes.windows, seqLen, gpt, mixed, crossValidated: cv };
+}
+
+function weightsSha(modelDir: string): string {
+  return sha256(new Uint8Array(readFileSync(join(modelDir, 'weights.mtw'))));
+}
+
+/**
+ * The validation loss `modelDir` serves with its memory, when the memory's weights were fitted against exactly these
+ * model weights (a memory kept from a replaced model is not); undefined otherwise.
+ */
+export function fittedMemoryLoss(modelDir: string): number | undefined {
+  const fit = readMemoryFile(modelDir)?.fit as { valLoss?: unknown; model?: { weightsSha256?: unknown } } | undefined;
+  if (typeof fit?.valLoss !== 'number' || fit.model?.weightsSha256 !== weightsSha(modelDir)) return undefined;
+  return fit.valLoss;
 }

@@ -6,16 +6,13 @@
  * the mix, and the mix with weights fitted on the other half of the windows (two-fold cross-validation), and writes
  * memory.json + memory-<sha>.bin into the model directory.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
-import { loadModel, readCard, writeCard, ModelLoadError } from '../model/store.js';
-import { DEFAULT_MEMORY_SETTINGS, StyleMemory, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
-import { saveMemory } from '../model/memory-store.js';
-import { sha256 } from '../util/sha256.js';
-import { collectVotes, crossValidated, fitWeights, mixedLoss, modelLoss } from '../../training/memory-fit.js';
+import { ModelLoadError } from '../model/store.js';
+import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
+import { fitMemoryInto } from '../../training/memory-fit.js';
 import { int, parse, UsageError } from './args.js';
-import { roundMetric } from '../model/store.js';
 
 const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N]
 
@@ -46,9 +43,13 @@ export async function runMemory(argv: string[]): Promise<number> {
     throw err;
   }
   await initBackend();
-  let model;
+  let fit;
   try {
-    model = loadModel(o.model);
+    fit = fitMemoryInto(o.model, o.data, {
+      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap },
+      command: ['maestro', 'memory', ...argv].join(' '),
+      onProgress: (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`),
+    });
   } catch (err) {
     if (err instanceof ModelLoadError) {
       console.error(`maestro memory: ${err.message}`);
@@ -56,19 +57,10 @@ export async function runMemory(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const train = new Uint8Array(readFileSync(join(o.data, 'train.bin')));
-  const val = new Uint8Array(readFileSync(join(o.data, 'val.bin')));
-  const memory = new StyleMemory(train, { ...DEFAULT_MEMORY_SETTINGS, chordGap });
-  console.log(`memory: ${memory.notes} notes of ${o.data}/train.bin (${train.length} tokens)`);
-  const seqLen = Math.min(128, model.config.blockSize);
-  const votes = collectVotes(model, memory, val, seqLen, (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`));
   process.stderr.write('\n');
-  model.dispose();
-  memory.weights = fitWeights(votes.votes);
-  const gpt = modelLoss(votes);
-  const mixed = mixedLoss(votes, memory.weights);
-  const cv = crossValidated(votes);
-  console.log(`validation loss (${votes.windows} windows of ${seqLen}): GPT alone ${gpt.toFixed(4)}, with memory ${mixed.toFixed(4)}, with weights fitted on the other half of the windows ${cv.toFixed(4)}`);
+  const { memory, saved } = fit;
+  console.log(`memory: ${memory.notes} notes of ${o.data}/train.bin (${memory.trainTokens.length} tokens)`);
+  console.log(`validation loss (${fit.windows} windows of ${fit.seqLen}): GPT alone ${fit.gpt.toFixed(4)}, with memory ${fit.mixed.toFixed(4)}, with weights fitted on the other half of the windows ${fit.crossValidated.toFixed(4)}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;
   for (const f of MEMORY_FIELDS) {
@@ -77,30 +69,6 @@ export async function runMemory(argv: string[]): Promise<number> {
     for (let i = 0; i < near.length; i += perRow) rows.push(near.slice(i, i + perRow).join(' '));
     console.log(`  neighbours ${f.padEnd(5)} by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
   }
-  const card = readCard(o.model);
-  const weightsSha = sha256(new Uint8Array(readFileSync(join(o.model, 'weights.mtw'))));
-  const saved = saveMemory(o.model, memory, {
-    corpus: basename(o.data.replace(/\/+$/, '')),
-    licence: card?.licence ?? 'CC BY-NC-SA 4.0 (holds notes of MAESTRO performances: non-commercial, share-alike)',
-    fit: {
-      command: ['maestro', 'memory', ...argv].join(' '),
-      model: { dir: o.model, weightsSha256: weightsSha },
-      windows: votes.windows,
-      seqLen,
-      gptValLoss: roundMetric(gpt),
-      valLoss: roundMetric(mixed),
-      crossValidatedValLoss: roundMetric(cv),
-      targetsWithGuess: votes.votes.length,
-      targets: votes.tokens,
-      wallSeconds: Math.round((Date.now() - started) / 100) / 10,
-      note: 'weights chosen on the validation windows (grid per field and match length); crossValidatedValLoss scores each half of the windows with weights fitted on the other half',
-    },
-  });
-  if (card) {
-    // The card says the served model has a memory and what it measured; memory.json has the rest.
-    card.memory = { file: 'memory.json', holds: `${saved.source.corpus}/train.bin (${saved.source.notes} notes, sha256 ${saved.source.sha256})`, gptValLoss128: roundMetric(gpt), valLoss128: roundMetric(mixed), crossValidatedValLoss128: roundMetric(cv), licence: saved.licence };
-    writeCard(o.model, card);
-  }
-  console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file}`);
+  console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return 0;
 }

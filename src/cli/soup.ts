@@ -36,7 +36,7 @@ A soup among the ingredients counts as all of its ingredients.
                      (WiSE-FT; 0 ≤ W ≤ 0.9; default: that of the soups among the ingredients, else 0)
   --data DIR         corpus whose val.bin validates them (default: the first ingredient card's corpus)
   --name NAME        model card name (default: the first ingredient's)
-  --promote DIR      then replace the model in DIR if the result's validation loss is not worse
+  --promote DIR      then replace the model in DIR if the result's validation loss is not worse, as served (with the style memory when DIR has one)
   --threads N        validation threads, one core each (default: this machine's cores)
 `;
 

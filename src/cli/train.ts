@@ -6,7 +6,7 @@
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
@@ -15,6 +15,8 @@ import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
+import { fitMemoryInto, fittedMemoryLoss } from '../../training/memory-fit.js';
+import { sha256 } from '../util/sha256.js';
 import { findLearningRate } from '../../training/lr-finder.js';
 import { lineChart, lossCurve } from '../../training/plot.js';
 import { parse, num, int, UsageError } from './args.js';
@@ -53,7 +55,8 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --checkpoint-min M  checkpoint at least every M minutes (default 5)
   --seed N            seed (default 1)
   --resume            continue the run in --out from its checkpoint
-  --promote DIR       after training, replace the model in DIR if validation loss is not worse
+  --promote DIR       after training, replace the model in DIR if validation loss is not worse (with the
+                      style memory when DIR has one: it is fitted against the new model first)
   --name NAME         model card name (default: the --out folder name)
 `;
 
@@ -297,12 +300,31 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
   return (name) => name.startsWith('lnf.') || name.startsWith('head.') || (/^h(\d+)\./.test(name) && Number(/^h(\d+)\./.exec(name)![1]) >= first);
 }
 
-/** Replace `target` with the model in `candidate` unless the served one validates better. */
-export function promote(candidate: string, target: string, candidateLoss: number): boolean {
+/**
+ * Replace `target` with the model in `candidate` unless the served one validates better. A style served with a memory
+ * fitted for it is compared as it is served: the candidate gets the style's memory fitted against it first (when the
+ * corpus the memory holds is found: the candidate's own corpus, or `<dataDir>/<name>` for each of `dataDirs`), and
+ * the two losses with memory decide. Otherwise the GPTs alone are compared.
+ */
+export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[] } = {}): boolean {
   const current = existsSync(target) ? readCard(target) : undefined;
-  const currentLoss = cardValLoss(current);
-  if (candidateLoss > currentLoss) {
-    console.log(`not promoted: validation loss ${candidateLoss.toFixed(4)} is worse than the served model's ${currentLoss.toFixed(4)}`);
+  let mine = candidateLoss;
+  let theirs = cardValLoss(current);
+  let measure = 'validation loss';
+  const servedWithMemory = current ? fittedMemoryLoss(target) : undefined;
+  if (servedWithMemory !== undefined) {
+    const corpus = memoryCorpus(target, candidate, opts.dataDirs ?? ['data']);
+    if (fittedMemoryLoss(candidate) === undefined && corpus) {
+      console.log(`fitting the style memory (${corpus}) against ${candidate}, to compare it as it would be served…`);
+      fitMemoryInto(candidate, corpus, { settings: readMemoryFile(target)!.settings, command: `maestro memory --data ${corpus} --model ${candidate} (by promote)` });
+    }
+    const candidateWithMemory = fittedMemoryLoss(candidate);
+    if (candidateWithMemory !== undefined) {
+      [mine, theirs, measure] = [candidateWithMemory, servedWithMemory, 'validation loss with the style memory'];
+    }
+  }
+  if (mine > theirs) {
+    console.log(`not promoted: ${measure} ${mine.toFixed(4)} is worse than the served model's ${theirs.toFixed(4)}`);
     return false;
   }
   const model = loadModel(candidate);
@@ -312,7 +334,7 @@ export function promote(candidate: string, target: string, candidateLoss: number
   // saveModel writes weights, config and card; the candidate's loss curves (a soup has one per ingredient) go with them.
   for (const f of readdirSync(candidate)) if (/^loss-curve.*\.png$/.test(f)) copyFileSync(join(candidate, f), join(target, f));
   if (current && continues(card, current)) keepEarlierCurves(`${target}.previous`, target, current);
-  console.log(`promoted ${candidate} → ${target} (previous kept as ${target}.previous)`);
+  console.log(`promoted ${candidate} → ${target} (${measure} ${mine.toFixed(4)}, served ${Number.isFinite(theirs) ? theirs.toFixed(4) : 'none'}; previous kept as ${target}.previous)`);
   // The style's memory belongs to the style, not to one set of weights: it stays (its mix weights were fitted
   // against the model before; "maestro memory" refits them).
   if (readMemoryFile(candidate)) copyMemory(candidate, target);
@@ -321,6 +343,18 @@ export function promote(candidate: string, target: string, candidateLoss: number
     console.log(`kept the style memory of ${target}; refit its weights for the new model: maestro memory --data <corpus> --model ${target}`);
   }
   return true;
+}
+
+/**
+ * The corpus directory holding the training tokens `target`'s memory was built from (same sha256): the candidate's
+ * own corpus or `<dataDir>/<corpus name>`; undefined when none is found (or it has been rebuilt since).
+ */
+function memoryCorpus(target: string, candidate: string, dataDirs: string[]): string | undefined {
+  const source = readMemoryFile(target)?.source;
+  if (!source) return undefined;
+  const own = (readCard(candidate)?.data as { corpus?: unknown } | undefined)?.corpus;
+  const dirs = [...(typeof own === 'string' && basename(own) === source.corpus ? [own] : []), ...dataDirs.map((d) => join(d, source.corpus))];
+  return dirs.find((d) => existsSync(join(d, 'val.bin')) && existsSync(join(d, 'train.bin')) && sha256(new Uint8Array(readFileSync(join(d, 'train.bin')))) === source.sha256);
 }
 
 /** Whether `card`'s run continued the model `served` describes (its parent is that model's run, not a fine-tune's base). */

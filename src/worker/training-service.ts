@@ -183,10 +183,8 @@ export async function loadTrainingService(
           how = ` averaged with the served model (validation loss ${averaged.toFixed(4)}; the run alone ${alone.toFixed(4)})`;
         }
       }
-      const ok = cli.promote(chosen.dir, live, chosen.loss);
-      if (!ok) return { summary: `Not promoted: the served ${style} model validates better than the run alone and averaged with it.` };
-      // The style's memory stays with the new model (promote copies it); its mix weights were fitted against the model it
-      // replaced, so they are fitted again against this one, on the corpus the run was trained on.
+      // A style served with a memory is compared as served: the candidate gets the memory fitted against it first (in
+      // a child process: minutes of work), on the corpus the run was trained on; promote then compares the two mixes.
       let memory = '';
       const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
       const memoryCorpus = [typeof corpus === 'string' ? corpus : null, path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find(
@@ -194,12 +192,14 @@ export async function loadTrainingService(
       );
       if (existsSync(path.join(live, 'memory.json')) && memoryCorpus) {
         let fitted = '';
-        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', live], (line) => {
+        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir], (line) => {
           const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
           if (m) fitted = `${m[2]} with it, ${m[1]} without`;
         });
-        memory = code === 0 ? ` Its memory was refitted for it (validation loss ${fitted}).` : ` Refitting its memory failed (exit ${code}; see the worker log): it serves the memory's previous weights.`;
+        memory = code === 0 ? ` Its memory was fitted for it (validation loss ${fitted}).` : ` Fitting the style memory for it failed (exit ${code}; see the worker log): it keeps the memory's previous weights.`;
       }
+      const ok = cli.promote(chosen.dir, live, chosen.loss, { dataDirs: [p.dataDir] });
+      if (!ok) return { summary: `Not promoted: the served ${style} model validates better than the run alone and averaged with it${memory ? ' (both with the style memory)' : ''}.` };
       return { summary: `Promoted ${candidate}${how} to ${style} (previous kept for rollback). Inference workers serve it from their next job.${memory}` };
     },
     async rollback(style) {
