@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StyleMemory, readContext, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
+import { StyleMemory, readContext, refinedGuesses, mixWithGuess, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
 import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
@@ -49,13 +49,15 @@ const ALL = (w: number, near = 0): MemoryWeights => ({
 describe('style memory: reading a context', () => {
   it('groups notes into chords and knows which field comes next', () => {
     // chord {60, 64} (dt 0 and 2: within the chord gap), then 67 after 20 quanta, then a note being written
-    const ctx = tokens([[5, 4, 64], [2, 4, 60], [20, 4, 67]]);
-    expect(readContext(ctx, 3)).toEqual({ next: 'dt', done: [[60, 64]], doneOnsets: [0], current: [67], recent: [64, 60, 67], recentOnsets: [0, 2, 22] });
+    const ctx = tokens([[5, 4, 64], [2, 7, 60], [20, 4, 67]]);
+    // done chords hold their durations in the order of their sorted pitches (60 was held 7, 64 held 4)
+    expect(readContext(ctx, 3)).toEqual({ next: 'dt', done: [[60, 64]], doneOnsets: [0], doneDurs: [[7, 4]], current: [67], recent: [64, 60, 67], recentOnsets: [0, 2, 22] });
     // … its dt is 1: it joins the current chord, so the pitch is predicted with 67 still in progress
     expect(readContext([...ctx, 1, 4], 3)).toMatchObject({ next: 'pitch', done: [[60, 64]], current: [67] });
     // … its dt is 9: the chord {67} is complete
     expect(readContext([...ctx, 9, 4], 3)).toMatchObject({ next: 'pitch', done: [[60, 64], [67]], doneOnsets: [0, 22], current: [] });
-    expect(readContext([...ctx, 9], 3)?.next).toBe('dur');
+    // … and already when its duration is next: the duration belongs to the first note of a new chord
+    expect(readContext([...ctx, 9], 3)).toMatchObject({ next: 'dur', done: [[60, 64], [67]], current: [] });
     expect(readContext(ctx.slice(0, -1), 3)?.next).toBe('sep');
     // a window that starts mid-note reads from its first separator; a piece's end marker (127 127) is skipped
     expect(readContext([4, 60, ...ctx.slice(0, 5), SEP, ...ctx.slice(4)], 3)?.done).toEqual([[60, 64]]);
@@ -110,6 +112,41 @@ describe('style memory: guesses', () => {
     const slow = train.slice(at - 30, at).map(([dt, dur, p]) => [dt * 2, dur, p] as [number, number, number]);
     const g = memory.guess([...tokens(slow).slice(0, -1), SEP])!;
     expect(g.probs.indexOf(Math.max(...g.probs))).toBe(train[at][0] * 2);
+  });
+
+  it('scales the durations it proposes by how long the context holds its notes (held twice as long, same tempo)', () => {
+    const at = 120;
+    const legato = train.slice(at - 30, at).map(([dt, dur, p]) => [dt, dur * 2, p] as [number, number, number]);
+    const g = memory.guess([...tokens(legato).slice(0, -1), SEP, train[at][0]])!;
+    expect(g.field).toBe('dur');
+    expect(g.exact!.indexOf(Math.max(...g.exact!))).toBe(train[at][1] * 2);
+    // the tempo ratio alone (articulation off) proposes the training duration
+    const plain = new StyleMemory(Uint8Array.from(tokens(train)), { ...DEFAULT_MEMORY_SETTINGS, articulation: false }, ALL(0.5));
+    const p = plain.guess([...tokens(legato).slice(0, -1), SEP, train[at][0]])!;
+    expect(p.exact!.indexOf(Math.max(...p.exact!))).toBe(train[at][1]);
+  });
+
+  it('served, each guess is multiplied by the GPT\'s distribution to its exponent: the memory says which notes, the GPT which first', () => {
+    // A chord {48, 60} is due; the memory gives both pitches 1/2, the GPT prefers 48 ten to one.
+    const exact = new Float64Array(128);
+    exact[48] = exact[60] = 0.5;
+    const near = new Float64Array(128);
+    near[60] = 1;
+    const logProbs = new Float64Array(128).fill(Math.log(0.01 / 126));
+    logProbs[48] = Math.log(0.9);
+    logProbs[60] = Math.log(0.09);
+    const guess = { exact, near: { probs: near, similarity: 1 }, exactWeight: 0.8, nearWeight: 0.25, refine: [1, 1] as [number, number] };
+    const refined = refinedGuesses(logProbs, guess);
+    expect(refined.exact![48]).toBeCloseTo(0.9 / 0.99, 12);
+    expect(refined.exact![60]).toBeCloseTo(0.09 / 0.99, 12);
+    expect(refined.near![60]).toBeCloseTo(1, 12); // a single pitch stays itself
+    const mixed = mixWithGuess(logProbs, guess);
+    expect(mixed.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(mixed[48]).toBeCloseTo(0.75 * (0.2 * 0.9 + 0.8 * (0.9 / 0.99)), 12);
+    expect(mixed[60]).toBeCloseTo(0.75 * (0.2 * 0.09 + 0.8 * (0.09 / 0.99)) + 0.25, 12);
+    // exponent 0: the guesses as they are, i.e. the plain mix (1 − w)·GPT + w·memory
+    const plain = mixWithGuess(logProbs, { ...guess, refine: [0, 0] });
+    expect(plain[48]).toBeCloseTo(0.75 * (0.2 * 0.9 + 0.8 * 0.5), 12);
   });
 
   it('has no guess for music it does not hold, nor for the separator', () => {

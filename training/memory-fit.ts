@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { bucketOf, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
 import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
@@ -49,13 +49,14 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y) => {
     const guess = memory.guess(stream.subarray(s, s + t + 1));
     if (guess) {
+      const refined = refinedGuesses(logProbs, guess);
       votes.push({
         window,
         field: MEMORY_FIELDS.indexOf(guess.field),
         bucket: bucketOf(guess.matchLength),
         model: Math.exp(logProbs[y]),
-        memory: guess.exact?.[y] ?? 0,
-        ...(guess.near ? { near: { p: guess.near.probs[y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
+        memory: refined.exact?.[y] ?? 0,
+        ...(guess.near ? { near: { p: refined.near![y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
       });
     } else {
       restLoss -= logProbs[y];

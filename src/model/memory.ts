@@ -34,13 +34,37 @@ export interface MemorySettings {
   maxMatches: number;
   /** Chords over which the tempo ratio between the two performances is measured. */
   tempoGroups: number;
-  /** The timing a match proposes is spread as a Gaussian of σ = a + b·value quanta. */
+  /** The dt a match proposes is spread as a Gaussian of σ = a + b·value quanta. */
   timingSigma: [number, number];
+  /** The same for a duration (default: timingSigma; performers vary durations more than onsets). */
+  durationSigma?: [number, number];
+  /**
+   * A duration the match proposes is scaled by the ratio of the durations of the notes matched so far (how much
+   * longer this performer holds them) instead of by the tempo ratio.
+   */
+  articulation?: boolean;
+  /**
+   * Per field, the exponents β (exact match, neighbours) of the GPT's own distribution that each guess is multiplied
+   * by and renormalised over, p(x) ∝ guess(x)·p_GPT(x)^β (a product of experts): the memory says which pitches
+   * (timings) come next, the GPT which of them first — a matched chord's notes come in an order performers vary and
+   * the GPT predicts well. Absent: [0, 0] (the guess as it is).
+   */
+  refineByModel?: Partial<Record<MemoryField, [number, number]>>;
   /** The neighbours by the bag of recent pitches (memory-neighbours.ts). */
   neighbours: NeighbourSettings;
 }
 
-export const DEFAULT_MEMORY_SETTINGS: MemorySettings = { chordGap: 3, maxMatch: 64, maxMatches: 256, tempoGroups: 8, timingSigma: [0.5, 0.1], neighbours: DEFAULT_NEIGHBOUR_SETTINGS };
+export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
+  chordGap: 3,
+  maxMatch: 64,
+  maxMatches: 256,
+  tempoGroups: 16,
+  timingSigma: [0.8, 0.12],
+  durationSigma: [0.5, 0.2],
+  articulation: true,
+  refineByModel: { dt: [0.5, 0.5], pitch: [0.3, 0.5] },
+  neighbours: DEFAULT_NEIGHBOUR_SETTINGS,
+};
 
 /** Match-length buckets: bucket i holds lengths in [MATCH_BUCKETS[i-1], MATCH_BUCKETS[i]); bucket 0 is "no match". */
 export const MATCH_BUCKETS = [1, 4, 8, 16, 32, 48] as const;
@@ -60,12 +84,15 @@ export interface MemoryGuess {
   field: MemoryField;
   /** Length of the longest exact match, in flat tokens (0: none). */
   matchLength: number;
-  /** The mix is (1 − weight)·model + weight·probs. */
+  /** The memory's own distribution (its two guesses mixed) and its weight: the mix is (1 − weight)·model + weight·probs before refinement by the model. */
   probs: Float64Array;
   weight: number;
-  /** The two guesses it combines (for fitting the weights): the exact match's and the neighbours'. */
+  /** The two guesses it combines: the exact match's and the neighbours', their weights, and their refinement exponents (see `refineByModel`). */
   exact?: Float64Array;
   near?: { probs: Float64Array; similarity: number };
+  exactWeight: number;
+  nearWeight: number;
+  refine: [number, number];
 }
 
 /** The values a dt and a duration token can take. */
@@ -156,6 +183,9 @@ export class StyleMemory {
       matchLength,
       probs,
       weight,
+      exactWeight: we,
+      nearWeight: wn,
+      refine: this.settings.refineByModel?.[field] ?? [0, 0],
       ...(exact ? { exact: exact.probs } : {}),
       ...(near ? { near } : {}),
     };
@@ -187,7 +217,8 @@ export class StyleMemory {
         // The next note in the matched performance: the current chord's next note there, or the next chord's first.
         const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
         if (k >= this.notes) continue;
-        this.addTiming(probs, field, values[k] * this.chordTempoRatio(state.doneOnsets, g, ends[i], length), 1);
+        const ratio = field === 'dur' && this.settings.articulation ? this.articulationRatio(state, g, ends[i], length) : this.chordTempoRatio(state.doneOnsets, g, ends[i], length);
+        this.addTiming(probs, field, values[k] * ratio, 1);
         voters++;
       }
       if (voters === 0) return undefined;
@@ -242,7 +273,7 @@ export class StyleMemory {
   private addTiming(probs: Float64Array, field: 'dt' | 'dur', value: number, weight: number): void {
     const [lo, hi] = TIMING_RANGE[field];
     const center = Math.min(hi, Math.max(lo, value));
-    const [a, b] = this.settings.timingSigma;
+    const [a, b] = (field === 'dur' ? this.settings.durationSigma : undefined) ?? this.settings.timingSigma;
     const sigma = a + b * center;
     const from = Math.max(lo, Math.floor(center - 4 * sigma));
     const to = Math.min(hi, Math.ceil(center + 4 * sigma));
@@ -271,6 +302,28 @@ export class StyleMemory {
     const last = alignedGroup - 1;
     if (k < 2 || last - k + 1 < 0) return 1;
     return tempoRatio(doneOnsets[doneOnsets.length - 1] - doneOnsets[doneOnsets.length - k], this.onset[this.groupStart[last]] - this.onset[this.groupStart[last - k + 1]]);
+  }
+
+  /**
+   * How much longer (> 1) the context holds its notes than the matched training performance: the geometric mean of
+   * the duration ratios of the aligned notes (same pitch, same chord) of the last `tempoGroups` matched chords.
+   */
+  private articulationRatio(state: ContextState, alignedGroup: number, end: number, length: number): number {
+    const matchedGroups = this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
+    const k = Math.min(this.settings.tempoGroups, state.done.length, matchedGroups, alignedGroup);
+    let sum = 0;
+    let n = 0;
+    for (let j = 1; j <= k; j++) {
+      const durs = state.doneDurs[state.doneDurs.length - j];
+      const g = alignedGroup - j;
+      const notes = Array.from({ length: this.groupStart[g + 1] - this.groupStart[g] }, (_, i) => this.groupStart[g] + i).sort((a, b) => this.pitch[a] - this.pitch[b] || this.dur[a] - this.dur[b]);
+      if (notes.length !== durs.length) continue;
+      notes.forEach((at, i) => {
+        sum += Math.log(durs[i] / this.dur[at]);
+        n++;
+      });
+    }
+    return n > 0 ? Math.min(4, Math.max(0.25, Math.exp(sum / n))) : 1;
   }
 
   /** The longest suffix of `query` found in the flat sequence, and where its matches end (at most maxMatches, evenly spread). */
@@ -336,10 +389,36 @@ function tempoRatio(mine: number, theirs: number): number {
   return mine > 0 && theirs > 0 ? Math.min(4, Math.max(0.25, mine / theirs)) : 1;
 }
 
-/** The served distribution for one position: (1 − w)·model + w·memory, from the model's log-probabilities and the memory's guess. */
-export function mixWithGuess(logProbs: ArrayLike<number>, guess: Pick<MemoryGuess, 'probs' | 'weight'>): Float64Array {
+/**
+ * The memory's two guesses for one position as served: each multiplied by the model's distribution to its `refine`
+ * exponent and renormalised (unchanged for exponent 0).
+ */
+export function refinedGuesses(logProbs: ArrayLike<number>, guess: Pick<MemoryGuess, 'exact' | 'near' | 'refine'>): { exact?: Float64Array; near?: Float64Array } {
+  return {
+    ...(guess.exact ? { exact: refine(guess.exact, logProbs, guess.refine[0]) } : {}),
+    ...(guess.near ? { near: refine(guess.near.probs, logProbs, guess.refine[1]) } : {}),
+  };
+}
+
+function refine(probs: Float64Array, logProbs: ArrayLike<number>, beta: number): Float64Array {
+  if (beta === 0) return probs;
+  const out = new Float64Array(probs.length);
+  let sum = 0;
+  for (let i = 0; i < probs.length; i++) if (probs[i] > 0) sum += out[i] = probs[i] * Math.exp(beta * logProbs[i]);
+  if (!(sum > 0)) return probs;
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/**
+ * The served distribution for one position, from the model's log-probabilities and the memory's guess: the exact
+ * match's guess mixed into the model's, then the neighbours' into that, each refined by the model first.
+ */
+export function mixWithGuess(logProbs: ArrayLike<number>, guess: Pick<MemoryGuess, 'exact' | 'near' | 'refine' | 'exactWeight' | 'nearWeight'>): Float64Array {
+  const { exact, near } = refinedGuesses(logProbs, guess);
+  const [we, wn] = [exact ? guess.exactWeight : 0, near ? guess.nearWeight : 0];
   const out = new Float64Array(logProbs.length);
-  for (let i = 0; i < out.length; i++) out[i] = (1 - guess.weight) * Math.exp(logProbs[i]) + guess.weight * guess.probs[i];
+  for (let i = 0; i < out.length; i++) out[i] = (1 - wn) * ((1 - we) * Math.exp(logProbs[i]) + we * (exact?.[i] ?? 0)) + wn * (near?.[i] ?? 0);
   return out;
 }
 
@@ -375,6 +454,8 @@ interface ContextState {
   /** Complete chords before the current one (sorted pitches) and their onsets (quanta from the context's first note). */
   done: number[][];
   doneOnsets: number[];
+  /** The durations of the complete chords' notes, in the order of `done`'s pitches. */
+  doneDurs: number[][];
   /** Pitches of the chord in progress, in the order played. */
   current: number[];
   /** Every complete note's pitch, in the order played, and its onset (quanta from the context's first note). */
@@ -393,6 +474,8 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   if (i === context.length) return undefined;
   const done: number[][] = [];
   const doneOnsets: number[] = [];
+  const doneDurs: number[][] = [];
+  let currentDurs: number[] = [];
   const recent: number[] = [];
   const recentOnsets: number[] = [];
   let current: number[] = [];
@@ -402,9 +485,12 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   const startNote = (dt: number) => {
     if (!first) time += dt;
     if (current.length && dt > chordGap) {
-      done.push([...current].sort((a, b) => a - b));
+      const order = current.map((_, j) => j).sort((a, b) => current[a] - current[b] || currentDurs[a] - currentDurs[b]);
+      done.push(order.map((j) => current[j]));
+      doneDurs.push(order.map((j) => currentDurs[j]));
       doneOnsets.push(currentOnset);
       current = [];
+      currentDurs = [];
     }
     if (current.length === 0) currentOnset = time;
     first = false;
@@ -412,21 +498,22 @@ export function readContext(context: ArrayLike<number>, chordGap: number): Conte
   for (;;) {
     if (context[i] !== SEP) return undefined; // not in the tokenizer's grammar: no guess
     const rest = context.length - i - 1;
-    if (rest === 0) return { next: 'dt', done, doneOnsets, current, recent, recentOnsets };
+    if (rest === 0) return { next: 'dt', done, doneOnsets, doneDurs, current, recent, recentOnsets };
     if (context[i + 1] === SEP) {
       i++; // a piece's lone end marker
       continue;
     }
-    if (rest === 1) return { next: 'dur', done, doneOnsets, current, recent, recentOnsets };
-    if (rest === 2) {
+    // From its dt on, the note being written has joined the current chord or closed it.
+    if (rest === 1 || rest === 2) {
       startNote(context[i + 1]);
-      return { next: 'pitch', done, doneOnsets, current, recent, recentOnsets };
+      return { next: rest === 1 ? 'dur' : 'pitch', done, doneOnsets, doneDurs, current, recent, recentOnsets };
     }
     startNote(context[i + 1]);
     current.push(context[i + 3]);
+    currentDurs.push(context[i + 2]);
     recent.push(context[i + 3]);
     recentOnsets.push(time);
-    if (rest === 3) return { next: 'sep', done, doneOnsets, current, recent, recentOnsets };
+    if (rest === 3) return { next: 'sep', done, doneOnsets, doneDurs, current, recent, recentOnsets };
     i += 4;
   }
 }
