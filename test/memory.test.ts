@@ -264,6 +264,10 @@ describe('style memory: fitting and evaluation', () => {
     expect(w.dt[1]).toBe(0);
     expect(w.pitch[0]).toBe(0);
     expect(w.dur[6]).toBe(0);
+    // …unless the bucket below it has a weight: a longer match is never less sure than a shorter one
+    expect(w.pitch[5]).toBe(w.pitch[4]);
+    expect(w.pitch[6]).toBe(w.pitch[4]);
+    expect(w.dt[2]).toBe(0);
   });
 
   it('on validation windows that repeat the training notes, the mix beats the GPT alone, and evaluation agrees with the fit', () => {

@@ -34,7 +34,7 @@ export interface MemoryVotes {
   windows: number;
 }
 
-/** A cell (field × bucket) with fewer votes than this keeps weight 0: too few to choose a weight from. */
+/** A cell (field × bucket) with fewer votes than this has too few to choose a weight from: it keeps 0 (a long exact match: the weight of the bucket below). */
 export const MIN_VOTES = 30;
 
 /** The weights tried for each (field, match-length bucket). */
@@ -82,8 +82,13 @@ export function fitWeights(votes: readonly MemoryVote[], use: (v: MemoryVote) =>
     counts[v.field][v.bucket]++;
     WEIGHT_GRID.forEach((w, k) => (row[k] -= Math.log((1 - w) * v.model + w * v.memory)));
   }
-  // Bucket 0 is "no match": no exact guess, so no weight.
-  const exact = MEMORY_FIELDS.map((_, f) => loss[f].map((row, b) => (b === 0 ? 0 : pick(row, counts[f][b]))));
+  // Bucket 0 is "no match": no exact guess, so no weight. A longer match is never less sure than a shorter one, so
+  // a long-match bucket with too few votes takes the weight of the bucket below it.
+  const exact = MEMORY_FIELDS.map((_, f) => {
+    const w: number[] = [0];
+    for (let b = 1; b < buckets; b++) w.push(counts[f][b] < minVotes && b > 1 ? w[b - 1] : pick(loss[f][b], counts[f][b]));
+    return w;
+  });
   const zeros = () => Array<number>(NEAR_CELLS).fill(0);
   const weights: MemoryWeights = { dt: exact[0], dur: exact[1], pitch: exact[2], near: { dt: zeros(), dur: zeros(), pitch: zeros() } };
   const nearLoss = MEMORY_FIELDS.map(() => Array.from({ length: NEAR_CELLS }, () => new Float64Array(WEIGHT_GRID.length)));
