@@ -126,6 +126,22 @@ describe('style memory: guesses', () => {
     expect(p.exact!.indexOf(Math.max(...p.exact!))).toBe(train[at][1]);
   });
 
+  it('proposes its timing less sharply where the context\'s rubato differs from the matched performance\'s', () => {
+    const at = 120;
+    const same = train.slice(at - 30, at);
+    // the same notes with every other chord-to-chord gap stretched and the next one shrunk (same overall tempo)
+    let flip = false;
+    const pushed = same.map(([dt, dur, p]) => {
+      if (dt === 0) return [dt, dur, p] as [number, number, number];
+      flip = !flip;
+      return [Math.round(dt * (flip ? 1.5 : 0.6)), dur, p] as [number, number, number];
+    });
+    const peak = (m: StyleMemory, notes: [number, number, number][]) => Math.max(...m.guess([...tokens(notes).slice(0, -1), SEP])!.exact!);
+    expect(peak(memory, pushed)).toBeLessThan(peak(memory, same) * 0.6);
+    const unwidened = new StyleMemory(Uint8Array.from(tokens(train)), { ...DEFAULT_MEMORY_SETTINGS, rubatoWidening: 0 }, ALL(0.5));
+    expect(peak(unwidened, pushed)).toBeGreaterThan(peak(memory, pushed) * 1.5);
+  });
+
   it('served, each guess is multiplied by the GPT\'s distribution to its exponent: the memory says which notes, the GPT which first', () => {
     // A chord {48, 60} is due; the memory gives both pitches 1/2, the GPT prefers 48 ten to one.
     const exact = new Float64Array(128);

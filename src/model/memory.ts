@@ -14,6 +14,8 @@
  * chord played together; the timing a match proposes is scaled by the tempo ratio between the two performances
  * over the last matched chords. Where the exact match breaks (an ornament, a dropped note, another edition), the
  * neighbours by the bag of recent pitches (memory-neighbours.ts) still find the place; their guess is mixed in on top.
+ * Before mixing, each guess is refined by the GPT's own distribution (`refineByModel`): the memory knows which notes
+ * come next, the GPT is better at their order and at this performer's timing around the proposed value.
  * Deterministic: the same context gives the same distribution.
  */
 import { SEP } from '../music/tokenizer.js';
@@ -50,6 +52,11 @@ export interface MemorySettings {
    * the GPT predicts well. Absent: [0, 0] (the guess as it is).
    */
   refineByModel?: Partial<Record<MemoryField, [number, number]>>;
+  /**
+   * The timing an exact match proposes is less sure where the two performances' rubato differs: its σ is multiplied
+   * by 1 + this × the spread of their chord-to-chord interval ratios (absent: 0, no widening).
+   */
+  rubatoWidening?: number;
   /** The neighbours by the bag of recent pitches (memory-neighbours.ts). */
   neighbours: NeighbourSettings;
 }
@@ -63,6 +70,7 @@ export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
   durationSigma: [0.5, 0.2],
   articulation: true,
   refineByModel: { dt: [0.5, 0.5], pitch: [0.3, 0.5] },
+  rubatoWidening: 3,
   neighbours: DEFAULT_NEIGHBOUR_SETTINGS,
 };
 
@@ -218,7 +226,8 @@ export class StyleMemory {
         const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
         if (k >= this.notes) continue;
         const ratio = field === 'dur' && this.settings.articulation ? this.articulationRatio(state, g, ends[i], length) : this.chordTempoRatio(state.doneOnsets, g, ends[i], length);
-        this.addTiming(probs, field, values[k] * ratio, 1);
+        const widen = 1 + (this.settings.rubatoWidening ?? 0) * this.rubatoSpread(state.doneOnsets, g, ends[i], length);
+        this.addTiming(probs, field, values[k] * ratio, 1, widen);
         voters++;
       }
       if (voters === 0) return undefined;
@@ -269,12 +278,12 @@ export class StyleMemory {
     return found;
   }
 
-  /** Adds `weight` × a Gaussian around a proposed dt or duration (σ = a + b·centre), within 4σ (beyond: < 1e-4 of it). */
-  private addTiming(probs: Float64Array, field: 'dt' | 'dur', value: number, weight: number): void {
+  /** Adds `weight` × a Gaussian around a proposed dt or duration (σ = (a + b·centre)·widen), within 4σ (beyond: < 1e-4 of it). */
+  private addTiming(probs: Float64Array, field: 'dt' | 'dur', value: number, weight: number, widen = 1): void {
     const [lo, hi] = TIMING_RANGE[field];
     const center = Math.min(hi, Math.max(lo, value));
     const [a, b] = (field === 'dur' ? this.settings.durationSigma : undefined) ?? this.settings.timingSigma;
-    const sigma = a + b * center;
+    const sigma = (a + b * center) * widen;
     const from = Math.max(lo, Math.floor(center - 4 * sigma));
     const to = Math.min(hi, Math.ceil(center + 4 * sigma));
     let sum = 0;
@@ -297,11 +306,37 @@ export class StyleMemory {
    * the first notes of the last `tempoGroups` chords in both, clamped to 4× either way.
    */
   private chordTempoRatio(doneOnsets: number[], alignedGroup: number, end: number, length: number): number {
-    const matchedGroups = this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
+    const matchedGroups = this.groupsIn(end, length);
     const k = Math.min(this.settings.tempoGroups, doneOnsets.length, matchedGroups);
     const last = alignedGroup - 1;
     if (k < 2 || last - k + 1 < 0) return 1;
     return tempoRatio(doneOnsets[doneOnsets.length - 1] - doneOnsets[doneOnsets.length - k], this.onset[this.groupStart[last]] - this.onset[this.groupStart[last - k + 1]]);
+  }
+
+  /** The complete chords a match of `length` flat tokens ending at flat position `end` spans. */
+  private groupsIn(end: number, length: number): number {
+    return this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
+  }
+
+  /**
+   * How differently the context and a matched performance shape time: the standard deviation of the logs of their
+   * chord-to-chord interval ratios over the matched chords (0: one is the other at another tempo). With fewer than
+   * two intervals to compare there is no evidence either way: 0.5, a typical spread.
+   */
+  private rubatoSpread(doneOnsets: number[], alignedGroup: number, end: number, length: number): number {
+    const matchedGroups = this.groupsIn(end, length);
+    const k = Math.min(this.settings.tempoGroups, doneOnsets.length, matchedGroups, alignedGroup);
+    const logs: number[] = [];
+    const n = doneOnsets.length;
+    for (let j = 1; j < k; j++) {
+      const mine = doneOnsets[n - j] - doneOnsets[n - j - 1];
+      const g = alignedGroup - j;
+      const theirs = this.onset[this.groupStart[g]] - this.onset[this.groupStart[g - 1]];
+      if (mine > 0 && theirs > 0) logs.push(Math.log(mine / theirs));
+    }
+    if (logs.length < 2) return 0.5;
+    const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+    return Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / logs.length);
   }
 
   /**
@@ -309,7 +344,7 @@ export class StyleMemory {
    * the duration ratios of the aligned notes (same pitch, same chord) of the last `tempoGroups` matched chords.
    */
   private articulationRatio(state: ContextState, alignedGroup: number, end: number, length: number): number {
-    const matchedGroups = this.boundariesBefore[end + 1] - this.boundariesBefore[end + 1 - length] - 1;
+    const matchedGroups = this.groupsIn(end, length);
     const k = Math.min(this.settings.tempoGroups, state.done.length, matchedGroups, alignedGroup);
     let sum = 0;
     let n = 0;
