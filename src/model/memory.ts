@@ -207,11 +207,11 @@ export class StyleMemory {
     if (length === 0) return undefined;
     const probs = new Float64Array(128);
     // Each match ends with a chord boundary; the group after it is the one aligned with the current chord.
-    const aligned = ends.map((e) => this.groupAt[e + 1]).filter((g) => g >= 0);
+    const aligned = ends.map((end) => ({ end, g: this.groupAt[end + 1] })).filter(({ g }) => g >= 0);
     if (aligned.length === 0) return undefined;
     if (field === 'pitch') {
       const played = new Set(current);
-      for (const g of aligned) {
+      for (const { g } of aligned) {
         const chord = Array.from(this.pitch.subarray(this.groupStart[g], this.groupStart[g + 1]));
         const left = chord.filter((x) => !played.has(x));
         const options = left.length ? left : chord;
@@ -221,12 +221,12 @@ export class StyleMemory {
       const values = field === 'dt' ? this.dt : this.dur;
       const [lo, hi] = TIMING_RANGE[field];
       let voters = 0;
-      for (const [i, g] of aligned.entries()) {
+      for (const { end, g } of aligned) {
         // The next note in the matched performance: the current chord's next note there, or the next chord's first.
         const k = current.length < this.groupStart[g + 1] - this.groupStart[g] ? this.groupStart[g] + current.length : this.groupStart[g + 1];
         if (k >= this.notes) continue;
-        const ratio = field === 'dur' && this.settings.articulation ? this.articulationRatio(state, g, ends[i], length) : this.chordTempoRatio(state.doneOnsets, g, ends[i], length);
-        const widen = 1 + (this.settings.rubatoWidening ?? 0) * this.rubatoSpread(state.doneOnsets, g, ends[i], length);
+        const ratio = field === 'dur' && this.settings.articulation ? this.articulationRatio(state, g, end, length) : this.chordTempoRatio(state.doneOnsets, g, end, length);
+        const widen = 1 + (this.settings.rubatoWidening ?? 0) * this.rubatoSpread(state.doneOnsets, g, end, length);
         this.addTiming(probs, field, values[k] * ratio, 1, widen);
         voters++;
       }
