@@ -306,14 +306,16 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
  * corpus the memory holds is found: the candidate's own corpus, or `<dataDir>/<name>` for each of `dataDirs`), and
  * the two losses with memory decide. Otherwise the GPTs alone are compared.
  */
-export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[] } = {}): boolean {
+export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[]; fitMemory?: boolean } = {}): boolean {
   const current = existsSync(target) ? readCard(target) : undefined;
   let mine = candidateLoss;
   let theirs = cardValLoss(current);
   let measure = 'validation loss';
   const servedWithMemory = current ? fittedMemoryLoss(target) : undefined;
   if (servedWithMemory !== undefined) {
-    const corpus = memoryCorpus(target, candidate, opts.dataDirs ?? ['data']);
+    // Fitting takes minutes of synchronous work: a caller with an event loop to keep alive (the training worker) fits
+    // in a child process first and passes fitMemory: false.
+    const corpus = opts.fitMemory === false ? undefined : memoryCorpus(target, candidate, opts.dataDirs ?? ['data']);
     if (fittedMemoryLoss(candidate) === undefined && corpus) {
       console.log(`fitting the style memory (${corpus}) against ${candidate}, to compare it as it would be served…`);
       fitMemoryInto(candidate, corpus, { settings: readMemoryFile(target)!.settings, command: `maestro memory --data ${corpus} --model ${candidate} (by promote)` });

@@ -186,6 +186,7 @@ export async function loadTrainingService(
       // A style served with a memory is compared as served: the candidate gets the memory fitted against it first (in
       // a child process: minutes of work), on the corpus the run was trained on; promote then compares the two mixes.
       let memory = '';
+      let withMemory = false;
       const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
       const memoryCorpus = [typeof corpus === 'string' ? corpus : null, path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find(
         (d): d is string => d !== null && existsSync(path.join(d, 'train.bin')) && existsSync(path.join(d, 'val.bin')),
@@ -196,10 +197,11 @@ export async function loadTrainingService(
           const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
           if (m) fitted = `${m[2]} with it, ${m[1]} without`;
         });
-        memory = code === 0 ? ` Its memory was fitted for it (validation loss ${fitted}).` : ` Fitting the style memory for it failed (exit ${code}; see the worker log): it keeps the memory's previous weights.`;
+        withMemory = code === 0;
+        memory = withMemory ? ` Its memory was fitted for it (validation loss ${fitted}).` : ` Fitting the style memory for it failed (exit ${code}; see the worker log): it keeps the memory's previous weights.`;
       }
-      const ok = cli.promote(chosen.dir, live, chosen.loss, { dataDirs: [p.dataDir] });
-      if (!ok) return { summary: `Not promoted: the served ${style} model validates better than the run alone and averaged with it${memory ? ' (both with the style memory)' : ''}.` };
+      const ok = cli.promote(chosen.dir, live, chosen.loss, { fitMemory: false });
+      if (!ok) return { summary: `Not promoted: the served ${style} model validates better than the run alone and averaged with it${withMemory ? ' (both with the style memory)' : ''}.` };
       return { summary: `Promoted ${candidate}${how} to ${style} (previous kept for rollback). Inference workers serve it from their next job.${memory}` };
     },
     async rollback(style) {
