@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
+import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
@@ -318,7 +319,9 @@ export function promote(candidate: string, target: string, candidateLoss: number
     const corpus = opts.fitMemory === false ? undefined : memoryCorpus(target, candidate, opts.dataDirs ?? ['data']);
     if (fittedMemoryLoss(candidate) === undefined && corpus) {
       console.log(`fitting the style memory (${corpus}) against ${candidate}, to compare it as it would be served…`);
-      fitMemoryInto(candidate, corpus, { settings: readMemoryFile(target)!.settings, command: `maestro memory --data ${corpus} --model ${candidate} (by promote)` });
+      // As "maestro memory" would build it today (the current settings), with the style's chord gap.
+      const chordGap = readMemoryFile(target)!.settings.chordGap;
+      fitMemoryInto(candidate, corpus, { settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap }, command: `maestro memory --data ${corpus} --model ${candidate} --chord-gap ${chordGap} (by promote)` });
     }
     const candidateWithMemory = fittedMemoryLoss(candidate);
     if (candidateWithMemory !== undefined) {

@@ -108,8 +108,8 @@ export async function loadTrainingService(
   let cli;
   try {
     // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
-    const [train, store] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../cli/dataset.js')]);
-    cli = { promote: train.promote, readCard: store.readCard, cardValLoss: store.cardValLoss };
+    const [train, store, memoryStore] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../model/memory-store.js'), import('../cli/dataset.js')]);
+    cli = { promote: train.promote, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
@@ -193,7 +193,8 @@ export async function loadTrainingService(
       );
       if (existsSync(path.join(live, 'memory.json')) && memoryCorpus) {
         let fitted = '';
-        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir], (line) => {
+        const chordGap = String(cli.readMemoryFile(live)?.settings.chordGap ?? 3);
+        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir, '--chord-gap', chordGap], (line) => {
           const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
           if (m) fitted = `${m[2]} with it, ${m[1]} without`;
         });
