@@ -7,7 +7,7 @@ import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
-import { collectVotes, crossValidated, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, type MemoryVote } from '../training/memory-fit.js';
+import { chooseRefinement, collectVotes, crossValidated, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, REFINE_GRID, withRefinement, type MemoryVote } from '../training/memory-fit.js';
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation, MEMORY_QUOTE_LIMIT } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -286,6 +286,24 @@ describe('style memory: fitting and evaluation', () => {
     expect(w.dt[2]).toBe(0);
   });
 
+  it('chooses each field\'s refinement exponents by the loss of the mix fitted for them', () => {
+    const votes: MemoryVote[] = [];
+    for (let i = 0; i < MIN_VOTES + 10; i++) {
+      // pitch: the exact guess is best refined at 0.5, the neighbours' at 0.75 (probabilities of the true token per exponent)
+      votes.push({ window: i % 4, field: 2, bucket: 4, model: 0.1, memory: 0.2, near: { p: 0.1, cell: nearCell(16, 0.99) }, refined: { exact: [0.2, 0.3, 0.9, 0.5, 0.4], near: [0.1, 0.1, 0.2, 0.99, 0.3] } });
+      // dt: refining only hurts
+      votes.push({ window: i % 4, field: 0, bucket: 4, model: 0.1, memory: 0.6, refined: { exact: [0.6, 0.5, 0.4, 0.3, 0.2] } });
+    }
+    const chosen = chooseRefinement(votes);
+    expect(chosen.pitch).toEqual([0.5, 0.75]);
+    expect(chosen.dt[0]).toBe(0);
+    const mapped = withRefinement(votes, chosen);
+    expect(mapped[0]).toMatchObject({ memory: 0.9, near: { p: 0.99 } });
+    expect(mapped[1].memory).toBe(0.6);
+    const plain: MemoryVote = { window: 0, field: 2, bucket: 4, model: 0.1, memory: 0.3 };
+    expect(withRefinement([plain], chosen)[0]).toBe(plain); // no options: as it was
+  });
+
   it('on validation windows that repeat the training notes, the mix beats the GPT alone, and evaluation agrees with the fit', () => {
     const train = piece(300, 11);
     const val = Uint8Array.from(tokens(train.slice(100, 200)));
@@ -416,6 +434,10 @@ describe('maestro memory (CLI)', () => {
     expect(card.memory).toMatchObject({ file: 'memory.json', valLoss128: expect.any(Number), gptValLoss128: expect.any(Number) });
     const m = card.memory as { valLoss128: number; gptValLoss128: number };
     expect(m.valLoss128).toBeLessThanOrEqual(m.gptValLoss128); // weights 0 are on the grid: the fit is never worse in-sample
+    // the refinement exponents it chose are in memory.json, and the loaded memory uses them
+    const refine = readMemoryFile(model)!.settings.refineByModel!;
+    for (const f of ['dt', 'dur', 'pitch'] as const) for (const b of refine[f]!) expect(REFINE_GRID).toContain(b);
+    expect(memory.settings.refineByModel).toEqual(refine);
   });
 
   it('answers bad input with a message and exit code 2', async () => {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
 import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
@@ -23,6 +23,8 @@ export interface MemoryVote {
   memory: number;
   /** The neighbours' probability and weight cell, when they had a guess. */
   near?: { p: number; cell: number };
+  /** `memory` and `near.p` for each refinement exponent of REFINE_GRID (for choosing the exponents). */
+  refined?: { exact: number[]; near?: number[] };
 }
 
 export interface MemoryVotes {
@@ -50,13 +52,18 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
     const guess = memory.guess(stream.subarray(s, s + t + 1));
     if (guess) {
       const refined = refinedGuesses(logProbs, guess);
+      const { exact, near } = guess;
       votes.push({
         window,
         field: MEMORY_FIELDS.indexOf(guess.field),
         bucket: bucketOf(guess.matchLength),
         model: Math.exp(logProbs[y]),
         memory: refined.exact?.[y] ?? 0,
-        ...(guess.near ? { near: { p: refined.near![y], cell: nearCell(guess.matchLength, guess.near.similarity) } } : {}),
+        ...(near ? { near: { p: refined.near![y], cell: nearCell(guess.matchLength, near.similarity) } } : {}),
+        refined: {
+          exact: REFINE_GRID.map((b) => (exact ? refine(exact, logProbs, b)[y] : 0)),
+          ...(near ? { near: REFINE_GRID.map((b) => refine(near.probs, logProbs, b)[y]) } : {}),
+        },
       });
     } else {
       restLoss -= logProbs[y];
@@ -142,11 +149,54 @@ export function modelLoss(v: MemoryVotes): number {
 export function crossValidated(v: MemoryVotes, minVotes = MIN_VOTES): number {
   let loss = 0;
   for (const half of [0, 1]) {
-    const weights = fitWeights(v.votes, (x) => x.window % 2 !== half, minVotes);
+    // Everything chosen on the other half: the refinement exponents (when the votes hold the options), then the weights.
+    const use = (x: MemoryVote) => x.window % 2 !== half;
+    const votes = v.votes.some((x) => x.refined) ? withRefinement(v.votes, chooseRefinement(v.votes, use, minVotes)) : v.votes;
+    const weights = fitWeights(votes, use, minVotes);
     const share = Math.ceil((v.windows - half) / 2);
-    loss += mixedLoss(v, weights, (w) => w % 2 === half) * share;
+    loss += mixedLoss({ ...v, votes }, weights, (w) => w % 2 === half) * share;
   }
   return loss / v.windows;
+}
+
+/** The refinement exponents tried for each field's exact and neighbour guesses (memory.ts `refineByModel`). */
+export const REFINE_GRID = [0, 0.25, 0.5, 0.75, 1];
+
+/**
+ * For each field, the pair of refinement exponents (exact match, neighbours) from REFINE_GRID whose fitted mix has the
+ * lowest loss on the votes `use` selects (votes without the options keep theirs).
+ */
+export function chooseRefinement(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true, minVotes = MIN_VOTES): Record<MemoryField, [number, number]> {
+  const chosen = {} as Record<MemoryField, [number, number]>;
+  MEMORY_FIELDS.forEach((field, f) => {
+    const mine = votes.filter((v) => v.field === f && use(v));
+    let best = { loss: Infinity, pair: [0, 0] as [number, number] };
+    for (const be of REFINE_GRID) {
+      for (const bn of REFINE_GRID) {
+        const pair: [number, number] = [be, bn];
+        const tried = withRefinement(mine, { [field]: pair });
+        const weights = fitWeights(tried, () => true, minVotes);
+        const loss = tried.reduce((a, v) => a - Math.log(served(v, weights)), 0);
+        if (loss < best.loss - 1e-9) best = { loss, pair };
+      }
+    }
+    chosen[field] = best.pair;
+  });
+  return chosen;
+}
+
+/** The votes as they would be with the refinement exponents `refine` (fields it leaves out, and votes without the options, unchanged). */
+export function withRefinement(votes: readonly MemoryVote[], refine: Partial<Record<MemoryField, [number, number]>>): MemoryVote[] {
+  return votes.map((v) => {
+    const pair = refine[MEMORY_FIELDS[v.field]];
+    if (!pair || !v.refined) return v;
+    const [e, n] = pair.map((b) => REFINE_GRID.indexOf(b));
+    return {
+      ...v,
+      memory: v.refined.exact[e] ?? v.memory,
+      ...(v.near ? { near: { ...v.near, p: v.refined.near?.[n] ?? v.near.p } } : {}),
+    };
+  });
 }
 
 export interface MemoryFit {
@@ -174,7 +224,8 @@ export function fitMemoryInto(
   const model = loadModel(modelDir);
   const train = new Uint8Array(readFileSync(join(corpusDir, 'train.bin')));
   const val = new Uint8Array(readFileSync(join(corpusDir, 'val.bin')));
-  const memory = new StyleMemory(train, opts.settings ?? DEFAULT_MEMORY_SETTINGS);
+  // A copy: the fit chooses its refinement exponents.
+  const memory = new StyleMemory(train, { ...(opts.settings ?? DEFAULT_MEMORY_SETTINGS) });
   const seqLen = Math.min(128, model.config.blockSize);
   let votes: MemoryVotes;
   try {
@@ -182,6 +233,9 @@ export function fitMemoryInto(
   } finally {
     model.dispose();
   }
+  // The refinement exponents first (they change what each guess gives the true token), then the weights for them.
+  memory.settings.refineByModel = chooseRefinement(votes.votes);
+  votes = { ...votes, votes: withRefinement(votes.votes, memory.settings.refineByModel) };
   memory.weights = fitWeights(votes.votes);
   const gpt = modelLoss(votes);
   const mixed = mixedLoss(votes, memory.weights);

@@ -61,6 +61,8 @@ export async function runMemory(argv: string[]): Promise<number> {
   const { memory, saved } = fit;
   console.log(`memory: ${memory.notes} notes of ${o.data}/train.bin (${memory.trainTokens.length} tokens)`);
   console.log(`validation loss (${fit.windows} windows of ${fit.seqLen}): GPT alone ${fit.gpt.toFixed(4)}, with memory ${fit.mixed.toFixed(4)}, with weights fitted on the other half of the windows ${fit.crossValidated.toFixed(4)}`);
+  const refine = memory.settings.refineByModel ?? {};
+  console.log(`  refined by the GPT, exponents (exact, neighbours): ${MEMORY_FIELDS.map((f) => `${f} ${(refine[f] ?? [0, 0]).join(', ')}`).join('; ')}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;
   for (const f of MEMORY_FIELDS) {

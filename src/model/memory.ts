@@ -435,7 +435,8 @@ export function refinedGuesses(logProbs: ArrayLike<number>, guess: Pick<MemoryGu
   };
 }
 
-function refine(probs: Float64Array, logProbs: ArrayLike<number>, beta: number): Float64Array {
+/** `probs` × exp(beta · logProbs), renormalised (unchanged for beta 0, or where the product vanishes). */
+export function refine(probs: Float64Array, logProbs: ArrayLike<number>, beta: number): Float64Array {
   if (beta === 0) return probs;
   const out = new Float64Array(probs.length);
   let sum = 0;
