@@ -185,10 +185,10 @@ export function chooseRefinement(votes: readonly MemoryVote[], use: (v: MemoryVo
   return chosen;
 }
 
-/** The votes as they would be with the refinement exponents `refine` (fields it leaves out, and votes without the options, unchanged). */
-export function withRefinement(votes: readonly MemoryVote[], refine: Partial<Record<MemoryField, [number, number]>>): MemoryVote[] {
+/** The votes as they would be with the refinement exponents `exponents` (fields it leaves out, and votes without the options, unchanged). */
+export function withRefinement(votes: readonly MemoryVote[], exponents: Partial<Record<MemoryField, [number, number]>>): MemoryVote[] {
   return votes.map((v) => {
-    const pair = refine[MEMORY_FIELDS[v.field]];
+    const pair = exponents[MEMORY_FIELDS[v.field]];
     if (!pair || !v.refined) return v;
     const [e, n] = pair.map((b) => REFINE_GRID.indexOf(b));
     return {
@@ -255,7 +255,7 @@ export function fitMemoryInto(
       targetsWithGuess: votes.votes.length,
       targets: votes.tokens,
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
-      note: 'weights chosen on the validation windows (grid per field and match length); crossValidatedValLoss scores each half of the windows with weights fitted on the other half',
+      note: 'refinement exponents (grid per field) and weights (grid per field and match length) chosen on the validation windows; crossValidatedValLoss scores each half of the windows with both chosen on the other half',
     },
   });
   if (card) {

@@ -193,8 +193,8 @@ export async function loadTrainingService(
       );
       if (existsSync(path.join(live, 'memory.json')) && memoryCorpus) {
         let fitted = '';
-        const chordGap = String(cli.readMemoryFile(live)?.settings.chordGap ?? 3);
-        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir, '--chord-gap', chordGap], (line) => {
+        const chordGap = cli.readMemoryFile(live)?.settings.chordGap;
+        const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir, ...(chordGap !== undefined ? ['--chord-gap', String(chordGap)] : [])], (line) => {
           const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
           if (m) fitted = `${m[2]} with it, ${m[1]} without`;
         });
