@@ -312,6 +312,8 @@ describe('style memory: fitting and evaluation', () => {
     const votes = collectVotes(model, memory, val, seqLen);
     // a tiny corpus: every cell counts, however few its votes
     memory.weights = fitWeights(votes.votes, () => true, 1);
+    // The GPT's part of the mix is the mean of its transposition views (the default settings have them).
+    expect(memory.settings.views!.length).toBeGreaterThan(1);
     const gpt = modelLoss(votes);
     const mixed = mixedLoss(votes, memory.weights);
     expect(mixed).toBeLessThan(gpt - 1); // an untrained model (~ln 128 nats) against notes the memory holds
@@ -320,12 +322,14 @@ describe('style memory: fitting and evaluation', () => {
     const plain = evaluateWindows(model, val, seqLen, starts);
     const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
     expect(served.modelLoss).toBeCloseTo(plain.loss, 6);
-    expect(plain.loss / plain.tokens).toBeCloseTo(gpt, 4);
+    expect(plain.loss / plain.tokens).toBeCloseTo(votes.plainLoss / votes.tokens, 4);
     expect(served.loss / served.tokens).toBeCloseTo(mixed, 4);
     expect(served.correct).toBeGreaterThan(plain.correct);
-    // with every weight 0 the memory changes nothing
+    // with every weight 0 the mix is the GPT's part alone: the plain GPT when there are no views
     memory.weights = ALL(0);
-    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, memory).loss).toBeCloseTo(plain.loss, 6);
+    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, memory).loss / plain.tokens).toBeCloseTo(gpt, 4);
+    const plainMemory = new StyleMemory(memory.trainTokens, { ...memory.settings, views: [0] }, ALL(0));
+    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, plainMemory).loss).toBeCloseTo(plain.loss, 6);
   });
 
   it('sampling: the memory steers a short remembered start toward what followed it, but quotes at most a phrase', () => {

@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
 import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
+import { combineViews, fieldAfter, transposeView } from '../src/model/views.js';
+import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
 export interface EvalResult {
   loss: number;
@@ -51,9 +53,11 @@ export interface EvalSums {
 
 export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array, memory?: StyleMemory): EvalSums {
   const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, modelLoss: 0, modelCorrect: 0, groups: [] };
-  forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y) => {
-    const modelNll = -row[y];
-    const modelHit = argMax(row) === y ? 1 : 0;
+  // With a memory, the GPT's part of the mix is the mean over the memory's transposition views (views.ts); the
+  // GPT's own numbers stay those of the plain context.
+  forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y, plain) => {
+    const modelNll = -plain[y];
+    const modelHit = argMax(plain) === y ? 1 : 0;
     let nll = modelNll;
     let hit = modelHit;
     const guess = memory?.guess(stream.subarray(s, s + t + 1));
@@ -61,6 +65,9 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
       const mixed = mixWithGuess(row, guess);
       nll = -Math.log(mixed[y]);
       hit = argMax(mixed) === y ? 1 : 0;
+    } else if (row !== plain) {
+      nll = -row[y];
+      hit = argMax(row) === y ? 1 : 0;
     }
     sums.loss += nll;
     sums.correct += hit;
@@ -73,14 +80,15 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
       g.correct += hit;
       g.tokens++;
     }
-  });
+  }, memory?.settings.views);
   return sums;
 }
 
 /**
  * Calls `visit` for every target of the windows at `starts` (window w starting at stream position s; input
  * position t; the target is stream[s + t + 1]) with the model's log-probabilities for it, `batch` windows per
- * forward pass.
+ * forward pass. With transposition `views` (views.ts), `logProbs` is their combination and `plain` the
+ * untransposed context's (the same row without views).
  */
 export function forEachTarget(
   model: GPT,
@@ -88,16 +96,56 @@ export function forEachTarget(
   seqLen: number,
   starts: number[],
   batch: number,
-  visit: (window: number, start: number, t: number, logProbs: Float32Array, target: number) => void,
+  visit: (window: number, start: number, t: number, logProbs: ArrayLike<number>, target: number, plain: ArrayLike<number>) => void,
+  views?: readonly number[],
 ): void {
+  const viewed = views !== undefined && !(views.length === 1 && views[0] === 0);
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
+    if (viewed) {
+      viewLogProbs(model, stream, seqLen, chunk, views, (b, t, combined, plain) => visit(i + b, chunk[b], t, combined, stream[chunk[b] + t + 1], plain));
+      continue;
+    }
     const lp = windowLogProbs(model, stream, seqLen, chunk);
     const vocab = lp.length / (chunk.length * seqLen);
     chunk.forEach((s, b) => {
-      for (let t = 0; t < seqLen; t++) visit(i + b, s, t, lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab), stream[s + t + 1]);
+      for (let t = 0; t < seqLen; t++) {
+        const row = lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab);
+        visit(i + b, s, t, row, stream[s + t + 1], row);
+      }
     });
   }
+}
+
+/**
+ * The windows at `starts` seen through each transposition view in one forward pass: for every position, the views'
+ * combined log-probabilities and the untransposed view's (the first view when 0 is not among them).
+ */
+function viewLogProbs(
+  model: GPT,
+  stream: Uint8Array,
+  seqLen: number,
+  starts: number[],
+  views: readonly number[],
+  visit: (b: number, t: number, combined: Float64Array, plain: Float32Array) => void,
+): void {
+  const V = views.length;
+  const x = new Int32Array(starts.length * V * seqLen);
+  starts.forEach((s, b) => {
+    const window = stream.subarray(s, s + seqLen);
+    views.forEach((k, v) => x.set(transposeView(window, k), (b * V + v) * seqLen));
+  });
+  const lp = tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length * V, seqLen], 'int32'))).dataSync() as Float32Array);
+  const vocab = lp.length / (starts.length * V * seqLen);
+  const plainView = Math.max(0, views.indexOf(0));
+  const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
+  starts.forEach((s, b) => {
+    const fields = streamFields(stream.subarray(s, s + seqLen));
+    for (let t = 0; t < seqLen; t++) {
+      const rows = views.map((_, v) => row(b, v, t));
+      visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), rows[plainView]);
+    }
+  });
 }
 
 /** The model's log-probabilities for every position of the windows at `starts`: (windows × seqLen) rows of vocab. */

@@ -32,6 +32,8 @@ export interface MemoryVotes {
   /** Summed GPT loss of the targets without a vote, and all targets. */
   restLoss: number;
   restByWindow: Float64Array;
+  /** Summed loss of the GPT alone on the plain context (without the memory's transposition views), all targets. */
+  plainLoss: number;
   tokens: number;
   windows: number;
 }
@@ -47,8 +49,10 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   const votes: MemoryVote[] = [];
   const restByWindow = new Float64Array(starts.length);
   let restLoss = 0;
+  let plainLoss = 0;
   let done = -1;
-  forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y) => {
+  forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y, plain) => {
+    plainLoss -= plain[y];
     const guess = memory.guess(stream.subarray(s, s + t + 1));
     if (guess) {
       const refined = refinedGuesses(logProbs, guess);
@@ -70,8 +74,8 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
       restByWindow[window] -= logProbs[y];
     }
     if (window !== done && t === seqLen - 1) onProgress?.((done = window) + 1, starts.length);
-  });
-  return { votes, restLoss, restByWindow, tokens: starts.length * seqLen, windows: starts.length };
+  }, memory.settings.views);
+  return { votes, restLoss, restByWindow, plainLoss, tokens: starts.length * seqLen, windows: starts.length };
 }
 
 /**
@@ -140,7 +144,7 @@ export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: 
   return loss / (windows * (v.tokens / v.windows));
 }
 
-/** The GPT's own mean loss over the same targets. */
+/** The mean loss over the same targets of the GPT part of the mix (its transposition views combined, if any). */
 export function modelLoss(v: MemoryVotes): number {
   return (v.restLoss - v.votes.reduce((a, x) => a + Math.log(x.model), 0)) / v.tokens;
 }
@@ -204,7 +208,7 @@ export interface MemoryFit {
   saved: MemoryFile;
   windows: number;
   seqLen: number;
-  /** Validation loss of the GPT alone, with the memory, and with weights fitted on the other half of the windows. */
+  /** Validation loss of the GPT alone (plain context), with the memory, and with weights fitted on the other half of the windows. */
   gpt: number;
   mixed: number;
   crossValidated: number;
@@ -237,7 +241,7 @@ export function fitMemoryInto(
   memory.settings.refineByModel = chooseRefinement(votes.votes);
   votes = { ...votes, votes: withRefinement(votes.votes, memory.settings.refineByModel) };
   memory.weights = fitWeights(votes.votes);
-  const gpt = modelLoss(votes);
+  const gpt = votes.plainLoss / votes.tokens;
   const mixed = mixedLoss(votes, memory.weights);
   const cv = crossValidated(votes);
   const card = readCard(modelDir);

@@ -14,19 +14,25 @@ import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../m
 import { fitMemoryInto } from '../../training/memory-fit.js';
 import { int, parse, UsageError } from './args.js';
 
-const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N]
+/** The default --views: the half-width of DEFAULT_MEMORY_SETTINGS.views. */
+const DEFAULT_VIEWS = Math.max(0, ...(DEFAULT_MEMORY_SETTINGS.views ?? [0]).map(Math.abs));
+
+const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [--views N]
 
   --data DIR       a corpus from "maestro dataset build" (train.bin is what the memory holds; val.bin fits its weights)
   --model DIR      the style model the memory joins (memory.json and memory-<sha>.bin are written there)
   --chord-gap N    notes starting within N onset quanta (16 ms) of the previous one form one chord (default ${DEFAULT_MEMORY_SETTINGS.chordGap})
+  --views N        the GPT's part of the mix is the mean of its predictions for the context moved by −N..N semitones
+                   (src/model/views.ts; one forward pass per view; 0: the context as it is; default ${DEFAULT_VIEWS})
 `;
 
 export async function runMemory(argv: string[]): Promise<number> {
   const started = Date.now();
   let o;
   let chordGap: number;
+  let views: number;
   try {
-    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
@@ -35,6 +41,7 @@ export async function runMemory(argv: string[]): Promise<number> {
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (!existsSync(join(o.model, 'config.json'))) throw new UsageError(`no model at ${o.model} (missing config.json)`);
     chordGap = int(o['chord-gap'], 'chord-gap', DEFAULT_MEMORY_SETTINGS.chordGap, [0, 126])!;
+    views = int(o.views, 'views', DEFAULT_VIEWS, [0, 6])!;
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro memory: ${err.message}\n\n${HELP}`);
@@ -46,7 +53,7 @@ export async function runMemory(argv: string[]): Promise<number> {
   let fit;
   try {
     fit = fitMemoryInto(o.model, o.data, {
-      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap },
+      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: Array.from({ length: 2 * views + 1 }, (_, i) => i - views) },
       command: ['maestro', 'memory', ...argv].join(' '),
       onProgress: (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`),
     });
@@ -62,6 +69,7 @@ export async function runMemory(argv: string[]): Promise<number> {
   console.log(`memory: ${memory.notes} notes of ${o.data}/train.bin (${memory.trainTokens.length} tokens)`);
   console.log(`validation loss (${fit.windows} windows of ${fit.seqLen}): GPT alone ${fit.gpt.toFixed(4)}, with memory ${fit.mixed.toFixed(4)}, with weights fitted on the other half of the windows ${fit.crossValidated.toFixed(4)}`);
   const refine = memory.settings.refineByModel ?? {};
+  console.log(`  the GPT's part: the mean of ${(memory.settings.views ?? [0]).length} transposition view(s) of the context (${(memory.settings.views ?? [0]).join(', ')} semitones)`);
   console.log(`  refined by the GPT, exponents (exact, neighbours): ${MEMORY_FIELDS.map((f) => `${f} ${(refine[f] ?? [0, 0]).join(', ')}`).join('; ')}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;

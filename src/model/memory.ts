@@ -59,6 +59,12 @@ export interface MemorySettings {
   rubatoWidening?: number;
   /** The neighbours by the bag of recent pitches (memory-neighbours.ts). */
   neighbours: NeighbourSettings;
+  /**
+   * The GPT distribution the memory is mixed into is the mean over these transpositions of the context, in
+   * semitones (views.ts; absent: [0], the context as it is). Part of the memory's settings because its weights are
+   * fitted against that distribution.
+   */
+  views?: number[];
 }
 
 export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
@@ -72,6 +78,7 @@ export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
   refineByModel: { dt: [0.5, 0.5], pitch: [0.3, 0.5] },
   rubatoWidening: 3,
   neighbours: DEFAULT_NEIGHBOUR_SETTINGS,
+  views: [-2, -1, 0, 1, 2],
 };
 
 /** Match-length buckets: bucket i holds lengths in [MATCH_BUCKETS[i-1], MATCH_BUCKETS[i]); bucket 0 is "no match". */

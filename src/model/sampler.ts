@@ -11,6 +11,7 @@ import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
 import { mixWithGuess, type StyleMemory } from './memory.js';
+import { combineViews, shiftPitch, transposeView } from './views.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -44,7 +45,8 @@ export interface SampleRequest extends SamplingSettings {
   onProgress?: (fraction: number) => void;
   /**
    * The style's memory of its training performances (src/model/memory.ts): where what was just played matches
-   * one of them, its continuation there is mixed into the model's distribution before any shaping.
+   * one of them, its continuation there is mixed into the model's distribution before any shaping. The model's
+   * part is then the mean over the memory's transposition views (views.ts): each row runs once per view.
    */
   memory?: StyleMemory;
 }
@@ -135,8 +137,13 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   let alive = contexts.map((_, i) => i);
   const finished = new Set<number>();
   let field: TokenField = 'dt';
+  // Each row is V batch positions, one per transposition view (V = 1 without a memory or views).
+  const views = req.memory?.settings.views?.length ? req.memory.settings.views : [0];
+  const V = views.length;
+  const viewsOf = (seqs: number[][]) => seqs.flatMap((c) => views.map((k) => transposeView(c, k)));
+  const positionsOf = (js: number[]) => js.flatMap((j) => views.map((_, v) => j * V + v));
 
-  let { logits, cache } = model.prefill(tf.tensor2d(contexts.flat(), [contexts.length, contexts[0].length], 'int32'));
+  let { logits, cache } = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'));
   let lastReported = 0;
   try {
     for (let n = 0; n < maxTokens && alive.length > 0; n++) {
@@ -147,9 +154,10 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       const next: number[] = [];
       const stillAlive: number[] = [];
       alive.forEach((r, j) => {
-        if (req.memory) rows[j] = withMemory(rows[j], req.memory, history[r]);
+        let row = V > 1 ? Array.from(combineViews(rows.slice(j * V, (j + 1) * V), views, field)) : rows[j];
+        if (req.memory) row = withMemory(row, req.memory, history[r]);
         const lo = field === 'dt' ? Math.min(range.hi, Math.max(range.lo, earliestGap(sounding[r], onsetMs[r], maxPolyphony))) : range.lo;
-        let tok = drawToken(rows[j], lo, range.hi, shaping, rngs[r]);
+        let tok = drawToken(row, lo, range.hi, shaping, rngs[r]);
         let done = false;
         if (field === 'dt') {
           if ((onsetMs[r] + tok * ONSET_QUANTUM_MS >= targetMs || notes[r] >= maxNotes) && out[r].length > 0) {
@@ -169,6 +177,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         next.push(tok);
         history[r].push(tok);
       });
+      const drawn = field;
       field = tokenizer.nextField(next[0], field);
       if (req.onProgress) {
         const frac = Math.min(1, Math.min(...onsetMs.map((ms, r) => (finished.has(r) ? targetMs : ms))) / targetMs);
@@ -180,15 +189,15 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       if (stillAlive.length === 0) break;
       const shrink = stillAlive.length < alive.length;
       alive = stillAlive.map((j) => alive[j]);
-      const stepTokens = stillAlive.map((j) => next[j]);
+      const stepTokens = stillAlive.flatMap((j) => views.map((k) => (drawn === 'pitch' ? shiftPitch(next[j], k) : next[j])));
       if (cache.length >= blockSize) {
         // Context full: keep the most recent half and rebuild the cache (positions restart at 0).
         disposeCache(cache);
         const keep = Math.floor(blockSize / 2);
-        const windowed = alive.map((r) => history[r].slice(-keep));
-        ({ logits, cache } = model.prefill(tf.tensor2d(windowed.flat(), [alive.length, keep], 'int32')));
+        const windowed = viewsOf(alive.map((r) => history[r].slice(-keep)));
+        ({ logits, cache } = model.prefill(tf.tensor2d(windowed.flat(), [alive.length * V, keep], 'int32')));
       } else {
-        if (shrink) cache = keepRows(cache, stillAlive, model.config.nHead);
+        if (shrink) cache = keepRows(cache, positionsOf(stillAlive), model.config.nHead);
         const t = tf.tensor1d(stepTokens, 'int32');
         ({ logits, cache } = model.step(t, cache));
         t.dispose();
