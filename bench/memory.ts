@@ -53,11 +53,11 @@ export async function benchMemory(style = 'romantic'): Promise<void> {
   rate(false); // warm-up
   const without = rate(false);
   const withIt = rate(true);
-  // The served mix runs the GPT once per transposition view (src/model/views.ts); without them, the memory's own cost.
-  const views = memory.settings.views ?? [0];
-  memory.settings.views = [0];
+  // The served mix runs the GPT once per view of the context (src/model/views.ts); without them, the memory's own cost.
+  const views = memory.settings.views;
+  memory.settings.views = undefined;
   const plainViews = rate(true);
   memory.settings.views = views;
-  console.log(`\nSampling 4 candidates × 10 s from a remembered passage: ${without.toFixed(0)} tokens/s without the memory, ${withIt.toFixed(0)} with it as served (${views.length} transposition views; ${(withIt / without).toFixed(2)}×), ${plainViews.toFixed(0)} with it on the plain context alone (${(plainViews / without).toFixed(2)}×).`);
+  console.log(`\nSampling 4 candidates × 10 s from a remembered passage: ${without.toFixed(0)} tokens/s without the memory, ${withIt.toFixed(0)} with it as served (${views?.length ?? 1} views of the context; ${(withIt / without).toFixed(2)}×), ${plainViews.toFixed(0)} with it on the plain context alone (${(plainViews / without).toFixed(2)}×).`);
   model.dispose();
 }

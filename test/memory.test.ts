@@ -13,6 +13,7 @@ import { sampleContinuation, MEMORY_QUOTE_LIMIT } from '../src/model/sampler.js'
 import { gigaTokenizer } from '../src/music/tokenizer.js';
 import { createTinyModel, createTinyModelsDir } from './support/tiny-model.js';
 import { PitchNeighbours } from '../src/model/memory-neighbours.js';
+import { defaultViews, PLAIN_VIEW } from '../src/model/views.js';
 import { promote } from '../src/cli/train.js';
 import { runMemory } from '../src/cli/memory.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
@@ -254,6 +255,13 @@ describe('style memory: files', () => {
     const copy = mkdtempSync(join(tmpdir(), 'maestro-memory-copy-'));
     expect(copyMemory(dir, copy)).toBe(true);
     expect(loadMemory(copy)!.trainTokens).toEqual(train2);
+    expect(loadMemory(copy)!.settings.views).toEqual(DEFAULT_MEMORY_SETTINGS.views);
+    // views that are not views: a clear error (compose then serves the GPT alone, with a warning)
+    const json = JSON.parse(readFileSync(join(copy, 'memory.json'), 'utf8'));
+    for (const views of [[-2, 0, 2], [], [{ semitones: 1, tempo: 9 }], [{ semitones: 0.5, tempo: 1 }]]) {
+      writeFileSync(join(copy, 'memory.json'), JSON.stringify({ ...json, settings: { ...json.settings, views } }));
+      expect(() => loadMemory(copy)).toThrow(/settings\.views must be 1–16 views/);
+    }
     writeFileSync(join(dir, saved2.source.file), Uint8Array.from([...train2.subarray(1), 60]));
     expect(() => loadMemory(dir)).toThrow(ModelLoadError);
     expect(() => loadMemory(dir)).toThrow(/sha256/);
@@ -312,7 +320,7 @@ describe('style memory: fitting and evaluation', () => {
     const votes = collectVotes(model, memory, val, seqLen);
     // a tiny corpus: every cell counts, however few its votes
     memory.weights = fitWeights(votes.votes, () => true, 1);
-    // The GPT's part of the mix is the mean of its transposition views (the default settings have them).
+    // The GPT's part of the mix is the mean of its views of the context (the default settings have them).
     expect(memory.settings.views!.length).toBeGreaterThan(1);
     const gpt = modelLoss(votes);
     const mixed = mixedLoss(votes, memory.weights);
@@ -328,13 +336,14 @@ describe('style memory: fitting and evaluation', () => {
     // with every weight 0 the mix is the GPT's part alone: the plain GPT when there are no views
     memory.weights = ALL(0);
     expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, memory).loss / plain.tokens).toBeCloseTo(gpt, 4);
-    const plainMemory = new StyleMemory(memory.trainTokens, { ...memory.settings, views: [0] }, ALL(0));
+    const plainMemory = new StyleMemory(memory.trainTokens, { ...memory.settings, views: [PLAIN_VIEW] }, ALL(0));
     expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, plainMemory).loss).toBeCloseTo(plain.loss, 6);
   });
 
   it('sampling: the memory steers a short remembered start toward what followed it, but quotes at most a phrase', () => {
     const train = piece(300, 21);
-    const memory = new StyleMemory(Uint8Array.from(tokens(train)), DEFAULT_MEMORY_SETTINGS, ALL(0.99));
+    // The plain context only: how views change the GPT's part is views.test's; here they would only reorder the draws.
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), { ...DEFAULT_MEMORY_SETTINGS, views: [PLAIN_VIEW] }, ALL(0.99));
     const req = { seconds: 3, candidates: 2, seed: 3, temperature: 1, topK: 0, topP: 1 };
     const pitchesOf = (toks: number[]) => toks.filter((_, i) => i % 4 === 2);
     // Five remembered notes: a match shorter than the quote limit, so the memory has its say.
@@ -426,8 +435,15 @@ describe('maestro memory (CLI)', () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await runMemory(['--data', data, '--model', model])).toBe(0);
+      // The GPT's part as the plain context first: then weights 0 (on the grid) are the GPT alone.
+      expect(await runMemory(['--data', data, '--model', model, '--views', '0'])).toBe(0);
       expect(log.mock.calls.flat().join('\n')).toMatch(/GPT alone \d\.\d{4}, with memory \d\.\d{4}/);
+      const plain = readCard(model)!.memory as { valLoss128: number; gptValLoss128: number };
+      expect(plain.valLoss128).toBeLessThanOrEqual(plain.gptValLoss128);
+      expect(readMemoryFile(model)!.settings.views).toEqual([PLAIN_VIEW]);
+      expect(await runMemory(['--data', data, '--model', model, '--views', '1', '--view-tempo', '0.1'])).toBe(0);
+      expect(readMemoryFile(model)!.settings.views).toEqual(defaultViews(1, 0.1));
+      expect(await runMemory(['--data', data, '--model', model])).toBe(0);
     } finally {
       log.mockRestore();
       err.mockRestore();
@@ -436,8 +452,7 @@ describe('maestro memory (CLI)', () => {
     expect(memory.trainTokens).toEqual(new Uint8Array(readFileSync(join(data, 'train.bin'))));
     const card = readCard(model)!;
     expect(card.memory).toMatchObject({ file: 'memory.json', valLoss128: expect.any(Number), gptValLoss128: expect.any(Number) });
-    const m = card.memory as { valLoss128: number; gptValLoss128: number };
-    expect(m.valLoss128).toBeLessThanOrEqual(m.gptValLoss128); // weights 0 are on the grid: the fit is never worse in-sample
+    expect(readMemoryFile(model)!.settings.views).toEqual(DEFAULT_MEMORY_SETTINGS.views);
     // the refinement exponents it chose are in memory.json, and the loaded memory uses them
     const refine = readMemoryFile(model)!.settings.refineByModel!;
     for (const f of ['dt', 'dur', 'pitch'] as const) for (const b of refine[f]!) expect(REFINE_GRID).toContain(b);
@@ -454,6 +469,10 @@ describe('maestro memory (CLI)', () => {
       const model = join(await createTinyModelsDir(['style']), 'style');
       expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--chord-gap', '-1'])).toBe(2);
       expect(e.mock.calls.flat().join('\n')).toMatch(/chord-gap/);
+      expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--views', '9'])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/views/);
+      expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--view-tempo', 'fast'])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/--view-tempo must be a number from 0 to 0\.5, not "fast"/);
     } finally {
       e.mockRestore();
     }

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { combineViews, fieldAfter, shiftPitch, transposeView } from '../src/model/views.js';
+import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewToken, type View } from '../src/model/views.js';
 import { StyleMemory, DEFAULT_MEMORY_SETTINGS, noWeights } from '../src/model/memory.js';
 import { evaluateWindows, forEachTarget, windowStarts } from '../training/evaluate.js';
 import { collectVotes } from '../training/memory-fit.js';
@@ -20,54 +20,78 @@ function logProbs(model: GPT, seq: number[]): Float32Array {
   return tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(seq, [1, seq.length], 'int32'))).dataSync() as Float32Array);
 }
 
-describe('transposition views', () => {
+describe('views of the context (transposed, slower, faster)', () => {
   let model: GPT;
   beforeAll(async () => {
     model = await createTinyModel(9);
   });
 
-  it('a view moves every pitch and nothing else, also in a window that starts mid-note', () => {
+  it('a view moves every pitch and scales every dt and duration, also in a window that starts mid-note', () => {
     const seq = tokens(notes.slice(0, 4));
-    expect(transposeView(seq, 2)).toEqual(tokens(notes.slice(0, 4).map(([dt, dur, p]) => [dt, dur, p + 2])));
+    expect(viewOf(seq, { semitones: 2, tempo: 1 })).toEqual(tokens(notes.slice(0, 4).map(([dt, dur, p]) => [dt, dur, p + 2])));
+    const slower = { semitones: -1, tempo: 1.1 };
+    expect(viewOf(seq, slower)).toEqual(tokens(notes.slice(0, 4).map(([dt, dur, p]) => [Math.round(dt * 1.1), Math.round(dur * 1.1), p - 1])));
     // Starting at a note's dur: the first two tokens are its dur and pitch.
     const cut = seq.slice(2);
-    const moved = transposeView(cut, -3);
-    expect(moved[0]).toBe(cut[0]);
-    expect(moved[1]).toBe(cut[1] - 3);
-    expect(moved.slice(2)).toEqual(transposeView(seq.slice(4), -3));
-    expect(transposeView(seq, 0)).toEqual(seq);
-    expect(shiftPitch(125, 3)).toBe(126); // pitch tokens stay pitch tokens
+    const moved = viewOf(cut, slower);
+    expect(moved.slice(0, 2)).toEqual([Math.round(cut[0] * 1.1), cut[1] - 1]);
+    expect(moved.slice(2)).toEqual(viewOf(seq.slice(4), slower));
+    expect(viewOf(seq, PLAIN_VIEW)).toEqual(seq);
+    // Tokens stay in their field's range.
+    expect(viewToken(125, 'pitch', { semitones: 3, tempo: 1 })).toBe(126);
+    expect(viewToken(120, 'dt', { semitones: 0, tempo: 1.1 })).toBe(126);
+    expect(viewToken(1, 'dur', { semitones: 0, tempo: 0.4 })).toBe(1);
+    expect(viewToken(SEP, 'sep', slower)).toBe(SEP);
     expect(fieldAfter('dur')).toBe('pitch');
+    expect(fieldAfter('pitch')).toBe('sep');
+    // maestro memory's views: plain in the middle, the transposed views as they are or alternately slower and faster.
+    expect(defaultViews(2)).toEqual([-2, -1, 0, 1, 2].map((k) => (k === 0 ? PLAIN_VIEW : { semitones: k, tempo: 1 })));
+    expect(defaultViews(2, 0.1)).toEqual([{ semitones: -2, tempo: 1.1 }, { semitones: -1, tempo: 0.9 }, PLAIN_VIEW, { semitones: 1, tempo: 1.1 }, { semitones: 2, tempo: 0.9 }]);
+    expect(isPlain(defaultViews(0))).toBe(true);
   });
 
-  it('combining: a pitch view\'s belief in x + k is a belief in x; timing views are averaged as they are', () => {
-    const peak = (at: number) => Array.from({ length: 128 }, (_, i) => (i === at ? 5 : 0));
+  it('combining: a transposed view\'s belief in pitch x + k is a belief in x, a slower view\'s in dt d a belief in d / tempo', () => {
+    const peak = (at: number) => Array.from({ length: 128 }, (_, i) => (i === at ? 8 : 0));
     // The plain view believes 60, the view 2 semitones up believes 62: both say 60.
-    const pitch = combineViews([peak(60), peak(62)], [0, 2], 'pitch');
+    const up2: View = { semitones: 2, tempo: 1 };
+    const pitch = combineViews([peak(60), peak(62)], [PLAIN_VIEW, up2], 'pitch');
     expect(pitch.indexOf(Math.max(...pitch))).toBe(60);
     expect(Math.exp(pitch[60])).toBeGreaterThan(0.5);
-    // For a dt the same rows disagree: half of the mass at each.
-    const dt = combineViews([peak(60), peak(62)], [0, 2], 'dt');
+    // A transposition leaves a dt alone: the same rows disagree, half of the mass at each.
+    const dt = combineViews([peak(60), peak(62)], [PLAIN_VIEW, up2], 'dt');
     expect(Math.exp(dt[60])).toBeCloseTo(Math.exp(dt[62]), 9);
-    for (const out of [pitch, dt]) expect(out.reduce((a, x) => a + Math.exp(x), 0)).toBeCloseTo(1, 9);
+    // Twice as slow, dt 40 there is dt 20 here (the view's bin, of width ½ here, shared by bins 19.75–20.25: all in 20).
+    const slow = combineViews([peak(40)], [{ semitones: 0, tempo: 2 }], 'dt');
+    expect(slow.indexOf(Math.max(...slow))).toBe(20);
+    // 10 % faster, the view's bin 9 covers 9.44–10.56 here: all of bin 10, and 0.056 of bins 9 and 11 each.
+    const fast = combineViews([peak(9)], [{ semitones: 0, tempo: 0.9 }], 'dur');
+    expect(fast.indexOf(Math.max(...fast))).toBe(10);
+    expect(Math.exp(fast[10]) / Math.exp(fast[11])).toBeCloseTo(18, 0);
+    expect(fast[9]).toBeCloseTo(fast[11], 6);
+    // A duration is never 0, and the separator keeps its own bin.
+    const short = combineViews([peak(1)], [{ semitones: 0, tempo: 1.5 }], 'dur');
+    expect(Math.exp(short[0])).toBeLessThan(1e-3);
+    const end = combineViews([peak(127)], [{ semitones: 0, tempo: 1.5 }], 'dt');
+    expect(Math.exp(end[127])).toBeGreaterThan(0.5);
+    for (const out of [pitch, dt, slow, fast, short, end]) expect(out.reduce((a, x) => a + Math.exp(x), 0)).toBeCloseTo(1, 9);
     // One plain view: its own normalised distribution.
     const row = Array.from({ length: 128 }, (_, i) => Math.sin(i));
     const logZ = Math.log(row.reduce((a, x) => a + Math.exp(x), 0));
-    expect(Array.from(combineViews([row], [0], 'pitch'))).toEqual(row.map((x) => expect.closeTo(x - logZ, 9)));
+    expect(Array.from(combineViews([row], [PLAIN_VIEW], 'pitch'))).toEqual(row.map((x) => expect.closeTo(x - logZ, 9)));
   });
 
   it('evaluation runs every window through each view and combines them; the GPT alone stays the plain context', () => {
     const stream = Uint8Array.from(tokens(notes));
     const seqLen = 24;
     const starts = windowStarts(stream.length, seqLen).slice(0, 3);
-    const views = [-1, 0, 2];
+    const views: View[] = [{ semitones: -1, tempo: 1.1 }, PLAIN_VIEW, { semitones: 2, tempo: 0.9 }];
     const seen: { combined: number[]; plain: number[] }[] = [];
     forEachTarget(model, stream, seqLen, starts, 2, (w, s, t, combined, y, plain) => {
       if (w === 1 && (t === 10 || t === 11)) seen.push({ combined: Array.from(combined), plain: Array.from(plain) });
     }, views);
     // By hand, for the second window: input 10 is a dur (its target a pitch), input 11 a pitch (target a separator).
     const window = Array.from(stream.subarray(starts[1], starts[1] + seqLen));
-    const rows = views.map((k) => logProbs(model, transposeView(window, k)));
+    const rows = views.map((view) => logProbs(model, viewOf(window, view)));
     for (const [i, t] of [10, 11].entries()) {
       const field = fieldAfter((['sep', 'dt', 'dur', 'pitch'] as const)[(starts[1] + t) % 4]);
       expect(field).toBe(t === 10 ? 'pitch' : 'sep');
@@ -88,7 +112,7 @@ describe('transposition views', () => {
 
   it('sampling with a memory\'s views draws from the combined distribution (greedy pitch: its argmax) and stays in the grammar', () => {
     const prompt = tokens(notes.slice(0, 6));
-    const views = [-2, 0, 1];
+    const views: View[] = [{ semitones: -2, tempo: 1.1 }, PLAIN_VIEW, { semitones: 1, tempo: 0.9 }];
     const memory = new StyleMemory(Uint8Array.from(tokens(notes)), { ...DEFAULT_MEMORY_SETTINGS, views }, noWeights());
     // Temperature 0 makes the pitch greedy (the rhythm is always drawn from the distribution).
     const req = { prompt, seconds: 60, candidates: 1, seed: 4, temperature: 0, topK: 0, topP: 1, maxTokens: 24 };
@@ -99,7 +123,7 @@ describe('transposition views', () => {
     for (const tok of greedy) {
       const field = gigaTokenizer.fieldAt(context);
       if (field === 'pitch') {
-        const rows = views.map((k) => logProbs(model, transposeView(context, k)).subarray((context.length - 1) * 128, context.length * 128));
+        const rows = views.map((view) => logProbs(model, viewOf(context, view)).subarray((context.length - 1) * 128, context.length * 128));
         const combined = combineViews(rows, views, field);
         const { lo, hi } = gigaTokenizer.allowedRange(field);
         let best = lo;
@@ -111,10 +135,10 @@ describe('transposition views', () => {
     }
     expect(pitches).toBeGreaterThanOrEqual(4);
     expect(gigaTokenizer.decode([...prompt, ...greedy]).notes.length).toBeGreaterThan(6);
-    // Sampling is deterministic with views too, and the plain memory ([0]) samples the GPT's own distribution.
+    // Sampling is deterministic with views too, and a memory with the plain view alone samples the GPT's own distribution.
     const sampled = { ...req, temperature: 1, seed: 8, maxTokens: 40 };
     expect(sampleContinuation(model, gigaTokenizer, { ...sampled, memory })).toEqual(sampleContinuation(model, gigaTokenizer, { ...sampled, memory }));
-    const plainMemory = new StyleMemory(Uint8Array.from(tokens(notes)), { ...DEFAULT_MEMORY_SETTINGS, views: [0] }, noWeights());
+    const plainMemory = new StyleMemory(Uint8Array.from(tokens(notes)), { ...DEFAULT_MEMORY_SETTINGS, views: [PLAIN_VIEW] }, noWeights());
     expect(sampleContinuation(model, gigaTokenizer, { ...sampled, memory: plainMemory })).toEqual(sampleContinuation(model, gigaTokenizer, sampled));
   });
 });

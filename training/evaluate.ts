@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
 import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
-import { combineViews, fieldAfter, transposeView } from '../src/model/views.js';
+import { combineViews, fieldAfter, isPlain, viewOf, type View } from '../src/model/views.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
 export interface EvalResult {
@@ -53,8 +53,8 @@ export interface EvalSums {
 
 export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, starts: number[], batch = 16, groupOf?: Uint8Array, memory?: StyleMemory): EvalSums {
   const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, modelLoss: 0, modelCorrect: 0, groups: [] };
-  // With a memory, the GPT's part of the mix is the mean over the memory's transposition views (views.ts); the
-  // GPT's own numbers stay those of the plain context.
+  // With a memory, the GPT's part of the mix is the mean over the memory's views of the context (views.ts); the GPT's
+  // own numbers stay those of the plain context.
   forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y, plain) => {
     const modelNll = -plain[y];
     const modelHit = argMax(plain) === y ? 1 : 0;
@@ -87,8 +87,8 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
 /**
  * Calls `visit` for every target of the windows at `starts` (window w starting at stream position s; input
  * position t; the target is stream[s + t + 1]) with the model's log-probabilities for it, `batch` windows per
- * forward pass. With transposition `views` (views.ts), `logProbs` is their combination and `plain` the
- * untransposed context's (the same row without views).
+ * forward pass. With `views` (views.ts), `logProbs` is their combination and `plain` the plain context's
+ * (the same row without views).
  */
 export function forEachTarget(
   model: GPT,
@@ -97,13 +97,13 @@ export function forEachTarget(
   starts: number[],
   batch: number,
   visit: (window: number, start: number, t: number, logProbs: ArrayLike<number>, target: number, plain: ArrayLike<number>) => void,
-  views?: readonly number[],
+  views?: readonly View[],
 ): void {
-  const viewed = views !== undefined && !(views.length === 1 && views[0] === 0);
+  const viewed = !isPlain(views);
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
     if (viewed) {
-      viewLogProbs(model, stream, seqLen, chunk, views, (b, t, combined, plain) => visit(i + b, chunk[b], t, combined, stream[chunk[b] + t + 1], plain));
+      viewLogProbs(model, stream, seqLen, chunk, views!, (b, t, combined, plain) => visit(i + b, chunk[b], t, combined, stream[chunk[b] + t + 1], plain));
       continue;
     }
     const lp = windowLogProbs(model, stream, seqLen, chunk);
@@ -118,26 +118,26 @@ export function forEachTarget(
 }
 
 /**
- * The windows at `starts` seen through each transposition view in one forward pass: for every position, the views'
- * combined log-probabilities and the untransposed view's (the first view when 0 is not among them).
+ * The windows at `starts` seen through each view in one forward pass: for every position, the views' combined
+ * log-probabilities and the plain context's (the first view's when the plain one is not among them).
  */
 function viewLogProbs(
   model: GPT,
   stream: Uint8Array,
   seqLen: number,
   starts: number[],
-  views: readonly number[],
+  views: readonly View[],
   visit: (b: number, t: number, combined: Float64Array, plain: Float32Array) => void,
 ): void {
   const V = views.length;
   const x = new Int32Array(starts.length * V * seqLen);
   starts.forEach((s, b) => {
     const window = stream.subarray(s, s + seqLen);
-    views.forEach((k, v) => x.set(transposeView(window, k), (b * V + v) * seqLen));
+    views.forEach((view, v) => x.set(viewOf(window, view), (b * V + v) * seqLen));
   });
   const lp = tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length * V, seqLen], 'int32'))).dataSync() as Float32Array);
   const vocab = lp.length / (starts.length * V * seqLen);
-  const plainView = Math.max(0, views.indexOf(0));
+  const plainView = Math.max(0, views.findIndex((v) => isPlain([v])));
   const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
   starts.forEach((s, b) => {
     const fields = streamFields(stream.subarray(s, s + seqLen));

@@ -12,18 +12,21 @@ import { initBackend } from '../model/backend.js';
 import { ModelLoadError } from '../model/store.js';
 import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
 import { fitMemoryInto } from '../../training/memory-fit.js';
+import { defaultViews, PLAIN_VIEW } from '../model/views.js';
 import { int, parse, UsageError } from './args.js';
 
-/** The default --views: the half-width of DEFAULT_MEMORY_SETTINGS.views. */
-const DEFAULT_VIEWS = Math.max(0, ...(DEFAULT_MEMORY_SETTINGS.views ?? [0]).map(Math.abs));
+/** The default --views: DEFAULT_MEMORY_SETTINGS.views is defaultViews(this). */
+const DEFAULT_VIEWS = ((DEFAULT_MEMORY_SETTINGS.views ?? []).length - 1) / 2;
 
-const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [--views N]
+const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [--views N] [--view-tempo F]
 
   --data DIR       a corpus from "maestro dataset build" (train.bin is what the memory holds; val.bin fits its weights)
   --model DIR      the style model the memory joins (memory.json and memory-<sha>.bin are written there)
   --chord-gap N    notes starting within N onset quanta (16 ms) of the previous one form one chord (default ${DEFAULT_MEMORY_SETTINGS.chordGap})
-  --views N        the GPT's part of the mix is the mean of its predictions for the context moved by −N..N semitones
-                   (src/model/views.ts; one forward pass per view; 0: the context as it is; default ${DEFAULT_VIEWS})
+  --views N        the GPT's part of the mix is the mean of its predictions for 2N + 1 views of the context: as it is
+                   and moved by ±1..±N semitones (src/model/views.ts; one forward pass per view; 0: the context as it
+                   is; default ${DEFAULT_VIEWS})
+  --view-tempo F   the transposed views are also played F slower or faster, alternately (e.g. 0.1; default 0)
 `;
 
 export async function runMemory(argv: string[]): Promise<number> {
@@ -31,8 +34,9 @@ export async function runMemory(argv: string[]): Promise<number> {
   let o;
   let chordGap: number;
   let views: number;
+  let viewTempo: number;
   try {
-    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, 'view-tempo': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
@@ -42,6 +46,8 @@ export async function runMemory(argv: string[]): Promise<number> {
     if (!existsSync(join(o.model, 'config.json'))) throw new UsageError(`no model at ${o.model} (missing config.json)`);
     chordGap = int(o['chord-gap'], 'chord-gap', DEFAULT_MEMORY_SETTINGS.chordGap, [0, 126])!;
     views = int(o.views, 'views', DEFAULT_VIEWS, [0, 6])!;
+    viewTempo = o['view-tempo'] === undefined ? 0 : Number(o['view-tempo']);
+    if (!(viewTempo >= 0 && viewTempo <= 0.5)) throw new UsageError(`--view-tempo must be a number from 0 to 0.5, not "${o['view-tempo']}"`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro memory: ${err.message}\n\n${HELP}`);
@@ -53,7 +59,7 @@ export async function runMemory(argv: string[]): Promise<number> {
   let fit;
   try {
     fit = fitMemoryInto(o.model, o.data, {
-      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: Array.from({ length: 2 * views + 1 }, (_, i) => i - views) },
+      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: defaultViews(views, viewTempo) },
       command: ['maestro', 'memory', ...argv].join(' '),
       onProgress: (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`),
     });
@@ -69,7 +75,8 @@ export async function runMemory(argv: string[]): Promise<number> {
   console.log(`memory: ${memory.notes} notes of ${o.data}/train.bin (${memory.trainTokens.length} tokens)`);
   console.log(`validation loss (${fit.windows} windows of ${fit.seqLen}): GPT alone ${fit.gpt.toFixed(4)}, with memory ${fit.mixed.toFixed(4)}, with weights fitted on the other half of the windows ${fit.crossValidated.toFixed(4)}`);
   const refine = memory.settings.refineByModel ?? {};
-  console.log(`  the GPT's part: the mean of ${(memory.settings.views ?? [0]).length} transposition view(s) of the context (${(memory.settings.views ?? [0]).join(', ')} semitones)`);
+  const viewList = memory.settings.views ?? [PLAIN_VIEW];
+  console.log(`  the GPT's part: the mean of ${viewList.length} view(s) of the context (semitones × tempo: ${viewList.map((v) => `${v.semitones} × ${v.tempo}`).join(', ')})`);
   console.log(`  refined by the GPT, exponents (exact, neighbours): ${MEMORY_FIELDS.map((f) => `${f} ${(refine[f] ?? [0, 0]).join(', ')}`).join('; ')}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'nod
 import { join } from 'node:path';
 import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
+import type { View } from './views.js';
 import { sha256 } from '../util/sha256.js';
 import { ModelLoadError } from './store.js';
 
@@ -65,6 +66,11 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     if (!Array.isArray(w) || w.length !== size || !w.every((x) => typeof x === 'number' && x >= 0 && x < 1)) {
       throw new ModelLoadError(`${path}: weights.${name} must be ${size} numbers in [0, 1)`);
     }
+  }
+  const views: unknown = json.settings?.views;
+  const isView = (v: unknown) => typeof v === 'object' && v !== null && Number.isInteger((v as View).semitones) && Math.abs((v as View).semitones) <= 24 && (v as View).tempo >= 0.5 && (v as View).tempo <= 2;
+  if (views !== undefined && !(Array.isArray(views) && views.length >= 1 && views.length <= 16 && views.every(isView))) {
+    throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2 }`);
   }
   return json;
 }

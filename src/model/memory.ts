@@ -20,6 +20,7 @@
  */
 import { SEP } from '../music/tokenizer.js';
 import { DEFAULT_NEIGHBOUR_SETTINGS, PitchNeighbours, type Neighbours, type NeighbourSettings } from './memory-neighbours.js';
+import { defaultViews, type View } from './views.js';
 
 export const MEMORY_FORMAT = 'maestro-memory/1';
 
@@ -60,11 +61,11 @@ export interface MemorySettings {
   /** The neighbours by the bag of recent pitches (memory-neighbours.ts). */
   neighbours: NeighbourSettings;
   /**
-   * The GPT distribution the memory is mixed into is the mean over these transpositions of the context, in
-   * semitones (views.ts; absent: [0], the context as it is). Part of the memory's settings because its weights are
-   * fitted against that distribution.
+   * The GPT distribution the memory is mixed into is the mean over these views of the context (transposed, slower or
+   * faster: views.ts; absent: the context as it is). Part of the memory's settings because its weights are fitted
+   * against that distribution.
    */
-  views?: number[];
+  views?: View[];
 }
 
 export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
@@ -78,7 +79,7 @@ export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
   refineByModel: { dt: [0.5, 0.5], pitch: [0.3, 0.5] },
   rubatoWidening: 3,
   neighbours: DEFAULT_NEIGHBOUR_SETTINGS,
-  views: [-2, -1, 0, 1, 2],
+  views: defaultViews(2),
 };
 
 /** Match-length buckets: bucket i holds lengths in [MATCH_BUCKETS[i-1], MATCH_BUCKETS[i]); bucket 0 is "no match". */

@@ -11,7 +11,7 @@ import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
 import { mixWithGuess, type StyleMemory } from './memory.js';
-import { combineViews, shiftPitch, transposeView } from './views.js';
+import { combineViews, isPlain, PLAIN_VIEW, viewOf, viewToken } from './views.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -46,7 +46,7 @@ export interface SampleRequest extends SamplingSettings {
   /**
    * The style's memory of its training performances (src/model/memory.ts): where what was just played matches
    * one of them, its continuation there is mixed into the model's distribution before any shaping. The model's
-   * part is then the mean over the memory's transposition views (views.ts): each row runs once per view.
+   * part is then the mean over the memory's views of the context (views.ts): each row runs once per view.
    */
   memory?: StyleMemory;
 }
@@ -137,10 +137,10 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   let alive = contexts.map((_, i) => i);
   const finished = new Set<number>();
   let field: TokenField = 'dt';
-  // Each row is V batch positions, one per transposition view (V = 1 without a memory or views).
-  const views = req.memory?.settings.views?.length ? req.memory.settings.views : [0];
+  // Each row is V batch positions, one per view of its context (V = 1 without a memory or views).
+  const views = isPlain(req.memory?.settings.views) ? [PLAIN_VIEW] : req.memory!.settings.views!;
   const V = views.length;
-  const viewsOf = (seqs: number[][]) => seqs.flatMap((c) => views.map((k) => transposeView(c, k)));
+  const viewsOf = (seqs: number[][]) => seqs.flatMap((c) => views.map((view) => viewOf(c, view)));
   const positionsOf = (js: number[]) => js.flatMap((j) => views.map((_, v) => j * V + v));
 
   let { logits, cache } = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'));
@@ -189,7 +189,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       if (stillAlive.length === 0) break;
       const shrink = stillAlive.length < alive.length;
       alive = stillAlive.map((j) => alive[j]);
-      const stepTokens = stillAlive.flatMap((j) => views.map((k) => (drawn === 'pitch' ? shiftPitch(next[j], k) : next[j])));
+      const stepTokens = stillAlive.flatMap((j) => views.map((view) => viewToken(next[j], drawn, view)));
       if (cache.length >= blockSize) {
         // Context full: keep the most recent half and rebuild the cache (positions restart at 0).
         disposeCache(cache);

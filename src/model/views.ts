@@ -1,56 +1,115 @@
 /**
- * Transposition views: the GPT's prediction as the mean of its predictions for the same context moved by a few
- * semitones (test-time augmentation), each view's pitch distribution moved back before averaging.
+ * Views: the GPT's prediction as the mean of its predictions for the same context transposed by a few semitones
+ * and played a little slower or faster (test-time augmentation), each view's distribution mapped back before
+ * averaging: a pitch moved back by the transposition, a dt or duration rescaled by the tempo.
  *
  * Why: the style memory (memory.ts) holds the training performances note for note; what the mix needs from the
- * GPT is the part that generalises. A fine-tuned GPT has also memorised its pieces in their own keys and is
- * over-confident wherever a validation passage resembles them; the same context a semitone or two away asks it
- * for what it learned about music in general (the base was pre-trained with pitch-shift augmentation, so it reads
- * transposed music as well). Measured on the thesis protocol (session 18, views −2..2, memory refitted): baroque
- * 1.577 → 1.563, romantic 1.479 → 1.473, vanguard 1.600 → 1.598 — although the ensemble alone is worse than the
- * plain GPT for vanguard. The price is one forward pass per view.
+ * GPT is the part that generalises. A fine-tuned GPT has also half memorised its pieces, in their own keys and
+ * tempi, and is over-confident wherever a validation passage resembles them; the same context moved a little asks
+ * it for what it learned about music in general (the base was pre-trained with pitch-shift augmentation, so it
+ * reads transposed music as well). Measured on the thesis protocol (session 18, memory refitted for each):
+ * transpositions −2..2 took baroque 1.577 → 1.564, romantic 1.479 → 1.473, vanguard 1.600 → 1.598, most of it on
+ * the pieces the training part does not hold; the GPT's own loss, alone, gets worse for vanguard. Making the
+ * transposed views also 10 % slower or faster helped baroque (a further 0.004) and not romantic (0.003 worse), so
+ * the tempo change is chosen per style. The price is one forward pass per view.
  */
 import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
 
-const PITCH = TOKEN_FIELDS.indexOf('pitch');
+/** One view of a context: every pitch moved by `semitones`, every dt and duration multiplied by `tempo`. */
+export interface View {
+  semitones: number;
+  /** > 1: slower (longer gaps and notes). */
+  tempo: number;
+}
+
+/** The context as it is. */
+export const PLAIN_VIEW: View = { semitones: 0, tempo: 1 };
+
+/**
+ * The views `maestro memory --views n --view-tempo f` builds: the plain context and its transpositions by ±1..±n
+ * semitones; with `f` > 0 every transposed view is also played f slower or faster, alternately (−n slower, −n+1
+ * faster, …), so that the same passes cover both kinds of change.
+ */
+export function defaultViews(n: number, tempoChange = 0): View[] {
+  const views: View[] = [];
+  for (let k = -n; k <= n; k++) {
+    const slower = views.filter((v) => v.semitones !== 0).length % 2 === 0;
+    views.push(k === 0 ? PLAIN_VIEW : { semitones: k, tempo: tempoChange === 0 ? 1 : slower ? 1 + tempoChange : 1 - tempoChange });
+  }
+  return views;
+}
+
 /** Pitch tokens a view may hold (the grammar's 1..126; a view keeps a note at the edge there). */
-const PITCH_LO = 1;
-const PITCH_HI = 126;
+const PITCH_RANGE = [1, 126] as const;
+const TIMING_RANGE = { dt: [0, 126], dur: [1, 126] } as const;
 
-/** A pitch token moved by `semitones`, kept within the pitch tokens. */
-export function shiftPitch(token: number, semitones: number): number {
-  return Math.min(PITCH_HI, Math.max(PITCH_LO, token + semitones));
+const clamp = (x: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, x));
+
+/** A token of field `field` as `view` sees it. */
+export function viewToken(token: number, field: TokenField, view: View): number {
+  if (field === 'pitch') return view.semitones === 0 ? token : clamp(token + view.semitones, PITCH_RANGE);
+  if ((field === 'dt' || field === 'dur') && view.tempo !== 1) return clamp(Math.round(token * view.tempo), TIMING_RANGE[field]);
+  return token;
 }
 
-/**
- * `tokens` (a window or a history, possibly starting mid-note) as the view `semitones` away: every pitch token
- * moved, the rest unchanged. Unlike transposeTokens (augmentation), the shift is never reduced: every view of
- * every context is the same distance away, so its prediction can be moved back by exactly that.
- */
-export function transposeView(tokens: ArrayLike<number>, semitones: number): number[] {
+/** `tokens` (a window or a history, possibly starting mid-note) as `view` sees it. */
+export function viewOf(tokens: ArrayLike<number>, view: View): number[] {
+  if (view.semitones === 0 && view.tempo === 1) return Array.from(tokens);
   const fields = streamFields(tokens);
-  return Array.from(tokens, (x, i) => (semitones !== 0 && fields[i] === PITCH ? shiftPitch(x, semitones) : x));
+  return Array.from(tokens, (x, i) => viewToken(x, TOKEN_FIELDS[fields[i]], view));
 }
 
 /**
- * The views' log-probabilities for one next token combined: the mean of their probabilities, a pitch view's
- * distribution read `semitones` back (its p(x + k) is the view's belief in x). Returns normalised log-probabilities.
- * `rows[v]` is view v's log-probabilities (or logits: each row is normalised first).
+ * How a view's timing distribution maps back: row d' of the matrix spreads the view's bin d' (an interval of width
+ * 1 around d', i.e. width 1/tempo in the context's own time) over the context's bins by overlap. Cached per tempo.
  */
-export function combineViews(rows: readonly ArrayLike<number>[], views: readonly number[], field: TokenField): Float64Array {
+const rebinCache = new Map<number, { to: number; share: number }[][]>();
+function rebin(tempo: number): { to: number; share: number }[][] {
+  let m = rebinCache.get(tempo);
+  if (m) return m;
+  m = [];
+  for (let dv = 0; dv < 128; dv++) {
+    const [a, b] = [(dv - 0.5) / tempo, (dv + 0.5) / tempo];
+    const row: { to: number; share: number }[] = [];
+    for (let d = Math.max(0, Math.floor(a)); d <= Math.min(127, Math.ceil(b)); d++) {
+      const overlap = Math.min(b, d + 0.5) - Math.max(a, d - 0.5);
+      if (overlap > 0) row.push({ to: d, share: overlap / (b - a) });
+    }
+    m.push(row);
+  }
+  rebinCache.set(tempo, m);
+  return m;
+}
+
+/**
+ * The views' log-probabilities for one next token (of field `field`) combined: the mean of their probabilities,
+ * each mapped back to the context's own terms (a transposed view's belief in pitch x + k is a belief in x; a slower
+ * view's belief in dt d' a belief in d'/tempo, spread over the bins it overlaps). `rows[v]` holds view v's
+ * log-probabilities or logits (each row is normalised first). Returns normalised log-probabilities.
+ */
+export function combineViews(rows: readonly ArrayLike<number>[], views: readonly View[], field: TokenField): Float64Array {
   const vocab = rows[0].length;
   const out = new Float64Array(vocab);
+  const p = new Float64Array(vocab);
   rows.forEach((row, v) => {
     let max = -Infinity;
     for (let i = 0; i < vocab; i++) max = Math.max(max, row[i]);
     let sum = 0;
-    for (let i = 0; i < vocab; i++) sum += Math.exp(row[i] - max);
-    const logZ = max + Math.log(sum);
-    const k = field === 'pitch' ? views[v] : 0;
-    for (let x = 0; x < vocab; x++) {
-      const from = x + k;
-      if (from >= 0 && from < vocab) out[x] += Math.exp(row[from] - logZ);
-    }
+    for (let i = 0; i < vocab; i++) sum += (p[i] = Math.exp(row[i] - max));
+    const { semitones, tempo } = views[v];
+    if (field === 'pitch' && semitones !== 0) {
+      for (let x = 0; x < vocab; x++) {
+        const from = x + semitones;
+        if (from >= 0 && from < vocab) out[x] += p[from] / sum;
+      }
+    } else if ((field === 'dt' || field === 'dur') && tempo !== 1) {
+      const m = rebin(tempo);
+      // The separator keeps its own bin (a dt position may hold a piece's end marker).
+      for (let dv = 0; dv < vocab; dv++) {
+        if (dv === vocab - 1) out[dv] += p[dv] / sum;
+        else for (const { to, share } of m[dv]) if (to < vocab - 1) out[field === 'dur' ? Math.max(1, to) : to] += (p[dv] / sum) * share; // no duration is 0
+      }
+    } else for (let x = 0; x < vocab; x++) out[x] += p[x] / sum;
   });
   let total = 0;
   for (let x = 0; x < vocab; x++) total += out[x];
@@ -58,7 +117,12 @@ export function combineViews(rows: readonly ArrayLike<number>[], views: readonly
   return out;
 }
 
-/** The field of the token after a context whose last token has field `last` (a pitch is followed by its separator). */
+/** The field of the token after one of field `last` (a pitch is followed by its separator). */
 export function fieldAfter(last: TokenField): TokenField {
-  return last === 'sep' ? 'dt' : last === 'dt' ? 'dur' : last === 'dur' ? 'pitch' : 'sep';
+  return TOKEN_FIELDS[(TOKEN_FIELDS.indexOf(last) + 1) % TOKEN_FIELDS.length];
+}
+
+/** Whether `views` is just the plain context (no extra passes). */
+export function isPlain(views: readonly View[] | undefined): boolean {
+  return !views || views.length === 0 || (views.length === 1 && views[0].semitones === 0 && views[0].tempo === 1);
 }
