@@ -105,6 +105,9 @@ describe('views of the context (transposed, slower, faster)', () => {
     const plain = evaluateWindows(model, stream, seqLen, starts);
     expect(served.modelLoss).toBeCloseTo(plain.loss, 6);
     expect(served.loss).not.toBeCloseTo(plain.loss, 3);
+    // Without the plain view among them, the GPT's own numbers still come from the plain context (an extra pass).
+    const moved = new StyleMemory(stream, { ...DEFAULT_MEMORY_SETTINGS, views: [views[0], views[2]] }, noWeights());
+    expect(evaluateWindows(model, stream, seqLen, starts, 16, undefined, moved).modelLoss).toBeCloseTo(plain.loss, 6);
     const votes = collectVotes(model, memory, stream, seqLen);
     const all = evaluateWindows(model, stream, seqLen, windowStarts(stream.length, seqLen));
     expect(votes.plainLoss / votes.tokens).toBeCloseTo(all.loss / all.tokens, 5);

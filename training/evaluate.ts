@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
 import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
-import { combineViews, fieldAfter, isPlain, viewOf, type View } from '../src/model/views.js';
+import { combineViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
 export interface EvalResult {
@@ -119,7 +119,7 @@ export function forEachTarget(
 
 /**
  * The windows at `starts` seen through each view in one forward pass: for every position, the views' combined
- * log-probabilities and the plain context's (the first view's when the plain one is not among them).
+ * log-probabilities and the plain context's (an extra pass when the plain view is not among them).
  */
 function viewLogProbs(
   model: GPT,
@@ -129,21 +129,23 @@ function viewLogProbs(
   views: readonly View[],
   visit: (b: number, t: number, combined: Float64Array, plain: Float32Array) => void,
 ): void {
-  const V = views.length;
+  const plainAt = views.findIndex((v) => isPlain([v]));
+  const passes = plainAt >= 0 ? views : [...views, PLAIN_VIEW];
+  const plainView = plainAt >= 0 ? plainAt : views.length;
+  const V = passes.length;
   const x = new Int32Array(starts.length * V * seqLen);
   starts.forEach((s, b) => {
     const window = stream.subarray(s, s + seqLen);
-    views.forEach((view, v) => x.set(viewOf(window, view), (b * V + v) * seqLen));
+    passes.forEach((view, v) => x.set(viewOf(window, view), (b * V + v) * seqLen));
   });
   const lp = tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length * V, seqLen], 'int32'))).dataSync() as Float32Array);
   const vocab = lp.length / (starts.length * V * seqLen);
-  const plainView = Math.max(0, views.findIndex((v) => isPlain([v])));
   const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
   starts.forEach((s, b) => {
     const fields = streamFields(stream.subarray(s, s + seqLen));
     for (let t = 0; t < seqLen; t++) {
       const rows = views.map((_, v) => row(b, v, t));
-      visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), rows[plainView]);
+      visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), row(b, plainView, t));
     }
   });
 }
