@@ -12,7 +12,8 @@ import { loadWorkerConfig } from '../src/config.js';
 import { writeMidi } from '../src/music/midi.js';
 import { readMemoryFile, saveMemory } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
-import { StyleMemory } from '../src/model/memory.js';
+import { DEFAULT_MEMORY_SETTINGS, StyleMemory } from '../src/model/memory.js';
+import { defaultViews } from '../src/model/views.js';
 
 let harness: BotHarness | null = null;
 afterAll(async () => {
@@ -56,11 +57,13 @@ describe('/admin with a real (tiny) training run', () => {
     expect(h.fake.events.some((e) => e.kind === 'message.edit' && /`train baroque`/.test(String(e.detail.content)))).toBe(true);
 
     // The served style has a memory: promotion fits it against the candidate (and compares with it) and keeps it.
-    saveMemory(path.join(modelsDir, 'baroque'), new StyleMemory(tokens(4000, 3)), { corpus: 'before', licence: 'test' });
+    // Its own settings (views here) carry over to the refitted memory.
+    saveMemory(path.join(modelsDir, 'baroque'), new StyleMemory(tokens(4000, 3), { ...DEFAULT_MEMORY_SETTINGS, views: defaultViews(1, 0.1) }), { corpus: 'before', licence: 'test' });
     const before = readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8');
     const promoted = await outcome(admin('promote', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }]).id);
     expect(promoted).toMatch(/Its memory was fitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
     const refitted = readMemoryFile(path.join(modelsDir, 'baroque'))!;
+    expect(refitted.settings.views).toEqual(defaultViews(1, 0.1));
     expect(refitted.source.sha256).toBe(sha256(new Uint8Array(readFileSync(path.join(corpus, 'train.bin')))));
     expect((refitted.fit as { model: { weightsSha256: string } }).model.weightsSha256).toBe(sha256(new Uint8Array(readFileSync(path.join(modelsDir, 'baroque', 'weights.mtw')))));
     // The served tiny model has no validation metrics, so the trained one is promoted.

@@ -392,7 +392,8 @@ describe('style memory: promotion compares as served', () => {
     const data = tinyCorpus();
     const dir = await createTinyModelsDir(['served', 'candidate']);
     const [served, candidate] = [join(dir, 'served'), join(dir, 'candidate')];
-    fitMemoryInto(served, data);
+    // The style's own settings (its views here) are what the candidate's memory is fitted with.
+    fitMemoryInto(served, data, { settings: { ...DEFAULT_MEMORY_SETTINGS, views: defaultViews(1, 0.1) } });
     const setServedLoss = (loss: number) => {
       const json = readMemoryFile(served)!;
       writeFileSync(join(served, 'memory.json'), JSON.stringify({ ...json, fit: { ...json.fit, valLoss: loss } }));
@@ -407,6 +408,8 @@ describe('style memory: promotion compares as served', () => {
       const fitted = fittedMemoryLoss(candidate);
       expect(fitted).toBeGreaterThan(0);
       expect(readMemoryFile(candidate)!.source.sha256).toBe(readMemoryFile(served)!.source.sha256);
+      expect(readMemoryFile(candidate)!.settings.views).toEqual(defaultViews(1, 0.1));
+      expect((readMemoryFile(candidate)!.fit as { command: string }).command).toMatch(/--views 1 --view-tempo 0\.1 \(by promote\)/);
       // A served mix worse than the candidate's: promoted, with the memory fitted against it (not fitted again).
       log.mockClear();
       setServedLoss(99);

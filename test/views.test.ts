@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewToken, type View } from '../src/model/views.js';
+import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewPattern, viewToken, type View } from '../src/model/views.js';
 import { StyleMemory, DEFAULT_MEMORY_SETTINGS, noWeights } from '../src/model/memory.js';
 import { evaluateWindows, forEachTarget, windowStarts } from '../training/evaluate.js';
 import { collectVotes } from '../training/memory-fit.js';
@@ -48,6 +48,10 @@ describe('views of the context (transposed, slower, faster)', () => {
     expect(defaultViews(2)).toEqual([-2, -1, 0, 1, 2].map((k) => (k === 0 ? PLAIN_VIEW : { semitones: k, tempo: 1 })));
     expect(defaultViews(2, 0.1)).toEqual([{ semitones: -2, tempo: 1.1 }, { semitones: -1, tempo: 0.9 }, PLAIN_VIEW, { semitones: 1, tempo: 1.1 }, { semitones: 2, tempo: 0.9 }]);
     expect(isPlain(defaultViews(0))).toBe(true);
+    // …and back (what promotion and the training worker pass on to "maestro memory")
+    for (const [n, f] of [[0, 0], [2, 0], [2, 0.1], [3, 0.15]]) expect(viewPattern(defaultViews(n, f))).toEqual({ n, tempoChange: f });
+    expect(viewPattern([{ semitones: 0, tempo: 1 }, { semitones: 5, tempo: 1 }])).toBeUndefined();
+    expect(viewPattern([{ semitones: -1, tempo: 1 }, PLAIN_VIEW, { semitones: 1, tempo: 1.2 }])).toBeUndefined();
   });
 
   it('combining: a transposed view\'s belief in pitch x + k is a belief in x, a slower view\'s in dt d a belief in d / tempo', () => {

@@ -43,6 +43,16 @@ export function defaultViews(n: number, tempoChange = 0): View[] {
 const PITCH_RANGE = [1, 126] as const;
 const TIMING_RANGE = { dt: [0, 126], dur: [1, 126] } as const;
 
+/** The (n, tempo change) whose defaultViews are `views`, or undefined when they are not of that pattern. */
+export function viewPattern(views: readonly View[]): { n: number; tempoChange: number } | undefined {
+  const n = (views.length - 1) / 2;
+  if (!Number.isInteger(n) || n < 0) return undefined;
+  const first = views.find((v) => v.semitones !== 0);
+  const tempoChange = first ? Math.round(Math.abs(first.tempo - 1) * 1000) / 1000 : 0;
+  const same = defaultViews(n, tempoChange).every((v, i) => v.semitones === views[i].semitones && Math.abs(v.tempo - views[i].tempo) < 1e-9);
+  return same ? { n, tempoChange } : undefined;
+}
+
 const clamp = (x: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, x));
 
 /** A token of field `field` as `view` sees it. */
