@@ -10,8 +10,8 @@
  * reads transposed music as well). Measured on the thesis protocol (session 18, memory refitted for each):
  * transpositions −2..2 took baroque 1.577 → 1.564, romantic 1.479 → 1.473, vanguard 1.600 → 1.598, most of it on
  * the pieces the training part does not hold; the GPT's own loss, alone, gets worse for vanguard. Making the
- * transposed views also 10 % slower or faster helped baroque (a further 0.004) and not romantic (0.003 worse), so
- * the tempo change is chosen per style. The price is one forward pass per view.
+ * transposed views also 10 % slower or faster took baroque on to 1.559 but cost romantic 0.003 and vanguard 0.001,
+ * so the tempo change is chosen per style. The price is one forward pass per view.
  */
 import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
 
