@@ -32,7 +32,7 @@ export interface MemoryVotes {
   /** Summed GPT loss of the targets without a vote, and all targets. */
   restLoss: number;
   restByWindow: Float64Array;
-  /** Summed loss of the GPT alone on the plain context (without the memory's transposition views), all targets. */
+  /** Summed loss of the GPT alone on the plain context (without the memory's views of it), all targets. */
   plainLoss: number;
   tokens: number;
   windows: number;
@@ -144,7 +144,7 @@ export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: 
   return loss / (windows * (v.tokens / v.windows));
 }
 
-/** The mean loss over the same targets of the GPT part of the mix (its transposition views combined, if any). */
+/** The mean loss over the same targets of the GPT part of the mix (the memory's views of the context combined, if any). */
 export function modelLoss(v: MemoryVotes): number {
   return (v.restLoss - v.votes.reduce((a, x) => a + Math.log(x.model), 0)) / v.tokens;
 }

@@ -11,7 +11,7 @@ import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
-import { viewPattern } from '../model/views.js';
+import { viewArgs } from '../model/views.js';
 import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
@@ -324,9 +324,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
       const served = readMemoryFile(target)!.settings;
       const { chordGap } = served;
       const views = served.views ?? DEFAULT_MEMORY_SETTINGS.views;
-      const pattern = views && viewPattern(views);
-      const viewArgs = pattern ? ` --views ${pattern.n}${pattern.tempoChange ? ` --view-tempo ${pattern.tempoChange}` : ''}` : '';
-      fitMemoryInto(candidate, corpus, { settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views }, command: `maestro memory --data ${corpus} --model ${candidate} --chord-gap ${chordGap}${viewArgs} (by promote)` });
+      const command = ['maestro memory --data', corpus, '--model', candidate, '--chord-gap', chordGap, ...viewArgs(views), '(by promote)'].join(' ');
+      fitMemoryInto(candidate, corpus, { settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views }, command });
     }
     const candidateWithMemory = fittedMemoryLoss(candidate);
     if (candidateWithMemory !== undefined) {

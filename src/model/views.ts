@@ -53,6 +53,13 @@ export function viewPattern(views: readonly View[]): { n: number; tempoChange: n
   return same ? { n, tempoChange } : undefined;
 }
 
+/** The `maestro memory` arguments that rebuild `views` (none when they are not of the defaultViews pattern). */
+export function viewArgs(views: readonly View[] | undefined): string[] {
+  const pattern = views && viewPattern(views);
+  if (!pattern) return [];
+  return ['--views', String(pattern.n), ...(pattern.tempoChange ? ['--view-tempo', String(pattern.tempoChange)] : [])];
+}
+
 const clamp = (x: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, x));
 
 /** A token of field `field` as `view` sees it. */

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { DatasetSummary } from '../cli/dataset.js';
 import type { WorkerConfig } from '../config.js';
 import type { JobProgress, TrainingService } from '../queue/jobs.js';
-import { viewPattern } from '../model/views.js';
+import { viewArgs } from '../model/views.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO_ROOT, 'src/cli/main.ts');
@@ -196,11 +196,7 @@ export async function loadTrainingService(
         let fitted = '';
         // The style's chord gap and views, as served.
         const served = cli.readMemoryFile(live)?.settings;
-        const pattern = served?.views && viewPattern(served.views);
-        const args = [
-          ...(served?.chordGap !== undefined ? ['--chord-gap', String(served.chordGap)] : []),
-          ...(pattern ? ['--views', String(pattern.n), ...(pattern.tempoChange ? ['--view-tempo', String(pattern.tempoChange)] : [])] : []),
-        ];
+        const args = [...(served?.chordGap !== undefined ? ['--chord-gap', String(served.chordGap)] : []), ...viewArgs(served?.views)];
         const code = await runner.run(['memory', '--data', memoryCorpus, '--model', chosen.dir, ...args], (line) => {
           const m = /GPT alone ([\d.]+), with memory ([\d.]+)/.exec(line);
           if (m) fitted = `${m[2]} with it, ${m[1]} without`;
