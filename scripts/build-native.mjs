@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds Maestro's native kernels (native/kernels/*.cc → native/kernels/build/kernels.node: the matrix
-// product, GELU, AdamW, reductions and dropout) with the machine's C++ compiler and Node's own headers. Run by
+// product, GELU, AdamW, reductions, dropout and one-query attention) with the machine's C++ compiler and Node's own headers. Run by
 // `npm ci`/`npm install` (postinstall). Optional: if there is no compiler, no headers or no x86-64 CPU, it
 // says so and exits 0, and Maestro keeps tfjs' own wasm kernels (~4x slower to train; see
 // src/model/native-kernels.ts).
@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const sources = ['module.cc', 'gemm.cc', 'gelu.cc', 'optim.cc', 'dropout.cc'].map((file) => join(root, 'native', 'kernels', file));
+const sources = ['module.cc', 'gemm.cc', 'gelu.cc', 'optim.cc', 'dropout.cc', 'attention.cc'].map((file) => join(root, 'native', 'kernels', file));
 const outDir = join(root, 'native', 'kernels', 'build');
 const out = join(outDir, 'kernels.node');
 

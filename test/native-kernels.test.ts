@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { nativeKernels, nativeKernelsStatus } from '../src/model/native-kernels.js';
-import { FUSED_ADAMW, FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD, SUM_SQUARES } from '../src/model/wasm-kernels.js';
+import { ATTEND_ONE, FUSED_ADAMW, FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD, SUM_SQUARES } from '../src/model/wasm-kernels.js';
 import { AdamW, DEFAULT_ADAMW } from '../training/optim.js';
-import { GPT, crossEntropy, dropout } from '../src/model/gpt.js';
+import { GPT, crossEntropy, disposeCache, dropout } from '../src/model/gpt.js';
 import { MAESTRO_SMALL } from '../src/model/config.js';
 import { initBackend } from '../src/model/backend.js';
 import { Rng } from '../src/util/rng.js';
@@ -300,6 +300,88 @@ describe.skipIf(!native)('native dropout (native/kernels/dropout.cc)', () => {
     expect(loss(21)).not.toBe(loss(22));
     expect(loss(21)).not.toBe(loss());
     tf.dispose([x, w, grad, want, tokens, targets]);
+    model.dispose();
+  });
+});
+
+describe.skipIf(!native)('native one-query attention (native/kernels/attention.cc)', () => {
+  /** softmax(scale·q·(k_j + er_j))·v per head, in float64, the obvious way. */
+  function attendReference(q: Float32Array, k: Float32Array, v: Float32Array, er: Float32Array, heads: number, keys: number, dim: number, scale: number): Float64Array {
+    const y = new Float64Array(heads * dim);
+    for (let h = 0; h < heads; h++) {
+      const s = Array.from({ length: keys }, (_, j) => {
+        let dot = 0;
+        for (let d = 0; d < dim; d++) dot += q[h * dim + d] * (k[(h * keys + j) * dim + d] + er[j * dim + d]);
+        return dot * scale;
+      });
+      const max = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < keys; j++) for (let d = 0; d < dim; d++) y[h * dim + d] += (e[j] / sum) * v[(h * keys + j) * dim + d];
+    }
+    return y;
+  }
+
+  it('equals the reference for keys split in two parts, every head, vector body and tail of dim, at heap offsets', () => {
+    const rng = new Rng(8);
+    for (const [heads, keys0, keys1, dim] of [[1, 0, 1, 1], [3, 5, 2, 8], [4, 31, 1, 13], [8, 100, 31, 64]]) {
+      const keys = keys0 + keys1;
+      const rand = (n: number) => Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 4);
+      const q = rand(heads * dim), k = rand(heads * keys * dim), v = rand(heads * keys * dim), er = rand(keys * dim);
+      // The two parts as the cache holds them: [heads, keys0, dim] and [heads, keys1, dim].
+      const part = (x: Float32Array, from: number, n: number) => {
+        const out = new Float32Array(heads * n * dim);
+        for (let h = 0; h < heads; h++) out.set(x.subarray((h * keys + from) * dim, (h * keys + from + n) * dim), h * n * dim);
+        return out;
+      };
+      const pieces = [q, part(k, 0, keys0), part(v, 0, keys0), part(k, keys0, keys1), part(v, keys0, keys1), er];
+      const heap = new Float32Array(7 + pieces.reduce((a, p) => a + p.length, 0) + heads * dim);
+      const offsets: number[] = [];
+      let at = 7; // not aligned to a vector
+      for (const p of pieces) {
+        offsets.push(at);
+        heap.set(p, at);
+        at += p.length;
+      }
+      const scale = 1 / Math.sqrt(dim);
+      native!.attendOne(heap, offsets[0], offsets[1], offsets[2], keys0, offsets[3], offsets[4], keys1, offsets[5], at, heads, dim, scale);
+      const want = attendReference(q, k, v, er, heads, keys, dim, scale);
+      const got = heap.subarray(at, at + heads * dim);
+      const worst = Math.max(...Array.from(got, (x, i) => Math.abs(x - want[i])));
+      expect(worst).toBeLessThan(1e-5);
+    }
+  });
+
+  it('refuses operands outside the heap and a cache without keys', () => {
+    const heap = new Float32Array(64);
+    expect(() => native!.attendOne(heap, 0, 8, 16, 1, 24, 32, 1, 40, 60, 1, 8, 1)).toThrow(/outside the heap/);
+    expect(() => native!.attendOne(heap, 0, 8, 16, 0, 24, 32, 0, 40, 48, 1, 8, 1)).toThrow(RangeError);
+    expect(() => native!.attendOne(heap, 0, 8, 16, 1.5, 24, 32, 1, 40, 48, 1, 8, 1)).toThrow(RangeError);
+  });
+
+  it('serves GPT.step: cached decoding equals the full forward pass across merges of the recent rows', () => {
+    expect(tf.getKernel(ATTEND_ONE, 'wasm')).toBeTruthy();
+    const config = { ...MAESTRO_SMALL, nLayer: 2, nHead: 2, nEmbd: 64, mlpDim: 128, blockSize: 96, maxRelDist: 96, dropout: 0 };
+    const model = new GPT(config, undefined, 6);
+    for (const [name, w] of Object.entries(model.weights)) if (name.endsWith('attn.er')) w.assign(tf.randomNormal(w.shape, 0, 1, 'float32', 9));
+    const B = 3, T = 90; // 85 steps after a 5-token prefill: the recent rows are merged twice
+    const tokens = tf.randomUniform([B, T], 0, 128, 'int32', 4) as tf.Tensor2D;
+    const full = model.forward(tokens).reshape([B, T, 128]);
+    let { logits, cache } = model.prefill(tokens.slice([0, 0], [B, 5]) as tf.Tensor2D);
+    let worst = 0;
+    let merged = 0;
+    for (let t = 5; t < T; t++) {
+      logits.dispose();
+      ({ logits, cache } = model.step(tokens.slice([0, t], [B, 1]).reshape([B]) as tf.Tensor1D, cache));
+      if (!cache.layers[0].recent) merged++;
+      expect(cache.layers[0].k.shape[1] + (cache.layers[0].recent?.k.shape[1] ?? 0)).toBe(t + 1);
+      worst = Math.max(worst, tf.tidy(() => logits.sub(full.slice([0, t, 0], [B, 1, 128]).reshape([B, 128])).abs().max().dataSync()[0]));
+    }
+    expect(merged).toBe(2);
+    expect(worst).toBeLessThan(1e-4);
+    const before = tf.memory().numTensors;
+    disposeCache(cache);
+    expect(tf.memory().numTensors).toBe(before - 4 * config.nLayer + (cache.layers[0].recent ? 0 : 2 * config.nLayer));
     model.dispose();
   });
 });

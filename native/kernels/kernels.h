@@ -17,3 +17,6 @@ napi_value SumSquares(napi_env env, napi_callback_info info);
 napi_value ColumnSums(napi_env env, napi_callback_info info);
 // dropout(heap, xOffset, yOffset, size, seed, rate): y = x·keep(seed, i)/(1 − rate); also its own gradient — dropout.cc
 napi_value Dropout(napi_env env, napi_callback_info info);
+// attendOne(heap, qOffset, k0Offset, v0Offset, keys0, k1Offset, v1Offset, keys1, erOffset, yOffset, heads, dim, scale):
+// one query per head over a KV cache in two parts — attention.cc
+napi_value AttendOne(napi_env env, napi_callback_info info);

@@ -26,6 +26,7 @@ NAPI_MODULE_INIT() {
   exportFunction(env, exports, "sumSquares", SumSquares);
   exportFunction(env, exports, "columnSums", ColumnSums);
   exportFunction(env, exports, "dropout", Dropout);
+  exportFunction(env, exports, "attendOne", AttendOne);
   napi_value supported;
   napi_get_boolean(env, cpuSupported(), &supported);
   napi_set_named_property(env, exports, "supported", supported);

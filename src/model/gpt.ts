@@ -15,16 +15,29 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type ModelConfig, validateConfig } from './config.js';
-import { FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD } from './wasm-kernels.js';
+import { ATTEND_ONE, FUSED_DROPOUT, FUSED_GELU, FUSED_GELU_GRAD, type AttendOneAttrs } from './wasm-kernels.js';
 
 export type Weights = Record<string, tf.Variable>;
 
-/** Per-layer attention keys/values of everything seen so far: k, v are [B·H, t, D]. */
+/**
+ * Per-layer attention keys/values of everything seen so far, [B·H, rows, D], in two parts: `k, v` (settled) and
+ * `recent` (the last few steps' rows, fewer than RECENT_ROWS). A step appends its row to the short recent part and
+ * only every RECENT_ROWS steps merges it into the settled one: copying the whole cache at every step (tfjs tensors
+ * are immutable) was a sixth of a sampling step's time.
+ */
 export interface KVCache {
-  layers: { k: tf.Tensor3D; v: tf.Tensor3D }[];
+  layers: { k: tf.Tensor3D; v: tf.Tensor3D; recent?: { k: tf.Tensor3D; v: tf.Tensor3D } }[];
   /** Number of positions in the cache (the next token's absolute position). */
   length: number;
   batch: number;
+}
+
+/** Recent rows a cache layer holds before they are merged into its settled rows. */
+export const RECENT_ROWS = 32;
+
+/** Frees every tensor of a cache. */
+export function disposeCache(cache: KVCache): void {
+  for (const l of cache.layers) for (const t of [l.k, l.v, l.recent?.k, l.recent?.v]) if (t && !t.isDisposed) t.dispose();
 }
 
 export class GPT {
@@ -88,28 +101,26 @@ export class GPT {
       let x = embed(w, tokens.reshape([B, 1]) as tf.Tensor2D, t, this.config).reshape([B, C]) as tf.Tensor2D;
       for (let l = 0; l < this.config.nLayer; l++) {
         const p = `h${l}.`;
+        const layer = cache.layers[l];
         const h = layerNorm(x, w[p + 'ln1.g'], w[p + 'ln1.b']);
-        const q = linear(h, w, p + 'attn.q').reshape([B * H, 1, D]);
-        const k = linear(h, w, p + 'attn.k').reshape([B * H, 1, D]);
-        const v = linear(h, w, p + 'attn.v').reshape([B * H, 1, D]);
-        const kAll = tf.keep(tf.concat([cache.layers[l].k, k], 1) as tf.Tensor3D);
-        const vAll = tf.keep(tf.concat([cache.layers[l].v, v], 1) as tf.Tensor3D);
-        newLayers.push({ k: kAll, v: vAll });
-        const er = w[p + 'attn.er'].slice([M - 1 - t, 0], [t + 1, D]); // [t+1, D], aligned with keys 0..t
-        // One query row: q·k_j + q·Er_j = q·(k_j + Er_j). Elementwise products and sums beat t-wide
-        // matmuls here (each matmul would build and pack a new XNNPACK operator for every token).
-        const scores = q.mul(kAll.add(er)).sum(-1); // [BH, t+1]
-        const att = tf.softmax(scores.mul(1 / Math.sqrt(D)));
-        const y = att.reshape([B * H, t + 1, 1]).mul(vAll).sum(1).reshape([B, C]) as tf.Tensor2D; // [BH, D] → [B, C]
+        const q = linear(h, w, p + 'attn.q').reshape([B * H, 1, D]) as tf.Tensor3D;
+        const k = linear(h, w, p + 'attn.k').reshape([B * H, 1, D]) as tf.Tensor3D;
+        const v = linear(h, w, p + 'attn.v').reshape([B * H, 1, D]) as tf.Tensor3D;
+        const recentK = layer.recent ? (tf.concat([layer.recent.k, k], 1) as tf.Tensor3D) : k;
+        const recentV = layer.recent ? (tf.concat([layer.recent.v, v], 1) as tf.Tensor3D) : v;
+        // Er rows M-1-t .. M-1 are aligned with keys 0..t.
+        const y = attendOne(q, [layer.k, recentK], [layer.v, recentV], w[p + 'attn.er'], M - 1 - t, 1 / Math.sqrt(D)).reshape([B, C]) as tf.Tensor2D; // [BH, D] → [B, C]
+        if (recentK.shape[1] >= RECENT_ROWS) newLayers.push({ k: tf.keep(tf.concat([layer.k, recentK], 1)), v: tf.keep(tf.concat([layer.v, recentV], 1)) });
+        else newLayers.push({ k: layer.k, v: layer.v, recent: { k: tf.keep(recentK), v: tf.keep(recentV) } });
         x = x.add(linear(y, w, p + 'attn.o'));
         x = x.add(mlp(layerNorm(x, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p));
       }
       return tf.matMul(layerNorm(x, w['lnf.g'], w['lnf.b']), w['head.w']) as tf.Tensor2D;
     });
-    for (const layer of cache.layers) {
-      layer.k.dispose();
-      layer.v.dispose();
-    }
+    // The old cache's tensors that the new one does not share.
+    cache.layers.forEach((old, l) => {
+      for (const t of [old.k, old.v, old.recent?.k, old.recent?.v]) if (t && t !== newLayers[l].k && t !== newLayers[l].v) t.dispose();
+    });
     return { logits, cache: { layers: newLayers, length: t + 1, batch: B } };
   }
 
@@ -176,6 +187,27 @@ function embed(w: Weights, tokens: tf.Tensor2D, pos0: number, c: ModelConfig): t
 
 function linear(x: tf.Tensor2D, w: Weights, name: string): tf.Tensor2D {
   return tf.matMul(x, w[name + '.w']).add(w[name + '.b']) as tf.Tensor2D;
+}
+
+/**
+ * One query per head [BH, 1, D] over its cache k, v [BH, T, D] — given in parts along T (`ks`, `vs`) — with relative
+ * embeddings er[erRow .. erRow+T) aligned with the keys: softmax(scale·q·(k_j + er_j)) · v, [BH, D]. The native kernel does it in one pass per head; the
+ * tfjs ops fallback uses q·k_j + q·Er_j = q·(k_j + Er_j), elementwise (a t-wide matmul per token would build and
+ * pack a new XNNPACK operator every time).
+ */
+export function attendOne(q: tf.Tensor3D, ks: tf.Tensor3D[], vs: tf.Tensor3D[], er: tf.Tensor, erRow: number, scale: number): tf.Tensor2D {
+  if (ks.length === 2 && tf.getKernel(ATTEND_ONE, tf.getBackend())) {
+    const attrs: AttendOneAttrs = { erRow, scale };
+    return tf.engine().runKernel(ATTEND_ONE, { q, k0: ks[0], v0: vs[0], k1: ks[1], v1: vs[1], er }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  }
+  return tf.tidy(() => {
+    const k = ks.length === 1 ? ks[0] : tf.concat(ks, 1);
+    const v = vs.length === 1 ? vs[0] : tf.concat(vs, 1);
+    const [BH, T, D] = k.shape;
+    const scores = q.mul(k.add(er.slice([erRow, 0], [T, D]))).sum(-1); // [BH, T]
+    const att = tf.softmax(scores.mul(scale));
+    return att.reshape([BH, T, 1]).mul(v).sum(1) as tf.Tensor2D;
+  });
 }
 
 function mlp(x: tf.Tensor2D, w: Weights, p: string): tf.Tensor2D {

@@ -4,7 +4,7 @@
  * They work on float32 tensors that live in the wasm backend's heap, in place (the heap is handed over as
  * a Float32Array: no copies): the matrix product, ~4x faster than tfjs' XNNPACK products compiled to wasm
  * SIMD; GELU forward/backward and the AdamW update fused into one pass each; squared norms and column
- * sums; dropout with its mask hashed from (seed, index) instead of drawn in JavaScript. Built by `npm ci` (scripts/build-native.mjs);
+ * sums; dropout with its mask hashed from (seed, index) instead of drawn in JavaScript; the sampler's one-query attention. Built by `npm ci` (scripts/build-native.mjs);
  * without them Maestro runs exactly as before, only slower. `MAESTRO_NATIVE_KERNELS=0` turns them off
  * (benchmarks use that to measure the difference).
  */
@@ -40,6 +40,13 @@ export interface NativeKernels {
    * `seed` is a non-negative safe integer.
    */
   dropout(heap: Float32Array, xOffset: number, yOffset: number, size: number, seed: number, rate: number): void;
+  /**
+   * One query per head over a key/value cache in two parts (settled rows, then recent ones) with relative embeddings:
+   * for each head h, s_j = scale·q_h·(k_hj + er_j) over its keys0 + keys1 keys, y_h = Σ_j softmax(s)_j · v_hj.
+   * q and y are [heads, dim], k0 and v0 [heads, keys0, dim], k1 and v1 [heads, keys1, dim], er [keys0 + keys1, dim].
+   */
+  attendOne(heap: Float32Array, qOffset: number, k0Offset: number, v0Offset: number, keys0: number, k1Offset: number, v1Offset: number, keys1: number,
+    erOffset: number, yOffset: number, heads: number, dim: number, scale: number): void;
   supported: boolean;
 }
 

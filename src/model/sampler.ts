@@ -6,7 +6,7 @@
  * Same seed + same inputs ⇒ same tokens: each candidate draws from its own seeded generator.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { GPT, KVCache } from './gpt.js';
+import { disposeCache, type GPT, type KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
@@ -252,7 +252,8 @@ function earliestGap(ends: number[], onsetMs: number, max: number): number {
 /** The cache restricted to the batch positions `keep` (each position owns nHead consecutive rows). */
 function keepRows(cache: KVCache, keep: readonly number[], nHead: number): KVCache {
   const idx = tf.tensor1d(keep.flatMap((j) => Array.from({ length: nHead }, (_, h) => j * nHead + h)), 'int32');
-  const layers = cache.layers.map((l) => ({ k: tf.gather(l.k, idx) as tf.Tensor3D, v: tf.gather(l.v, idx) as tf.Tensor3D }));
+  const rows = (t: tf.Tensor3D) => tf.gather(t, idx) as tf.Tensor3D;
+  const layers = cache.layers.map((l) => ({ k: rows(l.k), v: rows(l.v), ...(l.recent ? { recent: { k: rows(l.recent.k), v: rows(l.recent.v) } } : {}) }));
   idx.dispose();
   disposeCache(cache);
   return { layers, length: cache.length, batch: keep.length };
@@ -309,9 +310,3 @@ function validateBatch(req: BatchRequest): void {
   for (const r of req.rows) if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
 }
 
-function disposeCache(cache: KVCache): void {
-  for (const l of cache.layers) {
-    if (!l.k.isDisposed) l.k.dispose();
-    if (!l.v.isDisposed) l.v.dispose();
-  }
-}

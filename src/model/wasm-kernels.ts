@@ -14,7 +14,8 @@
  * the operands in the heap, transposed or not, ~4x faster than XNNPACK's wasm SIMD; and GELU becomes one
  * fused kernel each way (FUSED_GELU, used by the model when it is registered), where tfjs composes it of
  * nine elementwise ops forward, more backward, and a scalar tanh; likewise AdamW's update (FUSED_ADAMW,
- * used by training/optim.ts), column sums, and dropout (FUSED_DROPOUT: tfjs draws its masks in JavaScript).
+ * used by training/optim.ts), column sums, dropout (FUSED_DROPOUT: tfjs draws its masks in JavaScript), and the
+ * sampler's one-query attention over its KV cache (ATTEND_ONE: tfjs ops build four cache-sized temporaries per layer).
  * Embedding lookups are written as one-hot matmuls by the model (vocab is 128), so no Gather gradient
  * (UnsortedSegmentSum, missing on wasm) is ever needed.
  */
@@ -54,6 +55,7 @@ export function installFastWasmKernels(): void {
     override({ kernelName: FUSED_ADAMW, backendName: 'wasm', kernelFunc: nativeAdamW as unknown as KernelFunc });
     override({ kernelName: SUM_SQUARES, backendName: 'wasm', kernelFunc: nativeSumSquares as unknown as KernelFunc });
     override({ kernelName: FUSED_DROPOUT, backendName: 'wasm', kernelFunc: nativeDropout as unknown as KernelFunc });
+    override({ kernelName: ATTEND_ONE, backendName: 'wasm', kernelFunc: nativeAttendOne as unknown as KernelFunc });
   }
 }
 
@@ -349,5 +351,35 @@ function sliceFromHeap(args: { inputs: { x: TensorInfo }; backend: WasmBackend; 
     while (d >= 0 && ++idx[d] === size[d]) idx[d--] = 0;
     if (d < 0) break;
   }
+  return out;
+}
+
+// --- One-query attention (GPT.step) ---------------------------------------------------------------------
+
+/**
+ * y [heads, dim] from q [heads, dim] over a cache in two parts, k0/v0 [heads, keys0, dim] then k1/v1 [heads, keys1, dim],
+ * with rows erRow.. of er [M, dim] aligned with the keys; attrs { erRow, scale }.
+ */
+export const ATTEND_ONE = 'MaestroAttendOne';
+
+export interface AttendOneAttrs {
+  erRow: number;
+  scale: number;
+}
+
+function nativeAttendOne(args: { inputs: { q: TensorInfo; k0: TensorInfo; v0: TensorInfo; k1: TensorInfo; v1: TensorInfo; er: TensorInfo }; backend: WasmBackend; attrs: AttendOneAttrs }): TensorInfo {
+  const { inputs: { q, k0, v0, k1, v1, er }, backend, attrs: { erRow, scale } } = args;
+  const [heads, keys0, dim] = k0.shape;
+  const keys1 = k1.shape[1];
+  const same = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  if (k0.shape.length !== 3 || !same(v0.shape, k0.shape) || !same(v1.shape, k1.shape) || !same(k1.shape, [heads, keys1, dim]) ||
+      tf.util.sizeFromShape(q.shape) !== heads * dim || er.shape.length !== 2 || er.shape[1] !== dim)
+    throw new Error(`${ATTEND_ONE}: shapes q ${q.shape}, k ${k0.shape} + ${k1.shape}, v ${v0.shape} + ${v1.shape}, er ${er.shape} do not fit together`);
+  const keys = keys0 + keys1;
+  if (!(Number.isInteger(erRow) && erRow >= 0 && erRow + keys <= er.shape[0])) throw new Error(`${ATTEND_ONE}: er rows ${erRow}..${erRow + keys - 1} outside its ${er.shape[0]}`);
+  const out = backend.makeOutput([heads, dim], 'float32');
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const at = (t: TensorInfo) => heapOffset(backend, t);
+  nativeKernels()!.attendOne(heap, at(q), at(k0), at(v0), keys0, at(k1), at(v1), keys1, at(er) + erRow * dim, at(out), heads, dim, scale);
   return out;
 }
