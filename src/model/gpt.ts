@@ -86,7 +86,7 @@ export class GPT {
 
   /**
    * Append one token per sequence [B] at position cache.length; returns logits [B, V] and the grown cache
-   * (the old cache's tensors are disposed). Only the new query's relative logits are computed:
+   * (the old cache's tensors are disposed or taken over by the new one: use only the returned cache). Only the new query's relative logits are computed:
    * for keys 0..t they are q·Er[M-1-t .. M-1]ᵀ, already aligned with the keys, so no skewing is needed.
    */
   step(tokens: tf.Tensor1D, cache: KVCache): { logits: tf.Tensor2D; cache: KVCache } {
@@ -191,9 +191,10 @@ function linear(x: tf.Tensor2D, w: Weights, name: string): tf.Tensor2D {
 
 /**
  * One query per head [BH, 1, D] over its cache k, v [BH, T, D] — given in parts along T (`ks`, `vs`) — with relative
- * embeddings er[erRow .. erRow+T) aligned with the keys: softmax(scale·q·(k_j + er_j)) · v, [BH, D]. The native kernel does it in one pass per head; the
- * tfjs ops fallback uses q·k_j + q·Er_j = q·(k_j + Er_j), elementwise (a t-wide matmul per token would build and
- * pack a new XNNPACK operator every time).
+ * embeddings er[erRow .. erRow+T) aligned with the keys: softmax(scale·q·(k_j + er_j)) · v, [BH, D]. The native
+ * kernel does it in one pass per head, reading the parts where they are; the tfjs ops fallback uses
+ * q·k_j + q·Er_j = q·(k_j + Er_j), elementwise (a t-wide matmul per token would build and pack a new XNNPACK
+ * operator every time).
  */
 export function attendOne(q: tf.Tensor3D, ks: tf.Tensor3D[], vs: tf.Tensor3D[], er: tf.Tensor, erRow: number, scale: number): tf.Tensor2D {
   if (ks.length === 2 && tf.getKernel(ATTEND_ONE, tf.getBackend())) {
