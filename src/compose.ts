@@ -174,6 +174,8 @@ export interface ContinueManyRequest {
   modelsDir?: string;
   /** As in ComposeRequest (default true). */
   memory?: boolean;
+  /** Pitch temperature (default DEFAULT_SAMPLING's; the evaluation measures others with it). */
+  temperature?: number;
 }
 
 /**
@@ -186,7 +188,14 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const memory = servedMemory(req.memory, styleMemory);
   const prompts = req.items.map((it) => promptTokens(tokenizer, readMidi(it.midi)));
   const rows = req.items.flatMap((it, i) => Array.from({ length: req.candidates }, (_, k) => ({ prompt: prompts[i], seed: mixSeed(it.seed, k) })));
-  const sampled = sampleBatch(model, tokenizer, { ...DEFAULT_SAMPLING, seconds: req.seconds, maxNotes: req.maxNotes, rows, ...(memory ? { memory } : {}) });
+  const sampled = sampleBatch(model, tokenizer, {
+    ...DEFAULT_SAMPLING,
+    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    seconds: req.seconds,
+    maxNotes: req.maxNotes,
+    rows,
+    ...(memory ? { memory } : {}),
+  });
   return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
 }
 

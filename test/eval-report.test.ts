@@ -225,6 +225,29 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     fs.rmSync(models, { recursive: true });
   });
 
+  it('--temperature reaches the sampler, in 1 process and in 2, and the report says which was used', async () => {
+    const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard']);
+    const run = async (jobs: string, extra: string[]) => {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
+      const argv = ['--report', out, '--models', models, '--prompts', 'c_major_scale', '--k', '2', '--seconds', '4', '--seed', '3', '--no-base', '--jobs', jobs, ...extra];
+      expect(await runEvalReport(argv, repoRoot, quiet)).toBe(0);
+      const json = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+      fs.rmSync(out, { recursive: true });
+      return json;
+    };
+    const served = await run('2', []);
+    const cold = await run('2', ['--temperature', '0.3']);
+    const coldOne = await run('1', ['--temperature', '0.3']);
+    const notes = (r: { items: { system: string; notes?: number }[] }) => JSON.stringify(r.items.filter((i) => i.system !== 'thesis'));
+    expect(notes(coldOne)).toBe(notes(cold));
+    expect(notes(cold)).not.toBe(notes(served));
+    expect(cold.meta.sampling).toContain('temperature 0.3 (--temperature; served: 0.9)');
+    expect(served.meta.sampling).toContain('default settings: temperature 0.9');
+    expect(await runEvalReport(['--report', 'x', '--temperature', '0'], repoRoot, quiet)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--temperature', 'hot'], repoRoot, quiet)).toBe(2);
+    fs.rmSync(models, { recursive: true });
+  });
+
   it('ships a classifier that matches the current features and is clearly above chance', () => {
     const c = loadClassifier(path.join(repoRoot, DEFAULT_CLASSIFIER_DIR));
     expect(c.file.model.featureNames).toEqual(extractFeatures([], 1).names);

@@ -19,6 +19,7 @@
  *   --no-generate       score only the thesis' outputs (no model needed)
  *   --no-base           skip the base model
  *   --no-memory         sample the style models without their memories (the GPT alone)
+ *   --temperature t     pitch temperature for the style and base models (default: the served one)
  *   --retrain           retrain the style classifier on the real data and save it to models/style-classifier
  */
 import fs from 'node:fs';
@@ -67,6 +68,7 @@ report.json and style-accuracy.png to <dir> and prints the tables.
   --no-generate    score only the thesis' outputs (no model needed)
   --no-base        skip the base model
   --no-memory      sample the style models without their memories (the GPT alone)
+  --temperature t  pitch temperature of the style and base models (default ${DEFAULT_SAMPLING.temperature}, as served)
   --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
@@ -85,6 +87,8 @@ interface EvalArgs {
   retrain: boolean;
   /** Sample with the style models' memories (the served configuration). */
   memory: boolean;
+  /** Pitch temperature (absent: the served default). */
+  temperature?: number;
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
@@ -108,6 +112,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
       'no-generate': { type: 'boolean' },
       'no-base': { type: 'boolean' },
       'no-memory': { type: 'boolean' },
+      temperature: { type: 'string' },
       retrain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -118,6 +123,8 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
   const k = positiveInt('k', values.k, 2);
   const seconds = positiveInt('seconds', values.seconds, 30);
   if (k < 1 || seconds < 1) throw new EvalUsageError('--k and --seconds must be at least 1');
+  const temperature = values.temperature === undefined ? undefined : Number(values.temperature);
+  if (temperature !== undefined && !(temperature > 0 && temperature <= 2)) throw new EvalUsageError(`--temperature must be a number above 0 and at most 2 (got "${values.temperature}")`);
   return {
     reportDir: path.resolve(values.report),
     k,
@@ -130,6 +137,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
     base: !values['no-base'],
     retrain: Boolean(values.retrain),
     memory: !values['no-memory'],
+    ...(temperature !== undefined ? { temperature } : {}),
   };
 }
 
@@ -150,10 +158,10 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
 }
 
 /** Our models through compose's batch path: loaded lazily so scoring the thesis alone needs no model code. */
-async function composeGenerator(modelsDir: string, memory: boolean): Promise<GenerateFn> {
+async function composeGenerator(modelsDir: string, memory: boolean, temperature?: number): Promise<GenerateFn> {
   const { continueMany } = await import('../compose.js');
   return (req) =>
-    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory });
+    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory, ...(temperature !== undefined ? { temperature } : {}) });
 }
 
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
@@ -222,9 +230,9 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     if (args.base && !hasBase) notes.push(`no base model in ${args.modelsDir}: not generated`);
     if (available.length || hasBase) {
       log(`Generating ${args.k} continuation(s) × ${prompts.length} prompts × ${available.length + (hasBase ? 1 : 0)} models …`);
-      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, args.memory) : undefined;
+      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, args.memory, args.temperature) : undefined;
       try {
-        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, args.memory);
+        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, args.memory, args.temperature);
         const plan = { prompts, k: args.k, seconds: args.seconds, seed: args.seed, styles: available as Style[], includeBase: hasBase, generate, concurrency: args.jobs, log };
         continuations.push(...(await generateAll(plan)));
       } finally {
@@ -241,7 +249,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
-    sampling: `default settings: temperature ${DEFAULT_SAMPLING.temperature} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
+    sampling: `${args.temperature === undefined ? 'default settings: ' : ''}temperature ${args.temperature ?? DEFAULT_SAMPLING.temperature}${args.temperature === undefined ? '' : ' (--temperature; served: ' + DEFAULT_SAMPLING.temperature + ')'} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length

@@ -15,12 +15,14 @@ export interface ChildJob {
   maxNotes: number;
   /** Sample with the style's memory (the served configuration). */
   memory: boolean;
+  /** Pitch temperature (absent: the default). */
+  temperature?: number;
 }
 
 export type ChildReply = { id: number; continuations: NoteSequence[][] } | { id: number; error: string };
 
 process.on('message', (job: ChildJob) => {
-  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir, memory: job.memory })
+  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir, memory: job.memory, temperature: job.temperature })
     .then((continuations) => process.send!({ id: job.id, continuations } satisfies ChildReply))
     .catch((err: unknown) => process.send!({ id: job.id, error: err instanceof Error ? err.message : String(err) } satisfies ChildReply));
 });
