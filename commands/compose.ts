@@ -4,13 +4,15 @@ import type { BotContext } from '../src/bot/context.js';
 import { checkRange, startCompose } from '../src/bot/compose-flow.js';
 import { UserFacingError } from '../src/bot/errors.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
+import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 export const scope = 'global';
 
 export const LIMITS = {
   seconds: { min: 10, max: 120, default: 30 },
-  temperature: { min: 0.1, max: 2, default: 1 },
-  topP: { min: 0.1, max: 1, default: 0.96 },
+  // The served defaults, as the CLI and the music report use them.
+  temperature: { min: 0.1, max: 2, default: DEFAULT_SAMPLING.temperature },
+  topP: { min: 0.1, max: 1, default: DEFAULT_SAMPLING.topP },
   candidates: { min: 1, max: 4, default: 1 },
   seedMax: 2_147_483_647,
 } as const;
@@ -29,8 +31,8 @@ export const data = new SlashCommandBuilder()
   )
   .addAttachmentOption((o) => o.setName('midi').setDescription('A MIDI file to continue (leave empty to improvise)'))
   .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
-  .addNumberOption((o) => o.setName('temperature').setDescription('Higher = a more adventurous melody (default 1.0)').setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
-  .addNumberOption((o) => o.setName('top_p').setDescription('Nucleus sampling threshold for the melody (default 0.96)').setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
+  .addNumberOption((o) => o.setName('temperature').setDescription(`Higher = a more adventurous melody (default ${DEFAULT_SAMPLING.temperature})`).setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
+  .addNumberOption((o) => o.setName('top_p').setDescription(`Nucleus sampling threshold for the melody (default ${DEFAULT_SAMPLING.topP})`).setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
   .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max))
   .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'));

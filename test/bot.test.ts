@@ -14,6 +14,7 @@ import type { ComposeService } from '../src/queue/jobs.js';
 import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
 import { SlashCommandBuilder } from 'discord.js';
+import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 const S = ApplicationCommandOptionType.String;
 const I = ApplicationCommandOptionType.Integer;
@@ -68,6 +69,8 @@ describe('/compose end to end', () => {
     expect(Buffer.from(png.bytes.subarray(0, 8)).toString('hex')).toBe('89504e470d0a1a0a');
     expect(msg.content).toContain('seed 77');
     expect(msg.content).toContain('/compose style:baroque seconds:10');
+    // Options left out take the served defaults: what the CLI uses and the music report measures.
+    expect(msg.content).toContain(`temperature:${DEFAULT_SAMPLING.temperature} top_p:${DEFAULT_SAMPLING.topP} seed:77`);
     // The user saw the queue state before the result.
     expect(h.fake.events.some((e) => e.kind === 'message.edit' && String(e.detail.content).includes('queued'))).toBe(true);
     expect(h.fake.identifies.map((x) => x.intents)).toEqual([1]); // Guilds only

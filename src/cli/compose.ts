@@ -10,14 +10,15 @@ import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, UsageError } from './args.js';
+import { DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
 
   --style NAME        baroque | romantic | vanguard | base (a model directory under --models)
   --seconds S         seconds of continuation (default 30)
-  --temperature T     sampling temperature on the pitch's logits (default 0.9)
+  --temperature T     sampling temperature on the pitch's logits (default ${DEFAULT_SAMPLING.temperature})
   --top-k K           keep the K most likely pitches (default 0 = off)
-  --top-p P           nucleus sampling mass for the pitch (default 0.95)
+  --top-p P           nucleus sampling mass for the pitch (default ${DEFAULT_SAMPLING.topP})
   --shape-rhythm      apply temperature/top-k/top-p to the rhythm (dt, dur) too; by default the rhythm is drawn
                       from the model's own distribution (sharpening it piles notes into chords and walls)
   --seed N            random seed (default: random; printed so the result can be reproduced)

@@ -61,7 +61,7 @@ export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates
   rows: readonly SampleRow[];
 }
 
-export const DEFAULT_SAMPLING: Omit<SamplingSettings, 'seed'> = { temperature: 0.9, topK: 0, topP: 0.95 };
+export { DEFAULT_SAMPLING } from './sampling-defaults.js';
 
 /**
  * The most notes a continuation lets sound at once: the densest real clip in the evaluation data sustains 17
