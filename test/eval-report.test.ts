@@ -14,6 +14,7 @@ import { runEvalReport } from '../src/cli/eval-music.js';
 import { sharedDir } from '../src/eval/corpus.js';
 import { mulberry32 as rng } from '../src/util/rng.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
+import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const quiet = { out: () => {}, err: () => {} };
@@ -241,8 +242,8 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     const notes = (r: { items: { system: string; notes?: number }[] }) => JSON.stringify(r.items.filter((i) => i.system !== 'thesis'));
     expect(notes(coldOne)).toBe(notes(cold));
     expect(notes(cold)).not.toBe(notes(served));
-    expect(cold.meta.sampling).toContain('temperature 0.3 (--temperature; served: 0.9)');
-    expect(served.meta.sampling).toContain('default settings: temperature 0.9');
+    expect(cold.meta.sampling).toContain(`temperature 0.3 (--temperature; served: ${DEFAULT_SAMPLING.temperature})`);
+    expect(served.meta.sampling).toContain(`default settings: temperature ${DEFAULT_SAMPLING.temperature}`);
     expect(await runEvalReport(['--report', 'x', '--temperature', '0'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--temperature', 'hot'], repoRoot, quiet)).toBe(2);
     fs.rmSync(models, { recursive: true });
