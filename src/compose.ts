@@ -190,7 +190,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const rows = req.items.flatMap((it, i) => Array.from({ length: req.candidates }, (_, k) => ({ prompt: prompts[i], seed: mixSeed(it.seed, k) })));
   const sampled = sampleBatch(model, tokenizer, {
     ...DEFAULT_SAMPLING,
-    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    temperature: req.temperature ?? DEFAULT_SAMPLING.temperature,
     seconds: req.seconds,
     maxNotes: req.maxNotes,
     rows,

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
 import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
-import { combineViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
+import { combineViews, fieldAfter, isPlain, isPlainView, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
 export interface EvalResult {
@@ -129,7 +129,7 @@ function viewLogProbs(
   views: readonly View[],
   visit: (b: number, t: number, combined: Float64Array, plain: Float32Array) => void,
 ): void {
-  const plainAt = views.findIndex((v) => isPlain([v]));
+  const plainAt = views.findIndex(isPlainView);
   const passes = plainAt >= 0 ? views : [...views, PLAIN_VIEW];
   const plainView = plainAt >= 0 ? plainAt : views.length;
   const V = passes.length;

@@ -137,7 +137,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
     base: !values['no-base'],
     retrain: Boolean(values.retrain),
     memory: !values['no-memory'],
-    ...(temperature !== undefined ? { temperature } : {}),
+    temperature,
   };
 }
 
@@ -161,7 +161,7 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
 async function composeGenerator(modelsDir: string, memory: boolean, temperature?: number): Promise<GenerateFn> {
   const { continueMany } = await import('../compose.js');
   return (req) =>
-    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory, ...(temperature !== undefined ? { temperature } : {}) });
+    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory, temperature });
 }
 
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
@@ -249,7 +249,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
-    sampling: `${args.temperature === undefined ? 'default settings: ' : ''}temperature ${args.temperature ?? DEFAULT_SAMPLING.temperature}${args.temperature === undefined ? '' : ' (--temperature; served: ' + DEFAULT_SAMPLING.temperature + ')'} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
+    sampling: `${args.temperature === undefined ? `default settings: temperature ${DEFAULT_SAMPLING.temperature}` : `temperature ${args.temperature} (--temperature; served: ${DEFAULT_SAMPLING.temperature})`} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length

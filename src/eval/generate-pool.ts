@@ -58,7 +58,7 @@ export function createGeneratePool(modelsDir: string, size: number, memory = tru
       const w = await acquire();
       const id = nextId++;
       const items = req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed }));
-      const job: ChildJob = { id, modelsDir, style: req.model, items, seconds: req.seconds, count: req.count, maxNotes: req.maxNotes, memory, ...(temperature !== undefined ? { temperature } : {}) };
+      const job: ChildJob = { id, modelsDir, style: req.model, items, seconds: req.seconds, count: req.count, maxNotes: req.maxNotes, memory, temperature };
       return new Promise<NoteSequence[][]>((resolve, reject) => {
         pending.set(id, { resolve, reject, worker: w });
         w.send(job);

@@ -71,7 +71,7 @@ export function viewToken(token: number, field: TokenField, view: View): number 
 
 /** `tokens` (a window or a history, possibly starting mid-note) as `view` sees it. */
 export function viewOf(tokens: ArrayLike<number>, view: View): number[] {
-  if (view.semitones === 0 && view.tempo === 1) return Array.from(tokens);
+  if (isPlainView(view)) return Array.from(tokens);
   const fields = streamFields(tokens);
   return Array.from(tokens, (x, i) => viewToken(x, TOKEN_FIELDS[fields[i]], view));
 }
@@ -139,7 +139,12 @@ export function fieldAfter(last: TokenField): TokenField {
   return TOKEN_FIELDS[(TOKEN_FIELDS.indexOf(last) + 1) % TOKEN_FIELDS.length];
 }
 
+/** Whether `view` is the context as it is. */
+export function isPlainView(view: View): boolean {
+  return view.semitones === 0 && view.tempo === 1;
+}
+
 /** Whether `views` is just the plain context (no extra passes). */
 export function isPlain(views: readonly View[] | undefined): boolean {
-  return !views || views.length === 0 || (views.length === 1 && views[0].semitones === 0 && views[0].tempo === 1);
+  return !views || views.length === 0 || (views.length === 1 && isPlainView(views[0]));
 }
