@@ -123,6 +123,7 @@ function writeFixture() {
   addCatalog('asap/Bach/Prelude/bwv_846/Copy01M.mid', 'Bach', 'Prelude_bwv_846', excerpt, '2004/bach-846-a.midi', 1);
   addCatalog('asap/Bach/Fugue/bwv_846/Other02.mid', 'Bach', 'Fugue_bwv_846', piece(31));
   addCatalog('asap/Chopin/Berceuse_op_57/Other03.mid', 'Chopin', 'Berceuse_op_57', piece(32));
+  addCatalog('asap/Bach/Prelude/bwv_875/Other05.mid', 'Bach', 'Prelude_bwv_875', piece(34));
   addCatalog('asap/Beethoven/Sonata_21/Other04.mid', 'Beethoven', 'Piano_Sonata_21_1st, "Waldstein"', piece(33));
   addCatalog('asap/Beethoven/Sonata_23/Gone.mid', 'Beethoven', 'Piano_Sonata_23_1st', null);
   catalogCsv = path.join(datasets, 'index.csv');
@@ -190,7 +191,7 @@ describe('dataset build', () => {
 
   it('thesis protocol: zip order, validation = last 10 % of the stream, held out of pre-training by content', () => {
     const result = build('thesis', true);
-    expect(result.corpora.map((c) => c.name)).toEqual(['thesis-baroque', 'thesis-romantic', 'pretrain-thesis']);
+    expect(result.corpora.map((c) => c.name)).toEqual(['thesis-baroque', 'thesis-romantic', 'pretrain-thesis', 'thesis-baroque-plus', 'thesis-romantic-plus']);
     const baroque = path.join(root, 'thesis', 'thesis-baroque');
     const expectedStream = Buffer.concat(THESIS.filter(([s]) => s === 'baroque').map(([, f]) => tokensOf(path.join(maestroDir, f))));
     const cut = Math.floor(expectedStream.length * 0.9);
@@ -228,6 +229,36 @@ describe('dataset build', () => {
       contains(pretrainVal, tokensOf(path.join(datasets, 'asap/Beethoven/Sonata_21/Other04.mid')))).toBe(true);
   });
 
+  it('thesis-<style>-plus: the thesis corpus with the composer\'s other pre-training performances in front, the same validation, no validation piece', () => {
+    build('plus', true);
+    const thesis = path.join(root, 'plus', 'thesis-baroque');
+    const plus = path.join(root, 'plus', 'thesis-baroque-plus');
+    const thesisTrain = loadTokenShard(path.join(thesis, 'train.bin'));
+    const plusTrain = loadTokenShard(path.join(plus, 'train.bin'));
+    expect(readFileSync(path.join(plus, 'val.bin')).equals(readFileSync(path.join(thesis, 'val.bin')))).toBe(true);
+    expect(Buffer.from(plusTrain.subarray(plusTrain.length - thesisTrain.length)).equals(Buffer.from(thesisTrain))).toBe(true);
+    // Added: the unrelated Bach prelude pre-training trains on; not added: Chopin, Beethoven, or any performance of BWV 846.
+    const manifest = manifestOf(plus);
+    const added = manifest.files.filter((f) => f.streamRange[1] <= plusTrain.length - thesisTrain.length).map((f) => f.id);
+    const pretrain = manifestOf(path.join(root, 'plus', 'pretrain-thesis'));
+    const inPretrainTrain = pretrain.files.some((f) => f.id === 'catalog:asap/Bach/Prelude/bwv_875/Other05.mid' && f.split === 'train');
+    expect(added).toEqual(inPretrainTrain ? ['catalog:asap/Bach/Prelude/bwv_875/Other05.mid'] : []);
+    expect(inPretrainTrain).toBe(true);
+    expect(manifest.validationFiles).toEqual(manifestOf(thesis).validationFiles);
+    for (const id of manifest.validationFiles) {
+      const content = tokensOf(path.join(maestroDir, id.replace('maestro:', '')));
+      expect(contains(plusTrain.subarray(0, plusTrain.length - thesisTrain.length), content)).toBe(false);
+    }
+    for (const rel of ['asap/Bach/Prelude/bwv_846/Copy01M.mid', 'asap/Bach/Fugue/bwv_846/Other02.mid']) {
+      expect(contains(plusTrain, tokensOf(path.join(path.dirname(catalogCsv), rel)))).toBe(false);
+    }
+    // Its manifest's stream ranges still point at each file's tokens.
+    for (const f of manifest.files.filter((m) => m.split === 'train')) {
+      const [a, b] = f.streamRange;
+      expect(b - a).toBe(f.tokens);
+    }
+  });
+
   it('thesis build: a style added to the config (not in the thesis) is selected by piece and held out of pre-training', () => {
     const added = path.join(root, 'styles-added.json');
     const config = JSON.parse(readFileSync(stylesFile, 'utf8')) as { styles: unknown[] };
@@ -235,7 +266,7 @@ describe('dataset build', () => {
     writeFileSync(added, JSON.stringify(config));
     const log: string[] = [];
     const result = buildDatasets({ outDir: path.join(root, 'thesis-added'), stylesFile: added, maestroDir, catalogCsv, thesis: true, minNotes: 20, log: (l) => log.push(l) });
-    expect(result.corpora.map((c) => c.name)).toEqual(['thesis-baroque', 'thesis-romantic', 'impressionist', 'pretrain-thesis']);
+    expect(result.corpora.map((c) => c.name)).toEqual(['thesis-baroque', 'thesis-romantic', 'impressionist', 'pretrain-thesis', 'thesis-baroque-plus', 'thesis-romantic-plus']);
     expect(log.join('\n')).toMatch(/impressionist: not in thesis-selection.csv; selecting its pieces by composer/);
     // The thesis corpora are unchanged by the extra style.
     build('thesis-plain', true);

@@ -17,7 +17,9 @@ const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '..
 const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR] [--json]
 
   --thesis        reproduce the thesis: its 150 MAESTRO files (thesis-selection.csv) per style,
-                  concatenated in zip_order, validation = last 10% of each style's token stream
+                  concatenated in zip_order, validation = last 10% of each style's token stream; also
+                  thesis-<style>-plus: the same with the composer's other performances that pre-training
+                  trains on (no validation piece) added to the training stream, the same validation
   --maestro DIR   MAESTRO-layout folder (default ../shared/datasets/maestro-thesis)
   --catalog CSV   catalog of other piano MIDIs (default ../shared/datasets/index.csv); "none" to skip
   --styles FILE   style definitions (default training/styles.json)

@@ -6,8 +6,9 @@
  *   <out>/<corpus>/val.bin        same format
  *   <out>/<corpus>/manifest.json  what went in: files, hours, notes, tokens, which files are
  *                                 validation, content hashes, what was excluded and why
- * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files) and `pretrain-thesis`
- * (a style the thesis does not have, added to styles.json, gets a by-piece `<style>` corpus);
+ * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files), `pretrain-thesis` and
+ * `thesis-<style>-plus` (the thesis corpus with the composer's other pre-training performances added to its
+ * training stream) (a style the thesis does not have, added to styles.json, gets a by-piece `<style>` corpus);
  * otherwise `<style>` (selected by styles.json) and `pretrain`.
  *
  * A file's token stream is `gigaTokenizer.encode(file)`: `[127, dt, dur, pitch]…` ending with a lone
@@ -517,6 +518,44 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
     for (const style of styles) buildByPiece(style);
   }
 
+  /**
+   * `thesis-<style>-plus`: the thesis style corpus with, in front of its training stream, every other performance by
+   * the style's composers that pre-training trains on (so no validation piece of any style, by the same rules). Its
+   * validation stream is the thesis one, byte for byte, so models fine-tuned on it are measured exactly as the thesis'.
+   */
+  const addComposerCorpus = (style: (typeof styles)[number], pretrain: SplitPlan, kept: EncodedFile[]) => {
+    const thesis = corpora.find((c) => c.name === `thesis-${style.name}`);
+    if (!thesis) return;
+    const thesisIds = new Set(thesis.manifest.files.map((f) => f.id));
+    const composers = new Set([...style.composers, ...style.catalogComposers]);
+    const trainIds = new Set(pretrain.files.filter((f) => f.split === 'train').map((f) => f.id));
+    const added = kept.filter((f) => trainIds.has(f.id) && composers.has(f.composer) && !thesisIds.has(f.id));
+    const thesisTrain = loadTokenShard(path.join(thesis.dir, 'train.bin'));
+    const thesisVal = loadTokenShard(path.join(thesis.dir, 'val.bin'));
+    const addedTokens = added.reduce((n, f) => n + f.tokens.length, 0);
+    const files: ManifestFile[] = [];
+    let at = 0;
+    for (const f of added) {
+      files.push(manifestEntry(f, 'train', [at, at + f.tokens.length]));
+      at += f.tokens.length;
+    }
+    for (const f of thesis.manifest.files) files.push({ ...f, streamRange: [f.streamRange[0] + addedTokens, f.streamRange[1] + addedTokens] });
+    const plan: SplitPlan = {
+      train: concat([...added.map((f) => f.tokens), thesisTrain]),
+      val: thesisVal,
+      files,
+      validationIds: new Set(thesis.manifest.validationFiles),
+    };
+    corpora.push(
+      writeCorpus(opts.outDir, `thesis-${style.name}-plus`, `thesis-${style.name} with every other performance by its composers that pre-training trains on in front of its training stream; validation = thesis-${style.name}'s`, plan, allEncoded, {
+        settings: { ...thesis.manifest.settings, extends: `thesis-${style.name}`, composers: [...composers].sort(), addedFiles: added.length, addedTokens },
+        excluded: [],
+        skipped: thesis.manifest.skipped,
+        notes: thesis.manifest.notes,
+      }),
+    );
+  };
+
   // Pre-training: all piano data minus every style's validation pieces.
   log(`pretrain: tokenizing ${maestro.length + catalog.length} files`);
   const pool = encodeAll([...maestro, ...catalog], encoder);
@@ -580,6 +619,7 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       },
     ),
   );
+  if (opts.thesis) for (const style of styles) addComposerCorpus(style, plan, kept);
   for (const c of corpora) {
     log(`${c.name}: train ${c.manifest.train.tokens} tokens (${c.manifest.train.hours} h), val ${c.manifest.val.tokens} tokens (${c.manifest.val.hours} h) → ${c.dir}`);
   }
