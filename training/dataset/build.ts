@@ -6,10 +6,10 @@
  *   <out>/<corpus>/val.bin        same format
  *   <out>/<corpus>/manifest.json  what went in: files, hours, notes, tokens, which files are
  *                                 validation, content hashes, what was excluded and why
- * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files), `pretrain-thesis` and
+ * Corpora: with `--thesis`: `thesis-<style>` (the thesis' 150 MAESTRO files), `pretrain-thesis`, and
  * `thesis-<style>-plus` (the thesis corpus with the composer's other pre-training performances added to its
- * training stream) (a style the thesis does not have, added to styles.json, gets a by-piece `<style>` corpus);
- * otherwise `<style>` (selected by styles.json) and `pretrain`.
+ * training stream); a style the thesis does not have, added to styles.json, gets a by-piece `<style>` corpus.
+ * Otherwise: `<style>` (selected by styles.json) and `pretrain`.
  *
  * A file's token stream is `gigaTokenizer.encode(file)`: `[127, dt, dur, pitch]…` ending with a lone
  * 127. Streams are concatenated as they are, so a piece boundary reads `…pitch, 127, 127, 0, …`.
