@@ -484,6 +484,8 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
     );
   };
 
+  /** Each thesis style's split, for its `-plus` corpus. */
+  const thesisPlans = new Map<string, SplitPlan>();
   if (opts.thesis) {
     if (!opts.maestroDir) throw new Error('--thesis needs the MAESTRO folder holding thesis-selection.csv');
     const selection = loadThesisSelection(opts.maestroDir);
@@ -500,6 +502,7 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       const encoded = encodeAll(entries, encoder);
       remember(encoded);
       const plan = planByStreamTail(encoded, style.validationFraction);
+      thesisPlans.set(style.name, plan);
       for (const f of encoded) if (plan.validationIds.has(f.id)) heldOut.push({ file: f, style: style.name, aliases: [] });
       const same = encoded.filter((f) => !plan.validationIds.has(f.id) && encoded.some((v) => plan.validationIds.has(v.id) && samePiece(f.piece, v.piece)));
       corpora.push(
@@ -523,15 +526,13 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
    * the style's composers that pre-training trains on (so no validation piece of any style, by the same rules). Its
    * validation stream is the thesis one, byte for byte, so models fine-tuned on it are measured exactly as the thesis'.
    */
-  const addComposerCorpus = (style: (typeof styles)[number], pretrain: SplitPlan, kept: EncodedFile[]) => {
+  const addComposerCorpus = (style: (typeof styles)[number], pretrainTrain: readonly EncodedFile[]) => {
+    const thesisPlan = thesisPlans.get(style.name);
     const thesis = corpora.find((c) => c.name === `thesis-${style.name}`);
-    if (!thesis) return;
-    const thesisIds = new Set(thesis.manifest.files.map((f) => f.id));
+    if (!thesisPlan || !thesis) return;
+    const thesisIds = new Set(thesisPlan.files.map((f) => f.id));
     const composers = new Set([...style.composers, ...style.catalogComposers]);
-    const trainIds = new Set(pretrain.files.filter((f) => f.split === 'train').map((f) => f.id));
-    const added = kept.filter((f) => trainIds.has(f.id) && composers.has(f.composer) && !thesisIds.has(f.id));
-    const thesisTrain = loadTokenShard(path.join(thesis.dir, 'train.bin'));
-    const thesisVal = loadTokenShard(path.join(thesis.dir, 'val.bin'));
+    const added = pretrainTrain.filter((f) => composers.has(f.composer) && !thesisIds.has(f.id));
     const addedTokens = added.reduce((n, f) => n + f.tokens.length, 0);
     const files: ManifestFile[] = [];
     let at = 0;
@@ -539,12 +540,12 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       files.push(manifestEntry(f, 'train', [at, at + f.tokens.length]));
       at += f.tokens.length;
     }
-    for (const f of thesis.manifest.files) files.push({ ...f, streamRange: [f.streamRange[0] + addedTokens, f.streamRange[1] + addedTokens] });
+    for (const f of thesisPlan.files) files.push({ ...f, streamRange: [f.streamRange[0] + addedTokens, f.streamRange[1] + addedTokens] });
     const plan: SplitPlan = {
-      train: concat([...added.map((f) => f.tokens), thesisTrain]),
-      val: thesisVal,
+      train: concat([...added.map((f) => f.tokens), thesisPlan.train]),
+      val: thesisPlan.val,
       files,
-      validationIds: new Set(thesis.manifest.validationFiles),
+      validationIds: thesisPlan.validationIds,
     };
     corpora.push(
       writeCorpus(opts.outDir, `thesis-${style.name}-plus`, `thesis-${style.name} with every other performance by its composers that pre-training trains on in front of its training stream; validation = thesis-${style.name}'s`, plan, allEncoded, {
@@ -619,7 +620,12 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       },
     ),
   );
-  if (opts.thesis) for (const style of styles) addComposerCorpus(style, plan, kept);
+  if (opts.thesis) {
+    // In the pool's order (sorted by id), as the pre-training split found them.
+    const inTrain = new Set(train);
+    const pretrainTrain = kept.filter((f) => inTrain.has(f));
+    for (const style of styles) addComposerCorpus(style, pretrainTrain);
+  }
   for (const c of corpora) {
     log(`${c.name}: train ${c.manifest.train.tokens} tokens (${c.manifest.train.hours} h), val ${c.manifest.val.tokens} tokens (${c.manifest.val.hours} h) → ${c.dir}`);
   }
