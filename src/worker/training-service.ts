@@ -137,6 +137,8 @@ export async function loadTrainingService(
       return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.join('\n')}` };
     },
     async train(style, steps, onProgress) {
+      // The thesis corpus, not thesis-<style>-plus: fine-tunes on the composer's other performances measured no
+      // better served (docs/training-log.md, sessions 20–21), and the memory fitted at promotion holds the run's corpus.
       const corpus = [path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find((d) => existsSync(path.join(d, 'train.bin')));
       if (!corpus) throw new Error(`no dataset for ${style} in ${p.dataDir}: run /admin dataset-rebuild first`);
       const out = path.join(p.runsDir, `${style}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
