@@ -137,7 +137,7 @@ export async function loadTrainingService(
       return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.join('\n')}` };
     },
     async train(style, steps, onProgress) {
-      // The thesis corpus, not thesis-<style>-plus: a fine-tune on the composer's other performances served worse on
+      // The thesis corpus, not thesis-<style>-plus: a fine-tune on the composer's other performances served no better on
       // its own unless followed by a second stage on the thesis corpus (docs/training-log.md, sessions 20–21), and the
       // memory fitted at promotion holds the run's corpus, which must be the thesis one (a plus-corpus memory is worse).
       const corpus = [path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find((d) => existsSync(path.join(d, 'train.bin')));
