@@ -533,18 +533,12 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
     const thesisIds = new Set(thesisPlan.files.map((f) => f.id));
     const composers = new Set([...style.composers, ...style.catalogComposers]);
     const added = pretrainTrain.filter((f) => composers.has(f.composer) && !thesisIds.has(f.id));
-    const addedTokens = added.reduce((n, f) => n + f.tokens.length, 0);
-    const files: ManifestFile[] = [];
-    let at = 0;
-    for (const f of added) {
-      files.push(manifestEntry(f, 'train', [at, at + f.tokens.length]));
-      at += f.tokens.length;
-    }
-    for (const f of thesisPlan.files) files.push({ ...f, streamRange: [f.streamRange[0] + addedTokens, f.streamRange[1] + addedTokens] });
+    const prefix = planByFiles(added, []);
+    const addedTokens = prefix.train.length;
     const plan: SplitPlan = {
-      train: concat([...added.map((f) => f.tokens), thesisPlan.train]),
+      train: concat([prefix.train, thesisPlan.train]),
       val: thesisPlan.val,
-      files,
+      files: [...prefix.files, ...thesisPlan.files.map((f): ManifestFile => ({ ...f, streamRange: [f.streamRange[0] + addedTokens, f.streamRange[1] + addedTokens] }))],
       validationIds: thesisPlan.validationIds,
     };
     corpora.push(
