@@ -258,7 +258,7 @@ describe('style memory: files', () => {
     expect(loadMemory(copy)!.settings.views).toEqual(DEFAULT_MEMORY_SETTINGS.views);
     // views that are not views: a clear error (compose then serves the GPT alone, with a warning)
     const json = JSON.parse(readFileSync(join(copy, 'memory.json'), 'utf8'));
-    for (const views of [[-2, 0, 2], [], [{ semitones: 1, tempo: 9 }], [{ semitones: 0.5, tempo: 1 }]]) {
+    for (const views of [[-2, 0, 2], [], [{ semitones: 1, tempo: 9 }], [{ semitones: 0.5, tempo: 1 }], [{ semitones: 0, tempo: 1, weight: 0 }], [{ semitones: 0, tempo: 1, weight: 'more' }]]) {
       writeFileSync(join(copy, 'memory.json'), JSON.stringify({ ...json, settings: { ...json.settings, views } }));
       expect(() => loadMemory(copy)).toThrow(/settings\.views must be 1–16 views/);
     }
@@ -446,6 +446,9 @@ describe('maestro memory (CLI)', () => {
       expect(readMemoryFile(model)!.settings.views).toEqual([PLAIN_VIEW]);
       expect(await runMemory(['--data', data, '--model', model, '--views', '1', '--view-tempo', '0.1'])).toBe(0);
       expect(readMemoryFile(model)!.settings.views).toEqual(defaultViews(1, 0.1));
+      expect(await runMemory(['--data', data, '--model', model, '--views', '1', '--plain-weight', '2'])).toBe(0);
+      expect(readMemoryFile(model)!.settings.views).toEqual([{ semitones: -1, tempo: 1 }, { ...PLAIN_VIEW, weight: 2 }, { semitones: 1, tempo: 1 }]);
+      expect(loadMemory(model)!.settings.views![1].weight).toBe(2);
       expect(await runMemory(['--data', data, '--model', model])).toBe(0);
     } finally {
       log.mockRestore();
@@ -476,6 +479,8 @@ describe('maestro memory (CLI)', () => {
       expect(e.mock.calls.flat().join('\n')).toMatch(/views/);
       expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--view-tempo', 'fast'])).toBe(2);
       expect(e.mock.calls.flat().join('\n')).toMatch(/--view-tempo must be a number from 0 to 0\.5, not "fast"/);
+      expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--plain-weight', '0'])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/--plain-weight must be a number above 0 and at most 16, not "0"/);
     } finally {
       e.mockRestore();
     }

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewPattern, viewToken, type View } from '../src/model/views.js';
+import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewArgs, viewPattern, viewToken, type View } from '../src/model/views.js';
 import { StyleMemory, DEFAULT_MEMORY_SETTINGS, noWeights } from '../src/model/memory.js';
 import { evaluateWindows, forEachTarget, windowStarts } from '../training/evaluate.js';
 import { collectVotes } from '../training/memory-fit.js';
@@ -49,7 +49,13 @@ describe('views of the context (transposed, slower, faster)', () => {
     expect(defaultViews(2, 0.1)).toEqual([{ semitones: -2, tempo: 1.1 }, { semitones: -1, tempo: 0.9 }, PLAIN_VIEW, { semitones: 1, tempo: 1.1 }, { semitones: 2, tempo: 0.9 }]);
     expect(isPlain(defaultViews(0))).toBe(true);
     // …and back (what promotion and the training worker pass on to "maestro memory")
-    for (const [n, f] of [[0, 0], [2, 0], [2, 0.1], [3, 0.15]]) expect(viewPattern(defaultViews(n, f))).toEqual({ n, tempoChange: f });
+    for (const [n, f, w] of [[0, 0, 1], [2, 0, 1], [2, 0.1, 1], [3, 0.15, 1], [2, 0, 2], [1, 0.1, 1.5]]) expect(viewPattern(defaultViews(n, f, w))).toEqual({ n, tempoChange: f, plainWeight: w });
+    // A plain weight is the plain view's own (the served JSON of a style without one is unchanged).
+    expect(defaultViews(2, 0, 2)[2]).toEqual({ ...PLAIN_VIEW, weight: 2 });
+    expect(defaultViews(2, 0, 1)[2]).toEqual(PLAIN_VIEW);
+    expect(viewArgs(defaultViews(2, 0.1, 2))).toEqual(['--views', '2', '--view-tempo', '0.1', '--plain-weight', '2']);
+    expect(viewArgs(defaultViews(2))).toEqual(['--views', '2']);
+    expect(viewPattern([{ semitones: -1, tempo: 1, weight: 2 }, PLAIN_VIEW, { semitones: 1, tempo: 1 }])).toBeUndefined();
     expect(viewPattern([{ semitones: 0, tempo: 1 }, { semitones: 5, tempo: 1 }])).toBeUndefined();
     expect(viewPattern([{ semitones: -1, tempo: 1 }, PLAIN_VIEW, { semitones: 1, tempo: 1.2 }])).toBeUndefined();
   });
@@ -78,6 +84,12 @@ describe('views of the context (transposed, slower, faster)', () => {
     const end = combineViews([peak(127)], [{ semitones: 0, tempo: 1.5 }], 'dt');
     expect(Math.exp(end[127])).toBeGreaterThan(0.5);
     for (const out of [pitch, dt, slow, fast, short, end]) expect(out.reduce((a, x) => a + Math.exp(x), 0)).toBeCloseTo(1, 9);
+    // A view of weight 2 counts as that view twice.
+    const a = Array.from({ length: 128 }, (_, i) => Math.cos(i / 3));
+    const b = Array.from({ length: 128 }, (_, i) => Math.sin(i / 5));
+    const weighted = combineViews([a, b], [{ ...PLAIN_VIEW, weight: 2 }, up2], 'pitch');
+    expect(Array.from(weighted)).toEqual(Array.from(combineViews([a, a, b], [PLAIN_VIEW, PLAIN_VIEW, up2], 'pitch')).map((x) => expect.closeTo(x, 9)));
+    expect(Array.from(weighted)).not.toEqual(Array.from(combineViews([a, b], [PLAIN_VIEW, up2], 'pitch')).map((x) => expect.closeTo(x, 3)));
     // One plain view: its own normalised distribution.
     const row = Array.from({ length: 128 }, (_, i) => Math.sin(i));
     const logZ = Math.log(row.reduce((a, x) => a + Math.exp(x), 0));

@@ -27,6 +27,7 @@ const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [-
                    and moved by ±1..±N semitones (src/model/views.ts; one forward pass per view; 0: the context as it
                    is; default ${DEFAULT_VIEWS})
   --view-tempo F   the transposed views are also played F slower or faster, alternately (e.g. 0.1; default 0)
+  --plain-weight W the context as it is counts W times as much as each other view in the mean (e.g. 2; default 1)
 `;
 
 export async function runMemory(argv: string[]): Promise<number> {
@@ -35,8 +36,9 @@ export async function runMemory(argv: string[]): Promise<number> {
   let chordGap: number;
   let views: number;
   let viewTempo: number;
+  let plainWeight: number;
   try {
-    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, 'view-tempo': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, 'view-tempo': { type: 'string' }, 'plain-weight': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
@@ -48,6 +50,8 @@ export async function runMemory(argv: string[]): Promise<number> {
     views = int(o.views, 'views', DEFAULT_VIEWS, [0, 6])!;
     viewTempo = o['view-tempo'] === undefined ? 0 : Number(o['view-tempo']);
     if (!(viewTempo >= 0 && viewTempo <= 0.5)) throw new UsageError(`--view-tempo must be a number from 0 to 0.5, not "${o['view-tempo']}"`);
+    plainWeight = o['plain-weight'] === undefined ? 1 : Number(o['plain-weight']);
+    if (!(plainWeight > 0 && plainWeight <= 16)) throw new UsageError(`--plain-weight must be a number above 0 and at most 16, not "${o['plain-weight']}"`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro memory: ${err.message}\n\n${HELP}`);
@@ -59,7 +63,7 @@ export async function runMemory(argv: string[]): Promise<number> {
   let fit;
   try {
     fit = fitMemoryInto(o.model, o.data, {
-      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: defaultViews(views, viewTempo) },
+      settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: defaultViews(views, viewTempo, plainWeight) },
       command: ['maestro', 'memory', ...argv].join(' '),
       onProgress: (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`),
     });
@@ -76,7 +80,7 @@ export async function runMemory(argv: string[]): Promise<number> {
   console.log(`validation loss (${fit.windows} windows of ${fit.seqLen}): GPT alone ${fit.gpt.toFixed(4)}, with memory ${fit.mixed.toFixed(4)}, with weights fitted on the other half of the windows ${fit.crossValidated.toFixed(4)}`);
   const refine = memory.settings.refineByModel ?? {};
   const viewList = memory.settings.views ?? [PLAIN_VIEW];
-  console.log(`  the GPT's part: the mean of ${viewList.length} view(s) of the context (semitones × tempo: ${viewList.map((v) => `${v.semitones} × ${v.tempo}`).join(', ')})`);
+  console.log(`  the GPT's part: the mean of ${viewList.length} view(s) of the context (semitones × tempo: ${viewList.map((v) => `${v.semitones} × ${v.tempo}${v.weight !== undefined ? ` (weight ${v.weight})` : ''}`).join(', ')})`);
   console.log(`  refined by the GPT, exponents (exact, neighbours): ${MEMORY_FIELDS.map((f) => `${f} ${(refine[f] ?? [0, 0]).join(', ')}`).join('; ')}`);
   for (const f of MEMORY_FIELDS) console.log(`  weights ${f.padEnd(5)} by match length [0 1 4 8 16 32 48+]: ${memory.weights[f].join(' ')}`);
   const perRow = SIMILARITY_BUCKETS.length + 1;

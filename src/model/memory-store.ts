@@ -68,9 +68,11 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     }
   }
   const views: unknown = json.settings?.views;
-  const isView = (v: unknown) => typeof v === 'object' && v !== null && Number.isInteger((v as View).semitones) && Math.abs((v as View).semitones) <= 24 && (v as View).tempo >= 0.5 && (v as View).tempo <= 2;
+  const isView = (v: unknown) =>
+    typeof v === 'object' && v !== null && Number.isInteger((v as View).semitones) && Math.abs((v as View).semitones) <= 24 && (v as View).tempo >= 0.5 && (v as View).tempo <= 2 &&
+    ((v as View).weight === undefined || ((v as View).weight! > 0 && (v as View).weight! <= 16));
   if (views !== undefined && !(Array.isArray(views) && views.length >= 1 && views.length <= 16 && views.every(isView))) {
-    throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2 }`);
+    throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most 16 }`);
   }
   return json;
 }

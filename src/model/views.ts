@@ -20,44 +20,58 @@ export interface View {
   semitones: number;
   /** > 1: slower (longer gaps and notes). */
   tempo: number;
+  /** How much this view counts in the mean, relative to a view without one (default 1). */
+  weight?: number;
 }
 
 /** The context as it is. */
 export const PLAIN_VIEW: View = { semitones: 0, tempo: 1 };
 
 /**
- * The views `maestro memory --views n --view-tempo f` builds: the plain context and its transpositions by ±1..±n
- * semitones; with `f` > 0 every transposed view is also played f slower or faster, alternately (−n slower, −n+1
- * faster, …), so that the same passes cover both kinds of change.
+ * The views `maestro memory --views n --view-tempo f --plain-weight w` builds: the plain context and its
+ * transpositions by ±1..±n semitones; with `f` > 0 every transposed view is also played f slower or faster,
+ * alternately (−n slower, −n+1 faster, …), so that the same passes cover both kinds of change. The plain view counts
+ * `w` times as much as each of the others in the mean (the same forward passes).
  */
-export function defaultViews(n: number, tempoChange = 0): View[] {
+export function defaultViews(n: number, tempoChange = 0, plainWeight = 1): View[] {
   const views: View[] = [];
   for (let k = -n; k <= n; k++) {
     const slower = views.filter((v) => v.semitones !== 0).length % 2 === 0;
-    views.push(k === 0 ? PLAIN_VIEW : { semitones: k, tempo: tempoChange === 0 ? 1 : slower ? 1 + tempoChange : 1 - tempoChange });
+    const plain = n > 0 && plainWeight !== 1 ? { ...PLAIN_VIEW, weight: plainWeight } : PLAIN_VIEW;
+    views.push(k === 0 ? plain : { semitones: k, tempo: tempoChange === 0 ? 1 : slower ? 1 + tempoChange : 1 - tempoChange });
   }
   return views;
 }
+
+/** A view's weight in the mean. */
+export const weightOf = (view: View): number => view.weight ?? 1;
 
 /** Pitch tokens a view may hold (the grammar's 1..126; a view keeps a note at the edge there). */
 const PITCH_RANGE = [1, 126] as const;
 const TIMING_RANGE = { dt: [0, 126], dur: [1, 126] } as const;
 
-/** The (n, tempo change) whose defaultViews are `views`, or undefined when they are not of that pattern. */
-export function viewPattern(views: readonly View[]): { n: number; tempoChange: number } | undefined {
+/** The (n, tempo change, plain weight) whose defaultViews are `views`, or undefined when they are not of that pattern. */
+export function viewPattern(views: readonly View[]): { n: number; tempoChange: number; plainWeight: number } | undefined {
   const n = (views.length - 1) / 2;
   if (!Number.isInteger(n) || n < 0) return undefined;
   const first = views.find((v) => v.semitones !== 0);
   const tempoChange = first ? Math.round(Math.abs(first.tempo - 1) * 1000) / 1000 : 0;
-  const same = defaultViews(n, tempoChange).every((v, i) => v.semitones === views[i].semitones && Math.abs(v.tempo - views[i].tempo) < 1e-9);
-  return same ? { n, tempoChange } : undefined;
+  const plainWeight = n > 0 ? weightOf(views[n]) : 1;
+  const same = defaultViews(n, tempoChange, plainWeight).every(
+    (v, i) => v.semitones === views[i].semitones && Math.abs(v.tempo - views[i].tempo) < 1e-9 && weightOf(v) === weightOf(views[i]),
+  );
+  return same ? { n, tempoChange, plainWeight } : undefined;
 }
 
 /** The `maestro memory` arguments that rebuild `views` (none when they are not of the defaultViews pattern). */
 export function viewArgs(views: readonly View[] | undefined): string[] {
   const pattern = views && viewPattern(views);
   if (!pattern) return [];
-  return ['--views', String(pattern.n), ...(pattern.tempoChange ? ['--view-tempo', String(pattern.tempoChange)] : [])];
+  return [
+    '--views', String(pattern.n),
+    ...(pattern.tempoChange ? ['--view-tempo', String(pattern.tempoChange)] : []),
+    ...(pattern.plainWeight !== 1 ? ['--plain-weight', String(pattern.plainWeight)] : []),
+  ];
 }
 
 const clamp = (x: number, [lo, hi]: readonly [number, number]) => Math.min(hi, Math.max(lo, x));
@@ -99,8 +113,8 @@ function rebin(tempo: number): { to: number; share: number }[][] {
 }
 
 /**
- * The views' log-probabilities for one next token (of field `field`) combined: the mean of their probabilities,
- * each mapped back to the context's own terms (a transposed view's belief in pitch x + k is a belief in x; a slower
+ * The views' log-probabilities for one next token (of field `field`) combined: the (weighted) mean of their
+ * probabilities, each mapped back to the context's own terms (a transposed view's belief in pitch x + k is a belief in x; a slower
  * view's belief in dt d' a belief in d'/tempo, spread over the bins it overlaps). `rows[v]` holds view v's
  * log-probabilities or logits (each row is normalised first). Returns normalised log-probabilities.
  */
@@ -114,6 +128,7 @@ export function combineViews(rows: readonly ArrayLike<number>[], views: readonly
     let sum = 0;
     for (let i = 0; i < vocab; i++) sum += (p[i] = Math.exp(row[i] - max));
     const { semitones, tempo } = views[v];
+    sum /= weightOf(views[v]);
     if (field === 'pitch' && semitones !== 0) {
       for (let x = 0; x < vocab; x++) {
         const from = x + semitones;
