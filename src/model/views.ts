@@ -12,6 +12,13 @@
  * the pieces the training part does not hold; the GPT's own loss, alone, gets worse for vanguard. Making the
  * transposed views also 10 % slower or faster took baroque on to 1.559 but cost romantic 0.003 and vanguard 0.001,
  * so the tempo change is chosen per style. The price is one forward pass per view.
+ *
+ * The plain context may count more than each moved one (`View.weight`; `maestro memory --plain-weight`): the moved
+ * views smooth the GPT's part, and how much smoothing the mix wants differs by style. Measured (session 22, memory
+ * refitted each time, in-sample / two-fold CV), plain weight 1 → 2 → 3 → 5: vanguard 1.5984 → 1.5962 → 1.5953 →
+ * **1.5947** (CV 1.5963; 8: 1.5948, 12: 1.5953), romantic 1.4735 → 1.4723 → **1.4720** (CV 1.4734; with session
+ * 22's soup 3: 1.4717, 5: 1.4719), baroque (its views also moved in tempo) 1.5539 → **1.5534** (CV 1.5554; 4:
+ * 1.5547). Served: vanguard 5, romantic 3, baroque 2. Same forward passes, no cost.
  */
 import { streamFields, TOKEN_FIELDS, type TokenField } from '../music/tokenizer.js';
 
