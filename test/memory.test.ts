@@ -258,7 +258,7 @@ describe('style memory: files', () => {
     expect(loadMemory(copy)!.settings.views).toEqual(DEFAULT_MEMORY_SETTINGS.views);
     // views that are not views: a clear error (compose then serves the GPT alone, with a warning)
     const json = JSON.parse(readFileSync(join(copy, 'memory.json'), 'utf8'));
-    for (const views of [[-2, 0, 2], [], [{ semitones: 1, tempo: 9 }], [{ semitones: 0.5, tempo: 1 }], [{ semitones: 0, tempo: 1, weight: 0 }], [{ semitones: 0, tempo: 1, weight: 'more' }]]) {
+    for (const views of [[-2, 0, 2], [], [{ semitones: 1, tempo: 9 }], [{ semitones: 0.5, tempo: 1 }], [{ semitones: 0, tempo: 1, weight: 0 }], [{ semitones: 0, tempo: 1, weight: 'more' }], [{ semitones: 0, tempo: 1, weight: true }]]) {
       writeFileSync(join(copy, 'memory.json'), JSON.stringify({ ...json, settings: { ...json.settings, views } }));
       expect(() => loadMemory(copy)).toThrow(/settings\.views must be 1–16 views/);
     }

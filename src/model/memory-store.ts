@@ -68,9 +68,12 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     }
   }
   const views: unknown = json.settings?.views;
-  const isView = (v: unknown) =>
-    typeof v === 'object' && v !== null && Number.isInteger((v as View).semitones) && Math.abs((v as View).semitones) <= 24 && (v as View).tempo >= 0.5 && (v as View).tempo <= 2 &&
-    ((v as View).weight === undefined || ((v as View).weight! > 0 && (v as View).weight! <= 16));
+  const isView = (v: unknown) => {
+    if (typeof v !== 'object' || v === null) return false;
+    const { semitones, tempo, weight } = v as View;
+    const inRange = (x: unknown, lo: number, hi: number) => typeof x === 'number' && x >= lo && x <= hi;
+    return Number.isInteger(semitones) && Math.abs(semitones) <= 24 && inRange(tempo, 0.5, 2) && (weight === undefined || (inRange(weight, 0, 16) && weight > 0));
+  };
   if (views !== undefined && !(Array.isArray(views) && views.length >= 1 && views.length <= 16 && views.every(isView))) {
     throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most 16 }`);
   }

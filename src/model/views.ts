@@ -42,9 +42,9 @@ export const PLAIN_VIEW: View = { semitones: 0, tempo: 1 };
  */
 export function defaultViews(n: number, tempoChange = 0, plainWeight = 1): View[] {
   const views: View[] = [];
+  const plain = n > 0 && plainWeight !== 1 ? { ...PLAIN_VIEW, weight: plainWeight } : PLAIN_VIEW;
   for (let k = -n; k <= n; k++) {
     const slower = views.filter((v) => v.semitones !== 0).length % 2 === 0;
-    const plain = n > 0 && plainWeight !== 1 ? { ...PLAIN_VIEW, weight: plainWeight } : PLAIN_VIEW;
     views.push(k === 0 ? plain : { semitones: k, tempo: tempoChange === 0 ? 1 : slower ? 1 + tempoChange : 1 - tempoChange });
   }
   return views;
@@ -120,10 +120,10 @@ function rebin(tempo: number): { to: number; share: number }[][] {
 }
 
 /**
- * The views' log-probabilities for one next token (of field `field`) combined: the (weighted) mean of their
- * probabilities, each mapped back to the context's own terms (a transposed view's belief in pitch x + k is a belief in x; a slower
- * view's belief in dt d' a belief in d'/tempo, spread over the bins it overlaps). `rows[v]` holds view v's
- * log-probabilities or logits (each row is normalised first). Returns normalised log-probabilities.
+ * The views' log-probabilities for one next token (of field `field`) combined: the mean of their probabilities
+ * (weighted by `View.weight`), each mapped back to the context's own terms (a transposed view's belief in pitch x + k
+ * is a belief in x; a slower view's belief in dt d' a belief in d'/tempo, spread over the bins it overlaps). `rows[v]`
+ * holds view v's log-probabilities or logits (each row is normalised first). Returns normalised log-probabilities.
  */
 export function combineViews(rows: readonly ArrayLike<number>[], views: readonly View[], field: TokenField): Float64Array {
   const vocab = rows[0].length;
@@ -135,7 +135,7 @@ export function combineViews(rows: readonly ArrayLike<number>[], views: readonly
     let sum = 0;
     for (let i = 0; i < vocab; i++) sum += (p[i] = Math.exp(row[i] - max));
     const { semitones, tempo } = views[v];
-    sum /= weightOf(views[v]);
+    sum /= weightOf(views[v]); // a view of weight w adds w times its normalised distribution
     if (field === 'pitch' && semitones !== 0) {
       for (let x = 0; x < vocab; x++) {
         const from = x + semitones;
