@@ -12,7 +12,7 @@ import { initBackend } from '../model/backend.js';
 import { ModelLoadError } from '../model/store.js';
 import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
 import { fitMemoryInto } from '../../training/memory-fit.js';
-import { defaultViews, PLAIN_VIEW } from '../model/views.js';
+import { defaultViews, isViewWeight, MAX_VIEW_WEIGHT, PLAIN_VIEW } from '../model/views.js';
 import { int, parse, UsageError } from './args.js';
 
 /** The default --views: DEFAULT_MEMORY_SETTINGS.views is defaultViews(this). */
@@ -51,7 +51,7 @@ export async function runMemory(argv: string[]): Promise<number> {
     viewTempo = o['view-tempo'] === undefined ? 0 : Number(o['view-tempo']);
     if (!(viewTempo >= 0 && viewTempo <= 0.5)) throw new UsageError(`--view-tempo must be a number from 0 to 0.5, not "${o['view-tempo']}"`);
     plainWeight = o['plain-weight'] === undefined ? 1 : Number(o['plain-weight']);
-    if (!(plainWeight > 0 && plainWeight <= 16)) throw new UsageError(`--plain-weight must be a number above 0 and at most 16, not "${o['plain-weight']}"`);
+    if (!isViewWeight(plainWeight)) throw new UsageError(`--plain-weight must be a number above 0 and at most ${MAX_VIEW_WEIGHT}, not "${o['plain-weight']}"`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro memory: ${err.message}\n\n${HELP}`);

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'nod
 import { join } from 'node:path';
 import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
-import type { View } from './views.js';
+import { isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
 import { sha256 } from '../util/sha256.js';
 import { ModelLoadError } from './store.js';
 
@@ -72,10 +72,10 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     if (typeof v !== 'object' || v === null) return false;
     const { semitones, tempo, weight } = v as View;
     const inRange = (x: unknown, lo: number, hi: number) => typeof x === 'number' && x >= lo && x <= hi;
-    return Number.isInteger(semitones) && Math.abs(semitones) <= 24 && inRange(tempo, 0.5, 2) && (weight === undefined || (inRange(weight, 0, 16) && weight > 0));
+    return Number.isInteger(semitones) && Math.abs(semitones) <= 24 && inRange(tempo, 0.5, 2) && (weight === undefined || isViewWeight(weight));
   };
   if (views !== undefined && !(Array.isArray(views) && views.length >= 1 && views.length <= 16 && views.every(isView))) {
-    throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most 16 }`);
+    throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most ${MAX_VIEW_WEIGHT} }`);
   }
   return json;
 }

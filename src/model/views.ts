@@ -55,6 +55,12 @@ export function defaultViews(n: number, tempoChange = 0, plainWeight = 1): View[
 /** A view's weight in the mean. */
 export const weightOf = (view: View): number => view.weight ?? 1;
 
+/** The largest weight a view may carry (memory.json and `maestro memory --plain-weight` check the same bound). */
+export const MAX_VIEW_WEIGHT = 16;
+
+/** Whether `w` is a weight a view may carry: a number above 0, at most MAX_VIEW_WEIGHT. */
+export const isViewWeight = (w: unknown): w is number => typeof w === 'number' && w > 0 && w <= MAX_VIEW_WEIGHT;
+
 /** Pitch tokens a view may hold (the grammar's 1..126; a view keeps a note at the edge there). */
 const PITCH_RANGE = [1, 126] as const;
 const TIMING_RANGE = { dt: [0, 126], dur: [1, 126] } as const;
