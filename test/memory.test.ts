@@ -2,12 +2,13 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StyleMemory, readContext, refinedGuesses, mixWithGuess, bucketOf, nearCell, DEFAULT_MEMORY_SETTINGS, NEAR_CELLS, type MemoryWeights } from '../src/model/memory.js';
+import { StyleMemory, readContext, refinedGuesses, mixWithGuess, bucketOf, nearCell, gateFeatures, gateWeights, DEFAULT_MEMORY_SETTINGS, GATE_FEATURES, NEAR_CELLS, type MemoryGate, type MemoryWeights } from '../src/model/memory.js';
 import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
-import { chooseRefinement, collectVotes, crossValidated, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, REFINE_GRID, withRefinement, type MemoryVote } from '../training/memory-fit.js';
+import { chooseRefinement, collectVotes, crossValidate, crossValidated, cvLoss, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, REFINE_GRID, WEIGHT_GRID, withRefinement, type MemoryVote } from '../training/memory-fit.js';
+import { fitGate, gatedProbability, gateSamples, type GateSample } from '../training/memory-gate.js';
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation, MEMORY_QUOTE_LIMIT } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -524,5 +525,105 @@ describe('style memory: the bot', () => {
     await expect(service({ promptMidi: null, settings: { ...settings, memory: false }, maxFileBytes: 1e7 }, () => {})).rejects.toThrow();
     await expect(service({ promptMidi: null, settings, maxFileBytes: 1e7 }, () => {})).rejects.toThrow();
     expect(seen.map((r) => r.memory)).toEqual([false, undefined]);
+  });
+});
+
+describe('style memory: the gate', () => {
+  let model: GPT;
+  beforeAll(async () => {
+    model = await createTinyModel(5);
+  });
+  const at = (name: string) => GATE_FEATURES.indexOf(name as (typeof GATE_FEATURES)[number]);
+
+  it('mixes (GPT + a·exact + b·neighbours) / (1 + a + b), log a and log b linear in the position\'s features', () => {
+    const logProbs = new Float64Array(128).fill(Math.log(0.5 / 126));
+    logProbs[60] = Math.log(0.25);
+    logProbs[64] = Math.log(0.25);
+    const exact = new Float64Array(128);
+    exact[60] = 1;
+    const near = new Float64Array(128);
+    near[64] = 1;
+    const bias = (w: number) => GATE_FEATURES.map((_, i) => (i === 0 ? Math.log(w) : 0));
+    const gate: MemoryGate = { features: [...GATE_FEATURES], maxContext: 128, exact: { pitch: bias(4) }, near: { pitch: bias(1) } };
+    const guess = { field: 'pitch' as const, matchLength: 8, contextTokens: 40, exact, near: { probs: near, similarity: 0.9 }, exactWeight: 0, nearWeight: 0, refine: [0, 0] as [number, number] };
+    const mixed = mixWithGuess(logProbs, guess, gate);
+    expect(mixed[60]).toBeCloseTo((0.25 + 4) / 6, 12);
+    expect(mixed[64]).toBeCloseTo((0.25 + 1) / 6, 12);
+    expect(mixed.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    // an absent guess has no weight: (GPT + 4·exact) / 5
+    const { near: _, ...exactOnly } = guess;
+    expect(mixWithGuess(logProbs, exactOnly, gate)[60]).toBeCloseTo((0.25 + 4) / 5, 12);
+    // a field the gate leaves out is mixed by the tables
+    expect(mixWithGuess(logProbs, { ...guess, field: 'dt', exactWeight: 0.5 }, gate)[60]).toBeCloseTo(0.5 * 0.25 + 0.5, 12);
+    // the features: the memory's and the GPT's certainty, their agreement, the context (clamped to the fitted length)
+    const x = gateFeatures(logProbs, exact, near, 8, 0.9, 40);
+    expect(x[at('match length ≥ 8')]).toBe(1);
+    expect(x[at('match length ≥ 16')]).toBe(0);
+    expect(x[at('neighbour similarity ≥ 0.9')]).toBe(1);
+    expect(x[at('exact guess: top probability')]).toBe(1);
+    expect(x[at('GPT: top probability')]).toBeCloseTo(0.25, 12);
+    expect(x[at('log Σ GPT·exact')]).toBeCloseTo(Math.log(0.25 + 1e-9), 9);
+    expect(x[at('log Σ exact·neighbours')]).toBeCloseTo(Math.log(1e-9), 9);
+    expect(x[at('log context tokens')]).toBeCloseTo(Math.log(40), 12);
+    const far = { ...guess, contextTokens: 4000 };
+    const tilted: MemoryGate = { ...gate, exact: { pitch: bias(4).map((w, i) => (i === at('log context tokens') ? -1 : w)) } };
+    expect(mixWithGuess(logProbs, far, tilted)).toEqual(mixWithGuess(logProbs, { ...far, contextTokens: 128 }, tilted));
+  });
+
+  it('learns from the features what one weight per table cell cannot: how sure the memory is where it is right', () => {
+    // Same cell (pitch, match 8–15), two kinds of position: the matched performances agree on one note and are
+    // right, or split and are wrong. The best one weight for both is a compromise; the gate tells them apart.
+    const samples: GateSample[] = [];
+    const sure = at('exact guess: top probability');
+    for (let i = 0; i < 600; i++) {
+      const agree = i % 2 === 0;
+      const x = new Float64Array(GATE_FEATURES.length);
+      x[0] = 1;
+      x[at('match length ≥ 8')] = 1;
+      x[sure] = agree ? 0.9 + (i % 7) / 100 : 0.3 + (i % 5) / 100;
+      samples.push({ window: i % 20, field: 2, x, p: agree ? [0.05, 0.9, 0] : [0.3, 0.01, 0], hasExact: true, hasNear: false });
+    }
+    const gate = fitGate(samples, 128);
+    expect(gate.exact.dt).toBeUndefined(); // no samples: that field keeps its tables
+    const loss = (p: (s: GateSample) => number) => samples.reduce((a, s) => a - Math.log(p(s)), 0) / samples.length;
+    const bestConstant = Math.min(...WEIGHT_GRID.map((w) => loss((s) => (1 - w) * s.p[0] + w * s.p[1])));
+    const gated = loss((s) => gatedProbability(s, gate)!);
+    expect(gated).toBeLessThan(bestConstant - 0.5);
+    const [right, wrong] = [samples[0], samples[1]].map((s) => gateWeights(s.x, gate.exact.pitch!, gate.near.pitch!, true, false)[0]);
+    expect(right).toBeGreaterThan(0.8);
+    expect(wrong).toBeLessThan(0.2);
+    expect(gate.exact.pitch![sure]).toBeGreaterThan(0);
+  });
+
+  it('a gate fitted on collected votes serves what the fit measured, and survives memory.json', () => {
+    const train = piece(300, 11);
+    const val = Uint8Array.from(tokens(train.slice(100, 200)));
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)));
+    const seqLen = 32;
+    const votes = collectVotes(model, memory, val, seqLen);
+    const samples = gateSamples(votes.votes, memory.settings.refineByModel!, seqLen);
+    expect(samples.every(Boolean)).toBe(true);
+    const weights = fitWeights(votes.votes, () => true, 1);
+    memory.weights = { ...weights, gate: fitGate(samples, seqLen, () => true, 1) };
+    expect(Object.keys(memory.weights.gate!.exact).sort()).toEqual(['dt', 'dur', 'pitch']);
+    const gatedLoss = mixedLoss(votes, memory.weights, () => true, samples);
+    expect(gatedLoss).toBeLessThan(mixedLoss(votes, weights)); // in sample, it has the tables' cells and more
+    const starts = windowStarts(val.length, seqLen);
+    const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
+    expect(served.loss / served.tokens).toBeCloseTo(gatedLoss, 4);
+    const cv = crossValidate(votes, 1, seqLen);
+    expect(cv.gate).toHaveLength(3);
+    expect(cvLoss(votes, cv, new Set())).toBeCloseTo(crossValidated(votes, 1), 12);
+    // on disk and back; a gate from another feature list, or with a missing field's half, is refused
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-gate-'));
+    saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
+    const loaded = loadMemory(dir)!;
+    expect(loaded.weights.gate).toEqual(memory.weights.gate);
+    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, loaded).loss).toBeCloseTo(served.loss, 9);
+    const json = JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8'));
+    for (const gate of [{ ...json.weights.gate, features: json.weights.gate.features.slice(1) }, { ...json.weights.gate, near: {} }, { ...json.weights.gate, maxContext: 0 }, { ...json.weights.gate, exact: { ...json.weights.gate.exact, dt: [1, 'x'] } }]) {
+      writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...json, weights: { ...json.weights, gate } }));
+      expect(() => loadMemory(dir)).toThrow(/weights\.gate must hold features/);
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
-import { mixWithGuess, type StyleMemory } from '../src/model/memory.js';
+import type { StyleMemory } from '../src/model/memory.js';
 import { combineViews, fieldAfter, isPlain, isPlainView, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
@@ -61,8 +61,8 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
     let nll = modelNll;
     let hit = modelHit;
     const guess = memory?.guess(stream.subarray(s, s + t + 1));
-    if (guess && guess.weight > 0) {
-      const mixed = mixWithGuess(row, guess);
+    const mixed = guess && memory!.mix(row, guess);
+    if (mixed) {
       nll = -Math.log(mixed[y]);
       hit = argMax(mixed) === y ? 1 : 0;
     } else if (row !== plain) {

@@ -12,6 +12,7 @@ import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { forEachTarget, windowStarts } from './evaluate.js';
+import { fitGate, gatedProbability, gateSamples, type GateSample } from './memory-gate.js';
 
 /** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
 export interface MemoryVote {
@@ -25,6 +26,8 @@ export interface MemoryVote {
   near?: { p: number; cell: number };
   /** `memory` and `near.p` for each refinement exponent of REFINE_GRID (for choosing the exponents). */
   refined?: { exact: number[]; near?: number[] };
+  /** What a gate needs of the position (memory-gate.ts): the GPT's log-probabilities, the raw guesses, where it is. */
+  position?: { logProbs: Float32Array; exact?: Float32Array; near?: Float32Array; matchLength: number; similarity: number; contextTokens: number };
 }
 
 export interface MemoryVotes {
@@ -67,6 +70,14 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
         refined: {
           exact: REFINE_GRID.map((b) => (exact ? refine(exact, logProbs, b)[y] : 0)),
           ...(near ? { near: REFINE_GRID.map((b) => refine(near.probs, logProbs, b)[y]) } : {}),
+        },
+        position: {
+          logProbs: Float32Array.from(logProbs),
+          ...(exact ? { exact: Float32Array.from(exact) } : {}),
+          ...(near ? { near: Float32Array.from(near.probs) } : {}),
+          matchLength: guess.matchLength,
+          similarity: near?.similarity ?? 0,
+          contextTokens: guess.contextTokens,
         },
       });
     } else {
@@ -131,8 +142,16 @@ function served(v: MemoryVote, weights: MemoryWeights): number {
   return (1 - w) * base + w * v.near.p;
 }
 
-/** Mean loss per target of the mix with `weights` over the windows `use` selects (all by default). */
-export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: number) => boolean = () => true): number {
+/** The probability of the true token as served: by the gate where it has the field (and the vote its sample), else by the tables. */
+function servedBy(v: MemoryVote, weights: MemoryWeights, sample?: GateSample): number {
+  return (weights.gate && sample && gatedProbability(sample, weights.gate)) ?? served(v, weights);
+}
+
+/**
+ * Mean loss per target of the mix with `weights` over the windows `use` selects (all by default); `samples` (one per
+ * vote, memory-gate.ts) when the weights have a gate.
+ */
+export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: number) => boolean = () => true, samples?: readonly (GateSample | undefined)[]): number {
   let loss = 0;
   let windows = 0;
   for (let w = 0; w < v.windows; w++) {
@@ -140,7 +159,9 @@ export function mixedLoss(v: MemoryVotes, weights: MemoryWeights, use: (window: 
     loss += v.restByWindow[w];
     windows++;
   }
-  for (const x of v.votes) if (use(x.window)) loss -= Math.log(served(x, weights));
+  v.votes.forEach((x, i) => {
+    if (use(x.window)) loss -= Math.log(servedBy(x, weights, samples?.[i]));
+  });
   return loss / (windows * (v.tokens / v.windows));
 }
 
@@ -151,16 +172,47 @@ export function modelLoss(v: MemoryVotes): number {
 
 /** Two-fold cross-validation over windows: weights fitted on the odd windows score the even ones, and vice versa. */
 export function crossValidated(v: MemoryVotes, minVotes = MIN_VOTES): number {
-  let loss = 0;
+  const cv = crossValidate(v, minVotes);
+  return cvLoss(v, cv, new Set());
+}
+
+/** Held-out losses of one two-fold cross-validation, summed: targets without a vote, and voted targets per field by the tables and by a gate. */
+export interface CrossValidation {
+  rest: number;
+  tables: number[];
+  /** Absent when the votes do not hold their positions (`MemoryVote.position`) or no gate was asked for. */
+  gate?: number[];
+}
+
+/**
+ * Two-fold cross-validation over windows: everything fitted on the odd windows scores the even ones, and vice versa —
+ * the refinement exponents (when the votes hold the options), the tables, and with `maxContext` a gate.
+ */
+export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?: number): CrossValidation {
+  const cv: CrossValidation = { rest: 0, tables: [0, 0, 0] };
+  const withGate = maxContext !== undefined && v.votes.length > 0 && v.votes.every((x) => x.position);
+  if (withGate) cv.gate = [0, 0, 0];
   for (const half of [0, 1]) {
-    // Everything chosen on the other half: the refinement exponents (when the votes hold the options), then the weights.
-    const use = (x: MemoryVote) => x.window % 2 !== half;
-    const votes = v.votes.some((x) => x.refined) ? withRefinement(v.votes, chooseRefinement(v.votes, use, minVotes)) : v.votes;
+    const use = (x: { window: number }) => x.window % 2 !== half;
+    const refineBy = v.votes.some((x) => x.refined) ? chooseRefinement(v.votes, use, minVotes) : {};
+    const votes = withRefinement(v.votes, refineBy);
     const weights = fitWeights(votes, use, minVotes);
-    const share = Math.ceil((v.windows - half) / 2);
-    loss += mixedLoss({ ...v, votes }, weights, (w) => w % 2 === half) * share;
+    const samples = withGate ? gateSamples(votes, refineBy, maxContext) : [];
+    const gate = withGate ? fitGate(samples, maxContext, use) : undefined;
+    for (let w = half; w < v.windows; w += 2) cv.rest += v.restByWindow[w];
+    votes.forEach((x, i) => {
+      if (use(x)) return;
+      const table = served(x, weights);
+      cv.tables[x.field] -= Math.log(table);
+      if (cv.gate) cv.gate[x.field] -= Math.log((gate && samples[i] && gatedProbability(samples[i], gate)) ?? table);
+    });
   }
-  return loss / v.windows;
+  return cv;
+}
+
+/** The mean held-out loss per target of `cv` with a gate for the fields in `gated` and the tables for the rest. */
+export function cvLoss(v: MemoryVotes, cv: CrossValidation, gated: ReadonlySet<number>): number {
+  return (cv.rest + cv.tables.reduce((a, t, f) => a + (gated.has(f) && cv.gate ? cv.gate[f] : t), 0)) / v.tokens;
 }
 
 /** The refinement exponents tried for each field's exact and neighbour guesses (memory.ts `refineByModel`). */
@@ -241,9 +293,23 @@ export function fitMemoryInto(
   memory.settings.refineByModel = chooseRefinement(votes.votes);
   votes = { ...votes, votes: withRefinement(votes.votes, memory.settings.refineByModel) };
   memory.weights = fitWeights(votes.votes);
+  // Then the gate, which a field keeps only where it beat the tables on held-out windows (cross-validated).
+  const samples = gateSamples(votes.votes, memory.settings.refineByModel, seqLen);
+  const gate = fitGate(samples, seqLen);
+  const held = crossValidate(votes, MIN_VOTES, seqLen);
+  const gated = new Set<number>();
+  MEMORY_FIELDS.forEach((field, f) => {
+    if (gate.exact[field] && held.gate && held.gate[f] < held.tables[f]) {
+      gated.add(f);
+    } else {
+      delete gate.exact[field];
+      delete gate.near[field];
+    }
+  });
+  if (gated.size > 0) memory.weights.gate = gate;
   const gpt = votes.plainLoss / votes.tokens;
-  const mixed = mixedLoss(votes, memory.weights);
-  const cv = crossValidated(votes);
+  const mixed = mixedLoss(votes, memory.weights, () => true, samples);
+  const cv = cvLoss(votes, held, gated);
   const card = readCard(modelDir);
   const saved = saveMemory(modelDir, memory, {
     corpus: basename(corpusDir.replace(/\/+$/, '')),
@@ -259,7 +325,7 @@ export function fitMemoryInto(
       targetsWithGuess: votes.votes.length,
       targets: votes.tokens,
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
-      note: 'refinement exponents (grid per field) and weights (grid per field and match length) chosen on the validation windows; crossValidatedValLoss scores each half of the windows with both chosen on the other half',
+      note: 'refinement exponents (grid per field), weights (grid per field and match length) and the gate (per field where it beat the weights held out) fitted on the validation windows; crossValidatedValLoss scores each half of the windows with all of them fitted on the other half',
     },
   });
   if (card) {

@@ -90,6 +90,8 @@ export async function runMemory(argv: string[]): Promise<number> {
     for (let i = 0; i < near.length; i += perRow) rows.push(near.slice(i, i + perRow).join(' '));
     console.log(`  neighbours ${f.padEnd(5)} by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
   }
+  const gated = MEMORY_FIELDS.filter((f) => memory.weights.gate?.exact[f]);
+  console.log(`  gate (weights position by position, kept where it beat the tables held out): ${gated.length ? gated.join(', ') : 'none'}`);
   console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return 0;
 }

@@ -1,12 +1,12 @@
 /**
- * A style memory on disk, inside its model directory: `memory.json` (settings, weights, where the tokens came
+ * A style memory on disk, inside its model directory: `memory.json` (settings, weights and gate, where the tokens came
  * from, what the fit measured) and the training tokens it holds, `memory-<sha256 prefix>.bin`. The tokens are
  * written first under a name of their own and the json last (atomically), so a crash at any point leaves a json
  * that names a complete file.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemorySettings, type MemoryWeights } from './memory.js';
+import { GATE_FEATURES, MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemoryGate, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
 import { isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
 import { sha256 } from '../util/sha256.js';
@@ -67,6 +67,10 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
       throw new ModelLoadError(`${path}: weights.${name} must be ${size} numbers in [0, 1)`);
     }
   }
+  const gate: unknown = json.weights.gate;
+  if (gate !== undefined && !isGate(gate)) {
+    throw new ModelLoadError(`${path}: weights.gate must hold features (the ${GATE_FEATURES.length} of this version: refit with "maestro memory"), maxContext (a positive whole number) and, per field it gates, ${GATE_FEATURES.length} finite numbers in both exact and near`);
+  }
   const views: unknown = json.settings?.views;
   const isView = (v: unknown) => {
     if (typeof v !== 'object' || v === null) return false;
@@ -78,6 +82,19 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
     throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most ${MAX_VIEW_WEIGHT} }`);
   }
   return json;
+}
+
+function isGate(g: unknown): g is MemoryGate {
+  if (typeof g !== 'object' || g === null) return false;
+  const { features, maxContext, exact, near } = g as MemoryGate;
+  const weights = (w: unknown) => Array.isArray(w) && w.length === GATE_FEATURES.length && w.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const fieldsOk = (table: unknown) => typeof table === 'object' && table !== null && Object.entries(table).every(([f, w]) => (MEMORY_FIELDS as readonly string[]).includes(f) && weights(w));
+  return (
+    Array.isArray(features) && features.length === GATE_FEATURES.length && features.every((f, i) => f === GATE_FEATURES[i]) &&
+    Number.isInteger(maxContext) && maxContext > 0 &&
+    fieldsOk(exact) && fieldsOk(near) &&
+    MEMORY_FIELDS.every((f) => (exact[f] === undefined) === (near[f] === undefined))
+  );
 }
 
 /** The style memory of a model directory, or undefined when it has none. A damaged one is an error, not silence. */

@@ -93,14 +93,59 @@ export const SIMILARITY_BUCKETS = [0.7, 0.8, 0.9, 0.95] as const;
  */
 export interface MemoryWeights extends Record<MemoryField, number[]> {
   near: Record<MemoryField, number[]>;
+  /** Where present, the gate sets the weights position by position instead (per field; a field it leaves out keeps the tables). */
+  gate?: MemoryGate;
+}
+
+/**
+ * The features a gate weighs, in this order (`gateFeatures`). Why these: a table per match length cannot tell a match
+ * whose performances all agree on the next note from one where they split, nor a GPT that already expects the
+ * memory's note from one that does not, nor the first notes of a window from the last; the mix wants all three.
+ */
+export const GATE_FEATURES = [
+  'bias',
+  ...MATCH_BUCKETS.map((b) => `match length ≥ ${b}`),
+  ...SIMILARITY_BUCKETS.map((b) => `neighbour similarity ≥ ${b}`),
+  'exact guess: top probability',
+  'exact guess: entropy',
+  'neighbours: top probability',
+  'neighbours: entropy',
+  'log(1 + match length)',
+  'neighbour similarity',
+  'GPT: entropy',
+  'GPT: top probability',
+  'log Σ GPT·exact',
+  'log Σ GPT·neighbours',
+  'log Σ exact·neighbours',
+  'log context tokens',
+] as const;
+
+/**
+ * A gate: the weights of the memory's two guesses at one position from what that position shows (GATE_FEATURES): the
+ * mix is (GPT + a·exact + b·neighbours) / (1 + a + b) with log a, log b linear in the features (a softmax over the three
+ * with the GPT's logit fixed at 0; a guess that is absent has weight 0). Fitted by training/memory-gate.ts.
+ */
+export interface MemoryGate {
+  /** GATE_FEATURES as they were when the gate was fitted: a gate fitted on another list is refused when loading. */
+  features: string[];
+  /** A context longer than this (the windows the gate was fitted on) counts as this long. */
+  maxContext: number;
+  /** Per field, the features' weights in log a (exact) and log b (neighbours). */
+  exact: Partial<Record<MemoryField, number[]>>;
+  near: Partial<Record<MemoryField, number[]>>;
 }
 
 /** What the memory proposes for the next token: a distribution over the 128 tokens and its weight in the mix. */
 export interface MemoryGuess {
   field: MemoryField;
+  /** Tokens in the context the guess was made from (a gate's feature). */
+  contextTokens: number;
   /** Length of the longest exact match, in flat tokens (0: none). */
   matchLength: number;
-  /** The memory's own distribution (its two guesses mixed) and its weight: the mix is (1 − weight)·model + weight·probs before refinement by the model. */
+  /**
+   * The memory's own distribution (its two guesses mixed) and its weight by the tables: the mix is (1 − weight)·model +
+   * weight·probs before refinement by the model. A gated field's weights depend on the GPT's distribution: `mix`.
+   */
   probs: Float64Array;
   weight: number;
   /** The two guesses it combines: the exact match's and the neighbours', their weights, and their refinement exponents (see `refineByModel`). */
@@ -196,6 +241,7 @@ export class StyleMemory {
     if (weight > 0) for (let i = 0; i < 128; i++) probs[i] = ((1 - wn) * we * (exact?.probs[i] ?? 0) + wn * (near?.probs[i] ?? 0)) / weight;
     return {
       field,
+      contextTokens: context.length,
       matchLength,
       probs,
       weight,
@@ -297,6 +343,16 @@ export class StyleMemory {
     let sum = 0;
     for (let y = from; y <= to; y++) sum += Math.exp(-0.5 * ((y - center) / sigma) ** 2);
     for (let y = from; y <= to; y++) probs[y] += (weight * Math.exp(-0.5 * ((y - center) / sigma) ** 2)) / sum;
+  }
+
+  /**
+   * The served distribution for the position `guess` was made for, from the GPT's log-probabilities there (views
+   * combined): the gate's mix for a gated field, else the tables'. Undefined when the mix would be the GPT's alone.
+   */
+  mix(logProbs: ArrayLike<number>, guess: MemoryGuess): Float64Array | undefined {
+    const gated = this.weights.gate?.exact[guess.field] !== undefined;
+    if (!gated && guess.weight <= 0) return undefined;
+    return mixWithGuess(logProbs, guess, gated ? this.weights.gate : undefined);
   }
 
   /** The neighbours' weight, on top of the exact match's, for a field at a match length and nearest similarity. */
@@ -456,14 +512,70 @@ export function refine(probs: Float64Array, logProbs: ArrayLike<number>, beta: n
 
 /**
  * The served distribution for one position, from the model's log-probabilities and the memory's guess: the exact
- * match's guess mixed into the model's, then the neighbours' into that, each refined by the model first.
+ * match's guess mixed into the model's, then the neighbours' into that, each refined by the model first — with the
+ * guess's table weights, or with `gate`'s weights for this position.
  */
-export function mixWithGuess(logProbs: ArrayLike<number>, guess: Pick<MemoryGuess, 'exact' | 'near' | 'refine' | 'exactWeight' | 'nearWeight'>): Float64Array {
+export function mixWithGuess(
+  logProbs: ArrayLike<number>,
+  guess: Pick<MemoryGuess, 'exact' | 'near' | 'refine' | 'exactWeight' | 'nearWeight'> & Partial<Pick<MemoryGuess, 'field' | 'matchLength' | 'contextTokens'>>,
+  gate?: MemoryGate,
+): Float64Array {
   const { exact, near } = refinedGuesses(logProbs, guess);
-  const [we, wn] = [exact ? guess.exactWeight : 0, near ? guess.nearWeight : 0];
+  let [we, wn] = [exact ? guess.exactWeight : 0, near ? guess.nearWeight : 0];
+  const theta = guess.field && gate ? [gate.exact[guess.field], gate.near[guess.field]] : undefined;
+  if (gate && theta?.[0] && theta[1]) {
+    const x = gateFeatures(logProbs, exact, near, guess.matchLength ?? 0, guess.near?.similarity ?? 0, Math.min(guess.contextTokens ?? 0, gate.maxContext));
+    [we, wn] = gateWeights(x, theta[0], theta[1], Boolean(exact), Boolean(near));
+  }
   const out = new Float64Array(logProbs.length);
   for (let i = 0; i < out.length; i++) out[i] = (1 - wn) * ((1 - we) * Math.exp(logProbs[i]) + we * (exact?.[i] ?? 0)) + wn * (near?.[i] ?? 0);
   return out;
+}
+
+/**
+ * A gate's features at one position (GATE_FEATURES, in order), from the GPT's log-probabilities, the refined guesses
+ * (absent: all zero) and where the position is. Fitting and serving both call this, so they cannot disagree.
+ */
+export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<number> | undefined, near: ArrayLike<number> | undefined, matchLength: number, similarity: number, contextTokens: number): Float64Array {
+  const x = new Float64Array(GATE_FEATURES.length);
+  let i = 0;
+  x[i++] = 1;
+  for (const b of MATCH_BUCKETS) x[i++] = matchLength >= b ? 1 : 0;
+  for (const b of SIMILARITY_BUCKETS) x[i++] = near && similarity >= b ? 1 : 0;
+  let [exactTop, exactEntropy, nearTop, nearEntropy, gptTop, gptEntropy, gptExact, gptNear, exactNear] = [0, 0, 0, 0, 0, 0, 0, 0, 0];
+  for (let k = 0; k < logProbs.length; k++) {
+    const g = Math.exp(logProbs[k]);
+    const e = exact?.[k] ?? 0;
+    const n = near?.[k] ?? 0;
+    if (g > 0) gptEntropy -= g * logProbs[k];
+    if (e > 0) exactEntropy -= e * Math.log(e);
+    if (n > 0) nearEntropy -= n * Math.log(n);
+    gptTop = Math.max(gptTop, g);
+    exactTop = Math.max(exactTop, e);
+    nearTop = Math.max(nearTop, n);
+    gptExact += g * e;
+    gptNear += g * n;
+    exactNear += e * n;
+  }
+  // 1e-9: an absent guess (or one the GPT rules out) is a large negative number, not −∞.
+  for (const v of [exactTop, exactEntropy, nearTop, nearEntropy, Math.log1p(matchLength), near ? similarity : 0, gptEntropy, gptTop, Math.log(gptExact + 1e-9), Math.log(gptNear + 1e-9), Math.log(exactNear + 1e-9), Math.log(Math.max(1, contextTokens))]) x[i++] = v;
+  return x;
+}
+
+/** The exact and neighbour weights (nested, as `mixWithGuess` mixes) of a gate with weights `exact`, `near` on features `x`. */
+export function gateWeights(x: ArrayLike<number>, exact: ArrayLike<number>, near: ArrayLike<number>, hasExact: boolean, hasNear: boolean): [number, number] {
+  // Log-weights within ±30 (e^30 ≈ 1e13): a guess is never quite certain, nor quite ignored by an overflow.
+  const logWeight = (theta: ArrayLike<number>) => Math.max(-30, Math.min(30, dot(theta, x)));
+  const a = hasExact ? Math.exp(logWeight(exact)) : 0;
+  const b = hasNear ? Math.exp(logWeight(near)) : 0;
+  // (GPT + a·exact + b·near) / (1 + a + b) = (1 − wn)·((1 − we)·GPT + we·exact) + wn·near
+  return [a / (1 + a), b / (1 + a + b)];
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
 }
 
 export function bucketOf(matchLength: number): number {

@@ -10,7 +10,7 @@ import { disposeCache, type GPT, type KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
-import { mixWithGuess, type StyleMemory } from './memory.js';
+import type { StyleMemory } from './memory.js';
 import { combineViews, isPlain, PLAIN_VIEW, viewOf, viewToken } from './views.js';
 
 export interface SamplingSettings {
@@ -231,10 +231,11 @@ export const MEMORY_QUOTE_LIMIT = 16;
 /** The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none). */
 function withMemory(logits: number[], memory: StyleMemory, history: readonly number[]): number[] {
   const guess = memory.guess(history.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
-  if (!guess || guess.weight <= 0) return logits;
+  if (!guess) return logits;
   const max = Math.max(...logits);
   const logSum = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
-  return Array.from(mixWithGuess(logits.map((x) => x - logSum), guess), Math.log);
+  const mixed = memory.mix(logits.map((x) => x - logSum), guess);
+  return mixed ? Array.from(mixed, Math.log) : logits;
 }
 
 /**
