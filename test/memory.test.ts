@@ -128,6 +128,25 @@ describe('style memory: guesses', () => {
     expect(p.exact!.indexOf(Math.max(...p.exact!))).toBe(train[at][1]);
   });
 
+  it('with chordDurations, proposes for a chord\'s note the durations of the aligned chord\'s notes not played yet', () => {
+    // A phrase of single notes, then the chord {48 held 40, 72 held 6}, the bass struck first; played back the same.
+    const phrase = piece(24, 31).filter(([dt]) => dt > 3);
+    const chordNotes: [number, number, number][] = [[10, 40, 48], [1, 6, 72]];
+    const remembered = Uint8Array.from(tokens([...phrase, ...chordNotes, [10, 8, 60]]));
+    const ctx = tokens(phrase).slice(0, -1);
+    const peaks = (probs: Float64Array) => [6, 40].map((d) => probs[d] > 0.01); // σ grows with the duration: 40 peaks near 0.05
+    const byOrder = new StyleMemory(remembered, { ...DEFAULT_MEMORY_SETTINGS, articulation: false }, ALL(0.5));
+    const byChord = new StyleMemory(remembered, { ...DEFAULT_MEMORY_SETTINGS, articulation: false, chordDurations: true }, ALL(0.5));
+    // The chord's first note, whichever it is: the stream's order says the bass; by chord, either of the two.
+    const first = [...ctx, SEP, 10];
+    expect(peaks(byOrder.guess(first)!.exact!)).toEqual([false, true]);
+    expect(peaks(byChord.guess(first)!.exact!)).toEqual([true, true]);
+    // Once this performer has struck the top note first, the note left is the bass: its duration alone.
+    const second = [...ctx, SEP, 10, 6, 72, SEP, 1];
+    expect(peaks(byChord.guess(second)!.exact!)).toEqual([false, true]);
+    expect(peaks(byOrder.guess(second)!.exact!)).toEqual([true, false]); // the stream's second note: the top one again
+  });
+
   it('proposes its timing less sharply where the context\'s rubato differs from the matched performance\'s', () => {
     const at = 120;
     const same = train.slice(at - 30, at);

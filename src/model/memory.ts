@@ -47,6 +47,13 @@ export interface MemorySettings {
    */
   articulation?: boolean;
   /**
+   * The duration a guess proposes for a note of a chord is every not yet played note's of the aligned chord (for the
+   * neighbours: of the chord at each place), in equal parts, instead of the one note that came next in the training
+   * performance: performers order a chord's notes differently, and a chord's notes differ most in how long they are
+   * held (a held bass, a short inner voice). Absent: false (memories fitted before session 23).
+   */
+  chordDurations?: boolean;
+  /**
    * Per field, the exponents β (exact match, neighbours) of the GPT's own distribution that each guess is multiplied
    * by and renormalised over, p(x) ∝ guess(x)·p_GPT(x)^β (a product of experts): the memory says which pitches
    * (timings) come next, the GPT which of them first — a matched chord's notes come in an order performers vary and
@@ -76,6 +83,7 @@ export const DEFAULT_MEMORY_SETTINGS: MemorySettings = {
   timingSigma: [0.8, 0.12],
   durationSigma: [0.5, 0.2],
   articulation: true,
+  chordDurations: true,
   refineByModel: { dt: [0.5, 0.5], pitch: [0.3, 0.5] },
   rubatoWidening: 3,
   neighbours: DEFAULT_NEIGHBOUR_SETTINGS,
@@ -281,13 +289,21 @@ export class StyleMemory {
         if (k >= this.notes) continue;
         const ratio = field === 'dur' && this.settings.articulation ? this.articulationRatio(state, g, end, length) : this.chordTempoRatio(state.doneOnsets, g, end, length);
         const widen = 1 + (this.settings.rubatoWidening ?? 0) * this.rubatoSpread(state.doneOnsets, g, end, length);
-        this.addTiming(probs, field, values[k] * ratio, 1, widen);
+        const notes = field === 'dur' && this.settings.chordDurations && k < this.groupStart[g + 1] ? this.unplayed(g, current) : [k];
+        for (const at of notes) this.addTiming(probs, field, values[at] * ratio, 1 / notes.length, widen);
         voters++;
       }
       if (voters === 0) return undefined;
       for (let y = lo; y <= hi; y++) probs[y] /= voters;
     }
     return { probs, length };
+  }
+
+  /** The notes of group g whose pitches the chord in progress has not played yet (all of them if it has played every one). */
+  private unplayed(g: number, current: readonly number[]): number[] {
+    const notes: number[] = [];
+    for (let k = this.groupStart[g]; k < this.groupStart[g + 1]; k++) if (!current.includes(this.pitch[k])) notes.push(k);
+    return notes.length ? notes : Array.from({ length: this.groupStart[g + 1] - this.groupStart[g] }, (_, i) => this.groupStart[g] + i);
   }
 
   /** The neighbours' guess: what came next at the places whose recent pitches are most alike. */
@@ -318,7 +334,8 @@ export class StyleMemory {
     const values = field === 'dt' ? this.dt : this.dur;
     places.forEach((at, i) => {
       const ratio = span >= 2 && at - span >= 0 ? tempoRatio(onsets[onsets.length - 1] - onsets[onsets.length - span], this.onset[at - 1] - this.onset[at - span]) : 1;
-      this.addTiming(probs, field, values[at] * ratio, weights[i]);
+      const notes = field === 'dur' && this.settings.chordDurations ? this.unplayed(this.groupOfNote[at], state.current) : [at];
+      for (const k of notes) this.addTiming(probs, field, values[k] * ratio, weights[i] / notes.length);
     });
     return { probs, similarity: found.similarity };
   }
