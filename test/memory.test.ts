@@ -135,7 +135,7 @@ describe('style memory: guesses', () => {
     const remembered = Uint8Array.from(tokens([...phrase, ...chordNotes, [10, 8, 60]]));
     const ctx = tokens(phrase).slice(0, -1);
     const peaks = (probs: Float64Array) => [6, 40].map((d) => probs[d] > 0.01); // σ grows with the duration: 40 peaks near 0.05
-    const byOrder = new StyleMemory(remembered, { ...DEFAULT_MEMORY_SETTINGS, articulation: false }, ALL(0.5));
+    const byOrder = new StyleMemory(remembered, { ...DEFAULT_MEMORY_SETTINGS, articulation: false, chordDurations: false }, ALL(0.5));
     const byChord = new StyleMemory(remembered, { ...DEFAULT_MEMORY_SETTINGS, articulation: false, chordDurations: true }, ALL(0.5));
     // The chord's first note, whichever it is: the stream's order says the bass; by chord, either of the two.
     const first = [...ctx, SEP, 10];
