@@ -630,9 +630,13 @@ describe('style memory: the gate', () => {
     const starts = windowStarts(val.length, seqLen);
     const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
     expect(served.loss / served.tokens).toBeCloseTo(gatedLoss, 4);
+    // held out: each half scored by the tables and by a gate fitted on the other half, field by field
     const cv = crossValidate(votes, 1, seqLen);
     expect(cv.gate).toHaveLength(3);
-    expect(cvLoss(votes, cv, new Set())).toBeCloseTo(crossValidated(votes, 1), 12);
+    expect(cv.gate).not.toEqual(cv.tables);
+    const allGated = cvLoss(votes, cv, new Set([0, 1, 2]));
+    expect(allGated).toBeCloseTo((cv.rest + cv.gate!.reduce((a, b) => a + b, 0)) / votes.tokens, 12);
+    expect(allGated).toBeLessThan(modelLoss(votes) - 1);
     // on disk and back; a gate from another feature list, or with a missing field's half, is refused
     const dir = mkdtempSync(join(tmpdir(), 'maestro-gate-'));
     saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
