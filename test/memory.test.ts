@@ -631,7 +631,7 @@ describe('style memory: the gate', () => {
     const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
     expect(served.loss / served.tokens).toBeCloseTo(gatedLoss, 4);
     // held out: each half scored by the tables and by a gate fitted on the other half, field by field
-    const cv = crossValidate(votes, 1, seqLen);
+    const cv = crossValidate(votes, 1, seqLen, 1);
     expect(cv.gate).toHaveLength(3);
     expect(cv.gate).not.toEqual(cv.tables);
     const allGated = cvLoss(votes, cv, new Set([0, 1, 2]));

@@ -12,7 +12,7 @@ import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { forEachTarget, windowStarts } from './evaluate.js';
-import { fitGate, gatedProbability, gateSamples, type GateSample } from './memory-gate.js';
+import { fitGate, gatedProbability, gateSamples, MIN_GATE_SAMPLES, type GateSample } from './memory-gate.js';
 
 /** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
 export interface MemoryVote {
@@ -186,9 +186,10 @@ export interface CrossValidation {
 
 /**
  * Two-fold cross-validation over windows: everything fitted on the odd windows scores the even ones, and vice versa —
- * the refinement exponents (when the votes hold the options), the tables, and with `maxContext` a gate.
+ * the refinement exponents (when the votes hold the options), the tables, and with `maxContext` a gate (for each field
+ * with at least `minGateSamples` samples in the fitting half).
  */
-export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?: number): CrossValidation {
+export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?: number, minGateSamples = MIN_GATE_SAMPLES): CrossValidation {
   const cv: CrossValidation = { rest: 0, tables: [0, 0, 0] };
   const withGate = maxContext !== undefined && v.votes.length > 0 && v.votes.every((x) => x.position);
   if (withGate) cv.gate = [0, 0, 0];
@@ -198,7 +199,7 @@ export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?:
     const votes = withRefinement(v.votes, refineBy);
     const weights = fitWeights(votes, use, minVotes);
     const samples = withGate ? gateSamples(votes, refineBy, maxContext) : [];
-    const gate = withGate ? fitGate(samples, maxContext, use) : undefined;
+    const gate = withGate ? fitGate(samples, maxContext, use, minGateSamples) : undefined;
     for (let w = half; w < v.windows; w += 2) cv.rest += v.restByWindow[w];
     votes.forEach((x, i) => {
       if (use(x)) return;
