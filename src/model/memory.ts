@@ -539,10 +539,10 @@ export function mixWithGuess(
 ): Float64Array {
   const { exact, near } = refinedGuesses(logProbs, guess);
   let [we, wn] = [exact ? guess.exactWeight : 0, near ? guess.nearWeight : 0];
-  const theta = guess.field && gate ? [gate.exact[guess.field], gate.near[guess.field]] : undefined;
-  if (gate && theta?.[0] && theta[1]) {
+  const [gateExact, gateNear] = gate && guess.field ? [gate.exact[guess.field], gate.near[guess.field]] : [];
+  if (gate && gateExact && gateNear) {
     const x = gateFeatures(logProbs, exact, near, guess.matchLength ?? 0, guess.near?.similarity ?? 0, Math.min(guess.contextTokens ?? 0, gate.maxContext));
-    [we, wn] = gateWeights(x, theta[0], theta[1], Boolean(exact), Boolean(near));
+    [we, wn] = gateWeights(x, gateExact, gateNear, Boolean(exact), Boolean(near));
   }
   const out = new Float64Array(logProbs.length);
   for (let i = 0; i < out.length; i++) out[i] = (1 - wn) * ((1 - we) * Math.exp(logProbs[i]) + we * (exact?.[i] ?? 0)) + wn * (near?.[i] ?? 0);
