@@ -5,7 +5,7 @@
  * are fitted on. It replaces a table cell's one weight by one that also follows how sure the memory and the GPT are
  * there and how much context the window has given so far.
  */
-import { gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, refine, type MemoryField, type MemoryGate } from '../src/model/memory.js';
+import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, refine, type MemoryField, type MemoryGate } from '../src/model/memory.js';
 import type { MemoryVote } from './memory-fit.js';
 
 /** One voted target as the gate sees it: its features and what the three experts gave the true token. */
@@ -113,8 +113,8 @@ function fitField(samples: readonly GateSample[]): [number[], number[]] {
         ze += theta[j] * xs[i * d + j];
         zn += theta[d + j] * xs[i * d + j];
       }
-      const a = s.hasExact ? Math.exp(Math.max(-30, Math.min(30, ze))) : 0;
-      const b = s.hasNear ? Math.exp(Math.max(-30, Math.min(30, zn))) : 0;
+      const a = s.hasExact ? Math.exp(clampGateLogit(ze)) : 0;
+      const b = s.hasNear ? Math.exp(clampGateLogit(zn)) : 0;
       const z = 1 + a + b;
       const mix = (s.p[0] + a * s.p[1] + b * s.p[2]) / z + 1e-12;
       // d(−log mix)/d logit = weight − responsibility

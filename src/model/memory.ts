@@ -272,12 +272,9 @@ export class StyleMemory {
     const aligned = ends.map((end) => ({ end, g: this.groupAt[end + 1] })).filter(({ g }) => g >= 0);
     if (aligned.length === 0) return undefined;
     if (field === 'pitch') {
-      const played = new Set(current);
       for (const { g } of aligned) {
-        const chord = Array.from(this.pitch.subarray(this.groupStart[g], this.groupStart[g + 1]));
-        const left = chord.filter((x) => !played.has(x));
-        const options = left.length ? left : chord;
-        for (const x of options) probs[x] += 1 / options.length / aligned.length;
+        const options = this.unplayed(g, current);
+        for (const k of options) probs[this.pitch[k]] += 1 / options.length / aligned.length;
       }
     } else {
       const values = field === 'dt' ? this.dt : this.dur;
@@ -579,10 +576,12 @@ export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<numbe
   return x;
 }
 
+/** A gate's log-weight within ±30 (e^30 ≈ 1e13): a guess is never quite certain, nor quite ignored by an overflow. Fitting clamps as serving does. */
+export const clampGateLogit = (z: number): number => Math.max(-30, Math.min(30, z));
+
 /** The exact and neighbour weights (nested, as `mixWithGuess` mixes) of a gate with weights `exact`, `near` on features `x`. */
 export function gateWeights(x: ArrayLike<number>, exact: ArrayLike<number>, near: ArrayLike<number>, hasExact: boolean, hasNear: boolean): [number, number] {
-  // Log-weights within ±30 (e^30 ≈ 1e13): a guess is never quite certain, nor quite ignored by an overflow.
-  const logWeight = (theta: ArrayLike<number>) => Math.max(-30, Math.min(30, dot(theta, x)));
+  const logWeight = (theta: ArrayLike<number>) => clampGateLogit(dot(theta, x));
   const a = hasExact ? Math.exp(logWeight(exact)) : 0;
   const b = hasNear ? Math.exp(logWeight(near)) : 0;
   // (GPT + a·exact + b·near) / (1 + a + b) = (1 − wn)·((1 − we)·GPT + we·exact) + wn·near
