@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StyleMemory, readContext, refinedGuesses, mixWithGuess, bucketOf, nearCell, gateFeatures, gateWeights, DEFAULT_MEMORY_SETTINGS, GATE_FEATURES, NEAR_CELLS, type MemoryGate, type MemoryWeights } from '../src/model/memory.js';
+import { StyleMemory, readContext, refinedGuesses, mixWithGuess, bucketOf, nearCell, gateFeatures, gateWeights, MemoryTrack, DEFAULT_MEMORY_SETTINGS, GATE_FEATURES, NEAR_CELLS, type MemoryGate, type MemoryWeights } from '../src/model/memory.js';
 import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
@@ -387,6 +387,35 @@ describe('style memory: fitting and evaluation', () => {
   });
 });
 
+describe('style memory: composing with a track', () => {
+  let model: GPT;
+  beforeAll(async () => {
+    model = await createTinyModel(5);
+  });
+
+  it('the track starts on the prompt: a gate that trusts the exact guess only once it has been right follows it from the first note', () => {
+    const train = piece(300, 21);
+    // The gate: log a = −20 + 10 · (the exact guess' recent log-ratio to the GPT, all fields); the neighbours never.
+    const track = GATE_FEATURES.indexOf('track, all fields: log-ratio of the exact guess to the GPT');
+    const exactLogit = GATE_FEATURES.map((_, i) => (i === 0 ? -20 : i === track ? 10 : 0));
+    const never = GATE_FEATURES.map((_, i) => (i === 0 ? -30 : 0));
+    const gate: MemoryGate = { features: [...GATE_FEATURES], maxContext: 128, exact: { dt: exactLogit, dur: exactLogit, pitch: exactLogit }, near: { dt: never, dur: never, pitch: never } };
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)), { ...DEFAULT_MEMORY_SETTINGS, views: [PLAIN_VIEW] }, { ...ALL(0), gate });
+    const prompt = tokens(train.slice(100, 104));
+    expect(memory.guess(prompt)!.matchLength).toBeLessThan(MEMORY_QUOTE_LIMIT);
+    const req = { seconds: 3, candidates: 2, seed: 5, temperature: 1, topK: 0, topP: 1, prompt, memory };
+    // The random GPT gives the remembered tokens ~1/128; on the prompt the exact guess gave them much more, so its
+    // log-ratio is positive and the gate hands it the first note (an empty track would leave it at e^−20): the
+    // remembered pitch (its timing is a spread, tempo-scaled guess, so it is not pinned).
+    const first = train[104];
+    for (const c of sampleContinuation(model, gigaTokenizer, req)) expect(c[2]).toBe(first[2]);
+    const fresh = new StyleMemory(Uint8Array.from(tokens(train)), memory.settings, { ...ALL(0), gate });
+    const firstGuess = fresh.guess(prompt)!;
+    const row = new Float32Array(128).fill(-Math.log(128));
+    expect(fresh.mix(row, firstGuess, new MemoryTrack())![first[0]]).toBeLessThan(0.05); // the same step, no track: the GPT's
+  });
+});
+
 describe('style memory: promotion', () => {
   it('a promoted model keeps its style\'s memory (the memory belongs to the style, not to one set of weights)', async () => {
     const dir = await createTinyModelsDir(['served', 'candidate']);
@@ -575,7 +604,9 @@ describe('style memory: the gate', () => {
     // a field the gate leaves out is mixed by the tables
     expect(mixWithGuess(logProbs, { ...guess, field: 'dt', exactWeight: 0.5 }, gate)[60]).toBeCloseTo(0.5 * 0.25 + 0.5, 12);
     // the features: the memory's and the GPT's certainty, their agreement, the context (clamped to the fitted length)
-    const x = gateFeatures(logProbs, exact, near, 8, 0.9, 40);
+    const track = new MemoryTrack();
+    track.observe(Math.log(0.25), { field: 'pitch', exact, near: { probs: near, similarity: 0.9 } }, 60);
+    const x = gateFeatures(logProbs, exact, near, 8, 0.9, 40, track.features('pitch'));
     expect(x[at('match length ≥ 8')]).toBe(1);
     expect(x[at('match length ≥ 16')]).toBe(0);
     expect(x[at('neighbour similarity ≥ 0.9')]).toBe(1);
@@ -584,9 +615,30 @@ describe('style memory: the gate', () => {
     expect(x[at('log Σ GPT·exact')]).toBeCloseTo(Math.log(0.25 + 1e-9), 9);
     expect(x[at('log Σ exact·neighbours')]).toBeCloseTo(Math.log(1e-9), 9);
     expect(x[at('log context tokens')]).toBeCloseTo(Math.log(40), 12);
+    // the track: the exact guess gave the last pitch 1 where the GPT gave 0.25, the neighbours 0
+    expect(x[at('track, this field: log-ratio of the exact guess to the GPT')]).toBeCloseTo(Math.log(1 + 1e-4) - Math.log(0.25), 9);
+    expect(x[at('track, all fields: log-ratio of the neighbours to the GPT')]).toBeCloseTo(Math.log(1e-4) - Math.log(0.25), 9);
+    expect(x[at('track, all fields: log(1 + count of the exact guess)')]).toBeCloseTo(Math.log(2), 12);
     const far = { ...guess, contextTokens: 4000 };
     const tilted: MemoryGate = { ...gate, exact: { pitch: bias(4).map((w, i) => (i === at('log context tokens') ? -1 : w)) } };
     expect(mixWithGuess(logProbs, far, tilted)).toEqual(mixWithGuess(logProbs, { ...far, contextTokens: 128 }, tilted));
+  });
+
+  it('tracks how the guesses fared: a decayed mean log-ratio to the GPT and a decayed count, over all fields and per field', () => {
+    const track = new MemoryTrack();
+    const guess = (field: 'dt' | 'pitch', p: number) => ({ field, exact: Float64Array.from({ length: 128 }, (_, i) => (i === 60 ? p : 0)) });
+    expect(track.features('dt')).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    track.observe(Math.log(0.5), guess('pitch', 1), 60); // ratio ln((1 + ε)/0.5)
+    track.observe(Math.log(0.5), undefined, 60); // no guess: nothing to record
+    track.observe(Math.log(0.5), guess('dt', 0.25), 60); // ratio ln((0.25 + ε)/0.5)
+    const [r1, r2] = [Math.log(1 + 1e-4) - Math.log(0.5), Math.log(0.25 + 1e-4) - Math.log(0.5)];
+    const [allRatio, allCount, fieldRatio, fieldCount, nearRatio, nearCount] = track.features('pitch');
+    expect(allRatio).toBeCloseTo((0.8 * r1 + r2) / 1.8, 12); // the older position counts 0.8
+    expect(allCount).toBeCloseTo(Math.log(2.8), 12);
+    expect(fieldRatio).toBeCloseTo(r1, 12); // pitch saw one position, not decayed by the dt one
+    expect(fieldCount).toBeCloseTo(Math.log(2), 12);
+    expect([nearRatio, nearCount]).toEqual([0, 0]); // the neighbours never guessed
+    expect(track.features('dt')[2]).toBeCloseTo(r2, 12);
   });
 
   it('learns from the features what one weight per table cell cannot: how sure the memory is where it is right', () => {

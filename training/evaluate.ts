@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
-import type { StyleMemory } from '../src/model/memory.js';
+import { MemoryTrack, type StyleMemory } from '../src/model/memory.js';
 import { combineViews, fieldAfter, isPlain, isPlainView, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
@@ -55,13 +55,16 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
   const sums: EvalSums = { loss: 0, correct: 0, tokens: 0, modelLoss: 0, modelCorrect: 0, groups: [] };
   // With a memory, the GPT's part of the mix is the mean over the memory's views of the context (views.ts); the GPT's
   // own numbers stay those of the plain context.
+  let track = new MemoryTrack();
   forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y, plain) => {
     const modelNll = -plain[y];
     const modelHit = argMax(plain) === y ? 1 : 0;
     let nll = modelNll;
     let hit = modelHit;
+    if (t === 0) track = new MemoryTrack(); // each window is a sequence of its own
     const guess = memory?.guess(stream.subarray(s, s + t + 1));
-    const mixed = guess && memory!.mix(row, guess);
+    const mixed = guess && memory!.mix(row, guess, track);
+    track.observe(row[y], guess, y);
     if (mixed) {
       nll = -Math.log(mixed[y]);
       hit = argMax(mixed) === y ? 1 : 0;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, MemoryTrack, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
 import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
@@ -27,7 +27,7 @@ export interface MemoryVote {
   /** `memory` and `near.p` for each refinement exponent of REFINE_GRID (for choosing the exponents). */
   refined?: { exact: number[]; near?: number[] };
   /** What a gate needs of the position (memory-gate.ts): the GPT's log-probabilities, the raw guesses, where it is. */
-  position?: { logProbs: Float32Array; exact?: Float32Array; near?: Float32Array; matchLength: number; similarity: number; contextTokens: number };
+  position?: { logProbs: Float32Array; exact?: Float32Array; near?: Float32Array; matchLength: number; similarity: number; contextTokens: number; track: number[] };
 }
 
 export interface MemoryVotes {
@@ -54,8 +54,10 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   let restLoss = 0;
   let plainLoss = 0;
   let done = -1;
+  let track = new MemoryTrack();
   forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y, plain) => {
     plainLoss -= plain[y];
+    if (t === 0) track = new MemoryTrack(); // each window is a sequence of its own
     const guess = memory.guess(stream.subarray(s, s + t + 1));
     if (guess) {
       const refined = refinedGuesses(logProbs, guess);
@@ -78,8 +80,10 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
           matchLength: guess.matchLength,
           similarity: near?.similarity ?? 0,
           contextTokens: guess.contextTokens,
+          track: track.features(guess.field),
         },
       });
+      track.observe(logProbs[y], guess, y);
     } else {
       restLoss -= logProbs[y];
       restByWindow[window] -= logProbs[y];

@@ -45,7 +45,7 @@ export function gateSamples(votes: readonly MemoryVote[], refineBy: Partial<Reco
     out.push({
       window: v.window,
       field: v.field,
-      x: gateFeatures(at.logProbs, exact, near, at.matchLength, at.similarity, Math.min(at.contextTokens, maxContext)),
+      x: gateFeatures(at.logProbs, exact, near, at.matchLength, at.similarity, Math.min(at.contextTokens, maxContext), at.track),
       p: [v.model, exact ? v.memory : 0, near ? (v.near?.p ?? 0) : 0],
       hasExact: Boolean(exact),
       hasNear: Boolean(near),

@@ -75,13 +75,16 @@ export class GPT {
     return this.run(tokens, opts.training ?? false, opts.dropoutSeed).logits;
   }
 
-  /** Process a prompt [B, T] in one pass and return the last position's logits [B, V] and a KV cache. */
-  prefill(tokens: tf.Tensor2D): { logits: tf.Tensor2D; cache: KVCache } {
+  /**
+   * Process a prompt [B, T] in one pass and return the last position's logits [B, V] and a KV cache; with `every`,
+   * also every position's logits [B·T, V] (what the pass computed anyway).
+   */
+  prefill(tokens: tf.Tensor2D, every = false): { logits: tf.Tensor2D; cache: KVCache; all?: tf.Tensor2D } {
     const [B, T] = tokens.shape;
     const out = this.run(tokens, false, undefined, true);
     const logits = tf.tidy(() => out.logits.reshape([B, T, -1]).slice([0, T - 1, 0], [B, 1, -1]).reshape([B, -1]) as tf.Tensor2D);
-    out.logits.dispose();
-    return { logits, cache: { layers: out.kv!, length: T, batch: B } };
+    if (!every) out.logits.dispose();
+    return { logits, cache: { layers: out.kv!, length: T, batch: B }, ...(every ? { all: out.logits } : {}) };
   }
 
   /**

@@ -106,6 +106,57 @@ export interface MemoryWeights extends Record<MemoryField, number[]> {
 }
 
 /**
+ * How the memory's guesses have fared on the tokens just played, the gate's last features (`MemoryTrack`): for each
+ * guess, exact and neighbours, a decayed mean of log(guess(y) + ε) − log GPT(y) over the earlier positions of the
+ * context where it guessed, and log(1 + its decayed count) — over all fields, and over the field being predicted.
+ * Why: whether the matched performances play this passage as this performer does (tempo, articulation, the notes)
+ * persists from note to note, and a match's length cannot tell it.
+ */
+export const TRACK_FEATURES = ['exact guess', 'neighbours'].flatMap((g) =>
+  ['all fields', 'this field'].flatMap((over) => [`track, ${over}: log-ratio of the ${g} to the GPT`, `track, ${over}: log(1 + count of the ${g})`]),
+);
+
+/** Each earlier position counts this much less per position the track observes (over all fields; per field, per position of that field). */
+const TRACK_DECAY = 0.8;
+/** A guess that gave the true token nothing counts as log ε against the GPT. */
+const TRACK_FLOOR = 1e-4;
+
+/**
+ * The running record a gate reads its track features from: one per sequence, fed each position's raw guesses and
+ * the true token, in order. Fitting (memory-fit.ts), evaluation (training/evaluate.ts) and composing (sampler.ts)
+ * all keep one the same way.
+ */
+export class MemoryTrack {
+  /** [exact sum, exact count, near sum, near count] over all fields, then per field. */
+  private readonly all = new Float64Array(4);
+  private readonly byField: Record<MemoryField, Float64Array> = { dt: new Float64Array(4), dur: new Float64Array(4), pitch: new Float64Array(4) };
+
+  /** The track features (TRACK_FEATURES, in order) for predicting a token of `field`. */
+  features(field: MemoryField): number[] {
+    const f = (s: Float64Array) => [s[1] > 0 ? s[0] / s[1] : 0, Math.log1p(s[1]), s[3] > 0 ? s[2] / s[3] : 0, Math.log1p(s[3])];
+    const [a, b] = [f(this.all), f(this.byField[field])];
+    return [a[0], a[1], b[0], b[1], a[2], a[3], b[2], b[3]];
+  }
+
+  /** Records a position: the GPT's log-probability of the true token `y` there, and the memory's raw guess (none: a position it did not guess). */
+  observe(gptLogProb: number, guess: Pick<MemoryGuess, 'field' | 'exact' | 'near'> | undefined, y: number): void {
+    if (!guess) return;
+    const ratio = (p: number) => Math.log(p + TRACK_FLOOR) - Math.max(gptLogProb, -30);
+    for (const s of [this.all, this.byField[guess.field]]) {
+      for (let i = 0; i < 4; i++) s[i] *= TRACK_DECAY;
+      if (guess.exact) {
+        s[0] += ratio(guess.exact[y]);
+        s[1] += 1;
+      }
+      if (guess.near) {
+        s[2] += ratio(guess.near.probs[y]);
+        s[3] += 1;
+      }
+    }
+  }
+}
+
+/**
  * The features a gate weighs, in this order (`gateFeatures`). Why these: a table per match length cannot tell a match
  * whose performances all agree on the next note from one where they split, nor a GPT that already expects the
  * memory's note from one that does not, nor the first notes of a window from the last; the mix wants all three.
@@ -126,6 +177,7 @@ export const GATE_FEATURES = [
   'log Σ GPT·neighbours',
   'log Σ exact·neighbours',
   'log context tokens',
+  ...TRACK_FEATURES,
 ] as const;
 
 /**
@@ -363,10 +415,10 @@ export class StyleMemory {
    * The served distribution for the position `guess` was made for, from the GPT's log-probabilities there (views
    * combined): the gate's mix for a gated field, else the tables'. Undefined when the mix would be the GPT's alone.
    */
-  mix(logProbs: ArrayLike<number>, guess: MemoryGuess): Float64Array | undefined {
+  mix(logProbs: ArrayLike<number>, guess: MemoryGuess, track?: MemoryTrack): Float64Array | undefined {
     const gated = this.weights.gate?.exact[guess.field] !== undefined;
     if (!gated && guess.weight <= 0) return undefined;
-    return mixWithGuess(logProbs, guess, gated ? this.weights.gate : undefined);
+    return mixWithGuess(logProbs, guess, gated ? this.weights.gate : undefined, track?.features(guess.field));
   }
 
   /** The neighbours' weight, on top of the exact match's, for a field at a match length and nearest similarity. */
@@ -533,12 +585,13 @@ export function mixWithGuess(
   logProbs: ArrayLike<number>,
   guess: Pick<MemoryGuess, 'exact' | 'near' | 'refine' | 'exactWeight' | 'nearWeight'> & Partial<Pick<MemoryGuess, 'field' | 'matchLength' | 'contextTokens'>>,
   gate?: MemoryGate,
+  track?: ArrayLike<number>,
 ): Float64Array {
   const { exact, near } = refinedGuesses(logProbs, guess);
   let [we, wn] = [exact ? guess.exactWeight : 0, near ? guess.nearWeight : 0];
   const [gateExact, gateNear] = gate && guess.field ? [gate.exact[guess.field], gate.near[guess.field]] : [];
   if (gate && gateExact && gateNear) {
-    const x = gateFeatures(logProbs, exact, near, guess.matchLength ?? 0, guess.near?.similarity ?? 0, Math.min(guess.contextTokens ?? 0, gate.maxContext));
+    const x = gateFeatures(logProbs, exact, near, guess.matchLength ?? 0, guess.near?.similarity ?? 0, Math.min(guess.contextTokens ?? 0, gate.maxContext), track ?? NO_TRACK);
     [we, wn] = gateWeights(x, gateExact, gateNear, Boolean(exact), Boolean(near));
   }
   const out = new Float64Array(logProbs.length);
@@ -550,7 +603,7 @@ export function mixWithGuess(
  * A gate's features at one position (GATE_FEATURES, in order), from the GPT's log-probabilities, the refined guesses
  * (absent: all zero) and where the position is. Fitting and serving both call this, so they cannot disagree.
  */
-export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<number> | undefined, near: ArrayLike<number> | undefined, matchLength: number, similarity: number, contextTokens: number): Float64Array {
+export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<number> | undefined, near: ArrayLike<number> | undefined, matchLength: number, similarity: number, contextTokens: number, track: ArrayLike<number>): Float64Array {
   const x = new Float64Array(GATE_FEATURES.length);
   let i = 0;
   x[i++] = 1;
@@ -573,8 +626,12 @@ export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<numbe
   }
   // 1e-9: an absent guess (or one the GPT rules out) is a large negative number, not −∞.
   for (const v of [exactTop, exactEntropy, nearTop, nearEntropy, Math.log1p(matchLength), near ? similarity : 0, gptEntropy, gptTop, Math.log(gptExact + 1e-9), Math.log(gptNear + 1e-9), Math.log(exactNear + 1e-9), Math.log(Math.max(1, contextTokens))]) x[i++] = v;
+  for (let k = 0; k < TRACK_FEATURES.length; k++) x[i++] = track[k];
   return x;
 }
+
+/** The track features of a sequence with nothing observed yet. */
+const NO_TRACK: readonly number[] = new MemoryTrack().features('dt');
 
 /** A gate's log-weight within ±30 (e^30 ≈ 1e13): a guess is never quite certain, nor quite ignored by an overflow. Fitting clamps as serving does. */
 export const clampGateLogit = (z: number): number => Math.max(-30, Math.min(30, z));

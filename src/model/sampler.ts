@@ -10,8 +10,8 @@ import { disposeCache, type GPT, type KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
-import type { StyleMemory } from './memory.js';
-import { combineViews, isPlain, PLAIN_VIEW, viewOf, viewToken } from './views.js';
+import { MemoryTrack, type StyleMemory } from './memory.js';
+import { combineViews, isPlain, PLAIN_VIEW, viewOf, viewToken, type View } from './views.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -143,7 +143,15 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const viewsOf = (seqs: number[][]) => seqs.flatMap((c) => views.map((view) => viewOf(c, view)));
   const positionsOf = (js: number[]) => js.flatMap((j) => views.map((_, v) => j * V + v));
 
-  let { logits, cache } = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'));
+  const prefilled = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'), Boolean(req.memory));
+  let { logits, cache } = prefilled;
+  // Each row's record of how the memory's guesses fared, first on the prompt's last tokens.
+  const tracks = contexts.map(() => new MemoryTrack());
+  if (req.memory && prefilled.all) {
+    const all = tf.tidy(() => tf.logSoftmax(prefilled.all!).arraySync() as number[][]);
+    prefilled.all.dispose();
+    contexts.forEach((c, r) => warmTrack(tracks[r], req.memory!, c, (t) => views.map((_, v) => all[(r * V + v) * c.length + t]), views, tokenizer));
+  }
   let lastReported = 0;
   try {
     for (let n = 0; n < maxTokens && alive.length > 0; n++) {
@@ -155,7 +163,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
       const stillAlive: number[] = [];
       alive.forEach((r, j) => {
         let row = V > 1 ? Array.from(combineViews(rows.slice(j * V, (j + 1) * V), views, field)) : rows[j];
-        if (req.memory) row = withMemory(row, req.memory, history[r]);
+        const mixed = req.memory && withMemory(row, req.memory, history[r], tracks[r]);
+        if (mixed) row = mixed.logits;
         const lo = field === 'dt' ? Math.min(range.hi, Math.max(range.lo, earliestGap(sounding[r], onsetMs[r], maxPolyphony))) : range.lo;
         let tok = drawToken(row, lo, range.hi, shaping, rngs[r]);
         let done = false;
@@ -174,6 +183,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
           if (tok === sep) notes[r]++;
           stillAlive.push(j);
         }
+        if (!done) mixed?.observe(tok);
         next.push(tok);
         history[r].push(tok);
       });
@@ -228,14 +238,39 @@ const MEMORY_CONTEXT = 512;
  */
 export const MEMORY_QUOTE_LIMIT = 16;
 
-/** The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none). */
-function withMemory(logits: number[], memory: StyleMemory, history: readonly number[]): number[] {
+/**
+ * The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none), and how to
+ * record the token drawn from them in the row's track.
+ */
+function withMemory(logits: number[], memory: StyleMemory, history: readonly number[], track: MemoryTrack): { logits: number[]; observe: (token: number) => void } {
   const guess = memory.guess(history.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
-  if (!guess) return logits;
   const max = Math.max(...logits);
   const logSum = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
-  const mixed = memory.mix(logits.map((x) => x - logSum), guess);
-  return mixed ? Array.from(mixed, Math.log) : logits;
+  const observe = (token: number) => track.observe(logits[token] - logSum, guess, token);
+  if (!guess) return { logits, observe };
+  const mixed = memory.mix(logits.map((x) => x - logSum), guess, track);
+  return { logits: mixed ? Array.from(mixed, Math.log) : logits, observe };
+}
+
+/** How many of the prompt's last tokens a row's track is fed before composing starts (the track forgets older ones). */
+const TRACK_WARM_TOKENS = 64;
+
+/**
+ * Feeds `track` the prompt's last positions as evaluation would (the memory's guess there, the GPT's views combined,
+ * the token that followed), so the gate starts composing knowing how the memory fares on this prompt.
+ * `rowsAt(t)`: the views' log-probabilities for the token after context[0..t].
+ */
+function warmTrack(track: MemoryTrack, memory: StyleMemory, context: readonly number[], rowsAt: (t: number) => number[][], views: readonly View[], tokenizer: Tokenizer): void {
+  for (let t = Math.max(0, context.length - 1 - TRACK_WARM_TOKENS); t < context.length - 1; t++) {
+    const prefix = context.slice(0, t + 1);
+    const field = tokenizer.fieldAt(prefix);
+    if (field === 'sep') continue;
+    const guess = memory.guess(prefix.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
+    if (!guess) continue;
+    const rows = rowsAt(t);
+    const combined = rows.length > 1 ? combineViews(rows, views, field) : rows[0];
+    track.observe(combined[context[t + 1]], guess, context[t + 1]);
+  }
 }
 
 /**
