@@ -5,7 +5,7 @@
  * are fitted on. It replaces a table cell's one weight by one that also follows how sure the memory and the GPT are
  * there and how much context the window has given so far.
  */
-import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, refine, type MemoryField, type MemoryGate } from '../src/model/memory.js';
+import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, nestedMix, refine, type MemoryField, type MemoryGate } from '../src/model/memory.js';
 import type { MemoryVote } from './memory-fit.js';
 
 /** One voted target as the gate sees it: its features and what the three experts gave the true token. */
@@ -60,7 +60,7 @@ export function gatedProbability(s: GateSample, gate: MemoryGate): number | unde
   const [e, n] = [gate.exact[field], gate.near[field]];
   if (!e || !n) return undefined;
   const [we, wn] = gateWeights(s.x, e, n, s.hasExact, s.hasNear);
-  return (1 - wn) * ((1 - we) * s.p[0] + we * s.p[1]) + wn * s.p[2];
+  return nestedMix(s.p[0], s.p[1], s.p[2], we, wn);
 }
 
 /**

@@ -595,7 +595,7 @@ export function mixWithGuess(
     [we, wn] = gateWeights(x, gateExact, gateNear, Boolean(exact), Boolean(near));
   }
   const out = new Float64Array(logProbs.length);
-  for (let i = 0; i < out.length; i++) out[i] = (1 - wn) * ((1 - we) * Math.exp(logProbs[i]) + we * (exact?.[i] ?? 0)) + wn * (near?.[i] ?? 0);
+  for (let i = 0; i < out.length; i++) out[i] = nestedMix(Math.exp(logProbs[i]), exact?.[i] ?? 0, near?.[i] ?? 0, we, wn);
   return out;
 }
 
@@ -628,6 +628,11 @@ export function gateFeatures(logProbs: ArrayLike<number>, exact: ArrayLike<numbe
   for (const v of [exactTop, exactEntropy, nearTop, nearEntropy, Math.log1p(matchLength), near ? similarity : 0, gptEntropy, gptTop, Math.log(gptExact + 1e-9), Math.log(gptNear + 1e-9), Math.log(exactNear + 1e-9), Math.log(Math.max(1, contextTokens))]) x[i++] = v;
   for (let k = 0; k < TRACK_FEATURES.length; k++) x[i++] = track[k];
   return x;
+}
+
+/** The mix of one token's probabilities: the exact guess's into the GPT's with weight `we`, then the neighbours' into that with `wn`. */
+export function nestedMix(gpt: number, exact: number, near: number, we: number, wn: number): number {
+  return (1 - wn) * ((1 - we) * gpt + we * exact) + wn * near;
 }
 
 /** The track features of a sequence with nothing observed yet. */
