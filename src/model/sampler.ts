@@ -150,7 +150,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   if (req.memory && prefilled.all) {
     const all = tf.tidy(() => tf.logSoftmax(prefilled.all!).arraySync() as number[][]);
     prefilled.all.dispose();
-    contexts.forEach((c, r) => warmTrack(tracks[r], req.memory!, c, (t) => views.map((_, v) => all[(r * V + v) * c.length + t]), views, tokenizer));
+    contexts.forEach((c, r) => warmTrack(tracks[r], req.memory!, c, (t) => views.map((_, v) => all[(r * V + v) * c.length + t]), views));
   }
   let lastReported = 0;
   try {
@@ -260,15 +260,13 @@ const TRACK_WARM_TOKENS = 64;
  * the token that followed), so the gate starts composing knowing how the memory fares on this prompt.
  * `rowsAt(t)`: the views' log-probabilities for the token after context[0..t].
  */
-function warmTrack(track: MemoryTrack, memory: StyleMemory, context: readonly number[], rowsAt: (t: number) => number[][], views: readonly View[], tokenizer: Tokenizer): void {
+function warmTrack(track: MemoryTrack, memory: StyleMemory, context: readonly number[], rowsAt: (t: number) => number[][], views: readonly View[]): void {
   for (let t = Math.max(0, context.length - 1 - TRACK_WARM_TOKENS); t < context.length - 1; t++) {
-    const prefix = context.slice(0, t + 1);
-    const field = tokenizer.fieldAt(prefix);
-    if (field === 'sep') continue;
-    const guess = memory.guess(prefix.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
+    // No guess for a separator: the guess knows the field it predicts.
+    const guess = memory.guess(context.slice(Math.max(0, t + 1 - MEMORY_CONTEXT), t + 1), MEMORY_QUOTE_LIMIT);
     if (!guess) continue;
     const rows = rowsAt(t);
-    const combined = rows.length > 1 ? combineViews(rows, views, field) : rows[0];
+    const combined = rows.length > 1 ? combineViews(rows, views, guess.field) : rows[0];
     track.observe(combined[context[t + 1]], guess, context[t + 1]);
   }
 }
