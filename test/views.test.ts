@@ -129,6 +129,24 @@ describe('views of the context (transposed, slower, faster)', () => {
     expect(votes.plainLoss / votes.tokens).toBeCloseTo(all.loss / all.tokens, 5);
   });
 
+  it('a window cut mid-note is read through the plain context until its first separator (before it, which tokens are pitches is unknown)', () => {
+    const stream = Uint8Array.from(tokens(notes));
+    const seqLen = 24;
+    const start = 2; // a dur, then a pitch; the window's first separator is its input 2
+    const views: View[] = [{ semitones: -1, tempo: 1.1 }, PLAIN_VIEW, { semitones: 2, tempo: 0.9 }];
+    const seen: { combined: number[]; plain: number[] }[] = [];
+    forEachTarget(model, stream, seqLen, [start], 1, (_w, _s, t, combined, _y, plain) => {
+      seen[t] = { combined: Array.from(combined), plain: Array.from(plain) };
+    }, views);
+    const window = Array.from(stream.subarray(start, start + seqLen));
+    expect(window[2]).toBe(SEP);
+    const rows = views.map((view) => logProbs(model, viewOf(window, view)));
+    for (const t of [0, 1]) expect(seen[t].combined).toEqual(seen[t].plain.map((x) => expect.closeTo(x, 6)));
+    const expected = combineViews(rows.map((r) => r.subarray(2 * 128, 3 * 128)), views, 'dt');
+    expect(seen[2].combined).toEqual(Array.from(expected).map((x) => expect.closeTo(x, 4)));
+    expect(seen[2].combined).not.toEqual(seen[2].plain.map((x) => expect.closeTo(x, 4)));
+  });
+
   it('sampling with a memory\'s views draws from the combined distribution (greedy pitch: its argmax) and stays in the grammar', () => {
     const prompt = tokens(notes.slice(0, 6));
     const views: View[] = [{ semitones: -2, tempo: 1.1 }, PLAIN_VIEW, { semitones: 1, tempo: 0.9 }];

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
 import { MemoryTrack, type StyleMemory } from '../src/model/memory.js';
 import { combineViews, fieldAfter, isPlain, isPlainView, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
-import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
+import { SEP, streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 
 export interface EvalResult {
   loss: number;
@@ -145,8 +145,17 @@ function viewLogProbs(
   const vocab = lp.length / (starts.length * V * seqLen);
   const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
   starts.forEach((s, b) => {
-    const fields = streamFields(stream.subarray(s, s + seqLen));
+    const window = stream.subarray(s, s + seqLen);
+    const fields = streamFields(window);
+    // A window may start mid-note: which tokens are pitches is known only from its first separator on. Before
+    // that, streamFields reads the phase from a separator still to come, so those targets get the plain context.
+    const firstSep = window.indexOf(SEP);
     for (let t = 0; t < seqLen; t++) {
+      if (firstSep < 0 || t < firstSep) {
+        const plain = row(b, plainView, t);
+        visit(b, t, Float64Array.from(plain), plain); // already log-softmaxed
+        continue;
+      }
       const rows = views.map((_, v) => row(b, v, t));
       visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), row(b, plainView, t));
     }
