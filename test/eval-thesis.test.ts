@@ -2,7 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateThesis, formatFieldTable, formatPieceTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
+import { evaluateThesis, formatFieldTable, formatPieceTable, formatPositionTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
+import { windowLogProbs } from '../training/evaluate.js';
+import { loadModel } from '../src/model/store.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
@@ -50,7 +52,7 @@ describe('maestro eval --thesis', () => {
     expect(formatFieldTable([row])).toContain('| baroque | pitch |');
   });
 
-  it('--by-piece splits loss by validation file and counts the same piece in the training part', async () => {
+  it('--by-piece splits loss by validation file and counts the same piece in the training part; --by-position by place in the window', async () => {
     const models = await createTinyModelsDir(['baroque'], { blockSize: 128, maxRelDist: 128 });
     const data = mkdtempSync(join(tmpdir(), 'maestro-thesisdata-'));
     const rng = new Rng(3);
@@ -71,8 +73,16 @@ describe('maestro eval --thesis', () => {
     writeFileSync(join(data, 'thesis-baroque', 'val.bin'), stream.subarray(700));
     writeFileSync(join(data, 'thesis-baroque', 'manifest.json'), JSON.stringify(manifest));
     const [plain] = await evaluateThesis(models, data);
-    const [row] = await evaluateThesis(models, data, { byPiece: true, byField: true });
+    const [row] = await evaluateThesis(models, data, { byPiece: true, byField: true, byPosition: true });
     expect(row.loss).toBeCloseTo(plain.loss, 5);
+    // The spans of window positions hold 4, 12, 16, 32 and 64 of each window's 128 targets.
+    expect(row.byPosition!.map((p) => [p.from, p.to, p.share])).toEqual([[0, 4, 4 / 128], [4, 16, 12 / 128], [16, 32, 16 / 128], [32, 64, 32 / 128], [64, 128, 64 / 128]]);
+    expect(row.byPosition!.reduce((a, p) => a + p.share * p.loss, 0)).toBeCloseTo(row.loss, 4);
+    expect(formatPositionTable([row])).toContain('| baroque | 1–4 | 3.1 % |');
+    // The first span by hand: the targets of input positions 0..3 of both windows, from the GPT's log-probabilities.
+    const lp = windowLogProbs(loadModel(join(models, 'baroque')), stream.subarray(700), 128, [0, 128]);
+    const first = [0, 1].flatMap((w) => [0, 1, 2, 3].map((t) => -lp[(w * 128 + t) * 128 + stream[700 + w * 128 + t + 1]]));
+    expect(row.byPosition![0].loss).toBeCloseTo(first.reduce((a, x) => a + x, 0) / 8, 4);
     // 300 val tokens = 2 windows of 128 (targets 1..256): 49 in the cut file, 150 in the G minor, 57 in the F minor.
     expect(row.byPiece!.map((p) => [p.title, p.tokens, p.sameInTrain])).toEqual([
       ['Prelude and Fugue in C-sharp Minor, WTC I', 49, 400],

@@ -27,7 +27,7 @@ export const THESIS_RESULTS: Record<string, { loss: number; accuracy: number }> 
 
 export const SHARED_DIR = process.env.MAESTRO_SHARED ?? resolve(REPO_ROOT, '../shared');
 
-const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--by-piece] [--no-memory] [--threads N]
+const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-cards] [--by-field] [--by-piece] [--by-position] [--no-memory] [--threads N]
        maestro eval --report OUT_DIR [options of the music report]
 
   --thesis        validation loss/accuracy with the thesis protocol, per style, next to the thesis' numbers
@@ -37,6 +37,8 @@ const HELP = `usage: maestro eval --thesis [--models DIR] [--data DIR] [--write-
   --by-field      also split loss and accuracy by token field (dt, dur, pitch, sep), next to a unigram baseline
   --by-piece      also split them by validation file, with how many tokens of the same piece the training part
                   holds (the thesis' split keeps other performances of validation pieces there)
+  --by-position   also split them by the target's place in its window (how much context it had: 1-4, 5-16,
+                  17-32, 33-64 or 65-128 tokens)
   --no-memory     the GPT alone, without the style memory (a model with a memory.json is evaluated as served:
                   GPT + memory, with the GPT alone beside it)
   --threads N     spread each style's windows over N threads, one core each (default: this machine's cores)
@@ -57,7 +59,26 @@ export interface ThesisRow {
   byField?: FieldRow[];
   /** With --by-piece: per file of the validation part. */
   byPiece?: PieceRow[];
+  /** With --by-position: per span of places in the window. */
+  byPosition?: PositionRow[];
 }
+
+/**
+ * Where a target sits in its 128-token window, i.e. how many tokens of context it had. Every window starts from
+ * nothing, so its first targets cost far more than the rest whatever the model.
+ */
+export interface PositionRow {
+  /** Targets whose input position t (0-based; t + 1 tokens of context) is in [from, to). */
+  from: number;
+  to: number;
+  /** Share of the validation targets here. */
+  share: number;
+  loss: number;
+  accuracy: number;
+}
+
+/** The spans of `--by-position`, as input positions [from, to) in a 128-token window. */
+export const POSITION_SPANS: readonly [number, number][] = [[0, 4], [4, 16], [16, 32], [32, 64], [64, 128]];
 
 export interface PieceRow {
   id: string;
@@ -94,7 +115,7 @@ export async function runEval(argv: string[]): Promise<number> {
   try {
     values = parse(argv, {
       thesis: { type: 'boolean' }, models: { type: 'string' }, data: { type: 'string' },
-      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, 'by-piece': { type: 'boolean' }, 'no-memory': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'write-cards': { type: 'boolean' }, 'by-field': { type: 'boolean' }, 'by-piece': { type: 'boolean' }, 'by-position': { type: 'boolean' }, 'no-memory': { type: 'boolean' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
     threads = int(values.threads, 'threads', availableParallelism(), [1, 64])!;
     if (values.help) {
@@ -109,23 +130,24 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], byPiece: values['by-piece'], memory: !values['no-memory'], threads });
+  const rows = await evaluateThesis(values.models ?? DEFAULT_MODELS_DIR, values.data, { byField: values['by-field'], byPiece: values['by-piece'], byPosition: values['by-position'], memory: !values['no-memory'], threads });
   console.log(formatThesisTable(rows));
   if (values['by-field']) console.log(`\n${formatFieldTable(rows)}`);
   if (values['by-piece']) console.log(`\n${formatPieceTable(rows)}`);
+  if (values['by-position']) console.log(`\n${formatPositionTable(rows)}`);
   if (values['write-cards']) {
     for (const r of rows) {
       const dir = join(values.models ?? DEFAULT_MODELS_DIR, r.style);
       const card = readCard(dir);
       if (!card) continue;
-      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.gpt ? { withMemory: true, gptValLoss: r.gpt.loss, gptValAccuracy: r.gpt.accuracy } : { withMemory: false }), ...(r.byField ? { byField: r.byField.map(roundField) } : {}), ...(r.byPiece ? { byPiece: r.byPiece.map(roundPiece) } : {}) } };
+      card.metrics = { ...(card.metrics ?? {}), thesisProtocol: { valLoss: r.loss, valAccuracy: r.accuracy, windows: r.windows, tokens: r.tokens, thesisValLoss: r.thesisLoss, thesisValAccuracy: r.thesisAccuracy, ...(r.gpt ? { withMemory: true, gptValLoss: r.gpt.loss, gptValAccuracy: r.gpt.accuracy } : { withMemory: false }), ...(r.byField ? { byField: r.byField.map(roundField) } : {}), ...(r.byPiece ? { byPiece: r.byPiece.map(roundPiece) } : {}), ...(r.byPosition ? { byPosition: r.byPosition.map(roundPosition) } : {}) } };
       writeCard(dir, card);
     }
   }
   return 0;
 }
 
-export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; byPiece?: boolean; memory?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
+export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: { byField?: boolean; byPiece?: boolean; byPosition?: boolean; memory?: boolean; threads?: number } = {}): Promise<ThesisRow[]> {
   await initBackend();
   const data = dataDir ?? (existsSync(join(REPO_ROOT, 'data', 'thesis-baroque', 'val.bin')) ? join(REPO_ROOT, 'data') : await buildThesisCorpora());
   const rows: ThesisRow[] = [];
@@ -143,9 +165,15 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     const val = new Uint8Array(readFileSync(valPath));
     const fields = opts.byField ? streamFields(val) : undefined;
     const pieces = opts.byPiece ? validationPieces(JSON.parse(readFileSync(join(corpus, 'manifest.json'), 'utf8')) as Manifest, val.length) : undefined;
-    // One pass over the windows, grouped by (piece, field); the two splits are sums over the other key.
-    const perPiece = fields ? TOKEN_FIELDS.length : 1;
-    const groupOf = fields || pieces ? val.map((_, i) => (pieces ? pieces.groupOf[i] : 0) * perPiece + (fields ? fields[i] : 0)) : undefined;
+    // One pass over the windows, grouped by (piece, field, span of positions); each split sums over the other keys.
+    const spanCount = opts.byPosition ? POSITION_SPANS.length : 1;
+    const perField = spanCount;
+    const perPiece = (fields ? TOKEN_FIELDS.length : 1) * perField;
+    const pieceCount = pieces ? pieces.pieces.length : 1;
+    if (pieceCount * perPiece > 256) throw new Error(`--by-piece with --by-field/--by-position: ${pieceCount} validation files are more than it can split`);
+    // Stream position i is the target of input position (i - 1) mod 128 of its window.
+    const spanOf = (i: number) => (opts.byPosition ? POSITION_SPANS.findIndex(([from, to]) => (i - 1) % 128 >= from && (i - 1) % 128 < to) : 0);
+    const groupOf = fields || pieces || opts.byPosition ? val.map((_, i) => (pieces ? pieces.groupOf[i] : 0) * perPiece + (fields ? fields[i] : 0) * perField + Math.max(0, spanOf(i))) : undefined;
     const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}), ...(memory ? { memory } : {}) });
     model.dispose();
     const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy, ...(r.model ? { gpt: r.model } : {}) };
@@ -161,21 +189,30 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
       }
       return { tokens, loss: loss / tokens, accuracy: correct / tokens };
     };
-    const pieceCount = pieces ? pieces.pieces.length : 1;
     const range = (n: number) => [...Array(n).keys()];
+    const fieldCount = fields ? TOKEN_FIELDS.length : 1;
+    // Every group id of piece p, field f (all spans when f is undefined, all fields when a span s is given).
+    const ids = (p: number, f?: number, span?: number) =>
+      (f === undefined ? range(fieldCount) : [f]).flatMap((fi) => (span === undefined ? range(spanCount) : [span]).map((si) => p * perPiece + fi * perField + si));
     if (fields) {
       const train = new Uint8Array(readFileSync(join(corpus, 'train.bin')));
       const trainFields = streamFields(train);
       const targets = r.windows * 128;
       row.byField = TOKEN_FIELDS.flatMap((field, id) => {
-        const g = pooled(range(pieceCount).map((p) => p * perPiece + id));
+        const g = pooled(range(pieceCount).flatMap((p) => ids(p, id)));
         return g.tokens ? [{ field, share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, trainFields, val, fields, id, targets) }] : [];
       });
     }
     if (pieces) {
       row.byPiece = pieces.pieces.flatMap((piece, p) => {
-        const g = pooled(range(perPiece).map((f) => p * perPiece + f));
+        const g = pooled(ids(p));
         return g.tokens ? [{ ...piece, tokens: g.tokens, loss: g.loss, accuracy: g.accuracy }] : [];
+      });
+    }
+    if (opts.byPosition) {
+      row.byPosition = POSITION_SPANS.flatMap(([from, to], s) => {
+        const g = pooled(range(pieceCount).flatMap((p) => range(fieldCount).flatMap((f) => ids(p, f, s))));
+        return g.tokens ? [{ from, to, share: g.tokens / (r.windows * 128), loss: g.loss, accuracy: g.accuracy }] : [];
       });
     }
     rows.push(row);
@@ -240,6 +277,19 @@ function roundField(f: FieldRow): FieldRow {
 
 function roundPiece(p: PieceRow): PieceRow {
   return { ...p, loss: round4(p.loss), accuracy: round4(p.accuracy) };
+}
+
+function roundPosition(p: PositionRow): PositionRow {
+  return { ...p, share: round4(p.share), loss: round4(p.loss), accuracy: round4(p.accuracy) };
+}
+
+/** Per style and span of window positions: loss and accuracy by how much context the targets had. */
+export function formatPositionTable(rows: ThesisRow[]): string {
+  const lines = ['| style | context (tokens) | share of targets | loss (ours) | accuracy (ours) |', '|---|---|---|---|---|'];
+  for (const r of rows) {
+    for (const p of r.byPosition ?? []) lines.push(`| ${r.style} | ${p.from + 1}–${p.to} | ${(100 * p.share).toFixed(1)} % | ${p.loss.toFixed(3)} | ${p.accuracy.toFixed(3)} |`);
+  }
+  return lines.join('\n');
 }
 
 /**

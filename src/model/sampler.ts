@@ -148,9 +148,13 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   // Each row's record of how the memory's guesses fared, first on the prompt's last tokens.
   const tracks = contexts.map(() => new MemoryTrack());
   if (req.memory && prefilled.all) {
-    const all = tf.tidy(() => tf.logSoftmax(prefilled.all!).arraySync() as number[][]);
-    prefilled.all.dispose();
-    contexts.forEach((c, r) => warmTrack(tracks[r], req.memory!, c, (t) => views.map((_, v) => all[(r * V + v) * c.length + t]), views));
+    // Only the positions the warm-up reads leave the tensor (a long prompt batch holds millions of logits).
+    const T = contexts[0].length;
+    const W = Math.min(T, TRACK_WARM_TOKENS + 1);
+    const all = prefilled.all;
+    const last = tf.tidy(() => tf.logSoftmax(all.reshape([contexts.length * V, T, -1]).slice([0, T - W, 0], [-1, W, -1]).reshape([contexts.length * V * W, -1])).arraySync() as number[][]);
+    all.dispose();
+    contexts.forEach((c, r) => warmTrack(tracks[r], req.memory!, c, (t) => views.map((_, v) => last[(r * V + v) * W + t - (T - W)]), views));
   }
   let lastReported = 0;
   try {
