@@ -130,7 +130,7 @@ function viewLogProbs(
   seqLen: number,
   starts: number[],
   views: readonly View[],
-  visit: (b: number, t: number, combined: Float64Array, plain: Float32Array) => void,
+  visit: (b: number, t: number, combined: ArrayLike<number>, plain: Float32Array) => void,
 ): void {
   const plainAt = views.findIndex(isPlainView);
   const passes = plainAt >= 0 ? views : [...views, PLAIN_VIEW];
@@ -153,7 +153,7 @@ function viewLogProbs(
     for (let t = 0; t < seqLen; t++) {
       if (firstSep < 0 || t < firstSep) {
         const plain = row(b, plainView, t);
-        visit(b, t, Float64Array.from(plain), plain); // already log-softmaxed
+        visit(b, t, plain, plain);
         continue;
       }
       const rows = views.map((_, v) => row(b, v, t));

@@ -248,10 +248,11 @@ export const MEMORY_QUOTE_LIMIT = 16;
  */
 function withMemory(logits: number[], memory: StyleMemory, history: readonly number[], track: MemoryTrack): { logits: number[]; observe: (token: number) => void } {
   const guess = memory.guess(history.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
+  // A position the memory does not guess leaves the track as it is (MemoryTrack.observe), so it needs no normalising.
+  if (!guess) return { logits, observe: () => {} };
   const max = Math.max(...logits);
   const logSum = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
   const observe = (token: number) => track.observe(logits[token] - logSum, guess, token);
-  if (!guess) return { logits, observe };
   const mixed = memory.mix(logits.map((x) => x - logSum), guess, track);
   return { logits: mixed ? Array.from(mixed, Math.log) : logits, observe };
 }
