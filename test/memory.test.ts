@@ -7,8 +7,8 @@ import { loadMemory, saveMemory, copyMemory, readMemoryFile } from '../src/model
 import { sha256 } from '../src/util/sha256.js';
 import { ModelLoadError } from '../src/model/store.js';
 import { SEP } from '../src/music/tokenizer.js';
-import { chooseRefinement, collectVotes, crossValidate, crossValidated, cvLoss, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, REFINE_GRID, WEIGHT_GRID, withRefinement, type MemoryVote } from '../training/memory-fit.js';
-import { fitGate, gatedProbability, gateSamples, type GateSample } from '../training/memory-gate.js';
+import { chooseMixes, chooseRefinement, collectVotes, crossValidate, crossValidated, cvLoss, fitMemoryInto, fittedMemoryLoss, fitWeights, mixedLoss, modelLoss, MIN_VOTES, REFINE_GRID, WEIGHT_GRID, withRefinement, type MemoryVote } from '../training/memory-fit.js';
+import { fitGate, gatedProbability, gateSamples, hiddenProjections, principalComponents, type GateSample } from '../training/memory-gate.js';
 import { evaluateWindows, windowStarts } from '../training/evaluate.js';
 import { sampleContinuation, MEMORY_QUOTE_LIMIT } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -666,6 +666,104 @@ describe('style memory: the gate', () => {
     expect(gate.exact.pitch![sure]).toBeGreaterThan(0);
   });
 
+  it('finds the principal components of a cloud of states: mean, directions by variance, signs fixed', () => {
+    // Spread 3 along (1, 1, 0)/√2 and 1 along (1, −1, 0)/√2, around (5, 5, 5).
+    const rows: number[][] = [];
+    for (let i = 0; i < 400; i++) {
+      const a = 3 * Math.sin(i * 0.37) * Math.SQRT2;
+      const b = Math.cos(i * 1.91) * Math.SQRT2;
+      rows.push([5 + (a + b) / 2, 5 + (a - b) / 2, 5]);
+    }
+    const { mean, components } = principalComponents(rows, 2);
+    for (let j = 0; j < 3; j++) expect(mean[j]).toBeCloseTo(rows.reduce((s, r) => s + r[j], 0) / rows.length, 9);
+    expect(components).toHaveLength(2);
+    expect(Math.abs(components[0][0])).toBeCloseTo(Math.SQRT1_2, 2);
+    expect(components[0][1]).toBeCloseTo(components[0][0], 2);
+    expect(Math.abs(components[1][0])).toBeCloseTo(Math.SQRT1_2, 2);
+    expect(components[1][1]).toBeCloseTo(-components[1][0], 2);
+    for (const c of components) expect(Math.max(...c)).toBeGreaterThan(0.5); // the largest entry is positive
+  });
+
+  it('a gate that reads the hidden state tells apart positions that look the same to every other feature', () => {
+    // One cell, identical GPT rows and guesses everywhere: only the GPT's state says whether the memory's note is right.
+    const logProbs = new Float32Array(128).fill(-Math.log(128));
+    const exact = new Float32Array(128);
+    exact[60] = 1;
+    const votes: MemoryVote[] = [];
+    const states: Float32Array[] = [];
+    for (let i = 0; i < 800; i++) {
+      const right = i % 2 === 0;
+      const hidden = Float32Array.from({ length: 8 }, (_, k) => Math.sin(i * (k + 1) * 0.7) * 0.3 + (k === 3 ? (right ? 2 : -2) : 0));
+      states.push(hidden);
+      votes.push({ window: i % 20, field: 2, bucket: 3, model: 1 / 128, memory: right ? 1 : 0, position: { logProbs, exact, matchLength: 8, similarity: 0, contextTokens: 64, track: new MemoryTrack().features('pitch'), hidden } });
+    }
+    const projections = hiddenProjections(votes, () => true, 2, 1);
+    expect(Object.keys(projections)).toEqual(['pitch']);
+    expect(Math.abs(projections.pitch!.components[0][3])).toBeGreaterThan(0.99);
+    const plainSamples = gateSamples(votes, {}, 128);
+    const hiddenSamples = gateSamples(votes, {}, 128, projections);
+    expect(hiddenSamples[0]!.x).toHaveLength(GATE_FEATURES.length + 2);
+    const plain = fitGate(plainSamples, 128, () => true, 1);
+    const reading = fitGate(hiddenSamples, 128, () => true, 1, projections);
+    expect(plain.hidden).toBeUndefined();
+    expect(reading.hidden).toEqual({ pitch: projections.pitch });
+    const loss = (samples: (GateSample | undefined)[], gate: MemoryGate) => samples.reduce((a, x) => a - Math.log(gatedProbability(x!, gate)!), 0) / samples.length;
+    expect(loss(hiddenSamples, reading)).toBeLessThan(loss(plainSamples, plain) - 0.5);
+    // Serving reads the same features from the state the GPT gives it.
+    const guess = { field: 'pitch' as const, exact: Float64Array.from(exact), refine: [0, 0] as [number, number], exactWeight: 0, nearWeight: 0, matchLength: 8, contextTokens: 64 };
+    for (const i of [0, 1]) {
+      const y = i === 0 ? 60 : 61;
+      expect(mixWithGuess(logProbs, guess, reading, new MemoryTrack().features('pitch'), states[i])[y]).toBeCloseTo(gatedProbability(hiddenSamples[i]!, reading)!, 9);
+    }
+    expect(() => mixWithGuess(logProbs, guess, reading)).toThrow(/reads the GPT's hidden state/);
+    expect(() => mixWithGuess(logProbs, guess, reading, undefined, new Float32Array(5))).toThrow(/width 8, the model gave 5/);
+    // A field without states has no projection; asking for one anyway is an error, not silence.
+    expect(() => gateSamples(votes.map((v) => ({ ...v, position: { ...v.position!, hidden: undefined } })), {}, 128, projections)).toThrow(/no hidden states/);
+  });
+
+  it('a gate that reads the hidden state, fitted on collected votes, serves what the fit measured in evaluation, composing and memory.json', () => {
+    const train = piece(300, 11);
+    const val = Uint8Array.from(tokens(train.slice(100, 200)));
+    const memory = new StyleMemory(Uint8Array.from(tokens(train)));
+    const seqLen = 32;
+    const votes = collectVotes(model, memory, val, seqLen, undefined, true);
+    expect(votes.votes.every((v) => v.position?.hidden?.length === model.config.nEmbd)).toBe(true);
+    const projections = hiddenProjections(votes.votes, () => true, 4, 1);
+    const samples = gateSamples(votes.votes, memory.settings.refineByModel!, seqLen, projections);
+    const weights = fitWeights(votes.votes, () => true, 1);
+    memory.weights = { ...weights, gate: fitGate(samples, seqLen, () => true, 1, projections) };
+    expect(memory.readsHidden).toBe(true);
+    const fitted = mixedLoss(votes, memory.weights, () => true, samples);
+    const starts = windowStarts(val.length, seqLen);
+    const served = evaluateWindows(model, val, seqLen, starts, 16, undefined, memory);
+    expect(served.loss / served.tokens).toBeCloseTo(fitted, 4);
+    // held out, each half's components found on the other half
+    const cv = crossValidate(votes, 1, seqLen, 1, 4);
+    expect(cv.hiddenGate).toHaveLength(3);
+    expect(cv.hiddenGate).not.toEqual(cv.gate);
+    expect(cvLoss(votes, cv, { 0: 'hidden', 1: 'gate', 2: 'tables' })).toBeCloseTo((cv.rest + cv.hiddenGate![0] + cv.gate![1] + cv.tables[2]) / votes.tokens, 12);
+    expect(chooseMixes({ rest: 0, tables: [1, 1, 1], gate: [2, 0.5, 0.4], hiddenGate: [3, 0.6, 0.3] })).toEqual(['tables', 'gate', 'hidden']);
+    // composing hands the gate the state (without it, mixWithGuess throws), deterministically
+    const prompt = tokens(train.slice(150, 170));
+    expect(memory.guess(prompt)).toBeDefined();
+    const req = { seconds: 3, candidates: 1, seed: 5, temperature: 1, topK: 0, topP: 0.95, prompt, memory };
+    const composed = sampleContinuation(model, gigaTokenizer, req);
+    expect(sampleContinuation(model, gigaTokenizer, req)).toEqual(composed);
+    expect(composed.length).toBeGreaterThan(0);
+    // on disk and back; a projection of the wrong width, or views without the plain context, are refused
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-hidden-gate-'));
+    saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
+    const loaded = loadMemory(dir)!;
+    expect(loaded.weights.gate).toEqual(memory.weights.gate);
+    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, loaded).loss).toBeCloseTo(served.loss, 9);
+    const json = JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8'));
+    const pitch = json.weights.gate.hidden.pitch;
+    writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...json, weights: { ...json.weights, gate: { ...json.weights.gate, hidden: { ...json.weights.gate.hidden, pitch: { ...pitch, components: pitch.components.slice(1) } } } } }));
+    expect(() => loadMemory(dir)).toThrow(/weights\.gate must hold features/);
+    writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...json, settings: { ...json.settings, views: [{ semitones: 1, tempo: 1 }] } }));
+    expect(() => loadMemory(dir)).toThrow(/must include the plain view/);
+  });
+
   it('a gate fitted on collected votes serves what the fit measured, and survives memory.json', () => {
     const train = piece(300, 11);
     const val = Uint8Array.from(tokens(train.slice(100, 200)));
@@ -686,7 +784,7 @@ describe('style memory: the gate', () => {
     const cv = crossValidate(votes, 1, seqLen, 1);
     expect(cv.gate).toHaveLength(3);
     expect(cv.gate).not.toEqual(cv.tables);
-    const allGated = cvLoss(votes, cv, new Set([0, 1, 2]));
+    const allGated = cvLoss(votes, cv, { 0: 'gate', 1: 'gate', 2: 'gate' });
     expect(allGated).toBeCloseTo((cv.rest + cv.gate!.reduce((a, b) => a + b, 0)) / votes.tokens, 12);
     expect(allGated).toBeLessThan(modelLoss(votes) - 1);
     // on disk and back; a gate from another feature list, or with a missing field's half, is refused

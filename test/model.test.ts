@@ -49,6 +49,24 @@ describe('GPT', () => {
     model.dispose();
   });
 
+  it('the final hidden state is what the logits are read from, the same in the full pass, the prefill and each step', async () => {
+    const model = await createTinyModel(4);
+    const B = 2, T = 12;
+    const tokens = tf.randomUniform([B, T], 0, 128, 'int32', 6) as tf.Tensor2D;
+    const { logits, hidden } = model.forwardWithHidden(tokens);
+    expect(hidden.shape).toEqual([B * T, TINY_CONFIG.nEmbd]);
+    expect(maxAbsDiff(logits, model.forward(tokens))).toBe(0);
+    expect(maxAbsDiff(tf.matMul(hidden, model.weights['head.w']), logits)).toBeLessThan(1e-4);
+    const full = hidden.reshape([B, T, -1]);
+    const at = (t: number) => full.slice([0, t, 0], [B, 1, -1]).reshape([B, -1]);
+    const pre = model.prefill(tokens.slice([0, 0], [B, 5]) as tf.Tensor2D, { hidden: true });
+    expect(maxAbsDiff(pre.hidden!, at(4))).toBeLessThan(1e-4);
+    expect(model.prefill(tokens.slice([0, 0], [B, 5]) as tf.Tensor2D).hidden).toBeUndefined(); // only when asked
+    const next = model.step(tokens.slice([0, 5], [B, 1]).reshape([B]) as tf.Tensor1D, pre.cache, true);
+    expect(maxAbsDiff(next.hidden!, at(5))).toBeLessThan(1e-4);
+    model.dispose();
+  });
+
   it('relative attention matters: changing Er changes the logits, and the model is causal', async () => {
     const model = await createTinyModel(5);
     const tokens = tf.randomUniform([1, 20], 0, 128, 'int32', 1) as tf.Tensor2D;

@@ -56,14 +56,14 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
   // With a memory, the GPT's part of the mix is the mean over the memory's views of the context (views.ts); the GPT's
   // own numbers stay those of the plain context.
   let track = new MemoryTrack();
-  forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y, plain) => {
+  forEachTarget(model, stream, seqLen, starts, batch, (_, s, t, row, y, plain, hidden) => {
     const modelNll = -plain[y];
     const modelHit = argMax(plain) === y ? 1 : 0;
     let nll = modelNll;
     let hit = modelHit;
     if (t === 0) track = new MemoryTrack(); // each window is a sequence of its own
     const guess = memory?.guess(stream.subarray(s, s + t + 1));
-    const mixed = guess && memory!.mix(row, guess, track);
+    const mixed = guess && memory!.mix(row, guess, track, hidden);
     track.observe(row[y], guess, y);
     if (mixed) {
       nll = -Math.log(mixed[y]);
@@ -83,7 +83,7 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
       g.correct += hit;
       g.tokens++;
     }
-  }, memory?.settings.views);
+  }, memory?.settings.views, memory?.readsHidden);
   return sums;
 }
 
@@ -91,7 +91,7 @@ export function evaluateWindows(model: GPT, stream: Uint8Array, seqLen: number, 
  * Calls `visit` for every target of the windows at `starts` (window w starting at stream position s; input
  * position t; the target is stream[s + t + 1]) with the model's log-probabilities for it, `batch` windows per
  * forward pass. With `views` (views.ts), `logProbs` is their combination and `plain` the plain context's
- * (the same row without views).
+ * (the same row without views). With `withHidden`, `hidden` is the plain context's final hidden state there.
  */
 export function forEachTarget(
   model: GPT,
@@ -99,25 +99,40 @@ export function forEachTarget(
   seqLen: number,
   starts: number[],
   batch: number,
-  visit: (window: number, start: number, t: number, logProbs: ArrayLike<number>, target: number, plain: ArrayLike<number>) => void,
+  visit: (window: number, start: number, t: number, logProbs: ArrayLike<number>, target: number, plain: ArrayLike<number>, hidden?: Float32Array) => void,
   views?: readonly View[],
+  withHidden = false,
 ): void {
   const viewed = !isPlain(views);
   for (let i = 0; i < starts.length; i += batch) {
     const chunk = starts.slice(i, i + batch);
     if (viewed) {
-      viewLogProbs(model, stream, seqLen, chunk, views!, (b, t, combined, plain) => visit(i + b, chunk[b], t, combined, stream[chunk[b] + t + 1], plain));
+      viewLogProbs(model, stream, seqLen, chunk, views!, withHidden, (b, t, combined, plain, hidden) => visit(i + b, chunk[b], t, combined, stream[chunk[b] + t + 1], plain, hidden));
       continue;
     }
-    const lp = windowLogProbs(model, stream, seqLen, chunk);
+    const x = new Int32Array(chunk.length * seqLen);
+    chunk.forEach((s, b) => x.set(stream.subarray(s, s + seqLen), b * seqLen));
+    const { logProbs: lp, hidden } = logProbsOf(model, x, chunk.length, seqLen, withHidden);
     const vocab = lp.length / (chunk.length * seqLen);
+    const width = hidden ? hidden.length / (chunk.length * seqLen) : 0;
     chunk.forEach((s, b) => {
       for (let t = 0; t < seqLen; t++) {
-        const row = lp.subarray((b * seqLen + t) * vocab, (b * seqLen + t + 1) * vocab);
-        visit(i + b, s, t, row, stream[s + t + 1], row);
+        const at = b * seqLen + t;
+        const row = lp.subarray(at * vocab, (at + 1) * vocab);
+        visit(i + b, s, t, row, stream[s + t + 1], row, hidden?.subarray(at * width, (at + 1) * width));
       }
     });
   }
+}
+
+/** One inference pass over `rows` sequences of `seqLen` tokens: every position's log-probabilities, and with `withHidden` its final hidden state. */
+function logProbsOf(model: GPT, x: Int32Array, rows: number, seqLen: number, withHidden: boolean): { logProbs: Float32Array; hidden?: Float32Array } {
+  return tf.tidy(() => {
+    const tokens = tf.tensor2d(x, [rows, seqLen], 'int32');
+    if (!withHidden) return { logProbs: tf.logSoftmax(model.forward(tokens)).dataSync() as Float32Array };
+    const { logits, hidden } = model.forwardWithHidden(tokens);
+    return { logProbs: tf.logSoftmax(logits).dataSync() as Float32Array, hidden: hidden.dataSync() as Float32Array };
+  });
 }
 
 /**
@@ -130,7 +145,8 @@ function viewLogProbs(
   seqLen: number,
   starts: number[],
   views: readonly View[],
-  visit: (b: number, t: number, combined: ArrayLike<number>, plain: Float32Array) => void,
+  withHidden: boolean,
+  visit: (b: number, t: number, combined: ArrayLike<number>, plain: Float32Array, hidden?: Float32Array) => void,
 ): void {
   const plainAt = views.findIndex(isPlainView);
   const passes = plainAt >= 0 ? views : [...views, PLAIN_VIEW];
@@ -141,9 +157,11 @@ function viewLogProbs(
     const window = stream.subarray(s, s + seqLen);
     passes.forEach((view, v) => x.set(viewOf(window, view), (b * V + v) * seqLen));
   });
-  const lp = tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d(x, [starts.length * V, seqLen], 'int32'))).dataSync() as Float32Array);
+  const { logProbs: lp, hidden } = logProbsOf(model, x, starts.length * V, seqLen, withHidden);
   const vocab = lp.length / (starts.length * V * seqLen);
   const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
+  const width = hidden ? hidden.length / (starts.length * V * seqLen) : 0;
+  const stateAt = (b: number, t: number) => hidden?.subarray(((b * V + plainView) * seqLen + t) * width, ((b * V + plainView) * seqLen + t + 1) * width);
   starts.forEach((s, b) => {
     const window = stream.subarray(s, s + seqLen);
     const fields = streamFields(window);
@@ -153,11 +171,11 @@ function viewLogProbs(
     for (let t = 0; t < seqLen; t++) {
       if (firstSep < 0 || t < firstSep) {
         const plain = row(b, plainView, t);
-        visit(b, t, plain, plain);
+        visit(b, t, plain, plain, stateAt(b, t));
         continue;
       }
       const rows = views.map((_, v) => row(b, v, t));
-      visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), row(b, plainView, t));
+      visit(b, t, combineViews(rows, views, fieldAfter(TOKEN_FIELDS[fields[t]])), row(b, plainView, t), stateAt(b, t));
     }
   });
 }

@@ -7,12 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, MemoryTrack, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, MemoryTrack, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemoryGate, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
 import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { forEachTarget, windowStarts } from './evaluate.js';
-import { fitGate, gatedProbability, gateSamples, MIN_GATE_SAMPLES, type GateSample } from './memory-gate.js';
+import { fitGate, gatedProbability, gateSamples, hiddenProjections, HIDDEN_COMPONENTS, MIN_GATE_SAMPLES, type GateSample } from './memory-gate.js';
+import { isPlain, isPlainView } from '../src/model/views.js';
 
 /** One target the memory had a guess for: what the GPT, the exact match and the pitch neighbours gave the true token. */
 export interface MemoryVote {
@@ -27,7 +28,7 @@ export interface MemoryVote {
   /** `memory` and `near.p` for each refinement exponent of REFINE_GRID (for choosing the exponents). */
   refined?: { exact: number[]; near?: number[] };
   /** What a gate needs of the position (memory-gate.ts): the GPT's log-probabilities, the raw guesses, where it is. */
-  position?: { logProbs: Float32Array; exact?: Float32Array; near?: Float32Array; matchLength: number; similarity: number; contextTokens: number; track: number[] };
+  position?: { logProbs: Float32Array; exact?: Float32Array; near?: Float32Array; matchLength: number; similarity: number; contextTokens: number; track: number[]; hidden?: Float32Array };
 }
 
 export interface MemoryVotes {
@@ -47,7 +48,8 @@ export const MIN_VOTES = 30;
 /** The weights tried for each (field, match-length bucket). */
 export const WEIGHT_GRID = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99];
 
-export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array, seqLen = 128, onProgress?: (done: number, total: number) => void): MemoryVotes {
+/** Each target's votes; with `withHidden`, each vote's position also holds the plain context's final hidden state (for a gate that reads it). */
+export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array, seqLen = 128, onProgress?: (done: number, total: number) => void, withHidden = false): MemoryVotes {
   const starts = windowStarts(stream.length, seqLen);
   const votes: MemoryVote[] = [];
   const restByWindow = new Float64Array(starts.length);
@@ -55,7 +57,7 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
   let plainLoss = 0;
   let done = -1;
   let track = new MemoryTrack();
-  forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y, plain) => {
+  forEachTarget(model, stream, seqLen, starts, 16, (window, s, t, logProbs, y, plain, hidden) => {
     plainLoss -= plain[y];
     if (t === 0) track = new MemoryTrack(); // each window is a sequence of its own
     const guess = memory.guess(stream.subarray(s, s + t + 1));
@@ -81,6 +83,8 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
           similarity: near?.similarity ?? 0,
           contextTokens: guess.contextTokens,
           track: track.features(guess.field),
+          // A copy: the pass's whole output would otherwise stay alive behind each vote.
+          ...(hidden ? { hidden: Float32Array.from(hidden) } : {}),
         },
       });
       track.observe(logProbs[y], guess, y);
@@ -89,7 +93,7 @@ export function collectVotes(model: GPT, memory: StyleMemory, stream: Uint8Array
       restByWindow[window] -= logProbs[y];
     }
     if (window !== done && t === seqLen - 1) onProgress?.((done = window) + 1, starts.length);
-  }, memory.settings.views);
+  }, memory.settings.views, withHidden);
   return { votes, restLoss, restByWindow, plainLoss, tokens: starts.length * seqLen, windows: starts.length };
 }
 
@@ -177,26 +181,37 @@ export function modelLoss(v: MemoryVotes): number {
 /** Two-fold cross-validation over windows: weights fitted on the odd windows score the even ones, and vice versa. */
 export function crossValidated(v: MemoryVotes, minVotes = MIN_VOTES): number {
   const cv = crossValidate(v, minVotes);
-  return cvLoss(v, cv, new Set());
+  return cvLoss(v, cv, {});
 }
 
-/** Held-out losses of one two-fold cross-validation, summed: targets without a vote, and voted targets per field by the tables and by a gate. */
+/**
+ * Held-out losses of one two-fold cross-validation, summed: targets without a vote, and voted targets per field by the
+ * tables, by a gate, and by a gate that also reads the hidden state.
+ */
 export interface CrossValidation {
   rest: number;
   tables: number[];
   /** Absent when the votes do not hold their positions (`MemoryVote.position`) or no gate was asked for. */
   gate?: number[];
+  /** Absent unless asked for and the votes hold hidden states. */
+  hiddenGate?: number[];
 }
+
+/** How each field is mixed: by the tables, a gate, or a gate that also reads the hidden state. */
+export type FieldMix = 'tables' | 'gate' | 'hidden';
 
 /**
  * Two-fold cross-validation over windows: everything fitted on the odd windows scores the even ones, and vice versa —
- * the refinement exponents (when the votes hold the options), the tables, and with `maxContext` a gate (for each field
- * with at least `minGateSamples` samples in the fitting half).
+ * the refinement exponents (when the votes hold the options), the tables, with `maxContext` a gate (for each field
+ * with at least `minGateSamples` samples in the fitting half), and with `hiddenComponents` also a gate that reads
+ * that many principal components of the hidden state (found on the fitting half too).
  */
-export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?: number, minGateSamples = MIN_GATE_SAMPLES): CrossValidation {
+export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?: number, minGateSamples = MIN_GATE_SAMPLES, hiddenComponents?: number): CrossValidation {
   const cv: CrossValidation = { rest: 0, tables: [0, 0, 0] };
   const withGate = maxContext !== undefined && v.votes.length > 0 && v.votes.every((x) => x.position);
+  const withHidden = withGate && hiddenComponents !== undefined && v.votes.every((x) => x.position?.hidden);
   if (withGate) cv.gate = [0, 0, 0];
+  if (withHidden) cv.hiddenGate = [0, 0, 0];
   for (const half of [0, 1]) {
     const use = (x: { window: number }) => x.window % 2 !== half;
     const refineBy = v.votes.some((x) => x.refined) ? chooseRefinement(v.votes, use, minVotes) : {};
@@ -204,20 +219,38 @@ export function crossValidate(v: MemoryVotes, minVotes = MIN_VOTES, maxContext?:
     const weights = fitWeights(votes, use, minVotes);
     const samples = withGate ? gateSamples(votes, refineBy, maxContext) : [];
     const gate = withGate ? fitGate(samples, maxContext, use, minGateSamples) : undefined;
+    const projections = withHidden ? hiddenProjections(votes, use, hiddenComponents, minGateSamples) : {};
+    const hiddenSamples = withHidden ? gateSamples(votes, refineBy, maxContext, projections) : [];
+    const hiddenGate = withHidden ? fitGate(hiddenSamples, maxContext, use, minGateSamples, projections) : undefined;
     for (let w = half; w < v.windows; w += 2) cv.rest += v.restByWindow[w];
     votes.forEach((x, i) => {
       if (use(x)) return;
       const table = served(x, weights);
       cv.tables[x.field] -= Math.log(table);
-      if (cv.gate) cv.gate[x.field] -= Math.log((gate && samples[i] && gatedProbability(samples[i], gate)) ?? table);
+      const gated = (gate && samples[i] && gatedProbability(samples[i], gate)) ?? table;
+      if (cv.gate) cv.gate[x.field] -= Math.log(gated);
+      // A field the hidden gate leaves out (too few samples) falls back as the plain gate does.
+      if (cv.hiddenGate) cv.hiddenGate[x.field] -= Math.log((hiddenGate && hiddenSamples[i] && gatedProbability(hiddenSamples[i], hiddenGate)) ?? table);
     });
   }
   return cv;
 }
 
-/** The mean held-out loss per target of `cv` with a gate for the fields in `gated` and the tables for the rest. */
-export function cvLoss(v: MemoryVotes, cv: CrossValidation, gated: ReadonlySet<number>): number {
-  return (cv.rest + cv.tables.reduce((a, t, f) => a + (gated.has(f) && cv.gate ? cv.gate[f] : t), 0)) / v.tokens;
+/** The mean held-out loss per target of `cv` with each field mixed as `mixes` says (a field it leaves out: the tables). */
+export function cvLoss(v: MemoryVotes, cv: CrossValidation, mixes: Partial<Record<number, FieldMix>>): number {
+  const held = (f: number, t: number) => (mixes[f] === 'hidden' && cv.hiddenGate ? cv.hiddenGate[f] : mixes[f] !== 'tables' && mixes[f] && cv.gate ? cv.gate[f] : t);
+  return (cv.rest + cv.tables.reduce((a, t, f) => a + held(f, t), 0)) / v.tokens;
+}
+
+/** Per field, the mix with the lowest held-out loss in `cv` (ties go to the simpler one). */
+export function chooseMixes(cv: CrossValidation): FieldMix[] {
+  return cv.tables.map((t, f) => {
+    let best: FieldMix = 'tables';
+    let loss = t;
+    if (cv.gate && cv.gate[f] < loss) [best, loss] = ['gate', cv.gate[f]];
+    if (cv.hiddenGate && cv.hiddenGate[f] < loss) best = 'hidden';
+    return best;
+  });
 }
 
 /** The refinement exponents tried for each field's exact and neighbour guesses (memory.ts `refineByModel`). */
@@ -279,7 +312,7 @@ export interface MemoryFit {
 export function fitMemoryInto(
   modelDir: string,
   corpusDir: string,
-  opts: { settings?: MemorySettings; command?: string; onProgress?: (done: number, total: number) => void } = {},
+  opts: { settings?: MemorySettings; command?: string; onProgress?: (done: number, total: number) => void; hiddenComponents?: number } = {},
 ): MemoryFit {
   const started = Date.now();
   const model = loadModel(modelDir);
@@ -288,9 +321,13 @@ export function fitMemoryInto(
   // A copy: the fit chooses its refinement exponents.
   const memory = new StyleMemory(train, { ...(opts.settings ?? DEFAULT_MEMORY_SETTINGS) });
   const seqLen = Math.min(128, model.config.blockSize);
+  // A gate may read the hidden state of the plain context, which composing computes only when it is one of the views.
+  const views = memory.settings.views;
+  const hiddenComponents = opts.hiddenComponents ?? HIDDEN_COMPONENTS;
+  const withHidden = hiddenComponents > 0 && (isPlain(views) || views!.some(isPlainView));
   let votes: MemoryVotes;
   try {
-    votes = collectVotes(model, memory, val, seqLen, opts.onProgress);
+    votes = collectVotes(model, memory, val, seqLen, opts.onProgress, withHidden);
   } finally {
     model.dispose();
   }
@@ -298,23 +335,32 @@ export function fitMemoryInto(
   memory.settings.refineByModel = chooseRefinement(votes.votes);
   votes = { ...votes, votes: withRefinement(votes.votes, memory.settings.refineByModel) };
   memory.weights = fitWeights(votes.votes);
-  // Then the gate, which a field keeps only where it beat the tables on held-out windows (cross-validated).
+  // Then the gates, with and without the hidden state: each field keeps whichever of the tables and the two gates
+  // scored best on held-out windows (cross-validated).
   const samples = gateSamples(votes.votes, memory.settings.refineByModel, seqLen);
   const gate = fitGate(samples, seqLen);
-  const held = crossValidate(votes, MIN_VOTES, seqLen);
-  const gated = new Set<number>();
+  const projections = withHidden ? hiddenProjections(votes.votes, () => true, hiddenComponents) : {};
+  const hiddenSamples = withHidden ? gateSamples(votes.votes, memory.settings.refineByModel, seqLen, projections) : [];
+  const hiddenGate = withHidden ? fitGate(hiddenSamples, seqLen, () => true, MIN_GATE_SAMPLES, projections) : undefined;
+  const held = crossValidate(votes, MIN_VOTES, seqLen, MIN_GATE_SAMPLES, withHidden ? hiddenComponents : undefined);
+  const mixes = chooseMixes(held);
+  const served: MemoryGate = { features: gate.features, maxContext: seqLen, exact: {}, near: {} };
   MEMORY_FIELDS.forEach((field, f) => {
-    if (gate.exact[field] && held.gate && held.gate[f] < held.tables[f]) {
-      gated.add(f);
-    } else {
-      delete gate.exact[field];
-      delete gate.near[field];
+    const from = mixes[f] === 'hidden' ? hiddenGate : mixes[f] === 'gate' ? gate : undefined;
+    if (!from?.exact[field] || !from.near[field]) {
+      mixes[f] = 'tables';
+      return;
     }
+    served.exact[field] = from.exact[field];
+    served.near[field] = from.near[field];
+    if (mixes[f] === 'hidden') (served.hidden ??= {})[field] = projections[field]!;
   });
-  if (gated.size > 0) memory.weights.gate = gate;
+  if (mixes.some((m) => m !== 'tables')) memory.weights.gate = served;
+  // Each vote's sample as the served gate sees it.
+  const servedSamples = votes.votes.map((x, i) => (mixes[x.field] === 'hidden' ? hiddenSamples[i] : samples[i]));
   const gpt = votes.plainLoss / votes.tokens;
-  const mixed = mixedLoss(votes, memory.weights, () => true, samples);
-  const cv = cvLoss(votes, held, gated);
+  const mixed = mixedLoss(votes, memory.weights, () => true, servedSamples);
+  const cv = cvLoss(votes, held, Object.fromEntries(mixes.map((m, f) => [f, m])));
   const card = readCard(modelDir);
   const saved = saveMemory(modelDir, memory, {
     corpus: basename(corpusDir.replace(/\/+$/, '')),
@@ -327,10 +373,13 @@ export function fitMemoryInto(
       gptValLoss: roundMetric(gpt),
       valLoss: roundMetric(mixed),
       crossValidatedValLoss: roundMetric(cv),
+      mixes: Object.fromEntries(MEMORY_FIELDS.map((field, f) => [field, mixes[f]])),
+      heldOut: Object.fromEntries(MEMORY_FIELDS.map((field, f) => [field, { tables: roundMetric(held.tables[f] / votes.tokens), ...(held.gate ? { gate: roundMetric(held.gate[f] / votes.tokens) } : {}), ...(held.hiddenGate ? { hidden: roundMetric(held.hiddenGate[f] / votes.tokens) } : {}) }])),
+      ...(withHidden ? { hiddenComponents } : {}),
       targetsWithGuess: votes.votes.length,
       targets: votes.tokens,
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
-      note: 'refinement exponents (grid per field), weights (grid per field and match length) and the gate (per field where it beat the weights held out) fitted on the validation windows; crossValidatedValLoss scores each half of the windows with all of them fitted on the other half',
+      note: 'refinement exponents (grid per field), weights (grid per field and match length) and the gates fitted on the validation windows; each field is mixed by the tables, the gate or the gate that also reads the hidden state (mixes), whichever scored best held out (heldOut: each summed over the field\'s voted targets, per target of all); crossValidatedValLoss scores each half of the windows with all of them fitted on the other half',
     },
   });
   if (card) {

@@ -5,8 +5,15 @@
  * are fitted on. It replaces a table cell's one weight by one that also follows how sure the memory and the GPT are
  * there and how much context the window has given so far.
  */
-import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, nestedMix, refine, type MemoryField, type MemoryGate } from '../src/model/memory.js';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, nestedMix, projectHidden, refine, type HiddenProjection, type MemoryField, type MemoryGate } from '../src/model/memory.js';
 import type { MemoryVote } from './memory-fit.js';
+
+/** How many principal components of the GPT's hidden state a gate reads per field (session 25 measured 8–32 alike). */
+export const HIDDEN_COMPONENTS = 16;
+
+/** The projections a gate reads the hidden state through, per field. */
+export type HiddenProjections = Partial<Record<MemoryField, HiddenProjection>>;
 
 /** One voted target as the gate sees it: its features and what the three experts gave the true token. */
 export interface GateSample {
@@ -31,7 +38,7 @@ const L2 = 1e-4;
  * guesses' probabilities for the true token), the guesses refined by `refineBy` as served; one per vote, in order,
  * undefined for a vote without its position's distributions (`MemoryVote.position`).
  */
-export function gateSamples(votes: readonly MemoryVote[], refineBy: Partial<Record<MemoryField, [number, number]>>, maxContext: number): (GateSample | undefined)[] {
+export function gateSamples(votes: readonly MemoryVote[], refineBy: Partial<Record<MemoryField, [number, number]>>, maxContext: number, hidden: HiddenProjections = {}): (GateSample | undefined)[] {
   const out: (GateSample | undefined)[] = [];
   for (const v of votes) {
     const at = v.position;
@@ -39,13 +46,15 @@ export function gateSamples(votes: readonly MemoryVote[], refineBy: Partial<Reco
       out.push(undefined);
       continue;
     }
+    const projection = hidden[MEMORY_FIELDS[v.field]];
+    if (projection && !at.hidden) throw new Error('gateSamples: a projection of the hidden state was given, and the votes hold no hidden states (collectVotes with withHidden)');
     const [be, bn] = refineBy[MEMORY_FIELDS[v.field]] ?? [0, 0];
     const exact = at.exact ? refine(Float64Array.from(at.exact), at.logProbs, be) : undefined;
     const near = at.near ? refine(Float64Array.from(at.near), at.logProbs, bn) : undefined;
     out.push({
       window: v.window,
       field: v.field,
-      x: gateFeatures(at.logProbs, exact, near, at.matchLength, at.similarity, Math.min(at.contextTokens, maxContext), at.track),
+      x: gateFeatures(at.logProbs, exact, near, at.matchLength, at.similarity, Math.min(at.contextTokens, maxContext), at.track, projection && projectHidden(at.hidden!, projection)),
       p: [v.model, exact ? v.memory : 0, near ? (v.near?.p ?? 0) : 0],
       hasExact: Boolean(exact),
       hasNear: Boolean(near),
@@ -65,9 +74,10 @@ export function gatedProbability(s: GateSample, gate: MemoryGate): number | unde
 
 /**
  * Fits a gate on the samples `use` selects (a field with fewer than `minSamples` is left out): per field, full-batch Adam on the mean negative log-likelihood of the
- * mix, over standardised features (their means and scales are folded back into the weights it returns).
+ * mix, over standardised features (their means and scales are folded back into the weights it returns). `hidden`: the
+ * projections the samples' features were made with (`gateSamples`), kept in the gate for the fields it fits.
  */
-export function fitGate(samples: readonly (GateSample | undefined)[], maxContext: number, use: (s: GateSample) => boolean = () => true, minSamples = MIN_GATE_SAMPLES): MemoryGate {
+export function fitGate(samples: readonly (GateSample | undefined)[], maxContext: number, use: (s: GateSample) => boolean = () => true, minSamples = MIN_GATE_SAMPLES, hidden: HiddenProjections = {}): MemoryGate {
   const gate: MemoryGate = { features: [...GATE_FEATURES], maxContext, exact: {}, near: {} };
   MEMORY_FIELDS.forEach((field, f) => {
     const mine = samples.filter((s): s is GateSample => s !== undefined && s.field === f && use(s));
@@ -75,12 +85,60 @@ export function fitGate(samples: readonly (GateSample | undefined)[], maxContext
     const [exact, near] = fitField(mine);
     gate.exact[field] = exact;
     gate.near[field] = near;
+    const projection = hidden[field];
+    if (projection) (gate.hidden ??= {})[field] = projection;
   });
   return gate;
 }
 
+/**
+ * Per field, the mean and first `components` principal components of the hidden states of the votes `use` selects (a
+ * field with fewer than `minVotes` states is left out). The components are unit vectors, largest variance first, each
+ * with its largest entry positive (so that a refit on the same states gives the same signs).
+ */
+export function hiddenProjections(votes: readonly MemoryVote[], use: (v: MemoryVote) => boolean = () => true, components = HIDDEN_COMPONENTS, minVotes = MIN_GATE_SAMPLES): HiddenProjections {
+  const out: HiddenProjections = {};
+  MEMORY_FIELDS.forEach((field, f) => {
+    const states = votes.filter((v) => v.field === f && use(v) && v.position?.hidden).map((v) => v.position!.hidden!);
+    if (states.length < Math.max(minVotes, 2)) return;
+    out[field] = principalComponents(states, components);
+  });
+  return out;
+}
+
+/** The mean and the first `k` principal components of `rows` (all of one width). */
+export function principalComponents(rows: readonly ArrayLike<number>[], k: number): HiddenProjection {
+  const width = rows[0].length;
+  const n = rows.length;
+  const mean = new Float64Array(width);
+  for (const r of rows) for (let i = 0; i < width; i++) mean[i] += r[i] / n;
+  // The covariance, summed in float64 over centred rows.
+  const cov = new Float64Array(width * width);
+  const c = new Float64Array(width);
+  for (const r of rows) {
+    for (let i = 0; i < width; i++) c[i] = r[i] - mean[i];
+    for (let i = 0; i < width; i++) {
+      const ci = c[i];
+      if (ci === 0) continue;
+      const row = i * width;
+      for (let j = i; j < width; j++) cov[row + j] += ci * c[j];
+    }
+  }
+  const matrix = new Matrix(width, width);
+  for (let i = 0; i < width; i++) for (let j = i; j < width; j++) matrix.set(i, j, cov[i * width + j] / n).set(j, i, cov[i * width + j] / n);
+  const eig = new EigenvalueDecomposition(matrix, { assumeSymmetric: true });
+  const order = eig.realEigenvalues.map((value, i) => ({ value, i })).sort((a, b) => b.value - a.value).slice(0, Math.min(k, width));
+  const vectors = eig.eigenvectorMatrix;
+  const components = order.map(({ i }) => {
+    const v = vectors.getColumn(i);
+    const largest = v.reduce((best, x, j) => (Math.abs(x) > Math.abs(v[best]) ? j : best), 0);
+    return v[largest] < 0 ? v.map((x) => -x) : v;
+  });
+  return { mean: Array.from(mean), components };
+}
+
 function fitField(samples: readonly GateSample[]): [number[], number[]] {
-  const d = GATE_FEATURES.length;
+  const d = samples[0].x.length;
   const n = samples.length;
   // Standardise (the bias column stays 1): Adam's one step size then suits every feature.
   const mean = new Float64Array(d);

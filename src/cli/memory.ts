@@ -13,13 +13,14 @@ import { initBackend } from '../model/backend.js';
 import { ModelLoadError } from '../model/store.js';
 import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
 import { fitMemoryInto } from '../../training/memory-fit.js';
+import { HIDDEN_COMPONENTS } from '../../training/memory-gate.js';
 import { defaultViews, isViewWeight, MAX_VIEW_WEIGHT, PLAIN_VIEW } from '../model/views.js';
 import { int, parse, UsageError } from './args.js';
 
 /** The default --views: DEFAULT_MEMORY_SETTINGS.views is defaultViews(this). */
 const DEFAULT_VIEWS = ((DEFAULT_MEMORY_SETTINGS.views ?? []).length - 1) / 2;
 
-const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [--views N] [--view-tempo F]
+const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [--views N] [--view-tempo F] [--plain-weight W] [--hidden-components K]
 
   --data DIR       a corpus from "maestro dataset build" (train.bin is what the memory holds; val.bin fits its weights)
   --model DIR      the style model the memory joins (memory.json and memory-<sha>.bin are written there)
@@ -29,6 +30,9 @@ const HELP = `usage: maestro memory --data CORPUS --model DIR [--chord-gap N] [-
                    is; default ${DEFAULT_VIEWS})
   --view-tempo F   the transposed views are also played F slower or faster, alternately (e.g. 0.1; default 0)
   --plain-weight W the context as it is counts W times as much as each other view in the mean (e.g. 2; default 1)
+  --hidden-components K
+                   a gate may also read the first K principal components of the GPT's final hidden state (each field
+                   keeps it only where it scores better held out; 0: never; default ${HIDDEN_COMPONENTS})
 `;
 
 export async function runMemory(argv: string[]): Promise<number> {
@@ -38,8 +42,9 @@ export async function runMemory(argv: string[]): Promise<number> {
   let views: number;
   let viewTempo: number;
   let plainWeight: number;
+  let hiddenComponents: number;
   try {
-    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, 'view-tempo': { type: 'string' }, 'plain-weight': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    o = parse(argv, { data: { type: 'string' }, model: { type: 'string' }, 'chord-gap': { type: 'string' }, views: { type: 'string' }, 'view-tempo': { type: 'string' }, 'plain-weight': { type: 'string' }, 'hidden-components': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
@@ -53,6 +58,7 @@ export async function runMemory(argv: string[]): Promise<number> {
     if (!(viewTempo >= 0 && viewTempo <= 0.5)) throw new UsageError(`--view-tempo must be a number from 0 to 0.5, not "${o['view-tempo']}"`);
     plainWeight = o['plain-weight'] === undefined ? 1 : Number(o['plain-weight']);
     if (!isViewWeight(plainWeight)) throw new UsageError(`--plain-weight must be a number above 0 and at most ${MAX_VIEW_WEIGHT}, not "${o['plain-weight']}"`);
+    hiddenComponents = int(o['hidden-components'], 'hidden-components', HIDDEN_COMPONENTS, [0, 64])!;
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro memory: ${err.message}\n\n${HELP}`);
@@ -66,6 +72,7 @@ export async function runMemory(argv: string[]): Promise<number> {
     fit = fitMemoryInto(o.model, o.data, {
       settings: { ...DEFAULT_MEMORY_SETTINGS, chordGap, views: defaultViews(views, viewTempo, plainWeight) },
       command: ['maestro', 'memory', ...argv].join(' '),
+      hiddenComponents,
       onProgress: (done, total) => process.stderr.write(`\rfitting on validation windows: ${done}/${total}`),
     });
   } catch (err) {
@@ -91,7 +98,8 @@ export async function runMemory(argv: string[]): Promise<number> {
     for (let i = 0; i < near.length; i += perRow) rows.push(near.slice(i, i + perRow).join(' '));
     console.log(`  neighbours ${f.padEnd(5)} by match length, then similarity [0 .7 .8 .9 .95]: ${rows.join(' | ')}`);
   }
-  const gated = MEMORY_FIELDS.filter((f) => memory.weights.gate?.exact[f]);
+  const gate = memory.weights.gate;
+  const gated = MEMORY_FIELDS.filter((f) => gate?.exact[f]).map((f) => (gate?.hidden?.[f] ? `${f} (reading ${gate.hidden[f]!.components.length} components of the hidden state)` : f));
   console.log(`  gate (weights position by position, kept where it beat the tables held out): ${gated.length ? gated.join(', ') : 'none'}`);
   console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return 0;

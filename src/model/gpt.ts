@@ -76,23 +76,37 @@ export class GPT {
   }
 
   /**
-   * Process a prompt [B, T] in one pass and return the last position's logits [B, V] and a KV cache; with `every`,
-   * also every position's logits [B·T, V] (what the pass computed anyway).
+   * The inference pass that also returns the final layer-normed state [B·T, C] the logits are read from (a style
+   * memory's gate reads it: memory.ts `MemoryGate.hidden`).
    */
-  prefill(tokens: tf.Tensor2D, every = false): { logits: tf.Tensor2D; cache: KVCache; all?: tf.Tensor2D } {
+  forwardWithHidden(tokens: tf.Tensor2D): { logits: tf.Tensor2D; hidden: tf.Tensor2D } {
+    const out = this.run(tokens, false, undefined, false, true);
+    return { logits: out.logits, hidden: out.hidden! };
+  }
+
+  /**
+   * Process a prompt [B, T] in one pass and return the last position's logits [B, V] and a KV cache; with `every`,
+   * also every position's logits [B·T, V] (what the pass computed anyway); with `hidden`, the last position's final
+   * state [B, C] (`forwardWithHidden`).
+   */
+  prefill(tokens: tf.Tensor2D, opts: { every?: boolean; hidden?: boolean } = {}): { logits: tf.Tensor2D; cache: KVCache; all?: tf.Tensor2D; hidden?: tf.Tensor2D } {
     const [B, T] = tokens.shape;
-    const out = this.run(tokens, false, undefined, true);
-    const logits = tf.tidy(() => out.logits.reshape([B, T, -1]).slice([0, T - 1, 0], [B, 1, -1]).reshape([B, -1]) as tf.Tensor2D);
-    if (!every) out.logits.dispose();
-    return { logits, cache: { layers: out.kv!, length: T, batch: B }, ...(every ? { all: out.logits } : {}) };
+    const out = this.run(tokens, false, undefined, true, opts.hidden);
+    const last = (x: tf.Tensor2D) => tf.tidy(() => x.reshape([B, T, -1]).slice([0, T - 1, 0], [B, 1, -1]).reshape([B, -1]) as tf.Tensor2D);
+    const logits = last(out.logits);
+    if (!opts.every) out.logits.dispose();
+    const hidden = out.hidden && last(out.hidden);
+    out.hidden?.dispose();
+    return { logits, cache: { layers: out.kv!, length: T, batch: B }, ...(opts.every ? { all: out.logits } : {}), ...(hidden ? { hidden } : {}) };
   }
 
   /**
    * Append one token per sequence [B] at position cache.length; returns logits [B, V] and the grown cache
    * (the old cache's tensors are disposed or taken over by the new one: use only the returned cache). Only the new query's relative logits are computed:
-   * for keys 0..t they are q·Er[M-1-t .. M-1]ᵀ, already aligned with the keys, so no skewing is needed.
+   * for keys 0..t they are q·Er[M-1-t .. M-1]ᵀ, already aligned with the keys, so no skewing is needed. With `hidden`,
+   * also the final state [B, C] the logits are read from.
    */
-  step(tokens: tf.Tensor1D, cache: KVCache): { logits: tf.Tensor2D; cache: KVCache } {
+  step(tokens: tf.Tensor1D, cache: KVCache, hidden = false): { logits: tf.Tensor2D; cache: KVCache; hidden?: tf.Tensor2D } {
     const { nHead: H, nEmbd: C, maxRelDist: M, blockSize } = this.config;
     const D = this.headDim;
     const B = tokens.shape[0];
@@ -100,6 +114,7 @@ export class GPT {
     if (t >= blockSize) throw new Error(`context full (${t} ≥ blockSize ${blockSize}): re-prefill a shorter window`);
     const w = this.weights;
     const newLayers: KVCache['layers'] = [];
+    let state: tf.Tensor2D | undefined;
     const logits = tf.tidy(() => {
       let x = embed(w, tokens.reshape([B, 1]) as tf.Tensor2D, t, this.config).reshape([B, C]) as tf.Tensor2D;
       for (let l = 0; l < this.config.nLayer; l++) {
@@ -118,16 +133,18 @@ export class GPT {
         x = x.add(linear(y, w, p + 'attn.o'));
         x = x.add(mlp(layerNorm(x, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p));
       }
-      return tf.matMul(layerNorm(x, w['lnf.g'], w['lnf.b']), w['head.w']) as tf.Tensor2D;
+      const final = layerNorm(x, w['lnf.g'], w['lnf.b']) as tf.Tensor2D;
+      if (hidden) state = tf.keep(final);
+      return tf.matMul(final, w['head.w']) as tf.Tensor2D;
     });
     // The old cache's tensors that the new one does not share.
     cache.layers.forEach((old, l) => {
       for (const t of [old.k, old.v, old.recent?.k, old.recent?.v]) if (t && t !== newLayers[l].k && t !== newLayers[l].v) t.dispose();
     });
-    return { logits, cache: { layers: newLayers, length: t + 1, batch: B } };
+    return { logits, cache: { layers: newLayers, length: t + 1, batch: B }, ...(state ? { hidden: state } : {}) };
   }
 
-  private run(tokens: tf.Tensor2D, training: boolean, dropoutSeed?: number, keepKV = false): { logits: tf.Tensor2D; kv?: KVCache['layers'] } {
+  private run(tokens: tf.Tensor2D, training: boolean, dropoutSeed?: number, keepKV = false, keepHidden = false): { logits: tf.Tensor2D; kv?: KVCache['layers']; hidden?: tf.Tensor2D } {
     const { nHead: H, nEmbd: C, maxRelDist: M, blockSize } = this.config;
     const D = this.headDim;
     const [B, T] = tokens.shape;
@@ -152,6 +169,7 @@ export class GPT {
       const x1 = x.add(drop(linear(y, w, p + 'attn.o'), 200 + l)) as tf.Tensor2D;
       return x1.add(drop(mlp(layerNorm(x1, w[p + 'ln2.g'], w[p + 'ln2.b']), w, p), 300 + l)) as tf.Tensor2D;
     };
+    let hidden: tf.Tensor2D | undefined;
     const logits = tf.tidy(() => {
       const mask = causalMask(T);
       let x = drop(embed(w, tokens, 0, this.config), 0).reshape([B * T, C]) as tf.Tensor2D;
@@ -165,9 +183,11 @@ export class GPT {
           prev.dispose();
         }
       }
-      return tf.matMul(layerNorm(x, w['lnf.g'], w['lnf.b']), w['head.w']) as tf.Tensor2D;
+      const final = layerNorm(x, w['lnf.g'], w['lnf.b']) as tf.Tensor2D;
+      if (keepHidden) hidden = tf.keep(final);
+      return tf.matMul(final, w['head.w']) as tf.Tensor2D;
     });
-    return { logits, kv: keepKV ? kv : undefined };
+    return { logits, kv: keepKV ? kv : undefined, ...(hidden ? { hidden } : {}) };
   }
 }
 

@@ -6,9 +6,9 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GATE_FEATURES, MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type MemoryGate, type MemorySettings, type MemoryWeights } from './memory.js';
+import { GATE_FEATURES, MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type HiddenProjection, type MemoryField, type MemoryGate, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
-import { isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
+import { isPlainView, isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
 import { sha256 } from '../util/sha256.js';
 import { ModelLoadError } from './store.js';
 
@@ -69,7 +69,7 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
   }
   const gate: unknown = json.weights.gate;
   if (gate !== undefined && !isGate(gate)) {
-    throw new ModelLoadError(`${path}: weights.gate must hold features (the ${GATE_FEATURES.length} of this version: refit with "maestro memory"), maxContext (a positive whole number) and, per field it gates, ${GATE_FEATURES.length} finite numbers in both exact and near`);
+    throw new ModelLoadError(`${path}: weights.gate must hold features (the ${GATE_FEATURES.length} of this version: refit with "maestro memory"), maxContext (a positive whole number), optionally hidden (per field, a mean and 1–64 components of its width) and, per field it gates, ${GATE_FEATURES.length} finite numbers (plus one per hidden component) in both exact and near`);
   }
   const views: unknown = json.settings?.views;
   const isView = (v: unknown) => {
@@ -81,14 +81,27 @@ export function readMemoryFile(dir: string): MemoryFile | undefined {
   if (views !== undefined && !(Array.isArray(views) && views.length >= 1 && views.length <= 16 && views.every(isView))) {
     throw new ModelLoadError(`${path}: settings.views must be 1–16 views { semitones: whole number within ±24, tempo: 0.5–2, weight (optional): above 0, at most ${MAX_VIEW_WEIGHT} }`);
   }
+  // The gate reads the plain context's hidden state, which composing computes only as one of the views.
+  if (json.weights.gate?.hidden && Object.keys(json.weights.gate.hidden).length > 0 && views !== undefined && !(views as View[]).some(isPlainView)) {
+    throw new ModelLoadError(`${path}: weights.gate.hidden reads the plain context's hidden state, so settings.views must include the plain view (semitones 0, tempo 1)`);
+  }
   return json;
 }
 
 function isGate(g: unknown): g is MemoryGate {
   if (typeof g !== 'object' || g === null) return false;
-  const { features, maxContext, exact, near } = g as MemoryGate;
-  const weights = (w: unknown) => Array.isArray(w) && w.length === GATE_FEATURES.length && w.every((x) => typeof x === 'number' && Number.isFinite(x));
-  const fieldsOk = (table: unknown) => typeof table === 'object' && table !== null && Object.entries(table).every(([f, w]) => (MEMORY_FIELDS as readonly string[]).includes(f) && weights(w));
+  const { features, maxContext, exact, near, hidden } = g as MemoryGate;
+  const numbers = (w: unknown, length?: number): w is number[] => Array.isArray(w) && (length === undefined || w.length === length) && w.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const isField = (f: string) => (MEMORY_FIELDS as readonly string[]).includes(f);
+  // A projection: a mean of some width and 1–64 components of that width.
+  const isProjection = (p: unknown): p is HiddenProjection => {
+    if (typeof p !== 'object' || p === null) return false;
+    const { mean, components } = p as HiddenProjection;
+    return numbers(mean) && mean.length > 0 && Array.isArray(components) && components.length >= 1 && components.length <= 64 && components.every((c) => numbers(c, mean.length));
+  };
+  if (hidden !== undefined && !(typeof hidden === 'object' && hidden !== null && Object.entries(hidden).every(([f, p]) => isField(f) && isProjection(p)))) return false;
+  const width = (f: string) => GATE_FEATURES.length + (hidden?.[f as MemoryField]?.components.length ?? 0);
+  const fieldsOk = (table: unknown) => typeof table === 'object' && table !== null && Object.entries(table).every(([f, w]) => isField(f) && numbers(w, width(f)));
   return (
     Array.isArray(features) && features.length === GATE_FEATURES.length && features.every((f, i) => f === GATE_FEATURES[i]) &&
     Number.isInteger(maxContext) && maxContext > 0 &&

@@ -11,7 +11,7 @@ import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
 import { MemoryTrack, type StyleMemory } from './memory.js';
-import { combineViews, isPlain, PLAIN_VIEW, viewOf, viewToken, type View } from './views.js';
+import { combineViews, isPlain, isPlainView, PLAIN_VIEW, viewOf, viewToken, type View } from './views.js';
 
 export interface SamplingSettings {
   /** > 0; 1 = the model's distribution, lower = safer. 0 means greedy. */
@@ -142,9 +142,13 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const V = views.length;
   const viewsOf = (seqs: number[][]) => seqs.flatMap((c) => views.map((view) => viewOf(c, view)));
   const positionsOf = (js: number[]) => js.flatMap((j) => views.map((_, v) => j * V + v));
+  // A gate that reads the GPT's hidden state reads the plain context's (memory-store.ts checks the views hold it).
+  const readsHidden = Boolean(req.memory?.readsHidden);
+  const plainAt = views.findIndex(isPlainView);
 
-  const prefilled = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'), Boolean(req.memory));
+  const prefilled = model.prefill(tf.tensor2d(viewsOf(contexts).flat(), [contexts.length * V, contexts[0].length], 'int32'), { every: Boolean(req.memory), hidden: readsHidden });
   let { logits, cache } = prefilled;
+  let hidden = prefilled.hidden;
   // Each row's record of how the memory's guesses fared, first on the prompt's last tokens.
   const tracks = contexts.map(() => new MemoryTrack());
   if (req.memory && prefilled.all) {
@@ -161,13 +165,15 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
     for (let n = 0; n < maxTokens && alive.length > 0; n++) {
       const rows = logits.arraySync() as number[][];
       logits.dispose();
+      const states = hidden?.arraySync() as number[][] | undefined;
+      hidden?.dispose();
       const range = tokenizer.allowedRange(field);
       const shaping = req.shapeRhythm || field === 'pitch' ? req : MODEL_DISTRIBUTION;
       const next: number[] = [];
       const stillAlive: number[] = [];
       alive.forEach((r, j) => {
         let row = V > 1 ? Array.from(combineViews(rows.slice(j * V, (j + 1) * V), views, field)) : rows[j];
-        const mixed = req.memory && withMemory(row, req.memory, history[r], tracks[r]);
+        const mixed = req.memory && withMemory(row, req.memory, history[r], tracks[r], states?.[j * V + plainAt]);
         if (mixed) row = mixed.logits;
         const lo = field === 'dt' ? Math.min(range.hi, Math.max(range.lo, earliestGap(sounding[r], onsetMs[r], maxPolyphony))) : range.lo;
         let tok = drawToken(row, lo, range.hi, shaping, rngs[r]);
@@ -209,17 +215,18 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         disposeCache(cache);
         const keep = Math.floor(blockSize / 2);
         const windowed = viewsOf(alive.map((r) => history[r].slice(-keep)));
-        ({ logits, cache } = model.prefill(tf.tensor2d(windowed.flat(), [alive.length * V, keep], 'int32')));
+        ({ logits, cache, hidden } = model.prefill(tf.tensor2d(windowed.flat(), [alive.length * V, keep], 'int32'), { hidden: readsHidden }));
       } else {
         if (shrink) cache = keepRows(cache, positionsOf(stillAlive), model.config.nHead);
         const t = tf.tensor1d(stepTokens, 'int32');
-        ({ logits, cache } = model.step(t, cache));
+        ({ logits, cache, hidden } = model.step(t, cache, readsHidden));
         t.dispose();
       }
     }
   } finally {
     disposeCache(cache);
     if (!logits.isDisposed) logits.dispose();
+    if (hidden && !hidden.isDisposed) hidden.dispose();
   }
   // A row that hit maxTokens mid-note: cut back to its last complete note and close it.
   return out.map((toks) => {
@@ -244,16 +251,16 @@ export const MEMORY_QUOTE_LIMIT = 16;
 
 /**
  * The logits of the mix of the model's distribution and the memory's guess (unchanged when it has none), and how to
- * record the token drawn from them in the row's track.
+ * record the token drawn from them in the row's track. `hidden`: the plain context's final state, for a gate that reads it.
  */
-function withMemory(logits: number[], memory: StyleMemory, history: readonly number[], track: MemoryTrack): { logits: number[]; observe: (token: number) => void } {
+function withMemory(logits: number[], memory: StyleMemory, history: readonly number[], track: MemoryTrack, hidden?: readonly number[]): { logits: number[]; observe: (token: number) => void } {
   const guess = memory.guess(history.slice(-MEMORY_CONTEXT), MEMORY_QUOTE_LIMIT);
   // A position the memory does not guess leaves the track as it is (MemoryTrack.observe), so it needs no normalising.
   if (!guess) return { logits, observe: () => {} };
   const max = Math.max(...logits);
   const logSum = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
   const observe = (token: number) => track.observe(logits[token] - logSum, guess, token);
-  const mixed = memory.mix(logits.map((x) => x - logSum), guess, track);
+  const mixed = memory.mix(logits.map((x) => x - logSum), guess, track, hidden);
   return { logits: mixed ? Array.from(mixed, Math.log) : logits, observe };
 }
 
