@@ -106,6 +106,9 @@ export function hiddenProjections(votes: readonly MemoryVote[], use: (v: MemoryV
   return out;
 }
 
+/** A projection's numbers are kept to 7 significant digits (float32's precision): memory.json stays small, and fit and serving read the same numbers. */
+const toFloat32Digits = (x: number): number => Number(x.toPrecision(7));
+
 /** The mean and the first `k` principal components of `rows` (all of one width). */
 export function principalComponents(rows: readonly ArrayLike<number>[], k: number): HiddenProjection {
   const width = rows[0].length;
@@ -132,9 +135,9 @@ export function principalComponents(rows: readonly ArrayLike<number>[], k: numbe
   const components = order.map(({ i }) => {
     const v = vectors.getColumn(i);
     const largest = v.reduce((best, x, j) => (Math.abs(x) > Math.abs(v[best]) ? j : best), 0);
-    return v[largest] < 0 ? v.map((x) => -x) : v;
+    return (v[largest] < 0 ? v.map((x) => -x) : v).map(toFloat32Digits);
   });
-  return { mean: Array.from(mean), components };
+  return { mean: Array.from(mean, toFloat32Digits), components };
 }
 
 function fitField(samples: readonly GateSample[]): [number[], number[]] {
