@@ -576,6 +576,16 @@ describe('style memory: the bot', () => {
   });
 });
 
+/** Saves `memory` to a new directory and loads it back: the gate survives, and evaluation serves the same loss. */
+function savedAndReloaded(model: GPT, memory: StyleMemory, val: Uint8Array, seqLen: number, starts: number[], servedLoss: number): { dir: string; json: ReturnType<typeof JSON.parse> } {
+  const dir = mkdtempSync(join(tmpdir(), 'maestro-gate-'));
+  saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
+  const loaded = loadMemory(dir)!;
+  expect(loaded.weights.gate).toEqual(memory.weights.gate);
+  expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, loaded).loss).toBeCloseTo(servedLoss, 9);
+  return { dir, json: JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8')) };
+}
+
 describe('style memory: the gate', () => {
   let model: GPT;
   beforeAll(async () => {
@@ -751,12 +761,7 @@ describe('style memory: the gate', () => {
     expect(sampleContinuation(model, gigaTokenizer, req)).toEqual(composed);
     expect(composed.length).toBeGreaterThan(0);
     // on disk and back; a projection of the wrong width, or views without the plain context, are refused
-    const dir = mkdtempSync(join(tmpdir(), 'maestro-hidden-gate-'));
-    saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
-    const loaded = loadMemory(dir)!;
-    expect(loaded.weights.gate).toEqual(memory.weights.gate);
-    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, loaded).loss).toBeCloseTo(served.loss, 9);
-    const json = JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8'));
+    const { dir, json } = savedAndReloaded(model, memory, val, seqLen, starts, served.loss);
     const pitch = json.weights.gate.hidden.pitch;
     writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...json, weights: { ...json.weights, gate: { ...json.weights.gate, hidden: { ...json.weights.gate.hidden, pitch: { ...pitch, components: pitch.components.slice(1) } } } } }));
     expect(() => loadMemory(dir)).toThrow(/weights\.gate must hold features/);
@@ -788,12 +793,7 @@ describe('style memory: the gate', () => {
     expect(allGated).toBeCloseTo((cv.rest + cv.gate!.reduce((a, b) => a + b, 0)) / votes.tokens, 12);
     expect(allGated).toBeLessThan(modelLoss(votes) - 1);
     // on disk and back; a gate from another feature list, or with a missing field's half, is refused
-    const dir = mkdtempSync(join(tmpdir(), 'maestro-gate-'));
-    saveMemory(dir, memory, { corpus: 'tiny', licence: 'test' });
-    const loaded = loadMemory(dir)!;
-    expect(loaded.weights.gate).toEqual(memory.weights.gate);
-    expect(evaluateWindows(model, val, seqLen, starts, 16, undefined, loaded).loss).toBeCloseTo(served.loss, 9);
-    const json = JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8'));
+    const { dir, json } = savedAndReloaded(model, memory, val, seqLen, starts, served.loss);
     for (const gate of [{ ...json.weights.gate, features: json.weights.gate.features.slice(1) }, { ...json.weights.gate, near: {} }, { ...json.weights.gate, maxContext: 0 }, { ...json.weights.gate, exact: { ...json.weights.gate.exact, dt: [1, 'x'] } }]) {
       writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...json, weights: { ...json.weights, gate } }));
       expect(() => loadMemory(dir)).toThrow(/weights\.gate must hold features/);
