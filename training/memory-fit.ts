@@ -344,18 +344,18 @@ export function fitMemoryInto(
   const hiddenGate = withHidden ? fitGate(hiddenSamples, seqLen, () => true, MIN_GATE_SAMPLES, projections) : undefined;
   const held = crossValidate(votes, MIN_VOTES, seqLen, MIN_GATE_SAMPLES, withHidden ? hiddenComponents : undefined);
   const mixes = chooseMixes(held);
-  const served: MemoryGate = { features: gate.features, maxContext: seqLen, exact: {}, near: {} };
+  const servedGate: MemoryGate = { features: gate.features, maxContext: seqLen, exact: {}, near: {} };
   MEMORY_FIELDS.forEach((field, f) => {
     const from = mixes[f] === 'hidden' ? hiddenGate : mixes[f] === 'gate' ? gate : undefined;
     if (!from?.exact[field] || !from.near[field]) {
       mixes[f] = 'tables';
       return;
     }
-    served.exact[field] = from.exact[field];
-    served.near[field] = from.near[field];
-    if (mixes[f] === 'hidden') (served.hidden ??= {})[field] = projections[field]!;
+    servedGate.exact[field] = from.exact[field];
+    servedGate.near[field] = from.near[field];
+    if (mixes[f] === 'hidden') (servedGate.hidden ??= {})[field] = projections[field]!;
   });
-  if (mixes.some((m) => m !== 'tables')) memory.weights.gate = served;
+  if (mixes.some((m) => m !== 'tables')) memory.weights.gate = servedGate;
   // Each vote's sample as the served gate sees it.
   const servedSamples = votes.votes.map((x, i) => (mixes[x.field] === 'hidden' ? hiddenSamples[i] : samples[i]));
   const gpt = votes.plainLoss / votes.tokens;
