@@ -125,13 +125,18 @@ export function forEachTarget(
   }
 }
 
-/** One inference pass over `rows` sequences of `seqLen` tokens: every position's log-probabilities, and with `withHidden` its final hidden state. */
-function logProbsOf(model: GPT, x: Int32Array, rows: number, seqLen: number, withHidden: boolean): { logProbs: Float32Array; hidden?: Float32Array } {
+/**
+ * One inference pass over `rows` sequences of `seqLen` tokens: every position's log-probabilities, and with `withHidden`
+ * its final hidden state — with `stateOf`, only that of row `at` of every group of `every` consecutive rows (the plain
+ * view among a window's views: the only state a gate reads, a fifth of what the pass computed).
+ */
+function logProbsOf(model: GPT, x: Int32Array, rows: number, seqLen: number, withHidden: boolean, stateOf?: { every: number; at: number }): { logProbs: Float32Array; hidden?: Float32Array } {
   return tf.tidy(() => {
     const tokens = tf.tensor2d(x, [rows, seqLen], 'int32');
     if (!withHidden) return { logProbs: tf.logSoftmax(model.forward(tokens)).dataSync() as Float32Array };
     const { logits, hidden } = model.forwardWithHidden(tokens);
-    return { logProbs: tf.logSoftmax(logits).dataSync() as Float32Array, hidden: hidden.dataSync() as Float32Array };
+    const kept = stateOf ? hidden.reshape([rows / stateOf.every, stateOf.every, -1]).slice([0, stateOf.at, 0], [-1, 1, -1]) : hidden;
+    return { logProbs: tf.logSoftmax(logits).dataSync() as Float32Array, hidden: kept.dataSync() as Float32Array };
   });
 }
 
@@ -157,11 +162,12 @@ function viewLogProbs(
     const window = stream.subarray(s, s + seqLen);
     passes.forEach((view, v) => x.set(viewOf(window, view), (b * V + v) * seqLen));
   });
-  const { logProbs: lp, hidden } = logProbsOf(model, x, starts.length * V, seqLen, withHidden);
+  // Each window's V passes are consecutive rows; only the plain pass's hidden state leaves the pass.
+  const { logProbs: lp, hidden } = logProbsOf(model, x, starts.length * V, seqLen, withHidden, { every: V, at: plainView });
   const vocab = lp.length / (starts.length * V * seqLen);
   const row = (b: number, v: number, t: number) => lp.subarray(((b * V + v) * seqLen + t) * vocab, ((b * V + v) * seqLen + t + 1) * vocab);
-  const width = hidden ? hidden.length / (starts.length * V * seqLen) : 0;
-  const stateAt = (b: number, t: number) => hidden?.subarray(((b * V + plainView) * seqLen + t) * width, ((b * V + plainView) * seqLen + t + 1) * width);
+  const width = hidden ? hidden.length / (starts.length * seqLen) : 0;
+  const stateAt = (b: number, t: number) => hidden?.subarray((b * seqLen + t) * width, (b * seqLen + t + 1) * width);
   starts.forEach((s, b) => {
     const window = stream.subarray(s, s + seqLen);
     const fields = streamFields(window);

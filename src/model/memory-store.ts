@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GATE_FEATURES, MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type HiddenProjection, type MemoryField, type MemoryGate, type MemorySettings, type MemoryWeights } from './memory.js';
 import { writeFileAtomic } from './tensor-file.js';
 import { isPlainView, isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
+import { jsonText } from '../util/json-text.js';
 import { sha256 } from '../util/sha256.js';
 import { ModelLoadError } from './store.js';
 
@@ -43,7 +44,7 @@ export function saveMemory(dir: string, memory: StyleMemory, info: { corpus: str
     ...(info.fit ? { fit: info.fit } : {}),
     licence: info.licence,
   };
-  writeFileAtomic(join(dir, MEMORY_FILE), [JSON.stringify(json, null, 2) + '\n']);
+  writeFileAtomic(join(dir, MEMORY_FILE), [jsonText(json)]);
   for (const f of readdirSync(dir)) if (/^memory-[0-9a-f]+\.bin$/.test(f) && f !== file) rmSync(join(dir, f), { force: true });
   return json;
 }

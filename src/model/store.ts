@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GPT, toVariables } from './gpt.js';
 import { type ModelConfig, validateConfig } from './config.js';
 import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type StoredDtype } from './tensor-file.js';
+import { jsonText } from '../util/json-text.js';
 
 /** One training run behind a model: a card's own run, or an entry of its history. */
 export interface RunRecord {
@@ -65,7 +66,7 @@ export function saveModel(dir: string, model: GPT, card: ModelCard, dtype: Store
   mkdirSync(tmp, { recursive: true });
   writeFileAtomic(join(tmp, 'config.json'), [JSON.stringify(model.config, null, 2) + '\n']);
   writeTensorFile(join(tmp, 'weights.mtw'), weightsToArrays(model), dtype);
-  writeFileAtomic(join(tmp, 'card.json'), [JSON.stringify(card, null, 2) + '\n']);
+  writeFileAtomic(join(tmp, 'card.json'), [jsonText(card)]);
   replaceDir(tmp, dir);
 }
 
@@ -109,7 +110,7 @@ export function roundMetric(x: number): number {
 }
 
 export function writeCard(dir: string, card: ModelCard): void {
-  writeFileAtomic(join(dir, 'card.json'), [JSON.stringify(card, null, 2) + '\n']);
+  writeFileAtomic(join(dir, 'card.json'), [jsonText(card)]);
 }
 
 /** Load a model directory. The backend must already be initialised (see backend.ts). */
