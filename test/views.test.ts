@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { combineViews, defaultViews, fieldAfter, isPlain, PLAIN_VIEW, viewOf, viewArgs, viewPattern, viewToken, type View } from '../src/model/views.js';
-import { StyleMemory, DEFAULT_MEMORY_SETTINGS, noWeights } from '../src/model/memory.js';
+import { StyleMemory, DEFAULT_MEMORY_SETTINGS } from '../src/model/memory.js';
+import { noWeights } from '../src/model/memory-mix.js';
 import { evaluateWindows, forEachTarget, windowStarts } from '../training/evaluate.js';
 import { collectVotes } from '../training/memory-fit.js';
 import { sampleContinuation } from '../src/model/sampler.js';

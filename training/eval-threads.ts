@@ -6,7 +6,8 @@
  */
 import type { GPT } from '../src/model/gpt.js';
 import type { ModelConfig } from '../src/model/config.js';
-import type { MemorySettings, MemoryWeights, StyleMemory } from '../src/model/memory.js';
+import type { MemorySettings, StyleMemory } from '../src/model/memory.js';
+import type { MemoryWeights } from '../src/model/memory-mix.js';
 import { layoutOf, sharedCopy, startThread, writeFlat, type Layout } from './gradient-threads.js';
 import { addSums, evalResult, evaluateWindows, windowStarts, type EvalResult, type EvalSums } from './evaluate.js';
 

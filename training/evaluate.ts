@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../src/model/gpt.js';
-import { MemoryTrack, type StyleMemory } from '../src/model/memory.js';
+import type { StyleMemory } from '../src/model/memory.js';
+import { MemoryTrack } from '../src/model/memory-mix.js';
 import { combineViews, fieldAfter, isPlain, isPlainView, PLAIN_VIEW, viewOf, type View } from '../src/model/views.js';
 import { SEP, streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { GPT } from '../src/model/gpt.js';
-import { bucketOf, refine, refinedGuesses, DEFAULT_MEMORY_SETTINGS, MATCH_BUCKETS, MEMORY_FIELDS, MemoryTrack, NEAR_CELLS, nearCell, StyleMemory, type MemoryField, type MemoryGate, type MemorySettings, type MemoryWeights } from '../src/model/memory.js';
+import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, StyleMemory, type MemoryField, type MemorySettings } from '../src/model/memory.js';
+import { bucketOf, refine, refinedGuesses, MATCH_BUCKETS, MemoryTrack, NEAR_CELLS, nearCell, type MemoryGate, type MemoryWeights } from '../src/model/memory-mix.js';
 import { readMemoryFile, saveMemory, type MemoryFile } from '../src/model/memory-store.js';
 import { loadModel, readCard, roundMetric, writeCard } from '../src/model/store.js';
 import { sha256 } from '../src/util/sha256.js';

@@ -6,7 +6,8 @@
  * there and how much context the window has given so far.
  */
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, MEMORY_FIELDS, nestedMix, projectHidden, refine, type HiddenProjection, type MemoryField, type MemoryGate } from '../src/model/memory.js';
+import { MEMORY_FIELDS, type MemoryField } from '../src/model/memory.js';
+import { clampGateLogit, gateFeatures, gateWeights, GATE_FEATURES, nestedMix, projectHidden, refine, type HiddenProjection, type MemoryGate } from '../src/model/memory-mix.js';
 import type { MemoryVote } from './memory-fit.js';
 
 /** How many principal components of the GPT's hidden state a gate reads per field (session 25 measured 8–32 alike). */

@@ -1,7 +1,7 @@
 /**
  * `maestro memory --data CORPUS --model DIR` — give a style model its memory: the notes of the corpus' training
  * part (train.bin, never its validation part), searched at every step for the longest run of chords matching what
- * was just played and mixed into the GPT's prediction (src/model/memory.ts). The mix weights (tables per token field
+ * was just played and mixed into the GPT's prediction (src/model/memory.ts). The mix weights (src/model/memory-mix.ts: tables per token field
  * and match length, then the gate that sets them position by position, kept per field where it beats the tables held
  * out) are fitted on the corpus' validation windows against this model; the command prints the GPT alone, the mix,
  * and the mix with everything fitted on the other half of the windows (two-fold cross-validation), and writes
@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { ModelLoadError } from '../model/store.js';
-import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS, SIMILARITY_BUCKETS } from '../model/memory.js';
+import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS } from '../model/memory.js';
+import { SIMILARITY_BUCKETS } from '../model/memory-mix.js';
 import { fitMemoryInto } from '../../training/memory-fit.js';
 import { HIDDEN_COMPONENTS } from '../../training/memory-gate.js';
 import { defaultViews, isViewWeight, MAX_VIEW_WEIGHT, PLAIN_VIEW } from '../model/views.js';

@@ -77,7 +77,7 @@ export class GPT {
 
   /**
    * The inference pass that also returns the final layer-normed state [B·T, C] the logits are read from (a style
-   * memory's gate reads it: memory.ts `MemoryGate.hidden`).
+   * memory's gate reads it: memory-mix.ts `MemoryGate.hidden`).
    */
   forwardWithHidden(tokens: tf.Tensor2D): { logits: tf.Tensor2D; hidden: tf.Tensor2D } {
     const out = this.run(tokens, false, undefined, false, true);

@@ -6,7 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GATE_FEATURES, MEMORY_FIELDS, MEMORY_FORMAT, MATCH_BUCKETS, NEAR_CELLS, StyleMemory, type HiddenProjection, type MemoryField, type MemoryGate, type MemorySettings, type MemoryWeights } from './memory.js';
+import { MEMORY_FIELDS, MEMORY_FORMAT, StyleMemory, type MemoryField, type MemorySettings } from './memory.js';
+import { GATE_FEATURES, MATCH_BUCKETS, NEAR_CELLS, type HiddenProjection, type MemoryGate, type MemoryWeights } from './memory-mix.js';
 import { writeFileAtomic } from './tensor-file.js';
 import { isPlainView, isViewWeight, MAX_VIEW_WEIGHT, type View } from './views.js';
 import { jsonText } from '../util/json-text.js';

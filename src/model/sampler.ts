@@ -10,7 +10,8 @@ import { disposeCache, type GPT, type KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
 import { Rng, mixSeed } from '../util/rng.js';
-import { MemoryTrack, type StyleMemory } from './memory.js';
+import type { StyleMemory } from './memory.js';
+import { MemoryTrack } from './memory-mix.js';
 import { combineViews, isPlain, isPlainView, PLAIN_VIEW, viewOf, viewToken, type View } from './views.js';
 
 export interface SamplingSettings {
