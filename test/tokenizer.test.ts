@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readMidi } from '../src/music/midi.js';
 import type { NoteSequence } from '../src/music/note-sequence.js';
-import { gigaTokenizer, makeGigaTokenizer, SEP, transposeTokens } from '../src/music/tokenizer.js';
+import { gigaTokenizer, makeGigaTokenizer, SEP, stretchTokens, transposeTokens } from '../src/music/tokenizer.js';
 import type { TokenField } from '../src/music/tokenizer.js';
 import { mulberry32 } from '../src/util/rng.js';
 
@@ -190,6 +190,56 @@ describe('gigaTokenizer grammar', () => {
       const garbage = Array.from({ length }, () => Math.floor(rand() * 300) - 50);
       expect(() => gigaTokenizer.decode(garbage)).not.toThrow();
     }
+  });
+});
+
+describe('stretchTokens (time-stretch augmentation)', () => {
+  // Two notes, a chord of two, then a window cut mid-note.
+  const tokens = Uint8Array.from([127, 10, 20, 60, 127, 0, 8, 64, 127, 3, 1, 67, 127, 126, 126, 70, 127]);
+
+  it('at tempo 1 changes nothing; slower moves every dt and duration into its stretched quantum', () => {
+    const rand = mulberry32(5);
+    expect(Array.from(stretchTokens(tokens, 1, rand))).toEqual(Array.from(tokens));
+    for (let trial = 0; trial < 20; trial++) {
+      const out = stretchTokens(tokens, 1.5, rand);
+      // separators and pitches untouched
+      for (const i of [0, 3, 4, 7, 8, 11, 12, 15, 16]) expect(out[i]).toBe(tokens[i]);
+      expect(out[5]).toBe(0); // a chord stays a chord
+      for (const [i, lo, hi] of [[1, 15, 16], [2, 30, 31], [6, 12, 13], [9, 4, 5], [10, 1, 2]]) {
+        expect(out[i]).toBeGreaterThanOrEqual(lo);
+        expect(out[i]).toBeLessThanOrEqual(hi);
+      }
+      expect(out[13]).toBe(126); // clamped to the vocabulary
+      expect(out[14]).toBe(126);
+    }
+    expect(tokens[1]).toBe(10); // the input is left alone
+  });
+
+  it('faster never makes a dt 0 nor a duration 0, and reads a window cut mid-note by its phase', () => {
+    const rand = mulberry32(9);
+    for (let trial = 0; trial < 20; trial++) {
+      const out = stretchTokens(tokens, 0.1, rand);
+      expect(out[1]).toBeGreaterThanOrEqual(1);
+      expect(out[10]).toBeGreaterThanOrEqual(1);
+      const cut = stretchTokens(tokens.subarray(2), 1.5, rand); // starts at a duration
+      expect(cut[0]).toBeGreaterThanOrEqual(30);
+      expect(cut[1]).toBe(60);
+    }
+  });
+
+  it('a stretch of 5 % moves a quantum only sometimes, up or down, with no bias at tempo 1 ± 5 % alike', () => {
+    const rand = mulberry32(3);
+    const one = Uint8Array.from([127, 40, 40, 60]);
+    let [up, down] = [0, 0];
+    for (let trial = 0; trial < 2000; trial++) {
+      up += stretchTokens(one, 1.05, rand)[1] - 40;
+      down += 40 - stretchTokens(one, 1 / 1.05, rand)[1];
+    }
+    // (40 + u)·1.05 floors to 42 or 43 (mean ≈ 42.05), (40 + u)/1.05 to 38 or 39 (mean ≈ 38.05): ±2 either way.
+    expect(up / 2000).toBeGreaterThan(1.7);
+    expect(up / 2000).toBeLessThan(2.3);
+    expect(down / 2000).toBeGreaterThan(1.6);
+    expect(down / 2000).toBeLessThan(2.3);
   });
 });
 

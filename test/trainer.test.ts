@@ -9,6 +9,7 @@ import { train, batchFrom, loadCheckpoint, saveCheckpoint, type TrainOptions } f
 import { evaluate } from '../training/evaluate.js';
 import { TINY_CONFIG } from './support/tiny-model.js';
 import { Rng } from '../src/util/rng.js';
+import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
 import { cosineLr, oneCycleLr } from '../training/optim.js';
 import { AdamW } from '../training/optim.js';
 import { evaluateInThreads } from '../training/eval-threads.js';
@@ -138,6 +139,28 @@ describe('trainer', () => {
       tf.dispose([plain.x, plain.y, moved.x, moved.y]);
     }
     expect(shifts.size).toBeGreaterThan(3);
+  });
+
+  it('time-stretch augmentation changes only the timing of the same window, by a factor within the bound', () => {
+    const stream = scaleStream(400);
+    let changed = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const plain = batchFrom(stream, 1, 32, new Rng(seed));
+      const both = batchFrom(stream, 1, 32, new Rng(seed), 0, 0.5); // same first draw: the same window
+      const [a, b] = [plain.x.dataSync(), both.x.dataSync()];
+      const fields = streamFields(Uint8Array.from(a));
+      for (let t = 0; t < a.length; t++) {
+        const f = TOKEN_FIELDS[fields[t]];
+        if (f === 'sep' || f === 'pitch' || a[t] === 0) expect(b[t]).toBe(a[t]);
+        else {
+          expect(b[t]).toBeGreaterThanOrEqual(Math.floor(a[t] / 1.5));
+          expect(b[t]).toBeLessThanOrEqual(Math.floor((a[t] + 1) * 1.5));
+          if (b[t] !== a[t]) changed++;
+        }
+      }
+      tf.dispose([plain.x, plain.y, both.x, both.y]);
+    }
+    expect(changed).toBeGreaterThan(0);
   });
 
   it('atomic checkpoint: a crash mid-write leaves the previous checkpoint loadable', async () => {

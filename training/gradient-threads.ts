@@ -115,7 +115,7 @@ export class GradientThreads {
         weights: { layout: weightLayout, buffer: weights.buffer as SharedArrayBuffer },
         grads: { layout: gradLayout, buffer: gradBuffer },
         train,
-        options: { seed: opts.seed, accumulate: opts.accumulate, batchSize: opts.batchSize, seqLen: opts.seqLen, transpose: opts.transpose },
+        options: { seed: opts.seed, accumulate: opts.accumulate, batchSize: opts.batchSize, seqLen: opts.seqLen, transpose: opts.transpose, stretch: opts.stretch },
         index: k + 1,
         stride: count + 1,
       };

@@ -15,7 +15,7 @@ import type { ModelConfig } from '../src/model/config.js';
 import { arraysToWeights, replaceDir, weightsToArrays } from '../src/model/store.js';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedArray } from '../src/model/tensor-file.js';
 import { Rng, mixSeed } from '../src/util/rng.js';
-import { transposeTokens } from '../src/music/tokenizer.js';
+import { stretchTokens, transposeTokens } from '../src/music/tokenizer.js';
 import { AdamW, DEFAULT_ADAMW, cosineLr, oneCycleLr } from './optim.js';
 import { GradientThreads } from './gradient-threads.js';
 import { evaluate } from './evaluate.js';
@@ -55,6 +55,11 @@ export interface TrainOptions {
    * −transpose..transpose (0 = off, the default). Validation is never transposed.
    */
   transpose?: number;
+  /**
+   * Time-stretch augmentation: each training window is played a random factor slower or faster, log-uniform within
+   * 1 ± stretch (0 = off, the default; stretchTokens). Validation is never stretched.
+   */
+  stretch?: number;
   /** Only these weights are trained (names or prefixes); undefined = all. */
   trainable?: (name: string) => boolean;
   /** Progress line sink (stderr by default). */
@@ -64,7 +69,7 @@ export interface TrainOptions {
 }
 
 /** What computing one micro-batch needs (a gradient thread gets the same). */
-export type MicroBatchOptions = Pick<TrainOptions, 'train' | 'seed' | 'accumulate' | 'batchSize' | 'seqLen' | 'transpose'>;
+export type MicroBatchOptions = Pick<TrainOptions, 'train' | 'seed' | 'accumulate' | 'batchSize' | 'seqLen' | 'transpose' | 'stretch'>;
 
 export interface Checkpoint {
   step: number;
@@ -192,7 +197,7 @@ function fresh(init: GPT | ModelConfig, opts: TrainOptions): { model: GPT; optim
  */
 export function microBatchGrads(model: GPT, names: string[], opts: MicroBatchOptions, step: number, micro: number): { loss: number; grads: Record<string, tf.Tensor> } {
   const rng = new Rng(mixSeed(opts.seed, step * opts.accumulate + micro));
-  const { x, y } = batchFrom(opts.train, opts.batchSize, opts.seqLen, rng, opts.transpose);
+  const { x, y } = batchFrom(opts.train, opts.batchSize, opts.seqLen, rng, opts.transpose, opts.stretch);
   const vars = names.map((n) => model.weights[n]);
   const { value, grads: g } = tf.variableGrads(
     () => crossEntropy(model.forward(x, { training: true, dropoutSeed: mixSeed(opts.seed + 1, step * 64 + micro) }), y),
@@ -217,16 +222,18 @@ export function addInto(a: Record<string, tf.Tensor>, b: Record<string, tf.Tenso
 
 /**
  * Random windows of seqLen+1 tokens; inputs are the first seqLen, targets the last seqLen. With
- * `transpose` K > 0 each window is pitch-shifted by a random −K..K semitones (no extra draws when 0, so
- * runs without augmentation see the same batches as before it existed).
+ * `transpose` K > 0 each window is pitch-shifted by a random −K..K semitones, with `stretch` s > 0 played a random
+ * factor within 1 ± s slower or faster (no extra draws when 0, so runs without augmentation see the same batches as
+ * before it existed).
  */
-export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng: Rng, transpose = 0): { x: tf.Tensor2D; y: tf.Tensor1D } {
+export function batchFrom(stream: Uint8Array, batch: number, seqLen: number, rng: Rng, transpose = 0, stretch = 0): { x: tf.Tensor2D; y: tf.Tensor1D } {
   const x = new Int32Array(batch * seqLen);
   const y = new Int32Array(batch * seqLen);
   for (let b = 0; b < batch; b++) {
     const start = rng.int(stream.length - seqLen);
     let window = stream.subarray(start, start + seqLen + 1);
     if (transpose > 0) window = transposeTokens(window, rng.int(2 * transpose + 1) - transpose);
+    if (stretch > 0) window = stretchTokens(window, Math.exp((2 * rng.next() - 1) * Math.log1p(stretch)), () => rng.next());
     for (let t = 0; t < seqLen; t++) {
       x[b * seqLen + t] = window[t];
       y[b * seqLen + t] = window[t + 1];

@@ -52,6 +52,8 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --warmup N          warm-up steps for cosine (default 5 % of steps)
   --dropout X         dropout (default: the preset's, or the --init model's)
   --transpose K       pitch-shift each training window by a random -K..K semitones (augmentation; default 0)
+  --stretch S         play each training window a random factor within 1 ± S slower or faster (augmentation;
+                      e.g. 0.05; default 0)
   --eval-every N      validate every N steps (default 100)
   --val-windows N     validation windows per evaluation (default 200)
   --checkpoint-min M  checkpoint at least every M minutes (default 5)
@@ -69,7 +71,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, init: { type: 'string' },
       layers: { type: 'string' }, 'train-layers': { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' }, threads: { type: 'string' },
       seq: { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
-      dropout: { type: 'string' }, transpose: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
+      dropout: { type: 'string' }, transpose: { type: 'string' }, stretch: { type: 'string' }, 'eval-every': { type: 'string' }, 'val-windows': { type: 'string' },
       'checkpoint-min': { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean' },
       promote: { type: 'string' }, name: { type: 'string' }, 'find-lr': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     }, false).values;
@@ -130,6 +132,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       valWindows: int(o['val-windows'], 'val-windows', 200, [1, 1e7])!,
       checkpointSeconds: num(o['checkpoint-min'], 'checkpoint-min', 5, [0.01, 1e4])! * 60,
       transpose: int(o.transpose, 'transpose', 0, [0, 24])!,
+      stretch: num(o.stretch, 'stretch', 0, [0, 0.5])!,
       trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
     };
     if (opts.threads! > opts.accumulate) throw new UsageError(`--threads ${opts.threads} needs at least as many micro-batches per step (--accumulate ${opts.threads})`);
@@ -182,7 +185,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       training: {
         init: o.init ?? null, ...(deepenedFrom !== undefined ? { deepenedFrom } : {}), steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
         wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate, threads: opts.threads,
-        seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', transpose: opts.transpose, seed: opts.seed,
+        seqLen: opts.seqLen, lr: opts.lr, schedule: opts.schedule, trainLayers: trainLayers ?? 'all', transpose: opts.transpose, ...(opts.stretch ? { stretch: opts.stretch } : {}), seed: opts.seed,
         finished: !result.stoppedEarly,
         command,
         ...lineage(parent, { steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen, wallSeconds: Math.round(result.checkpoint.wallSeconds), lr: opts.lr, command }),

@@ -176,6 +176,24 @@ export function streamFields(tokens: ArrayLike<number>): Uint8Array {
 }
 
 /**
+ * `tokens` (a stream, possibly cut mid-note) played `tempo` times as slow (> 1: slower), for time-stretch data
+ * augmentation (Music Transformer's, on MAESTRO). A token stands for a time somewhere in its quantum, so each dt and
+ * duration is re-quantised from a point drawn uniformly inside it (`uniform()` per token, in [0, 1)): stretching
+ * by 5 % moves a token by one only as often as the stretched interval crosses a quantum boundary, with no bias
+ * toward rounding up or down. A dt of 0 (a note of the same chord) stays 0: a chord stays a chord.
+ */
+export function stretchTokens(tokens: Uint8Array, tempo: number, uniform: () => number): Uint8Array {
+  const fields = streamFields(tokens);
+  const [DT, DUR] = [TOKEN_FIELDS.indexOf('dt'), TOKEN_FIELDS.indexOf('dur')];
+  const out = Uint8Array.from(tokens);
+  for (let i = 0; i < out.length; i++) {
+    if (fields[i] === DT && out[i] > 0) out[i] = clamp(Math.floor((out[i] + uniform()) * tempo), 1, MAX_DT);
+    else if (fields[i] === DUR) out[i] = clamp(Math.floor((out[i] + uniform()) * tempo), MIN_DUR, MAX_DUR);
+  }
+  return out;
+}
+
+/**
  * `tokens` (a stream, possibly cut mid-note) with every pitch moved by `semitones`, for pitch-shift data
  * augmentation. The shift is reduced, if needed, so no pitch leaves the piano keyboard (a pitch already off
  * it only limits the shift towards the side it is off). Timing tokens are untouched: the encoding orders
