@@ -77,8 +77,11 @@ export interface PositionRow {
   accuracy: number;
 }
 
-/** The spans of `--by-position`, as input positions [from, to) in a 128-token window. */
-export const POSITION_SPANS: readonly [number, number][] = [[0, 4], [4, 16], [16, 32], [32, 64], [64, 128]];
+/** The thesis protocol's window: 128 input tokens, each predicting the next. */
+export const THESIS_WINDOW = 128;
+
+/** The spans of `--by-position`, as input positions [from, to) in a THESIS_WINDOW-token window. */
+export const POSITION_SPANS: readonly [number, number][] = [[0, 4], [4, 16], [16, 32], [32, 64], [64, THESIS_WINDOW]];
 
 export interface PieceRow {
   id: string;
@@ -171,10 +174,10 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     const perPiece = (fields ? TOKEN_FIELDS.length : 1) * perField;
     const pieceCount = pieces ? pieces.pieces.length : 1;
     if (pieceCount * perPiece > 256) throw new Error(`--by-piece with --by-field/--by-position: ${pieceCount} validation files are more than it can split`);
-    // Stream position i is the target of input position (i - 1) mod 128 of its window.
-    const spanOf = (i: number) => (opts.byPosition ? POSITION_SPANS.findIndex(([from, to]) => (i - 1) % 128 >= from && (i - 1) % 128 < to) : 0);
+    // Stream position i is the target of input position (i - 1) mod THESIS_WINDOW of its window.
+    const spanOf = (i: number) => (opts.byPosition ? POSITION_SPANS.findIndex(([from, to]) => (i - 1) % THESIS_WINDOW >= from && (i - 1) % THESIS_WINDOW < to) : 0);
     const groupOf = fields || pieces || opts.byPosition ? val.map((_, i) => (pieces ? pieces.groupOf[i] : 0) * perPiece + (fields ? fields[i] : 0) * perField + Math.max(0, spanOf(i))) : undefined;
-    const r = await evaluateInThreads(model, val, 128, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}), ...(memory ? { memory } : {}) });
+    const r = await evaluateInThreads(model, val, THESIS_WINDOW, { threads: opts.threads ?? 1, ...(groupOf ? { groupOf } : {}), ...(memory ? { memory } : {}) });
     model.dispose();
     const row: ThesisRow = { style, loss: r.loss, accuracy: r.accuracy, windows: r.windows, tokens: val.length, thesisLoss: thesis.loss, thesisAccuracy: thesis.accuracy, ...(r.model ? { gpt: r.model } : {}) };
     const groups = r.groups ?? [];
@@ -197,7 +200,7 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     if (fields) {
       const train = new Uint8Array(readFileSync(join(corpus, 'train.bin')));
       const trainFields = streamFields(train);
-      const targets = r.windows * 128;
+      const targets = r.windows * THESIS_WINDOW;
       row.byField = TOKEN_FIELDS.flatMap((field, id) => {
         const g = pooled(range(pieceCount).flatMap((p) => ids(p, id)));
         return g.tokens ? [{ field, share: g.tokens / targets, loss: g.loss, accuracy: g.accuracy, unigramLoss: unigramLoss(train, trainFields, val, fields, id, targets) }] : [];
@@ -212,7 +215,7 @@ export async function evaluateThesis(modelsDir: string, dataDir?: string, opts: 
     if (opts.byPosition) {
       row.byPosition = POSITION_SPANS.flatMap(([from, to], s) => {
         const g = pooled(range(pieceCount).flatMap((p) => range(fieldCount).flatMap((f) => ids(p, f, s))));
-        return g.tokens ? [{ from, to, share: g.tokens / (r.windows * 128), loss: g.loss, accuracy: g.accuracy }] : [];
+        return g.tokens ? [{ from, to, share: g.tokens / (r.windows * THESIS_WINDOW), loss: g.loss, accuracy: g.accuracy }] : [];
       });
     }
     rows.push(row);
