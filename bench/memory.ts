@@ -1,6 +1,7 @@
 /**
  * The style memory's cost (src/model/memory.ts): loading a shipped memory (suffix array + neighbour index), one guess
- * per field, and sampling with and without it on the served model of the same style.
+ * per field, sampling with and without it on the served model of the same style, and scoring 128-token windows as
+ * `maestro eval --thesis` does (training/evaluate.ts, one thread).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { loadModel } from '../src/model/store.js';
 import { sampleContinuation, DEFAULT_SAMPLING } from '../src/model/sampler.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
 import { REPO_ROOT } from '../src/compose.js';
+import { evaluateWindows } from '../training/evaluate.js';
 
 export async function benchMemory(style = 'romantic'): Promise<void> {
   const dir = join(REPO_ROOT, 'models', style);
@@ -59,5 +61,16 @@ export async function benchMemory(style = 'romantic'): Promise<void> {
   const plainViews = rate(true);
   memory.settings.views = views;
   console.log(`\nSampling 4 candidates × 10 s from a remembered passage: ${without.toFixed(0)} tokens/s without the memory, ${withIt.toFixed(0)} with it as served (${views?.length ?? 1} views of the context; ${(withIt / without).toFixed(2)}×), ${plainViews.toFixed(0)} with it on the plain context alone (${(plainViews / without).toFixed(2)}×).`);
+
+  // Scoring: 32 windows of 128 tokens spread over the memory's own stream (every target remembered: the most work per guess).
+  const windows = Array.from({ length: 32 }, (_, w) => Math.floor((w * (stream.length - 200)) / 32));
+  const score = (withMemory: boolean) => {
+    const t0 = performance.now();
+    const sums = evaluateWindows(model, stream, 128, windows, 16, undefined, withMemory ? memory : undefined);
+    return sums.tokens / ((performance.now() - t0) / 1000);
+  };
+  const gptAlone = score(false);
+  const served = score(true);
+  console.log(`Scoring 32 windows of 128 tokens (one thread): ${gptAlone.toFixed(0)} targets/s the GPT alone, ${served.toFixed(0)} as served (${(served / gptAlone).toFixed(2)}×: ${views?.length ?? 1} views, the memory's guesses and its gate).`);
   model.dispose();
 }
