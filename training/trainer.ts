@@ -57,7 +57,8 @@ export interface TrainOptions {
   transpose?: number;
   /**
    * Time-stretch augmentation: each training window is played a random factor slower or faster, log-uniform within
-   * 1 ± stretch (0 = off, the default; stretchTokens). Validation is never stretched.
+   * 1 ± stretch (0 = off, the default; stretchTokens). Validation is never stretched. Measured on the base (session
+   * 27, 1,000 steps with `transpose` 3): 0.05 cost 0.003 nats of validation against the same run without it.
    */
   stretch?: number;
   /** Only these weights are trained (names or prefixes); undefined = all. */

@@ -53,7 +53,7 @@ const HELP = `usage: maestro train --data DIR --out RUN_DIR [options]
   --dropout X         dropout (default: the preset's, or the --init model's)
   --transpose K       pitch-shift each training window by a random -K..K semitones (augmentation; default 0)
   --stretch S         play each training window a random factor within 1 ± S slower or faster (augmentation;
-                      e.g. 0.05; default 0)
+                      default 0; 0.05 made the base worse in session 27, see docs/training-log.md)
   --eval-every N      validate every N steps (default 100)
   --val-windows N     validation windows per evaluation (default 200)
   --checkpoint-min M  checkpoint at least every M minutes (default 5)
