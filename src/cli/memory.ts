@@ -1,9 +1,9 @@
 /**
  * `maestro memory --data CORPUS --model DIR` — give a style model its memory: the notes of the corpus' training
  * part (train.bin, never its validation part), searched at every step for the longest run of chords matching what
- * was just played and mixed into the GPT's prediction (src/model/memory.ts). The mix weights (src/model/memory-mix.ts: tables per token field
- * and match length, then the gate that sets them position by position, kept per field where it beats the tables held
- * out) are fitted on the corpus' validation windows against this model; the command prints the GPT alone, the mix,
+ * was just played and mixed into the GPT's prediction (src/model/memory.ts). The mix weights (src/model/memory-mix.ts:
+ * tables per token field and match length, then the gate that sets them position by position, kept per field where it
+ * beats the tables held out) are fitted on the corpus' validation windows against this model; the command prints the GPT alone, the mix,
  * and the mix with everything fitted on the other half of the windows (two-fold cross-validation), and writes
  * memory.json + memory-<sha>.bin into the model directory.
  */
