@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateThesis, formatFieldTable, formatPieceTable, formatPositionTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
+import { evaluateThesis, runEval, formatFieldTable, formatPieceTable, formatPositionTable, formatThesisTable, THESIS_RESULTS, unigramLoss } from '../src/cli/eval.js';
 import { windowLogProbs } from '../training/evaluate.js';
 import { loadModel } from '../src/model/store.js';
 import { streamFields, TOKEN_FIELDS } from '../src/music/tokenizer.js';
@@ -94,6 +94,19 @@ describe('maestro eval --thesis', () => {
     const table = formatPieceTable([row]);
     expect(table).toContain('| baroque | Prelude & Fugue in G Minor, WTK II | 150 | 300 |');
     expect(table).toMatch(/baroque: pieces also in training: 199 targets, loss \d\.\d{3}; pieces not in training: 57 targets/);
+  });
+
+  it('a models directory without any style model is an error (exit 2), not an empty table', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'maestro-nomodels-'));
+    const errors: string[] = [];
+    const log = console.error;
+    console.error = (msg: string) => errors.push(msg);
+    try {
+      expect(await runEval(['--thesis', '--models', empty])).toBe(2);
+    } finally {
+      console.error = log;
+    }
+    expect(errors.join('\n')).toContain('holds no style model to evaluate');
   });
 
   it('reads token fields of a stream cut mid-note', () => {

@@ -126,6 +126,11 @@ export async function runEval(argv: string[]): Promise<number> {
       return 0;
     }
     if (!values.thesis) throw new UsageError('say what to evaluate: --thesis or --report DIR');
+    // A table of nothing is not a result: a wrong --models must fail, not print an empty table and succeed.
+    const modelsDir = values.models ?? DEFAULT_MODELS_DIR;
+    if (!Object.keys(THESIS_RESULTS).some((style) => existsSync(join(modelsDir, style, 'config.json')))) {
+      throw new UsageError(`${modelsDir} holds no style model to evaluate (looked for ${Object.keys(THESIS_RESULTS).map((s) => `${s}/config.json`).join(', ')})`);
+    }
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro eval: ${err.message}\n\n${HELP}`);
