@@ -93,4 +93,22 @@ describe('maestro compose (CLI)', () => {
     expect(await runCompose([bad, '--style', 'baroque', '--temperature', 'hot'])).toBe(2);
     expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'nope', '--models', modelsDir, '--out', dir])).toBe(2);
   });
+
+  it('refuses an --out that cannot be a directory before it composes anything (exit 2, with the reason)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-outfile-'));
+    const file = join(dir, 'taken');
+    writeFileSync(file, 'a file, not a directory');
+    const errors: string[] = [];
+    const log = console.error;
+    console.error = (msg: string) => errors.push(msg);
+    try {
+      expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--models', modelsDir, '--out', file, '--no-render'])).toBe(2);
+      expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--models', modelsDir, '--out', join(file, 'below'), '--no-render'])).toBe(2);
+    } finally {
+      console.error = log;
+    }
+    expect(errors[0]).toContain('is a file; give a directory');
+    expect(errors.join('\n')).toContain('cannot create the directory');
+    expect(readFileSync(file, 'utf8')).toBe('a file, not a directory');
+  });
 });

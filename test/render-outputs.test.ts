@@ -128,4 +128,21 @@ describe('maestro render', () => {
     err.mockRestore();
     expect(existsSync(path.join(dir, 'x.ogg'))).toBe(false);
   });
+
+  it('refuses an output path it could not write before rendering (exit 2, with the reason)', async () => {
+    const mid = path.join(dir, 'in.mid');
+    writeFileSync(mid, writeMidi(prompt));
+    const taken = path.join(dir, 'taken');
+    writeFileSync(taken, 'a file');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    expect(await runRender([mid, '--out', dir])).toBe(2);
+    expect(await runRender([mid, '--out', path.join(taken, 'song.ogg')])).toBe(2);
+    expect(await runRender([mid, '--out', path.join(dir, 'ok.ogg'), '--png', path.join(taken, 'roll.png')])).toBe(2);
+    err.mockRestore();
+    expect(errors[0]).toContain('is a directory; give a file name');
+    expect(errors[1]).toContain('is a file; give a directory');
+    expect(errors[2]).toContain('--png');
+    expect(existsSync(path.join(dir, 'ok.ogg'))).toBe(false);
+  });
 });

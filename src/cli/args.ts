@@ -1,4 +1,6 @@
-/** Small helpers shared by the CLI commands: typed option parsing with readable errors. */
+/** Small helpers shared by the CLI commands: typed option parsing and output paths, with readable errors. */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {}
@@ -23,4 +25,23 @@ export function int(value: string | undefined, name: string, fallback: number | 
   const x = num(value, name, fallback, range);
   if (x !== undefined && !Number.isInteger(x)) throw new UsageError(`--${name} must be a whole number (got ${x})`);
   return x;
+}
+
+/**
+ * Creates an output directory, or says in one line why it cannot be one. Commands call it before their work, so that
+ * a composition or a render is never lost to an unwritable output path.
+ */
+export function prepareOutDir(dir: string, flag = 'out'): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${dir} is a file; give a directory`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`cannot create the directory ${dir} for --${flag} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** The same for an output file: its folder is created, and the path must not be a directory. */
+export function prepareOutFile(file: string, flag = 'out'): void {
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`--${flag} ${file} is a directory; give a file name`);
+  prepareOutDir(dirname(file), flag);
 }

@@ -4,12 +4,12 @@
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. `--improvise` (or no input) starts from nothing.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
-import { parse, num, int, UsageError } from './args.js';
+import { parse, num, int, prepareOutDir, UsageError } from './args.js';
 import { DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
@@ -61,6 +61,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       midi = readFileSync(input);
     }
     const outDir = values.out ?? 'out';
+    prepareOutDir(outDir); // before sampling: a composition must not be lost to an unwritable --out
     const started = Date.now();
     const result = await compose({
       midi,
@@ -95,7 +96,6 @@ export async function runCompose(argv: string[]): Promise<number> {
 }
 
 async function writeOutputs(result: ComposeResult, outDir: string, stem: string, render: boolean): Promise<string[]> {
-  mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   const s = result.settings;
   for (const c of result.candidates) {

@@ -3,14 +3,14 @@
  * Plays a MIDI file on the piano and writes Ogg Opus (and optionally a piano roll).
  * Exit codes: 0 ok, 1 internal failure, 2 bad input (unreadable MIDI, bad options).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { MidiInputError, readMidi } from '../music/midi.js';
 import { durationSec } from '../music/note-sequence.js';
 import { RenderError } from '../render/errors.js';
 import { closeRenderWorker, renderOggOpusOffThread } from '../render/off-thread.js';
 import { renderPianoRoll } from '../render/piano-roll.js';
-import { num, parse, UsageError } from './args.js';
+import { num, parse, prepareOutFile, UsageError } from './args.js';
 
 const HELP = `usage: maestro render <in.mid> --out song.ogg [--png roll.png]
   --out FILE        Ogg Opus file to write (required)
@@ -18,11 +18,6 @@ const HELP = `usage: maestro render <in.mid> --out song.ogg [--png roll.png]
   --max-mib N       keep the .ogg under N MiB by lowering the bitrate (default 10, Discord's limit)
   --soundfont FILE  SoundFont to play with (default soundfonts/piano.sf3)
 `;
-
-function write(file: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, bytes);
-}
 
 export async function runRender(argv: string[]): Promise<number> {
   try {
@@ -43,6 +38,8 @@ export async function runRender(argv: string[]): Promise<number> {
     if (!existsSync(input)) throw new UsageError(`no such file: ${input}`);
     const maxMiB = num(values['max-mib'], 'max-mib', 10, [0.1, 1024])!;
     if (values.soundfont && !existsSync(values.soundfont)) throw new UsageError(`no such SoundFont: ${values.soundfont}`);
+    prepareOutFile(values.out); // before rendering: the work must not be lost to an unwritable path
+    if (values.png) prepareOutFile(values.png, 'png');
 
     const seq = readMidi(readFileSync(input), { name: basename(input) });
     const started = Date.now();
@@ -53,8 +50,8 @@ export async function runRender(argv: string[]): Promise<number> {
       }),
       values.png ? renderPianoRoll({ prompt: seq, continuation: { ...seq, notes: [], pedals: [] }, caption: basename(input) }) : undefined,
     ]);
-    write(values.out, audio.bytes);
-    if (values.png && png) write(values.png, png);
+    writeFileSync(values.out, audio.bytes);
+    if (values.png && png) writeFileSync(values.png, png);
     console.log(
       `${values.out}: ${durationSec(seq).toFixed(1)} s of music, ${(audio.bytes.length / 1024).toFixed(0)} KiB at ${Math.round(audio.bitrate / 1000)} kbit/s ` +
         `(render ${(audio.renderMs / 1000).toFixed(1)} s, encode ${(audio.encodeMs / 1000).toFixed(1)} s, total ${((Date.now() - started) / 1000).toFixed(1)} s)` +
