@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runDataset } from '../src/cli/dataset.js';
 import { readMidi, writeMidi } from '../src/music/midi.js';
 import type { NoteSequence } from '../src/music/note-sequence.js';
 import { gigaTokenizer } from '../src/music/tokenizer.js';
@@ -357,6 +358,22 @@ describe('styles.json', () => {
     expect(bad({ styles: [{ name: 'a', label: 'x', composers: [] }] })).toThrow(/"composers" must be a non-empty list/);
     expect(bad({ styles: [{ name: 'a', label: 'x', composers: ['B'] }, { name: 'a', label: 'y', composers: ['C'] }] })).toThrow(/defined twice/);
     expect(bad({ validationFraction: 2, styles: [{ name: 'a', label: 'x', composers: ['B'] }] })).toThrow(/between 0 and 1/);
+  });
+});
+
+describe('maestro dataset build (CLI)', () => {
+  it('refuses an --out that is a file before building anything (exit code 2)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'maestro-ds-out-'));
+    writeFileSync(path.join(dir, 'taken'), 'a file');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runDataset(['build', '--maestro', dir, '--catalog', 'none', '--out', path.join(dir, 'taken')])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('is a file; give a directory');
+    expect(readFileSync(path.join(dir, 'taken'), 'utf8')).toBe('a file');
   });
 });
 

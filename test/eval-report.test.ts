@@ -264,6 +264,9 @@ describe('maestro eval --report arguments', () => {
     expect(help).toContain('--no-generate');
     expect(await runEvalReport(['--report', 'x', '--k', 'two'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--bogus'], repoRoot, quiet)).toBe(2);
+    let said = '';
+    expect(await runEvalReport(['--report', new URL('../README.md', import.meta.url).pathname, '--no-generate'], repoRoot, { out: () => {}, err: (s) => (said += s) })).toBe(2);
+    expect(said).toContain('is a file; give a directory');
     if (haveShared) expect(await runEvalReport(['--report', 'x', '--prompts', 'no_such_prompt', '--no-generate'], repoRoot, quiet)).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,7 +164,7 @@ describe('model soup', () => {
   }, 60_000);
 
   it('refuses bad input with exit code 2 and a message: one model, a missing model, another architecture', async () => {
-    const { data, root, a } = await lineage();
+    const { data, root, a, b } = await lineage();
     const errors: string[] = [];
     const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
     try {
@@ -172,6 +172,9 @@ describe('model soup', () => {
       expect(errors.at(-1)).toMatch(/at least two model directories/);
       expect(await runSoup(['--out', join(root, 's2'), a, join(root, 'nope')])).toBe(2);
       expect(errors.at(-1)).toMatch(/no model at .*nope/);
+      writeFileSync(join(root, 'taken'), 'a file');
+      expect(await runSoup(['--out', join(root, 'taken'), a, b])).toBe(2);
+      expect(errors.at(-1)).toMatch(/taken is a file; give a directory/);
       expect(await runTrain([...common(data), '--out', join(root, 'deep'), '--init', join(root, 'base', 'model'), '--layers', '4', '--steps', '1'])).toBe(0);
       expect(await runSoup(['--out', join(root, 's3'), a, join(root, 'deep', 'model')])).toBe(2);
       expect(errors.at(-1)).toMatch(/deep\/model has nLayer 4 but .*ft1\/model has 2: only models of one architecture can be averaged/);

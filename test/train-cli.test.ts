@@ -1,6 +1,6 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
@@ -134,5 +134,19 @@ describe('maestro train (CLI)', () => {
     mkdirSync(join(empty, 'x'));
     expect(await runTrain(['--data', join(empty, 'x'), '--out', join(empty, 'run')])).toBe(2);
     expect(await runTrain(['--out', join(empty, 'run')])).toBe(2);
+  });
+
+  it('refuses an --out that is a file before training (exit code 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-outfile-'));
+    writeFileSync(join(dir, 'taken'), 'a file');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain(['--data', join(dir, 'x'), '--out', join(dir, 'taken')])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('is a file; give a directory');
+    expect(readFileSync(join(dir, 'taken'), 'utf8')).toBe('a file');
   });
 });

@@ -40,6 +40,12 @@ export function prepareOutDir(dir: string, flag = 'out'): void {
   }
 }
 
+/** For an output directory written atomically by its command (replaced whole): it must not be a file, its parent must be creatable. */
+export function checkOutDir(dir: string, flag = 'out'): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${dir} is a file; give a directory`);
+  prepareOutDir(dirname(dir), flag);
+}
+
 /** The same for an output file: its folder is created, and the path must not be a directory. */
 export function prepareOutFile(file: string, flag = 'out'): void {
   if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`--${flag} ${file} is a directory; give a file name`);

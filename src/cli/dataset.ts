@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildDatasets } from '../../training/dataset/build.js';
 import { StylesConfigError } from '../../training/dataset/styles.js';
 import { CsvError } from '../../training/dataset/csv.js';
-import { int, num, parse, UsageError } from './args.js';
+import { int, num, parse, prepareOutDir, UsageError } from './args.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');
@@ -62,12 +62,14 @@ export async function runDataset(argv: string[]): Promise<number> {
     const stylesFile = values.styles ?? path.join(repoRoot, 'training/styles.json');
     if (!existsSync(maestroDir)) throw new UsageError(`MAESTRO folder ${maestroDir} not found (give --maestro DIR)`);
     if (catalogCsv && !existsSync(catalogCsv)) throw new UsageError(`catalog ${catalogCsv} not found (give --catalog CSV or --catalog none)`);
+    const outDir = path.resolve(values.out ?? path.join(repoRoot, 'data'));
+    prepareOutDir(outDir);
     const result = buildDatasets({
       thesis: values.thesis ?? false,
       maestroDir,
       ...(catalogCsv ? { catalogCsv } : {}),
       stylesFile,
-      outDir: path.resolve(values.out ?? path.join(repoRoot, 'data')),
+      outDir,
       minNotes: int(values['min-notes'], 'min-notes', 50, [0, 1_000_000])!,
       pretrainValidationFraction: num(values['pretrain-val'], 'pretrain-val', 0.02, [0.001, 0.5])!,
       log: (line) => process.stderr.write(`${line}\n`),

@@ -125,8 +125,10 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
   if (k < 1 || seconds < 1) throw new EvalUsageError('--k and --seconds must be at least 1');
   const temperature = values.temperature === undefined ? undefined : Number(values.temperature);
   if (temperature !== undefined && !(temperature > 0 && temperature <= 2)) throw new EvalUsageError(`--temperature must be a number above 0 and at most 2 (got "${values.temperature}")`);
+  const reportDir = path.resolve(values.report);
+  if (fs.existsSync(reportDir) && !fs.statSync(reportDir).isDirectory()) throw new EvalUsageError(`--report ${values.report} is a file; give a directory`);
   return {
-    reportDir: path.resolve(values.report),
+    reportDir,
     k,
     seconds,
     seed: positiveInt('seed', values.seed, 1),

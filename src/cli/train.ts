@@ -21,7 +21,7 @@ import { fitMemoryInto, fittedMemoryLoss } from '../../training/memory-fit.js';
 import { sha256 } from '../util/sha256.js';
 import { findLearningRate } from '../../training/lr-finder.js';
 import { lineChart, lossCurve } from '../../training/plot.js';
-import { parse, num, int, UsageError } from './args.js';
+import { parse, num, int, prepareOutDir, UsageError } from './args.js';
 
 const PRESETS: Record<string, ModelConfig> = {
   small: MAESTRO_SMALL,
@@ -80,6 +80,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       return 0;
     }
     if (!o.data || !o.out) throw new UsageError('--data and --out are required');
+    prepareOutDir(o.out); // before anything is trained: checkpoints and the model go there
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
