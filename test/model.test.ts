@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { GPT, crossEntropy } from '../src/model/gpt.js';
 import { initBackend } from '../src/model/backend.js';
 import { parameterCount, GIGA_PIANO, validateConfig } from '../src/model/config.js';
-import { loadModel, saveModel } from '../src/model/store.js';
+import { loadModel, ModelLoadError, saveModel } from '../src/model/store.js';
 import { toFloat16, fromFloat16, readTensorFile, writeTensorFile } from '../src/model/tensor-file.js';
 import { createTinyModel, TINY_CONFIG } from './support/tiny-model.js';
 
@@ -136,5 +136,23 @@ describe('model files', () => {
     const bytes = readFileSync(path);
     writeFileSync(path, bytes.subarray(0, bytes.length - 4));
     expect(() => readTensorFile(path)).toThrow(/truncated/);
+    writeFileSync(path, bytes.subarray(0, 20));
+    expect(() => readTensorFile(path)).toThrow(/truncated \(in its header\)/);
+  });
+
+  it('a damaged model directory is a ModelLoadError naming what is wrong: truncated or missing weights, config and weights of two models', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'maestro-damaged-')), 'm');
+    saveModel(dir, await createTinyModel(12), { name: 't', description: 'test', licence: 'none' });
+    const weights = readFileSync(join(dir, 'weights.mtw'));
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'weights.mtw'), weights.subarray(0, weights.length - 100));
+    expect(() => loadModel(dir)).toThrow(ModelLoadError);
+    expect(() => loadModel(dir)).toThrow(/truncated/);
+    writeFileSync(join(dir, 'weights.mtw'), weights);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, nLayer: config.nLayer - 1 }));
+    expect(() => loadModel(dir)).toThrow(/tensors this config does not use .*different models/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, nEmbd: config.nEmbd * 2 }));
+    expect(() => loadModel(dir)).toThrow(ModelLoadError);
+    expect(() => loadModel(join(dir, 'nowhere'))).toThrow(/no model at/);
   });
 });

@@ -3,6 +3,8 @@
  * `maestro <command> …` — the offline command line. Each command lives in its own module and returns an
  * exit code: 0 ok, 1 internal failure, 2 bad input (with a message saying what was wrong).
  */
+import { KnownError } from '../util/known-error.js';
+
 type Runner = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }> = {
@@ -35,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await cmd.load())(rest);
   } catch (err) {
-    console.error(`maestro ${name}: ${(err as Error).stack ?? String(err)}`);
+    // A known failure (a damaged model file, say) is its message; anything else is a bug, reported with its stack.
+    console.error(`maestro ${name}: ${err instanceof KnownError ? err.message : ((err as Error).stack ?? String(err))}`);
     return 1;
   }
 }

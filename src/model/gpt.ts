@@ -52,6 +52,9 @@ export class GPT {
     const expected = Object.keys(initShapes(config));
     const missing = expected.filter((n) => !this.weights[n]);
     if (missing.length) throw new Error(`model weights missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`);
+    // Weights the config has no place for mean the config and the weights are of two different models.
+    const unused = Object.keys(this.weights).filter((n) => !expected.includes(n));
+    if (unused.length) throw new Error(`the weights hold tensors this config does not use (${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ' …' : ''}): config and weights are of different models`);
     for (const [name, shape] of Object.entries(initShapes(config))) {
       const got = this.weights[name].shape;
       if (got.join() !== shape.join()) throw new Error(`weight ${name} has shape [${got}], config wants [${shape}]`);

@@ -10,6 +10,7 @@ import { GPT, toVariables } from './gpt.js';
 import { type ModelConfig, validateConfig } from './config.js';
 import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type StoredDtype } from './tensor-file.js';
 import { jsonText } from '../util/json-text.js';
+import { KnownError } from '../util/known-error.js';
 
 /** One training run behind a model: a card's own run, or an entry of its history. */
 export interface RunRecord {
@@ -52,7 +53,8 @@ export interface ModelCard {
   [key: string]: unknown;
 }
 
-export class ModelLoadError extends Error {}
+/** A model directory that cannot be loaded (missing or damaged files): the message names the file and what is wrong. */
+export class ModelLoadError extends KnownError {}
 
 export function weightsToArrays(model: GPT): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
@@ -116,8 +118,21 @@ export function writeCard(dir: string, card: ModelCard): void {
 /** Load a model directory. The backend must already be initialised (see backend.ts). */
 export function loadModel(dir: string): GPT {
   const config = readConfig(dir);
-  const arrays = readTensorFile(join(dir, 'weights.mtw'));
-  return new GPT(config, arraysToWeights(arrays));
+  const path = join(dir, 'weights.mtw');
+  if (!existsSync(path)) throw new ModelLoadError(`model at ${dir} has no weights.mtw`);
+  let arrays: Record<string, NamedArray>;
+  try {
+    arrays = readTensorFile(path);
+  } catch (err) {
+    throw new ModelLoadError((err as Error).message);
+  }
+  const weights = arraysToWeights(arrays);
+  try {
+    return new GPT(config, weights);
+  } catch (err) {
+    for (const w of Object.values(weights)) w.dispose();
+    throw new ModelLoadError(`model at ${dir}: ${(err as Error).message}`);
+  }
 }
 
 export function arraysToWeights(arrays: Record<string, NamedArray>): ReturnType<typeof toVariables> {

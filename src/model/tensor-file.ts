@@ -45,7 +45,13 @@ export function readTensorFile(path: string): Record<string, NamedArray> {
   const buf = readFileSync(path);
   if (buf.length < 12 || buf.subarray(0, 8).toString() !== MAGIC) throw new Error(`${path} is not a Maestro tensor file`);
   const headerLen = buf.readUInt32LE(8);
-  const entries = JSON.parse(buf.subarray(12, 12 + headerLen).toString()) as Entry[];
+  if (12 + headerLen > buf.length) throw new Error(`${path} is truncated (in its header)`);
+  let entries: Entry[];
+  try {
+    entries = JSON.parse(buf.subarray(12, 12 + headerLen).toString()) as Entry[];
+  } catch {
+    throw new Error(`${path} is damaged (its header is not the JSON list of tensors it should be)`);
+  }
   const base = 12 + headerLen;
   const out: Record<string, NamedArray> = {};
   for (const e of entries) {
