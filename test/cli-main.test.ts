@@ -1,5 +1,6 @@
 import { describe, it, expect, vi } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
@@ -20,5 +21,21 @@ describe('maestro (entry point)', () => {
     } finally {
       err.mockRestore();
     }
+  });
+
+  it('an input that is a folder or missing is a one-line usage error (exit 2) for tokens, compose and render', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-input-'));
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await main(['tokens', dir])).toBe(2);
+      expect(await main(['compose', dir, '--style', 'baroque'])).toBe(2);
+      expect(await main(['render', dir, '--out', join(dir, 'x.ogg')])).toBe(2);
+      expect(await main(['tokens', join(dir, 'missing.mid')])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    const said = errors.map((e) => e.split('\n')[0]).filter((l) => l.startsWith('maestro '));
+    expect(said).toEqual([...['tokens', 'compose', 'render'].map((c) => `maestro ${c}: ${dir} is a folder, not a MIDI file`), `maestro tokens: no such file: ${join(dir, 'missing.mid')}`]);
   });
 });

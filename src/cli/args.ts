@@ -1,5 +1,5 @@
 /** Small helpers shared by the CLI commands: typed option parsing and output paths, with readable errors. */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -25,6 +25,16 @@ export function int(value: string | undefined, name: string, fallback: number | 
   const x = num(value, name, fallback, range);
   if (x !== undefined && !Number.isInteger(x)) throw new UsageError(`--${name} must be a whole number (got ${x})`);
   return x;
+}
+
+/** The bytes of an input file a user named, or a one-line UsageError saying why they cannot be read. */
+export function readInputFile(file: string, what = 'MIDI file'): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `no such file: ${file}` : code === 'EISDIR' ? `${file} is a folder, not a ${what}` : `${file}: cannot read (${code ?? (err as Error).message})`);
+  }
 }
 
 /**

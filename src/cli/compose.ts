@@ -4,12 +4,12 @@
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. `--improvise` (or no input) starts from nothing.
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
-import { parse, num, int, prepareOutDir, UsageError } from './args.js';
+import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
 import { DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
@@ -57,8 +57,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     const input = positionals[0];
     let midi: Uint8Array | undefined;
     if (input) {
-      if (!existsSync(input)) throw new UsageError(`no such file: ${input}`);
-      midi = readFileSync(input);
+      midi = readInputFile(input);
     }
     const outDir = values.out ?? 'out';
     prepareOutDir(outDir); // before sampling: a composition must not be lost to an unwritable --out

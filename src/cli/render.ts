@@ -3,14 +3,14 @@
  * Plays a MIDI file on the piano and writes Ogg Opus (and optionally a piano roll).
  * Exit codes: 0 ok, 1 internal failure, 2 bad input (unreadable MIDI, bad options).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { MidiInputError, readMidi } from '../music/midi.js';
 import { durationSec } from '../music/note-sequence.js';
 import { RenderError } from '../render/errors.js';
 import { closeRenderWorker, renderOggOpusOffThread } from '../render/off-thread.js';
 import { renderPianoRoll } from '../render/piano-roll.js';
-import { num, parse, prepareOutFile, UsageError } from './args.js';
+import { num, parse, prepareOutFile, readInputFile, UsageError } from './args.js';
 
 const HELP = `usage: maestro render <in.mid> --out song.ogg [--png roll.png]
   --out FILE        Ogg Opus file to write (required)
@@ -35,13 +35,13 @@ export async function runRender(argv: string[]): Promise<number> {
     if (positionals.length !== 1) throw new UsageError('give exactly one input MIDI file');
     if (!values.out) throw new UsageError('--out is required (e.g. --out song.ogg)');
     const input = positionals[0];
-    if (!existsSync(input)) throw new UsageError(`no such file: ${input}`);
     const maxMiB = num(values['max-mib'], 'max-mib', 10, [0.1, 1024])!;
     if (values.soundfont && !existsSync(values.soundfont)) throw new UsageError(`no such SoundFont: ${values.soundfont}`);
+    const midi = readInputFile(input);
     prepareOutFile(values.out); // before rendering: the work must not be lost to an unwritable path
     if (values.png) prepareOutFile(values.png, 'png');
 
-    const seq = readMidi(readFileSync(input), { name: basename(input) });
+    const seq = readMidi(midi, { name: basename(input) });
     const started = Date.now();
     const [audio, png] = await Promise.all([
       renderOggOpusOffThread(seq, values.soundfont ? { soundFont: values.soundfont } : {}, {

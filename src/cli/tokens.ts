@@ -2,10 +2,9 @@
  * `maestro tokens <in.mid>` — print a MIDI file's GIGA-Piano tokens, comma-separated, on one line.
  * Exit codes: 0 ok, 2 bad input (unreadable path, not a usable MIDI file) with a message on stderr.
  */
-import { readFile } from 'node:fs/promises';
 import { MidiInputError, readMidi } from '../music/midi.js';
 import { gigaTokenizer } from '../music/tokenizer.js';
-import { parse, UsageError } from './args.js';
+import { parse, readInputFile, UsageError } from './args.js';
 
 const USAGE = 'usage: maestro tokens <in.mid>\n\nPrints the file\'s tokens (GIGA-Piano encoding, vocabulary 128) separated by commas.';
 
@@ -18,13 +17,7 @@ export async function runTokens(argv: string[]): Promise<number> {
     }
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing input file' : 'give exactly one input file');
     const file = positionals[0]!;
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file} is a folder, not a MIDI file` : `${file}: cannot read (${code ?? (err as Error).message})`);
-    }
+    const bytes = readInputFile(file);
     const tokens = gigaTokenizer.encode(readMidi(bytes, { name: file }));
     process.stdout.write(`${tokens.join(',')}\n`);
     return 0;
