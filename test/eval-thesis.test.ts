@@ -96,7 +96,7 @@ describe('maestro eval --thesis', () => {
     expect(table).toMatch(/baroque: pieces also in training: 199 targets, loss \d\.\d{3}; pieces not in training: 57 targets/);
   });
 
-  it('a models directory without any style model is an error (exit 2), not an empty table', async () => {
+  it('a models directory without any style model, or --data without the corpora, is an error (exit 2), not an empty table or a stack trace', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'maestro-nomodels-'));
     const errors: string[] = [];
     const log = console.error;
@@ -107,6 +107,14 @@ describe('maestro eval --thesis', () => {
       console.error = log;
     }
     expect(errors.join('\n')).toContain('holds no style model to evaluate');
+    const models = await createTinyModelsDir(['baroque'], { blockSize: 128, maxRelDist: 128 });
+    console.error = (msg: string) => errors.push(msg);
+    try {
+      expect(await runEval(['--thesis', '--models', models, '--data', empty])).toBe(2);
+    } finally {
+      console.error = log;
+    }
+    expect(errors.at(-1)).toContain('has no thesis-baroque/val.bin: build them with "maestro dataset build --thesis');
   });
 
   it('reads token fields of a stream cut mid-note', () => {

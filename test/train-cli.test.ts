@@ -136,6 +136,20 @@ describe('maestro train (CLI)', () => {
     expect(await runTrain(['--out', join(empty, 'run')])).toBe(2);
   });
 
+  it('refuses --resume where there is no checkpoint (exit code 2), instead of quietly starting a new run', async () => {
+    const data = tinyCorpus();
+    const out = join(mkdtempSync(join(tmpdir(), 'maestro-noresume-')), 'run');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain(['--data', data, '--out', out, '--steps', '1', '--resume'])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('holds no checkpoint to continue');
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false);
+  });
+
   it('refuses an --out that is a file before training (exit code 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-outfile-'));
     writeFileSync(join(dir, 'taken'), 'a file');

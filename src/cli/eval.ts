@@ -131,6 +131,9 @@ export async function runEval(argv: string[]): Promise<number> {
     if (!Object.keys(THESIS_RESULTS).some((style) => existsSync(join(modelsDir, style, 'config.json')))) {
       throw new UsageError(`${modelsDir} holds no style model to evaluate (looked for ${Object.keys(THESIS_RESULTS).map((s) => `${s}/config.json`).join(', ')})`);
     }
+    const dataDir: string | undefined = values.data;
+    const missing = dataDir ? Object.keys(THESIS_RESULTS).filter((style) => existsSync(join(modelsDir, style, 'config.json')) && !existsSync(join(dataDir, `thesis-${style}`, 'val.bin'))) : [];
+    if (missing.length) throw new UsageError(`${dataDir} has no ${missing.map((s) => `thesis-${s}/val.bin`).join(', ')}: build them with "maestro dataset build --thesis --out ${dataDir}"`);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`maestro eval: ${err.message}\n\n${HELP}`);

@@ -109,6 +109,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     // A resumed run continues from its checkpoint, which holds the configuration: the --init weights are not
     // needed (and that model may have been replaced or removed since the run started).
     const resumedConfig = o.resume ? checkpointConfig(o.out) : undefined;
+    // Starting afresh under --resume would look like a continued run while discarding the one meant.
+    if (o.resume && !resumedConfig) throw new UsageError(`--resume: ${o.out} holds no checkpoint to continue (leave out --resume to start a new run there)`);
     const init = resumedConfig ?? (o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout });
     const config = 'config' in init ? init.config : init;
     const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
