@@ -364,16 +364,31 @@ describe('styles.json', () => {
 describe('maestro dataset build (CLI)', () => {
   it('refuses an --out that is a file before building anything (exit code 2)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'maestro-ds-out-'));
+    writeFileSync(path.join(dir, 'maestro-v3.0.0.csv'), ''); // a MAESTRO folder as far as the arguments go
     writeFileSync(path.join(dir, 'taken'), 'a file');
     const errors: string[] = [];
     const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
     try {
       expect(await runDataset(['build', '--maestro', dir, '--catalog', 'none', '--out', path.join(dir, 'taken')])).toBe(2);
+      expect(await runDataset(['build', '--maestro', path.join(dir, 'nowhere'), '--catalog', 'none', '--out', path.join(dir, 'data')])).toBe(2);
     } finally {
       err.mockRestore();
     }
     expect(errors.join('\n')).toContain('is a file; give a directory');
+    expect(errors.join('\n')).toContain('not found (give --maestro DIR)');
     expect(readFileSync(path.join(dir, 'taken'), 'utf8')).toBe('a file');
+  });
+
+  it('a --maestro folder without the MAESTRO csv is a usage error (exit code 2)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'maestro-ds-nocsv-'));
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runDataset(['build', '--maestro', dir, '--catalog', 'none', '--out', path.join(dir, 'data')])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('is not a MAESTRO folder: it has no maestro-v3.0.0.csv');
   });
 });
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildDatasets } from '../../training/dataset/build.js';
 import { StylesConfigError } from '../../training/dataset/styles.js';
 import { CsvError } from '../../training/dataset/csv.js';
+import { MAESTRO_CSV } from '../../training/dataset/sources.js';
 import { int, num, parse, prepareOutDir, UsageError } from './args.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -61,6 +62,7 @@ export async function runDataset(argv: string[]): Promise<number> {
     const catalogCsv = values.catalog === 'none' ? undefined : (values.catalog ?? path.join(sharedDir(), 'datasets/index.csv'));
     const stylesFile = values.styles ?? path.join(repoRoot, 'training/styles.json');
     if (!existsSync(maestroDir)) throw new UsageError(`MAESTRO folder ${maestroDir} not found (give --maestro DIR)`);
+    if (!existsSync(path.join(maestroDir, MAESTRO_CSV))) throw new UsageError(`${maestroDir} is not a MAESTRO folder: it has no ${MAESTRO_CSV}`);
     if (catalogCsv && !existsSync(catalogCsv)) throw new UsageError(`catalog ${catalogCsv} not found (give --catalog CSV or --catalog none)`);
     const outDir = path.resolve(values.out ?? path.join(repoRoot, 'data'));
     prepareOutDir(outDir);

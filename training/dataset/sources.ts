@@ -32,7 +32,7 @@ export interface LoadResult<T> {
   missing: number;
 }
 
-const MAESTRO_CSV = 'maestro-v3.0.0.csv';
+export const MAESTRO_CSV = 'maestro-v3.0.0.csv';
 const THESIS_CSV = 'thesis-selection.csv';
 
 export function maestroId(midiFilename: string): string {
