@@ -175,6 +175,9 @@ describe('model soup', () => {
       writeFileSync(join(root, 'taken'), 'a file');
       expect(await runSoup(['--out', join(root, 'taken'), a, b])).toBe(2);
       expect(errors.at(-1)).toMatch(/taken is a file; give a directory/);
+      expect(await runSoup(['--out', join(root, 's4'), a, b, '--promote', join(root, 'taken')])).toBe(2);
+      expect(errors.at(-1)).toMatch(/--promote .*taken is a file, not a model directory/);
+      expect(existsSync(join(root, 's4'))).toBe(false);
       expect(await runTrain([...common(data), '--out', join(root, 'deep'), '--init', join(root, 'base', 'model'), '--layers', '4', '--steps', '1'])).toBe(0);
       expect(await runSoup(['--out', join(root, 's3'), a, join(root, 'deep', 'model')])).toBe(2);
       expect(errors.at(-1)).toMatch(/deep\/model has nLayer 4 but .*ft1\/model has 2: only models of one architecture can be averaged/);

@@ -34,6 +34,26 @@ describe('maestro train (CLI)', () => {
     writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss - 1 } });
     expect(promote(join(out, 'model'), served, loss)).toBe(false);
     expect(existsSync(`${served}.previous`)).toBe(false);
+    // A file or a folder that is not a model is never replaced by a promotion (a typo such as --promote models).
+    const notes = join(root, 'notes.txt');
+    writeFileSync(notes, 'keep me');
+    mkdirSync(join(root, 'folder'));
+    writeFileSync(join(root, 'folder', 'other.txt'), 'keep me too');
+    expect(() => promote(join(out, 'model'), notes, loss)).toThrow(/is a file, not a model directory/);
+    expect(() => promote(join(out, 'model'), join(root, 'folder'), loss)).toThrow(/is not a model directory/);
+    expect(readFileSync(notes, 'utf8')).toBe('keep me');
+    expect(readdirSync(join(root, 'folder'))).toEqual(['other.txt']);
+    expect(existsSync(`${notes}.previous`) || existsSync(join(root, 'folder.previous'))).toBe(false);
+    // The CLI refuses it before training.
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain(['--data', data, '--out', join(root, 'run2'), '--preset', 'tiny', '--steps', '1', '--promote', join(root, 'folder')])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('is not a model directory');
+    expect(existsSync(join(root, 'run2', 'model'))).toBe(false);
   });
 
   it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {

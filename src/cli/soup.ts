@@ -20,7 +20,7 @@ import {
   type BaseMix, type Ingredient,
 } from '../../training/soup.js';
 import { parse, int, num, checkOutDir, UsageError } from './args.js';
-import { promote, shellQuote } from './train.js';
+import { checkPromoteTarget, promote, shellQuote } from './train.js';
 
 const HELP = `usage: maestro soup --out DIR MODEL_DIR MODEL_DIR [MODEL_DIR …] [options]
 
@@ -53,6 +53,7 @@ export async function runSoup(argv: string[]): Promise<number> {
     }
     if (!o.out) throw new UsageError('--out is required');
     checkOutDir(o.out);
+    if (o.promote) checkPromoteTarget(o.promote);
     if (dirs.length === 0) throw new UsageError('give the model directories to average');
     if (new Set(dirs).size !== dirs.length) throw new UsageError('a model directory is listed twice');
     const threads = int(o.threads, 'threads', availableParallelism(), [1, 64])!;
