@@ -174,10 +174,14 @@ describe('model soup', () => {
       expect(errors.at(-1)).toMatch(/no model at .*nope/);
       writeFileSync(join(root, 'taken'), 'a file');
       expect(await runSoup(['--out', join(root, 'taken'), a, b])).toBe(2);
-      expect(errors.at(-1)).toMatch(/taken is a file; give a directory/);
+      expect(errors.at(-1)).toMatch(/taken is a file, not a model directory/);
       expect(await runSoup(['--out', join(root, 's4'), a, b, '--promote', join(root, 'taken')])).toBe(2);
       expect(errors.at(-1)).toMatch(/--promote .*taken is a file, not a model directory/);
       expect(existsSync(join(root, 's4'))).toBe(false);
+      // A folder that holds other things than a model (here the runs themselves) is not replaced by a soup.
+      expect(await runSoup(['--out', root, a, b])).toBe(2);
+      expect(errors.at(-1)).toMatch(/is not a model directory \(it has no config.json\)/);
+      expect(existsSync(`${root}.previous`)).toBe(false);
       expect(await runTrain([...common(data), '--out', join(root, 'deep'), '--init', join(root, 'base', 'model'), '--layers', '4', '--steps', '1'])).toBe(0);
       expect(await runSoup(['--out', join(root, 's3'), a, join(root, 'deep', 'model')])).toBe(2);
       expect(errors.at(-1)).toMatch(/deep\/model has nLayer 4 but .*ft1\/model has 2: only models of one architecture can be averaged/);

@@ -1,6 +1,6 @@
 /** Small helpers shared by the CLI commands: typed option parsing and output paths, with readable errors. */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {}
@@ -50,9 +50,18 @@ export function prepareOutDir(dir: string, flag = 'out'): void {
   }
 }
 
-/** For an output directory written atomically by its command (replaced whole): it must not be a file, its parent must be creatable. */
-export function checkOutDir(dir: string, flag = 'out'): void {
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${dir} is a file; give a directory`);
+/**
+ * A directory a command replaces whole with a model (soup --out, --promote), keeping the old one as `<dir>.previous`:
+ * it must not exist yet, or be a model directory (or empty), so that a file or a typo such as `--promote models` is
+ * refused instead of moved aside. Its parent is created.
+ */
+export function checkModelDir(dir: string, flag: string): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new UsageError(`--${flag} ${dir} is a file, not a model directory: it would be replaced`);
+    if (!existsSync(join(dir, 'config.json')) && readdirSync(dir).length > 0) {
+      throw new UsageError(`--${flag} ${dir} is not a model directory (it has no config.json): the whole folder would be replaced; give a model's own directory, e.g. models/baroque`);
+    }
+  }
   prepareOutDir(dirname(dir), flag);
 }
 

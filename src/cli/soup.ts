@@ -19,8 +19,8 @@ import {
   averageWeights, baseMixOf, checkSameArchitecture, interpolateWeights, soupOf, soupTraining, withoutBase, SoupError,
   type BaseMix, type Ingredient,
 } from '../../training/soup.js';
-import { parse, int, num, checkOutDir, UsageError } from './args.js';
-import { checkPromoteTarget, promote, shellQuote } from './train.js';
+import { parse, int, num, checkModelDir, UsageError } from './args.js';
+import { promote, shellQuote } from './train.js';
 
 const HELP = `usage: maestro soup --out DIR MODEL_DIR MODEL_DIR [MODEL_DIR …] [options]
 
@@ -52,8 +52,8 @@ export async function runSoup(argv: string[]): Promise<number> {
       return 0;
     }
     if (!o.out) throw new UsageError('--out is required');
-    checkOutDir(o.out);
-    if (o.promote) checkPromoteTarget(o.promote);
+    checkModelDir(o.out, 'out');
+    if (o.promote) checkModelDir(o.promote, 'promote');
     if (dirs.length === 0) throw new UsageError('give the model directories to average');
     if (new Set(dirs).size !== dirs.length) throw new UsageError('a model directory is listed twice');
     const threads = int(o.threads, 'threads', availableParallelism(), [1, 64])!;

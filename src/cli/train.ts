@@ -5,7 +5,7 @@
  * after the current step with a checkpoint. With `--promote <model dir>` the result replaces the served
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
@@ -21,7 +21,7 @@ import { fitMemoryInto, fittedMemoryLoss } from '../../training/memory-fit.js';
 import { sha256 } from '../util/sha256.js';
 import { findLearningRate } from '../../training/lr-finder.js';
 import { lineChart, lossCurve } from '../../training/plot.js';
-import { parse, num, int, prepareOutDir, UsageError } from './args.js';
+import { parse, num, int, checkModelDir, prepareOutDir, UsageError } from './args.js';
 
 const PRESETS: Record<string, ModelConfig> = {
   small: MAESTRO_SMALL,
@@ -81,7 +81,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
     if (!o.data || !o.out) throw new UsageError('--data and --out are required');
     prepareOutDir(o.out); // before anything is trained: checkpoints and the model go there
-    if (o.promote) checkPromoteTarget(o.promote);
+    if (o.promote) checkModelDir(o.promote, 'promote');
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
@@ -315,20 +315,8 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
  * corpus the memory holds is found: the candidate's own corpus, or `<dataDir>/<name>` for each of `dataDirs`), and
  * the two losses with memory decide. Otherwise the GPTs alone are compared.
  */
-/**
- * A promotion target must be a model directory or not exist yet: promoting replaces the directory whole (keeping it as
- * `<target>.previous`), so a typo such as `--promote models` or a file must be refused, not moved aside.
- */
-export function checkPromoteTarget(target: string): void {
-  if (!existsSync(target)) return;
-  if (!statSync(target).isDirectory()) throw new UsageError(`--promote ${target} is a file, not a model directory: promoting would replace it`);
-  if (!existsSync(join(target, 'config.json')) && readdirSync(target).length > 0) {
-    throw new UsageError(`--promote ${target} is not a model directory (it has no config.json): promoting would replace the whole folder; give a style's model directory, e.g. models/baroque`);
-  }
-}
-
 export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[]; fitMemory?: boolean } = {}): boolean {
-  checkPromoteTarget(target);
+  checkModelDir(target, 'promote');
   const current = existsSync(target) ? readCard(target) : undefined;
   let mine = candidateLoss;
   let theirs = cardValLoss(current);
