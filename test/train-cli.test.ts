@@ -170,6 +170,24 @@ describe('maestro train (CLI)', () => {
     expect(existsSync(join(out, 'checkpoint'))).toBe(false);
   });
 
+  it('refuses to start a new run over the checkpoint of another (exit code 2): it is continued with --resume', async () => {
+    const data = tinyCorpus();
+    const out = join(mkdtempSync(join(tmpdir(), 'maestro-rerun-')), 'run');
+    const args = ['--data', data, '--out', out, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--eval-every', '0'];
+    expect(await runTrain([...args, '--steps', '2'])).toBe(0);
+    const state = readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain([...args, '--steps', '4'])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain("already holds a run's checkpoint: continue it with --resume");
+    expect(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')).toBe(state);
+    expect(await runTrain([...args, '--steps', '4', '--resume'])).toBe(0);
+  });
+
   it('refuses an --out that is a file before training (exit code 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-outfile-'));
     writeFileSync(join(dir, 'taken'), 'a file');

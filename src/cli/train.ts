@@ -112,6 +112,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     const resumedConfig = o.resume ? checkpointConfig(o.out) : undefined;
     // Starting afresh under --resume would look like a continued run while discarding the one meant.
     if (o.resume && !resumedConfig) throw new UsageError(`--resume: ${o.out} holds no checkpoint to continue (leave out --resume to start a new run there)`);
+    // And a new run must not overwrite the checkpoint of one that was meant to be continued.
+    if (!o.resume && !o['find-lr'] && checkpointConfig(o.out)) throw new UsageError(`${o.out} already holds a run's checkpoint: continue it with --resume, or give another --out`);
     const init = resumedConfig ?? (o.init ? startingModel(o.init) : { ...PRESETS[o.preset ?? 'small'], dropout: dropout ?? PRESETS[o.preset ?? 'small'].dropout });
     const config = 'config' in init ? init.config : init;
     const steps = int(o.steps, 'steps', 1000, [1, 1e7])!;
