@@ -505,6 +505,13 @@ describe('maestro memory (CLI)', () => {
       expect(e.mock.calls.flat().join('\n')).toMatch(/--view-tempo must be a number from 0 to 0\.5, not "fast"/);
       expect(await runMemory(['--data', tinyCorpus(), '--model', model, '--plain-weight', '0'])).toBe(2);
       expect(e.mock.calls.flat().join('\n')).toMatch(/--plain-weight must be a number above 0 and at most 16, not "0"/);
+      // Another style's corpus: the model's card and the corpus' manifest name different styles.
+      const corpus = tinyCorpus();
+      writeFileSync(join(corpus, 'manifest.json'), JSON.stringify({ settings: { style: 'romantic' } }));
+      writeCard(model, { ...readCard(model)!, data: { manifest: { settings: { style: 'baroque' } } } });
+      expect(await runMemory(['--data', corpus, '--model', model])).toBe(2);
+      expect(e.mock.calls.flat().join('\n')).toMatch(/is a baroque model and .* a romantic corpus/);
+      expect(readMemoryFile(model)).toBeUndefined();
     } finally {
       e.mockRestore();
     }
