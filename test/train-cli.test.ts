@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
-import { readCard, writeCard } from '../src/model/store.js';
+import { cardStyle, readCard, writeCard } from '../src/model/store.js';
+
+const cardStyleOf = (dir: string) => cardStyle(readCard(dir));
 import { tinyCorpus } from './support/tiny-corpus.js';
 
 describe('maestro train (CLI)', () => {
@@ -53,6 +55,32 @@ describe('maestro train (CLI)', () => {
       err.mockRestore();
     }
     expect(errors.join('\n')).toContain('is not a model directory');
+    expect(existsSync(join(root, 'run2', 'model'))).toBe(false);
+  });
+
+  it('promotes a model only into its own style: a run on the baroque corpus does not replace the romantic model', async () => {
+    const data = tinyCorpus();
+    writeFileSync(join(data, 'manifest.json'), JSON.stringify({ settings: { style: 'baroque' } }));
+    const root = mkdtempSync(join(tmpdir(), 'maestro-style-'));
+    const args = ['--data', data, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--eval-every', '0', '--steps', '1'];
+    expect(await runTrain([...args, '--out', join(root, 'run')])).toBe(0);
+    const served = join(root, 'romantic');
+    expect(promote(join(root, 'run', 'model'), served, 99)).toBe(true);
+    writeCard(served, { ...readCard(served)!, data: { manifest: { settings: { style: 'romantic' } } }, metrics: { valLoss128: 99 } });
+    const before = readFileSync(join(served, 'card.json'), 'utf8');
+    // The card of the run names baroque (its corpus' manifest): promote() refuses it.
+    expect(cardStyleOf(join(root, 'run', 'model'))).toBe('baroque');
+    expect(() => promote(join(root, 'run', 'model'), served, 0)).toThrow(/serves romantic, and .* was trained on baroque/);
+    // The CLI, before training.
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain([...args, '--out', join(root, 'run2'), '--promote', served])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('is the baroque corpus: a model is promoted into its own style');
+    expect(readFileSync(join(served, 'card.json'), 'utf8')).toBe(before);
     expect(existsSync(join(root, 'run2', 'model'))).toBe(false);
   });
 

@@ -7,10 +7,10 @@
  * and the mix with everything fitted on the other half of the windows (two-fold cross-validation), and writes
  * memory.json + memory-<sha>.bin into the model directory.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../model/backend.js';
-import { ModelLoadError } from '../model/store.js';
+import { cardStyle, corpusStyle, ModelLoadError, readCard } from '../model/store.js';
 import { DEFAULT_MEMORY_SETTINGS, MEMORY_FIELDS } from '../model/memory.js';
 import { SIMILARITY_BUCKETS } from '../model/memory-mix.js';
 import { fitMemoryInto } from '../../training/memory-fit.js';
@@ -54,9 +54,9 @@ export async function runMemory(argv: string[]): Promise<number> {
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (!existsSync(join(o.model, 'config.json'))) throw new UsageError(`no model at ${o.model} (missing config.json)`);
     // A memory of another style's performances would replace the style's own in a served model, silently.
-    const corpusStyle = styleOf(join(o.data, 'manifest.json'), (m) => m.settings?.style);
-    const modelStyle = styleOf(join(o.model, 'card.json'), (c) => c.data?.manifest?.settings?.style);
-    if (corpusStyle && modelStyle && corpusStyle !== modelStyle) throw new UsageError(`${o.model} is a ${modelStyle} model and ${o.data} a ${corpusStyle} corpus: a style's memory holds its own style's performances`);
+    const dataStyle = corpusStyle(o.data);
+    const modelStyle = cardStyle(readCard(o.model));
+    if (dataStyle && modelStyle && dataStyle !== modelStyle) throw new UsageError(`${o.model} is a ${modelStyle} model and ${o.data} a ${dataStyle} corpus: a style's memory holds its own style's performances`);
     chordGap = int(o['chord-gap'], 'chord-gap', DEFAULT_MEMORY_SETTINGS.chordGap, [0, 126])!;
     views = int(o.views, 'views', DEFAULT_VIEWS, [0, 6])!;
     viewTempo = o['view-tempo'] === undefined ? 0 : Number(o['view-tempo']);
@@ -108,20 +108,4 @@ export async function runMemory(argv: string[]): Promise<number> {
   console.log(`  gate (weights position by position, kept where it beat the tables held out): ${gated.length ? gated.join(', ') : 'none'}`);
   console.log(`saved ${join(o.model, 'memory.json')} and ${saved.source.file} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return 0;
-}
-
-/** The style a corpus manifest or a model card names (undefined when it names none or cannot be read). */
-function styleOf(file: string, pick: (json: StyleFields) => unknown): string | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    const style = pick(JSON.parse(readFileSync(file, 'utf8')) as StyleFields);
-    return typeof style === 'string' ? style : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface StyleFields {
-  settings?: { style?: unknown };
-  data?: { manifest?: { settings?: { style?: unknown } } };
 }

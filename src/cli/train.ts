@@ -12,7 +12,7 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
-import { cardValLoss, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardStyle, cardValLoss, corpusStyle, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -81,7 +81,11 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
     if (!o.data || !o.out) throw new UsageError('--data and --out are required');
     prepareOutDir(o.out); // before anything is trained: checkpoints and the model go there
-    if (o.promote) checkModelDir(o.promote, 'promote');
+    if (o.promote) {
+      checkModelDir(o.promote, 'promote');
+      const [trainedOn, serves] = [corpusStyle(o.data), existsSync(o.promote) ? cardStyle(readCard(o.promote)) : undefined];
+      if (trainedOn && serves && trainedOn !== serves) throw new UsageError(`--promote ${o.promote} serves ${serves}, and ${o.data} is the ${trainedOn} corpus: a model is promoted into its own style`);
+    }
     for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
@@ -319,6 +323,8 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
  */
 export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[]; fitMemory?: boolean } = {}): boolean {
   checkModelDir(target, 'promote');
+  const [from, to] = [cardStyle(readCard(candidate)), existsSync(target) ? cardStyle(readCard(target)) : undefined];
+  if (from && to && from !== to) throw new UsageError(`--promote ${target} serves ${to}, and ${candidate} was trained on ${from}: a model is promoted into its own style`);
   const current = existsSync(target) ? readCard(target) : undefined;
   let mine = candidateLoss;
   let theirs = cardValLoss(current);

@@ -53,6 +53,24 @@ export interface ModelCard {
   [key: string]: unknown;
 }
 
+/** The style a model was trained on, as its card's corpus manifest names it (undefined for the base or an older card). */
+export function cardStyle(card: ModelCard | undefined): string | undefined {
+  const style = (card?.data?.manifest as { settings?: { style?: unknown } } | undefined)?.settings?.style;
+  return typeof style === 'string' ? style : undefined;
+}
+
+/** The style a built corpus is of, as its manifest names it (undefined for the pre-training corpus or an unreadable manifest). */
+export function corpusStyle(corpusDir: string): string | undefined {
+  const path = join(corpusDir, 'manifest.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const style = (JSON.parse(readFileSync(path, 'utf8')) as { settings?: { style?: unknown } }).settings?.style;
+    return typeof style === 'string' ? style : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A model directory that cannot be loaded (missing or damaged files): the message names the file and what is wrong. */
 export class ModelLoadError extends KnownError {}
 
