@@ -222,7 +222,7 @@ describe('maestro train (CLI)', () => {
     const errors: string[] = [];
     const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
     try {
-      expect(await runTrain(['--data', join(dir, 'x'), '--out', join(dir, 'taken')])).toBe(2);
+      expect(await runTrain(['--data', tinyCorpus(), '--out', join(dir, 'taken')])).toBe(2);
     } finally {
       err.mockRestore();
     }

@@ -80,13 +80,13 @@ export async function runTrain(argv: string[]): Promise<number> {
       return 0;
     }
     if (!o.data || !o.out) throw new UsageError('--data and --out are required');
+    for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     prepareOutDir(o.out); // before anything is trained: checkpoints and the model go there
     if (o.promote) {
       checkModelDir(o.promote, 'promote');
       const [trainedOn, serves] = [corpusStyle(o.data), existsSync(o.promote) ? cardStyle(readCard(o.promote)) : undefined];
       if (trainedOn && serves && trainedOn !== serves) throw new UsageError(`--promote ${o.promote} serves ${serves}, and ${o.data} is the ${trainedOn} corpus: a model is promoted into its own style`);
     }
-    for (const f of ['train.bin', 'val.bin']) if (!existsSync(join(o.data, f))) throw new UsageError(`${o.data} has no ${f}: build it with "maestro dataset build"`);
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
     if (o.schedule && o.schedule !== 'cosine' && o.schedule !== 'one-cycle') throw new UsageError('--schedule must be cosine or one-cycle');
