@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
 import { cardStyle, readCard, writeCard } from '../src/model/store.js';
+import { tinyCorpus } from './support/tiny-corpus.js';
 
 const cardStyleOf = (dir: string) => cardStyle(readCard(dir));
-import { tinyCorpus } from './support/tiny-corpus.js';
 
 describe('maestro train (CLI)', () => {
   it('runs the LR finder and writes its curve', async () => {
