@@ -145,4 +145,17 @@ describe('maestro render', () => {
     expect(errors[2]).toContain('--png');
     expect(existsSync(path.join(dir, 'ok.ogg'))).toBe(false);
   });
+
+  it('a --soundfont that is not a SoundFont is a one-line error naming it (exit 2)', async () => {
+    const mid = path.join(dir, 'in.mid');
+    writeFileSync(mid, writeMidi(prompt));
+    const fake = path.join(dir, 'fake.sf2');
+    writeFileSync(fake, 'not a soundfont at all');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    expect(await runRender([mid, '--out', path.join(dir, 'sf.ogg'), '--soundfont', fake])).toBe(2);
+    err.mockRestore();
+    expect(errors[0]).toBe(`maestro render: ${fake} is not a SoundFont FluidSynth can load (a .sf2 or .sf3 file)`);
+    expect(existsSync(path.join(dir, 'sf.ogg'))).toBe(false);
+  });
 });

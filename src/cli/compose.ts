@@ -2,7 +2,7 @@
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
  *  --candidates --prompt-notes --no-memory --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
- * (.ogg) and piano roll (.png) when rendering is available. `--improvise` (or no input) starts from nothing.
+ * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
  */
 import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';

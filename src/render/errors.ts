@@ -1,4 +1,4 @@
-export type RenderErrorCode = 'empty' | 'too-long' | 'no-soundfont' | 'too-large' | 'bad-pcm';
+export type RenderErrorCode = 'empty' | 'too-long' | 'no-soundfont' | 'bad-soundfont' | 'too-large' | 'bad-pcm';
 
 /** Something we cannot turn into audio. `message` is written for the person who asked for it. */
 export class RenderError extends Error {

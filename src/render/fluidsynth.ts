@@ -65,7 +65,14 @@ export async function createSynth(file = soundFontPath()): Promise<Synth> {
   const synth = new mod.Synthesizer();
   // Chorus off: the piano sends nothing to it (CC93 defaults to 0), so it would only cost CPU.
   synth.init(SAMPLE_RATE, { chorusActive: false });
-  await synth.loadSFont(readFont(file));
+  try {
+    await synth.loadSFont(readFont(file));
+  } catch (err) {
+    synth.close();
+    if (err instanceof RenderError) throw err;
+    // FluidSynth's own error says only "Error": say which file and what it should have been.
+    throw new RenderError('bad-soundfont', `${file} is not a SoundFont FluidSynth can load (a .sf2 or .sf3 file)`);
+  }
   return synth;
 }
 
