@@ -96,4 +96,32 @@ describe('worker process lifecycle', () => {
       redis.disconnect();
     }
   });
+
+  it('with Redis unreachable it logs each error once (no stack traces) and SIGTERM exits at once instead of waiting for Redis', async () => {
+    const modelsDir = await createTinyModelsDir(['baroque']);
+    const output: string[] = [];
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/worker/main.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, REDIS_URL: 'redis://user:secret@127.0.0.1:1', MODELS_DIR: modelsDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => output.push(String(d)));
+    child.stderr!.on('data', (d) => output.push(String(d)));
+    const started = Date.now();
+    while (!/inference worker ready/.test(output.join(''))) {
+      if (Date.now() - started > 30_000) throw new Error(`worker did not start: ${output.join('')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 3_000)); // several reconnection attempts
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 15 s after SIGTERM'), 15_000))]);
+    expect(code).toBe(1);
+    const log = output.join('');
+    expect(log).toContain('Redis is unreachable, so nothing can be finished or reported: exiting now');
+    expect(log.match(/redis at 127\.0\.0\.1:1: connect ECONNREFUSED/g)).toHaveLength(1);
+    expect(log.match(/worker error: connect ECONNREFUSED/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    expect(log).not.toMatch(/\n\s+at /); // no stack trace
+    expect(log).not.toContain('secret');
+  }, 60_000);
 });

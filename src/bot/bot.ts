@@ -4,7 +4,7 @@ import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { Job, QueueEvents, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BotConfig } from '../config.js';
-import { createQueues, createRedis } from '../queue/connection.js';
+import { createQueues, createRedis, withoutRepeats } from '../queue/connection.js';
 import { Admission } from '../queue/admission.js';
 import { openResultStore } from '../queue/open-store.js';
 import { QUEUE_NAMES, type ComposeJobData, type JobProgress, type TrainingJobData } from '../queue/jobs.js';
@@ -55,11 +55,10 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   const now = deps.now ?? Date.now;
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiBase } });
   // Deliveries (a BullMQ worker) wait out Redis outages; commands fail fast with a polite message.
-  const redis = createRedis(config.redis);
-  const commandRedis = createRedis(config.redis, { failFast: true });
-  for (const r of [redis, commandRedis]) r.on('error', (err: Error) => log(`redis: ${err.message}`));
+  const redis = createRedis(config.redis, { log });
+  const commandRedis = createRedis(config.redis, { failFast: true, log });
   await waitReady(commandRedis);
-  const queues = createQueues(commandRedis, config.redis);
+  const queues = createQueues(commandRedis, config.redis, log);
   const out = new DiscordOut(client.rest, redis, config.redis.prefix, config.tokenSafeMs, now);
   const ctx: BotContext = {
     config,
@@ -84,7 +83,7 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
 
   // Progress: queue events for jobs this bot (or a previous run of it) queued.
   // QueueEvents block on Redis streams, so each gets its own connection.
-  const eventConnections = [createRedis(config.redis), createRedis(config.redis)];
+  const eventConnections = [createRedis(config.redis, { log }), createRedis(config.redis, { log })];
   const events = [
     new QueueEvents(QUEUE_NAMES.compose, { connection: eventConnections[0], prefix: config.redis.prefix }),
     new QueueEvents(QUEUE_NAMES.training, { connection: eventConnections[1], prefix: config.redis.prefix }),
@@ -103,8 +102,9 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
     labels.set(jobId, label);
     return label;
   };
+  const logEventsError = withoutRepeats(log);
   for (const [kind, qe] of [['compose', composeEvents], ['training', trainingEvents]] as const) {
-    qe.on('error', (err) => log(`queue events error: ${err.message}`));
+    qe.on('error', (err) => logEventsError(`queue events error: ${err.message}`));
     qe.on('active', ({ jobId }) => {
       void ensureTracked(kind, jobId).then((label) => label && ctx.progress.update(jobId, kind === 'compose' ? `🎼 ${label}: composing… 0%` : `🏁 ${label}: started…`)).catch(() => {});
     });

@@ -7,6 +7,7 @@ import type { BotContext } from './context.js';
 import type { OutFile, OutMessage } from './discord-out.js';
 import { followButtons, pickButtons, resultText } from './messages.js';
 import { QUEUE_NAMES, type ComposeManifest, type DeliveryJobData } from '../queue/jobs.js';
+import { withoutRepeats } from '../queue/connection.js';
 
 export interface DeliveryInfo {
   jobId: string;
@@ -76,6 +77,7 @@ export function createDeliveryWorker(ctx: BotContext, connection: Redis, onDeliv
   };
   const worker = new Worker<DeliveryJobData>(QUEUE_NAMES.deliveries, processor, { connection, prefix: ctx.config.redis.prefix, concurrency: 4 });
   worker.on('failed', (job, err) => ctx.log(`delivery ${job?.id} failed (attempt ${job?.attemptsMade}): ${err.message}`));
-  worker.on('error', (err) => ctx.log(`delivery worker error: ${err.message}`));
+  const logError = withoutRepeats(ctx.log); // while Redis is down the same error comes at every reconnection attempt
+  worker.on('error', (err) => logError(`delivery worker error: ${err.message}`));
   return worker;
 }

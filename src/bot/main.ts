@@ -26,7 +26,11 @@ try {
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
+    if (stopping) {
+      // A graceful stop waits on Redis and Discord; a second signal is the way out when either is gone.
+      defaultLog(`${signal} again: exiting now`);
+      process.exit(1);
+    }
     stopping = true;
     bot.stop().then(
       () => process.exit(0),

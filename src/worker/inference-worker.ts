@@ -5,6 +5,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
 import type { ResultStore } from '../queue/result-store.js';
+import { withoutRepeats } from '../queue/connection.js';
 import {
   ComposeInputError,
   QUEUE_NAMES,
@@ -46,6 +47,9 @@ export function resultKeys(jobId: string, index: number) {
 export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: Worker; close(): Promise<void> } {
   const deliveries = new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection: opts.connection, prefix: opts.redis.prefix });
   const log = opts.log ?? (() => {});
+  // Without a listener BullMQ prints each of its errors (one per reconnection attempt while Redis is down).
+  const logQueueError = withoutRepeats(log);
+  deliveries.on('error', (err) => logQueueError(`deliveries queue error: ${err.message}`));
 
   const processor = async (job: Job<ComposeJobData, ComposeResult>): Promise<ComposeResult> => {
     const jobId = job.id!;
@@ -97,7 +101,8 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
     stalledInterval: opts.stalledIntervalMs ?? 30_000,
     maxStalledCount: 2,
   });
-  worker.on('error', (err) => log(`worker error: ${err.message}`));
+  const logError = withoutRepeats(log); // while Redis is down the same error comes at every reconnection attempt
+  worker.on('error', (err) => logError(`worker error: ${err.message}`));
   // Failures that never reach the processor's catch (a job that stalled too often because its workers
   // kept dying) still owe the user an answer. The delivery id makes this a no-op when one was queued.
   worker.on('failed', (job) => {

@@ -26,7 +26,7 @@ try {
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
 
 const training = process.argv.includes('--training');
-const connection = createRedis(config.redis);
+const connection = createRedis(config.redis, { log });
 let close: () => Promise<void>;
 if (training) {
   const { service, reason } = await loadTrainingService(config, {}, (line) => log(`[maestro] ${line}`));
@@ -62,9 +62,17 @@ if (training) {
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
+    if (stopping) {
+      log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
     stopping = true;
-    log(`${signal}: finishing active jobs, then exiting`);
+    if (connection.status !== 'ready') {
+      // A graceful close waits on Redis (BullMQ's close, quit()), which would hang here until Redis returns.
+      log(`${signal}: Redis is unreachable, so nothing can be finished or reported: exiting now (a job in progress is retried once its lock lapses)`);
+      process.exit(1);
+    }
+    log(`${signal}: finishing active jobs, then exiting (send it again to exit at once)`);
     close()
       .then(() => connection.quit())
       .then(

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
 import { QUEUE_NAMES, deliveryIdFor, type DeliveryJobData, type JobProgress, type TrainingJobData, type TrainingService } from '../queue/jobs.js';
 import { DELIVERY_JOB_OPTIONS } from './inference-worker.js';
+import { withoutRepeats } from '../queue/connection.js';
 
 export interface TrainingWorkerOptions {
   connection: Redis;
@@ -19,6 +20,9 @@ export interface TrainingWorkerOptions {
 export function createTrainingWorker(opts: TrainingWorkerOptions): { worker: Worker; close(): Promise<void> } {
   const deliveries = new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection: opts.connection, prefix: opts.redis.prefix });
   const log = opts.log ?? (() => {});
+  // Without a listener BullMQ prints each of its errors (one per reconnection attempt while Redis is down).
+  const logQueueError = withoutRepeats(log);
+  deliveries.on('error', (err) => logQueueError(`deliveries queue error: ${err.message}`));
 
   const run = async (job: Job<TrainingJobData>): Promise<string> => {
     const t = opts.training;
@@ -68,7 +72,8 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): { worker: Wor
     concurrency: 1,
     lockDuration: opts.lockDurationMs ?? 60_000,
   });
-  worker.on('error', (err) => log(`training worker error: ${err.message}`));
+  const logError = withoutRepeats(log); // while Redis is down the same error comes at every reconnection attempt
+  worker.on('error', (err) => logError(`training worker error: ${err.message}`));
   return {
     worker,
     async close() {
