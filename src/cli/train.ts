@@ -12,7 +12,7 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
-import { cardStyle, cardValLoss, corpusStyle, loadModel, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -84,8 +84,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     prepareOutDir(o.out); // before anything is trained: checkpoints and the model go there
     if (o.promote) {
       checkModelDir(o.promote, 'promote');
-      const [trainedOn, serves] = [corpusStyle(o.data), existsSync(o.promote) ? cardStyle(readCard(o.promote)) : undefined];
-      if (trainedOn && serves && trainedOn !== serves) throw new UsageError(`--promote ${o.promote} serves ${serves}, and ${o.data} is the ${trainedOn} corpus: a model is promoted into its own style`);
+      const trainedOn = corpusStyle(o.data);
+      checkSameStyle(o.promote, trainedOn, `${o.data} is the ${trainedOn} corpus`);
     }
     if (o.preset && !PRESETS[o.preset]) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
     if (o.layers && !o.init) throw new UsageError('--layers deepens an existing model: it needs --init');
@@ -315,6 +315,12 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
   return (name) => name.startsWith('lnf.') || name.startsWith('head.') || (/^h(\d+)\./.test(name) && Number(/^h(\d+)\./.exec(name)![1]) >= first);
 }
 
+/** A model is promoted only into its own style: `style` is what it was trained on, `described` says so for the error. */
+function checkSameStyle(target: string, style: string | undefined, described: string): void {
+  const serves = existsSync(target) ? cardStyle(readCard(target)) : undefined;
+  if (style && serves && style !== serves) throw new UsageError(`--promote ${target} serves ${serves}, and ${described}: a model is promoted into its own style`);
+}
+
 /**
  * Replace `target` with the model in `candidate` unless the served one validates better. A style served with a memory
  * fitted for it is compared as it is served: the candidate gets the style's memory fitted against it first (when the
@@ -323,8 +329,8 @@ function lastLayers(config: ModelConfig, n: number): (name: string) => boolean {
  */
 export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[]; fitMemory?: boolean } = {}): boolean {
   checkModelDir(target, 'promote');
-  const [from, to] = [cardStyle(readCard(candidate)), existsSync(target) ? cardStyle(readCard(target)) : undefined];
-  if (from && to && from !== to) throw new UsageError(`--promote ${target} serves ${to}, and ${candidate} was trained on ${from}: a model is promoted into its own style`);
+  const from = cardStyle(readCard(candidate));
+  checkSameStyle(target, from, `${candidate} was trained on ${from}`);
   const current = existsSync(target) ? readCard(target) : undefined;
   let mine = candidateLoss;
   let theirs = cardValLoss(current);
@@ -403,14 +409,6 @@ function keepEarlierCurves(previousDir: string, target: string, served: ModelCar
 
 /** ' (how the corpus was drawn)', from its manifest, for the model card's description. */
 function corpusProtocol(dir: string): string {
-  const protocol = (readManifestSummary(dir) as { protocol?: unknown } | null)?.protocol;
+  const protocol = readManifestSummary(dir)?.protocol;
   return typeof protocol === 'string' ? ` (${protocol})` : '';
-}
-
-function readManifestSummary(dir: string): unknown {
-  const path = join(dir, 'manifest.json');
-  if (!existsSync(path)) return null;
-  const m = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  const { files: _files, ...summary } = m;
-  return summary;
 }

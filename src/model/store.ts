@@ -53,19 +53,29 @@ export interface ModelCard {
   [key: string]: unknown;
 }
 
-/** The style a model was trained on, as its card's corpus manifest names it (undefined for the base or an older card). */
-export function cardStyle(card: ModelCard | undefined): string | undefined {
-  const style = (card?.data?.manifest as { settings?: { style?: unknown } } | undefined)?.settings?.style;
+/** A built corpus' manifest without its file list (what a model card records of its data), or null when it has none. */
+export function readManifestSummary(corpusDir: string): Record<string, unknown> | null {
+  const path = join(corpusDir, 'manifest.json');
+  if (!existsSync(path)) return null;
+  const { files: _files, ...summary } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  return summary;
+}
+
+/** The style a manifest (or a card's summary of one) names: undefined for the pre-training corpus. */
+function manifestStyle(manifest: unknown): string | undefined {
+  const style = (manifest as { settings?: { style?: unknown } } | null | undefined)?.settings?.style;
   return typeof style === 'string' ? style : undefined;
 }
 
-/** The style a built corpus is of, as its manifest names it (undefined for the pre-training corpus or an unreadable manifest). */
+/** The style a model was trained on, as its card's corpus manifest names it (undefined for the base or an older card). */
+export function cardStyle(card: ModelCard | undefined): string | undefined {
+  return manifestStyle(card?.data?.manifest);
+}
+
+/** The style a built corpus is of (undefined for the pre-training corpus or an unreadable manifest). */
 export function corpusStyle(corpusDir: string): string | undefined {
-  const path = join(corpusDir, 'manifest.json');
-  if (!existsSync(path)) return undefined;
   try {
-    const style = (JSON.parse(readFileSync(path, 'utf8')) as { settings?: { style?: unknown } }).settings?.style;
-    return typeof style === 'string' ? style : undefined;
+    return manifestStyle(readManifestSummary(corpusDir));
   } catch {
     return undefined;
   }
