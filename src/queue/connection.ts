@@ -34,6 +34,12 @@ export function withoutRepeats(log: (msg: string) => void, now: () => number = D
   };
 }
 
+/** Logs a queue's errors, one line per distinct error: without a listener BullMQ prints each of them itself. */
+export function reportQueueErrors(queue: Queue, log: (msg: string) => void): void {
+  const report = withoutRepeats(log);
+  queue.on('error', (err) => report(`${queue.name} queue error: ${err.message}`));
+}
+
 /**
  * Logs a connection's errors, one line per distinct error (withoutRepeats): a connection without an error listener
  * prints a stack trace at every reconnection attempt. Only the host is named (a Redis URL may hold a password).
@@ -65,11 +71,7 @@ export function createQueues(connection: Redis, cfg: RedisConfig, log?: (msg: st
   const compose = new Queue(QUEUE_NAMES.compose, opts);
   const training = new Queue(QUEUE_NAMES.training, opts);
   const deliveries = new Queue(QUEUE_NAMES.deliveries, opts);
-  if (log) {
-    // Without a listener BullMQ prints each of its errors (one per reconnection attempt while Redis is down).
-    const report = withoutRepeats(log);
-    for (const q of [compose, training, deliveries]) q.on('error', (err) => report(`${q.name} queue error: ${err.message}`));
-  }
+  if (log) for (const q of [compose, training, deliveries]) reportQueueErrors(q, log);
   return {
     compose,
     training,

@@ -5,7 +5,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
 import type { ResultStore } from '../queue/result-store.js';
-import { withoutRepeats } from '../queue/connection.js';
+import { reportQueueErrors, withoutRepeats } from '../queue/connection.js';
 import {
   ComposeInputError,
   QUEUE_NAMES,
@@ -47,9 +47,7 @@ export function resultKeys(jobId: string, index: number) {
 export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: Worker; close(): Promise<void> } {
   const deliveries = new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection: opts.connection, prefix: opts.redis.prefix });
   const log = opts.log ?? (() => {});
-  // Without a listener BullMQ prints each of its errors (one per reconnection attempt while Redis is down).
-  const logQueueError = withoutRepeats(log);
-  deliveries.on('error', (err) => logQueueError(`deliveries queue error: ${err.message}`));
+  reportQueueErrors(deliveries, log);
 
   const processor = async (job: Job<ComposeJobData, ComposeResult>): Promise<ComposeResult> => {
     const jobId = job.id!;

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
 import { QUEUE_NAMES, deliveryIdFor, type DeliveryJobData, type JobProgress, type TrainingJobData, type TrainingService } from '../queue/jobs.js';
 import { DELIVERY_JOB_OPTIONS } from './inference-worker.js';
-import { withoutRepeats } from '../queue/connection.js';
+import { reportQueueErrors, withoutRepeats } from '../queue/connection.js';
 
 export interface TrainingWorkerOptions {
   connection: Redis;
@@ -20,9 +20,7 @@ export interface TrainingWorkerOptions {
 export function createTrainingWorker(opts: TrainingWorkerOptions): { worker: Worker; close(): Promise<void> } {
   const deliveries = new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection: opts.connection, prefix: opts.redis.prefix });
   const log = opts.log ?? (() => {});
-  // Without a listener BullMQ prints each of its errors (one per reconnection attempt while Redis is down).
-  const logQueueError = withoutRepeats(log);
-  deliveries.on('error', (err) => logQueueError(`deliveries queue error: ${err.message}`));
+  reportQueueErrors(deliveries, log);
 
   const run = async (job: Job<TrainingJobData>): Promise<string> => {
     const t = opts.training;
