@@ -4,7 +4,7 @@ import type { BotContext } from '../src/bot/context.js';
 import { checkRange, startCompose } from '../src/bot/compose-flow.js';
 import { UserFacingError } from '../src/bot/errors.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
-import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 export const scope = 'global';
 
@@ -13,6 +13,7 @@ export const LIMITS = {
   // The served defaults, as the CLI and the music report use them.
   temperature: { min: 0.1, max: 2, default: DEFAULT_SAMPLING.temperature },
   topP: { min: 0.1, max: 1, default: DEFAULT_SAMPLING.topP },
+  keyStrength: { min: 0, max: 5, default: DEFAULT_KEY_STRENGTH },
   candidates: { min: 1, max: 4, default: 1 },
   seedMax: 2_147_483_647,
 } as const;
@@ -35,6 +36,7 @@ export const data = new SlashCommandBuilder()
   .addNumberOption((o) => o.setName('top_p').setDescription(`Nucleus sampling threshold for the melody (default ${DEFAULT_SAMPLING.topP})`).setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
   .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max))
+  .addNumberOption((o) => o.setName('key_strength').setDescription(`How firmly to stay in your melody's key: 0 = free (default ${DEFAULT_KEY_STRENGTH})`).setMinValue(LIMITS.keyStrength.min).setMaxValue(LIMITS.keyStrength.max))
   .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'));
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
@@ -54,6 +56,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     topP: num('top_p', LIMITS.topP, false),
     seed: seedOpt === null ? ctx.randomSeed() : checkRange('seed', seedOpt, 0, LIMITS.seedMax, true),
     candidates: num('candidates', LIMITS.candidates, true),
+    keyStrength: num('key_strength', LIMITS.keyStrength, false),
     ...(interaction.options.getBoolean('memory') === false ? { memory: false } : {}),
   };
   const att = interaction.options.getAttachment('midi');

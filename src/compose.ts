@@ -12,6 +12,8 @@ import { loadModel, readCard, ModelLoadError, type ModelCard } from './model/sto
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
+import { DEFAULT_KEY_STRENGTH } from './model/sampling-defaults.js';
+import { keyGuide } from './music/key.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
 import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
@@ -40,6 +42,8 @@ export interface ComposeRequest {
   promptNotes?: number;
   /** Mix in the style's memory of its training performances when the model has one (default true). */
   memory?: boolean;
+  /** How strongly the continuation keeps to the prompt's key (0 = free; default DEFAULT_KEY_STRENGTH). */
+  keyStrength?: number;
   modelsDir?: string;
   midiLimits?: Partial<MidiLimits>;
   /** Progress of sampling, 0..1. */
@@ -50,6 +54,7 @@ export interface ComposeSettings extends SamplingSettings {
   style: string;
   seconds: number;
   candidates: number;
+  keyStrength: number;
 }
 
 export interface ComposeCandidate {
@@ -68,6 +73,8 @@ export interface ComposeResult {
   settings: ComposeSettings;
   candidates: ComposeCandidate[];
   model: { style: string; dir: string; card?: ModelCard; memory: boolean };
+  /** The prompt's key the continuation was kept to (e.g. "A minor"); absent when free or the prompt had no clear key. */
+  key?: string;
 }
 
 export class UnknownStyleError extends Error {}
@@ -136,15 +143,20 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     topP: req.topP ?? DEFAULT_SAMPLING.topP,
     ...(req.shapeRhythm ? { shapeRhythm: true } : {}),
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
+    keyStrength: req.keyStrength ?? DEFAULT_KEY_STRENGTH,
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
+  const shown = promptNotes(prompt, req.promptNotes);
+  const guide = keyGuide(shown, settings.keyStrength);
 
+  const { keyStrength: _, ...sampling } = settings;
   const sampled = sampleContinuation(model, tokenizer, {
-    ...settings,
+    ...sampling,
     ...(memory ? { memory } : {}),
-    prompt: promptTokens(tokenizer, prompt, req.promptNotes),
+    ...(guide ? { pitchBias: guide.bias } : {}),
+    prompt: promptTokens(tokenizer, shown),
     onProgress: req.onProgress,
   });
 
@@ -160,7 +172,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       fullMidi: writeMidi(full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined } };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.key.name } : {}) };
 }
 
 export interface ContinueManyRequest {
@@ -176,6 +188,8 @@ export interface ContinueManyRequest {
   memory?: boolean;
   /** Pitch temperature (default DEFAULT_SAMPLING's; the evaluation measures others with it). */
   temperature?: number;
+  /** As in ComposeRequest (default DEFAULT_KEY_STRENGTH; the evaluation measures others with it). */
+  keyStrength?: number;
 }
 
 /**
@@ -186,8 +200,13 @@ export interface ContinueManyRequest {
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
   const { model, memory: styleMemory } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
-  const prompts = req.items.map((it) => promptTokens(tokenizer, readMidi(it.midi)));
-  const rows = req.items.flatMap((it, i) => Array.from({ length: req.candidates }, (_, k) => ({ prompt: prompts[i], seed: mixSeed(it.seed, k) })));
+  const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
+  const prompts = req.items.map((it) => readMidi(it.midi).notes);
+  const rows = req.items.flatMap((it, i) => {
+    const prompt = promptTokens(tokenizer, prompts[i]);
+    const guide = keyGuide(prompts[i], strength);
+    return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}) }));
+  });
   const sampled = sampleBatch(model, tokenizer, {
     ...DEFAULT_SAMPLING,
     temperature: req.temperature ?? DEFAULT_SAMPLING.temperature,
@@ -199,10 +218,14 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
 }
 
-/** The prompt's tokens as the model sees them (only its last `lastNotes` notes when given); [] for none. */
-function promptTokens(tokenizer: Tokenizer, prompt: NoteSequence | null, lastNotes?: number): number[] {
-  if (!prompt || prompt.notes.length === 0) return [];
-  return tokenizer.encode({ ...prompt, notes: prompt.notes.slice(-(lastNotes ?? prompt.notes.length)) });
+/** The prompt's notes the model is shown: only its last `lastNotes` when given; none without a prompt. */
+function promptNotes(prompt: NoteSequence | null, lastNotes?: number): Note[] {
+  return prompt ? prompt.notes.slice(-(lastNotes ?? prompt.notes.length)) : [];
+}
+
+/** The tokens of the notes the model is shown; [] for none. */
+function promptTokens(tokenizer: Tokenizer, notes: readonly Note[]): number[] {
+  return notes.length === 0 ? [] : tokenizer.encode({ notes: [...notes], pedals: [], tempos: [], source: {} });
 }
 
 /**

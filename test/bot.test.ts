@@ -14,12 +14,13 @@ import type { ComposeService } from '../src/queue/jobs.js';
 import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
 import { SlashCommandBuilder } from 'discord.js';
-import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 const S = ApplicationCommandOptionType.String;
 const I = ApplicationCommandOptionType.Integer;
 const A = ApplicationCommandOptionType.Attachment;
 const B = ApplicationCommandOptionType.Boolean;
+const N = ApplicationCommandOptionType.Number;
 const ODE = new Uint8Array(readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url)));
 
 let modelsDir: string;
@@ -70,7 +71,8 @@ describe('/compose end to end', () => {
     expect(msg.content).toContain('seed 77');
     expect(msg.content).toContain('/compose style:baroque seconds:10');
     // Options left out take the served defaults: what the CLI uses and the music report measures.
-    expect(msg.content).toContain(`temperature:${DEFAULT_SAMPLING.temperature} top_p:${DEFAULT_SAMPLING.topP} seed:77`);
+    expect(msg.content).toContain(`temperature:${DEFAULT_SAMPLING.temperature} top_p:${DEFAULT_SAMPLING.topP} seed:77 key_strength:${DEFAULT_KEY_STRENGTH}\``);
+    expect(msg.content).toContain('in your key, C major'); // Ode to Joy's key, kept by default
     // The user saw the queue state before the result.
     expect(h.fake.events.some((e) => e.kind === 'message.edit' && String(e.detail.content).includes('queued'))).toBe(true);
     expect(h.fake.identifies.map((x) => x.intents)).toEqual([1]); // Guilds only
@@ -78,7 +80,7 @@ describe('/compose end to end', () => {
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
     const h = await start();
-    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }]) });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }]) });
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'candidates');
     expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-5.ogg', '1-maestro-baroque-5.png', '2-maestro-baroque-5.ogg', '2-maestro-baroque-5.png']);
     const pickIds = msg.components[0].components.map((c) => c.custom_id);
@@ -88,7 +90,8 @@ describe('/compose end to end', () => {
     await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
     expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
     expect(msg.content).toContain('#2: seed 5');
-    expect(msg.content).toContain('seed:5 candidates:2 memory:False`');
+    expect(msg.content).toContain('seed:5 candidates:2 memory:False key_strength:1.5`');
+    expect(msg.content).not.toContain('in your key'); // an improvisation has no key to keep
     expect(msg.content).toContain("without the style's memory");
     const kept = readMidi(msg.files[1].bytes);
     const follow = msg.components[0].components.map((c) => c.custom_id!);

@@ -38,6 +38,20 @@ describe('compose', () => {
     expect(Buffer.from(a.candidates[0].fullMidi).equals(Buffer.from(b.candidates[0].fullMidi))).toBe(true);
   });
 
+  it("keeps to the prompt's key when asked, and says which key (Ode to Joy: C major)", async () => {
+    const inKey = (notes: { pitch: number }[]) => notes.filter((n) => [0, 2, 4, 5, 7, 9, 11].includes(n.pitch % 12)).length / notes.length;
+    const free = await compose({ midi: example, style: 'baroque', seconds: 8, seed: 3, candidates: 2, keyStrength: 0, modelsDir });
+    const kept = await compose({ midi: example, style: 'baroque', seconds: 8, seed: 3, candidates: 2, keyStrength: 4, modelsDir });
+    expect(free.key).toBeUndefined();
+    expect(kept.key).toBe('C major');
+    expect(kept.settings.keyStrength).toBe(4);
+    const share = (r: typeof free) => inKey(r.candidates.flatMap((c) => c.continuation.notes));
+    expect(share(kept)).toBeGreaterThan(0.9); // the untrained model alone plays all twelve pitch classes
+    expect(share(kept)).toBeGreaterThan(share(free));
+    const improvised = await compose({ style: 'baroque', seconds: 3, seed: 1, keyStrength: 4, modelsDir });
+    expect(improvised.key).toBeUndefined();
+  });
+
   it('improvises without a prompt', async () => {
     const r = await compose({ style: 'baroque', seconds: 3, seed: 1, modelsDir });
     expect(r.prompt).toBeNull();
@@ -91,6 +105,9 @@ describe('maestro compose (CLI)', () => {
     expect(await runCompose([join(dir, 'missing.mid'), '--style', 'baroque', '--models', modelsDir])).toBe(2);
     expect(await runCompose(['--seconds', '3'])).toBe(2);
     expect(await runCompose([bad, '--style', 'baroque', '--temperature', 'hot'])).toBe(2);
+    const ode = new URL('../examples/ode-to-joy.mid', import.meta.url).pathname;
+    expect(await runCompose([ode, '--style', 'baroque', '--key-strength', '9', '--models', modelsDir, '--out', dir])).toBe(2);
+    expect(await runCompose([ode, '--style', 'baroque', '--key-strength', 'firm', '--models', modelsDir, '--out', dir])).toBe(2);
     expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'nope', '--models', modelsDir, '--out', dir])).toBe(2);
   });
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { Note, NoteSequence } from '../src/music/note-sequence.js';
-import { estimateKey, correlationWithKey, isRelatedKey } from '../src/eval/key.js';
 import { extractFeatures, featureHistograms, clipNotes } from '../src/eval/features.js';
 import { NgramIndex, measureMemorisation, noteKeys } from '../src/eval/memorisation.js';
 import { measureValidity } from '../src/eval/validity.js';
@@ -17,39 +16,6 @@ function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {
 function seqOf(notes: Note[]): NoteSequence {
   return { notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} };
 }
-
-describe('Krumhansl–Schmuckler key', () => {
-  it('finds C major for a C major scale', () => {
-    const k = estimateKey(melody([60, 62, 64, 65, 67, 69, 71, 72]));
-    expect(k.name).toBe('C major');
-    expect(k.correlation).toBeGreaterThan(0.6);
-  });
-
-  it('finds A minor for an A minor arpeggio', () => {
-    expect(estimateKey(melody([57, 60, 64, 69, 64, 60, 57, 45], 0.5)).name).toBe('A minor');
-  });
-
-  it('finds E-flat major for an E-flat major cadence with a long tonic', () => {
-    const notes = [...melody([63, 67, 70, 68, 67, 65, 62], 0.25), { pitch: 63, velocity: 80, startSec: 2, endSec: 4 }];
-    expect(estimateKey(notes).name).toBe('Eb major');
-  });
-
-  it('knows closely related keys', () => {
-    const aMinor = { tonic: 9, mode: 'minor' as const };
-    expect(isRelatedKey(aMinor, { tonic: 0, mode: 'major' })).toBe(true); // relative
-    expect(isRelatedKey(aMinor, { tonic: 4, mode: 'minor' })).toBe(true); // dominant
-    expect(isRelatedKey(aMinor, { tonic: 2, mode: 'minor' })).toBe(true); // subdominant
-    expect(isRelatedKey(aMinor, { tonic: 7, mode: 'major' })).toBe(true); // relative of the dominant
-    expect(isRelatedKey(aMinor, { tonic: 9, mode: 'major' })).toBe(false); // parallel major: 3 sharps
-    expect(isRelatedKey(aMinor, { tonic: 6, mode: 'major' })).toBe(false);
-  });
-
-  it('correlates a passage with a given key and is 0 for silence', () => {
-    const scale = melody([60, 62, 64, 65, 67, 69, 71, 72]);
-    expect(correlationWithKey(scale, { tonic: 0, mode: 'major' })).toBeGreaterThan(correlationWithKey(scale, { tonic: 6, mode: 'major' }));
-    expect(estimateKey([]).correlation).toBe(0);
-  });
-});
 
 describe('features', () => {
   it('are invariant to transposition (key-relative pitch classes, intervals)', () => {

@@ -14,7 +14,7 @@ import { runEvalReport } from '../src/cli/eval-music.js';
 import { sharedDir } from '../src/eval/corpus.js';
 import { mulberry32 as rng } from '../src/util/rng.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
-import { DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const quiet = { out: () => {}, err: () => {} };
@@ -226,7 +226,7 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     fs.rmSync(models, { recursive: true });
   });
 
-  it('--temperature reaches the sampler, in 1 process and in 2, and the report says which was used', async () => {
+  it('--temperature and --key-strength reach the sampler, in 1 process and in 2, and the report says which was used', async () => {
     const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard']);
     const run = async (jobs: string, extra: string[]) => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
@@ -246,6 +246,14 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     expect(served.meta.sampling).toContain(`default settings: temperature ${DEFAULT_SAMPLING.temperature}`);
     expect(await runEvalReport(['--report', 'x', '--temperature', '0'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--temperature', 'hot'], repoRoot, quiet)).toBe(2);
+    const free = await run('2', ['--key-strength', '0']);
+    const freeOne = await run('1', ['--key-strength', '0']);
+    expect(notes(freeOne)).toBe(notes(free));
+    expect(notes(free)).not.toBe(notes(served));
+    expect(free.meta.sampling).toContain(`key strength 0 (--key-strength; served: ${DEFAULT_KEY_STRENGTH})`);
+    expect(served.meta.sampling).toContain(`key strength ${DEFAULT_KEY_STRENGTH};`);
+    expect(await runEvalReport(['--report', 'x', '--key-strength', '-1'], repoRoot, quiet)).toBe(2);
+    expect(await runEvalReport(['--report', 'x', '--key-strength', 'firm'], repoRoot, quiet)).toBe(2);
     fs.rmSync(models, { recursive: true });
   });
 

@@ -128,6 +128,18 @@ describe('sampler', () => {
     expect(() => sampleContinuation(model, gigaTokenizer, { ...base, maxNotes: 0 })).toThrow(/maxNotes/);
   });
 
+  it('adds the pitch bias by pitch class: a strong one keeps every pitch in its classes, a zero one changes nothing', () => {
+    const onlyCAndG = Array.from({ length: 12 }, (_, pc) => (pc === 0 || pc === 7 ? 0 : -40));
+    const pitches = (outs: number[][]) => outs.flatMap((toks) => toks.filter((_, i) => i % 4 === 2));
+    const free = pitches(sampleContinuation(model, gigaTokenizer, { ...base, seconds: 8 }));
+    expect(free.some((p) => p % 12 !== 0 && p % 12 !== 7)).toBe(true); // the tiny model alone wanders
+    const kept = pitches(sampleContinuation(model, gigaTokenizer, { ...base, seconds: 8, pitchBias: onlyCAndG }));
+    expect(kept.length).toBeGreaterThan(4);
+    for (const p of kept) expect([0, 7]).toContain(p % 12);
+    expect(sampleContinuation(model, gigaTokenizer, { ...base, pitchBias: new Array(12).fill(0) })).toEqual(sampleContinuation(model, gigaTokenizer, base));
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...base, pitchBias: [1, 2] })).toThrow(/pitchBias/);
+  });
+
   it('rejects bad settings with clear errors', () => {
     expect(() => sampleContinuation(model, gigaTokenizer, { ...base, temperature: -1 })).toThrow(/temperature/);
     expect(() => sampleContinuation(model, gigaTokenizer, { ...base, topP: 0 })).toThrow(/top_p/);

@@ -14,11 +14,13 @@ export function reproduceCommand(s: ComposeSettings, seed: number): string {
   // Candidates are sampled as one batch from one seed, so reproducing #2 needs the same candidate count.
   const batch = s.candidates > 1 ? ` candidates:${s.candidates}` : '';
   const memory = s.memory === false ? ' memory:False' : '';
-  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}`;
+  const key = s.keyStrength === undefined ? '' : ` key_strength:${s.keyStrength}`;
+  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}${key}`;
 }
 
-export function settingsLine(s: ComposeSettings, styles: StyleInfo[]): string {
-  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}${s.memory === false ? ' · without the style\'s memory' : ''}`;
+/** The settings a reply states; `key` is the prompt's key the continuation kept to, when it did. */
+export function settingsLine(s: ComposeSettings, styles: StyleInfo[], key?: string): string {
+  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}${key ? ` · in your key, ${key}` : ''}${s.memory === false ? ' · without the style\'s memory' : ''}`;
 }
 
 export function queuedText(position: number | null, what = 'Your piece'): string {
@@ -66,7 +68,7 @@ export function followButtons(jobId: string, index: number) {
 
 export function resultText(manifest: ComposeManifest, styles: StyleInfo[], chosen: number | null): string {
   const s = manifest.settings;
-  const lines = [`🎶 ${manifest.promptName ? `Continuation of **${manifest.promptName}**` : 'An improvisation'} — ${settingsLine(s, styles)}`];
+  const lines = [`🎶 ${manifest.promptName ? `Continuation of **${manifest.promptName}**` : 'An improvisation'} — ${settingsLine(s, styles, manifest.key)}`];
   const shown = chosen === null ? manifest.candidates : manifest.candidates.filter((c) => c.index === chosen);
   for (const c of shown) {
     const prefix = manifest.candidates.length > 1 ? `#${c.index + 1}: ` : '';

@@ -1,6 +1,6 @@
 /**
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
- *  --candidates --prompt-notes --no-memory --models DIR] --out <dir>`
+ *  --candidates --prompt-notes --key-strength --no-memory --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
  */
@@ -10,7 +10,7 @@ import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
-import { DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
 
@@ -24,6 +24,8 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
   --seed N            random seed (default: random; printed so the result can be reproduced)
   --candidates N      continuations to sample at once (default 1)
   --prompt-notes N    only the last N notes of the input are used as the prompt
+  --key-strength S    how strongly the continuation keeps to the prompt's key (default ${DEFAULT_KEY_STRENGTH}; 0 = free,
+                      2 = notes outside the key about e² ≈ 7× less likely than the model would have them)
   --no-memory         the GPT alone, without the style's memory of its training performances
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
@@ -41,6 +43,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       candidates: { type: 'string' },
       'prompt-notes': { type: 'string' },
+      'key-strength': { type: 'string' },
       models: { type: 'string' },
       out: { type: 'string' },
       'no-render': { type: 'boolean' },
@@ -73,6 +76,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       candidates: int(values.candidates, 'candidates', 1, [1, 8]),
       shapeRhythm: values['shape-rhythm'],
       promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
+      keyStrength: num(values['key-strength'], 'key-strength', undefined, [0, 5]),
       ...(values['no-memory'] ? { memory: false } : {}),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.
@@ -81,7 +85,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength})` : ''}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

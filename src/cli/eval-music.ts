@@ -34,11 +34,13 @@ import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
 import { LIMITS } from '../eval/validity.js';
 import { DEFAULT_SAMPLING, MAX_POLYPHONY } from '../model/sampler.js';
+import { DEFAULT_KEY_STRENGTH } from '../model/sampling-defaults.js';
 import { generateAll, noteCap, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
 import { trainStyleClassifier } from '../eval/train-classifier.js';
 import { createGeneratePool } from '../eval/generate-pool.js';
+import type { GenerateSettings } from '../eval/generate-child.js';
 import { readMidi } from '../music/midi.js';
 
 /** Where the command prints: the report tables to `out`, progress and errors to `err` (tests pass silent sinks). */
@@ -69,6 +71,7 @@ report.json and style-accuracy.png to <dir> and prints the tables.
   --no-base        skip the base model
   --no-memory      sample the style models without their memories (the GPT alone)
   --temperature t  pitch temperature of the style and base models (default ${DEFAULT_SAMPLING.temperature}, as served)
+  --key-strength s how strongly continuations keep to their prompt's key (default ${DEFAULT_KEY_STRENGTH}, as served; 0 = free)
   --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
@@ -89,6 +92,8 @@ interface EvalArgs {
   memory: boolean;
   /** Pitch temperature (absent: the served default). */
   temperature?: number;
+  /** Key guide strength (absent: the served default). */
+  keyStrength?: number;
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
@@ -113,6 +118,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
       'no-base': { type: 'boolean' },
       'no-memory': { type: 'boolean' },
       temperature: { type: 'string' },
+      'key-strength': { type: 'string' },
       retrain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -125,6 +131,8 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
   if (k < 1 || seconds < 1) throw new EvalUsageError('--k and --seconds must be at least 1');
   const temperature = values.temperature === undefined ? undefined : Number(values.temperature);
   if (temperature !== undefined && !(temperature > 0 && temperature <= 2)) throw new EvalUsageError(`--temperature must be a number above 0 and at most 2 (got "${values.temperature}")`);
+  const keyStrength = values['key-strength'] === undefined ? undefined : Number(values['key-strength']);
+  if (keyStrength !== undefined && !(keyStrength >= 0 && keyStrength <= 5)) throw new EvalUsageError(`--key-strength must be a number from 0 to 5 (got "${values['key-strength']}")`);
   const reportDir = path.resolve(values.report);
   if (fs.existsSync(reportDir) && !fs.statSync(reportDir).isDirectory()) throw new EvalUsageError(`--report ${values.report} is a file; give a directory`);
   return {
@@ -140,6 +148,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
     retrain: Boolean(values.retrain),
     memory: !values['no-memory'],
     temperature,
+    keyStrength,
   };
 }
 
@@ -160,10 +169,10 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
 }
 
 /** Our models through compose's batch path: loaded lazily so scoring the thesis alone needs no model code. */
-async function composeGenerator(modelsDir: string, memory: boolean, temperature?: number): Promise<GenerateFn> {
+async function composeGenerator(modelsDir: string, settings: GenerateSettings): Promise<GenerateFn> {
   const { continueMany } = await import('../compose.js');
   return (req) =>
-    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, memory, temperature });
+    continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, ...settings });
 }
 
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
@@ -232,9 +241,10 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     if (args.base && !hasBase) notes.push(`no base model in ${args.modelsDir}: not generated`);
     if (available.length || hasBase) {
       log(`Generating ${args.k} continuation(s) × ${prompts.length} prompts × ${available.length + (hasBase ? 1 : 0)} models …`);
-      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, args.memory, args.temperature) : undefined;
+      const settings: GenerateSettings = { memory: args.memory, temperature: args.temperature, keyStrength: args.keyStrength };
+      const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, settings) : undefined;
       try {
-        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, args.memory, args.temperature);
+        const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, settings);
         const plan = { prompts, k: args.k, seconds: args.seconds, seed: args.seed, styles: available as Style[], includeBase: hasBase, generate, concurrency: args.jobs, log };
         continuations.push(...(await generateAll(plan)));
       } finally {
@@ -251,7 +261,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
-    sampling: `${args.temperature === undefined ? `default settings: temperature ${DEFAULT_SAMPLING.temperature}` : `temperature ${args.temperature} (--temperature; served: ${DEFAULT_SAMPLING.temperature})`} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
+    sampling: `${args.temperature === undefined ? `default settings: temperature ${DEFAULT_SAMPLING.temperature}` : `temperature ${args.temperature} (--temperature; served: ${DEFAULT_SAMPLING.temperature})`} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.keyStrength === undefined ? `key strength ${DEFAULT_KEY_STRENGTH}` : `key strength ${args.keyStrength} (--key-strength; served: ${DEFAULT_KEY_STRENGTH})`}; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length

@@ -19,7 +19,7 @@
  * pitch, so generated velocities carry no information and real ones would only teach the classifier "is real".
  */
 import type { Note } from '../music/note-sequence.js';
-import { estimateKeyFromProfile, pitchClassDurations } from './key.js';
+import { estimateKeyFromProfile, pitchClassDurations } from '../music/key.js';
 
 /** Notes whose onsets lie within this many seconds are heard as one chord (performed chords are spread). */
 export const CHORD_ONSET_TOLERANCE_SEC = 0.035;

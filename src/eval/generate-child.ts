@@ -5,6 +5,16 @@
 import { continueMany } from '../compose.js';
 import type { NoteSequence } from '../music/note-sequence.js';
 
+/** How the evaluation samples our models (each absent setting: as served). */
+export interface GenerateSettings {
+  /** Sample with the style's memory (the served configuration). */
+  memory: boolean;
+  /** Pitch temperature. */
+  temperature?: number;
+  /** How strongly a continuation keeps to its prompt's key. */
+  keyStrength?: number;
+}
+
 export interface ChildJob {
   id: number;
   modelsDir: string;
@@ -13,16 +23,13 @@ export interface ChildJob {
   seconds: number;
   count: number;
   maxNotes: number;
-  /** Sample with the style's memory (the served configuration). */
-  memory: boolean;
-  /** Pitch temperature (absent: the default). */
-  temperature?: number;
+  settings: GenerateSettings;
 }
 
 export type ChildReply = { id: number; continuations: NoteSequence[][] } | { id: number; error: string };
 
 process.on('message', (job: ChildJob) => {
-  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir, memory: job.memory, temperature: job.temperature })
+  continueMany({ style: job.style, items: job.items, seconds: job.seconds, candidates: job.count, maxNotes: job.maxNotes, modelsDir: job.modelsDir, ...job.settings })
     .then((continuations) => process.send!({ id: job.id, continuations } satisfies ChildReply))
     .catch((err: unknown) => process.send!({ id: job.id, error: err instanceof Error ? err.message : String(err) } satisfies ChildReply));
 });

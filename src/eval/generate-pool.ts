@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { NoteSequence } from '../music/note-sequence.js';
-import type { ChildJob, ChildReply } from './generate-child.js';
+import type { ChildJob, ChildReply, GenerateSettings } from './generate-child.js';
 import type { GenerateFn } from './runner.js';
 
 /** tsx's loader (its package entry), as a file URL: works whatever the working directory. */
@@ -18,7 +18,7 @@ export interface GeneratePool {
   close(): void;
 }
 
-export function createGeneratePool(modelsDir: string, size: number, memory = true, temperature?: number): GeneratePool {
+export function createGeneratePool(modelsDir: string, size: number, settings: GenerateSettings): GeneratePool {
   const script = fileURLToPath(new URL('./generate-child.ts', import.meta.url));
   const pending = new Map<number, { resolve: (s: NoteSequence[][]) => void; reject: (e: Error) => void; worker: ChildProcess }>();
   const idle: ChildProcess[] = [];
@@ -58,7 +58,7 @@ export function createGeneratePool(modelsDir: string, size: number, memory = tru
       const w = await acquire();
       const id = nextId++;
       const items = req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed }));
-      const job: ChildJob = { id, modelsDir, style: req.model, items, seconds: req.seconds, count: req.count, maxNotes: req.maxNotes, memory, temperature };
+      const job: ChildJob = { id, modelsDir, style: req.model, items, seconds: req.seconds, count: req.count, maxNotes: req.maxNotes, settings };
       return new Promise<NoteSequence[][]>((resolve, reject) => {
         pending.set(id, { resolve, reject, worker: w });
         w.send(job);

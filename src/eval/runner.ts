@@ -4,7 +4,7 @@
  * Generation is injected (`GenerateFn`), so the runner is tested without a model and wired to `compose()` by the CLI.
  */
 import type { Note, NoteSequence } from '../music/note-sequence.js';
-import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from './key.js';
+import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from '../music/key.js';
 import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
 import { LIMITS, measureValidity, type ValidityResult } from './validity.js';
 import { histogramOverlaps, meanHistograms, HISTOGRAMS, type HistogramName } from './distribution.js';

@@ -50,15 +50,18 @@ export interface SampleRequest extends SamplingSettings {
    * part is then the mean over the memory's views of the context (views.ts): each row runs once per view.
    */
   memory?: StyleMemory;
+  /** Nats added to the pitch logits by pitch class (12 numbers, C first): the prompt's key guide (music/key.ts). */
+  pitchBias?: readonly number[];
 }
 
-/** One row of a batch: its own prompt and its own random stream. */
+/** One row of a batch: its own prompt, its own random stream and its own key guide. */
 export interface SampleRow {
   prompt: readonly number[];
   seed: number;
+  pitchBias?: readonly number[];
 }
 
-export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed'> {
+export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed' | 'pitchBias'> {
   rows: readonly SampleRow[];
 }
 
@@ -81,8 +84,8 @@ const MODEL_DISTRIBUTION: Omit<SamplingSettings, 'seed'> = { temperature: 1, top
  */
 export function sampleContinuation(model: GPT, tokenizer: Tokenizer, req: SampleRequest): number[][] {
   validate(req);
-  const { prompt, candidates, seed, ...rest } = req;
-  const rows = Array.from({ length: candidates }, (_, b) => ({ prompt, seed: mixSeed(seed, b) }));
+  const { prompt, candidates, seed, pitchBias, ...rest } = req;
+  const rows = Array.from({ length: candidates }, (_, b) => ({ prompt, seed: mixSeed(seed, b), ...(pitchBias ? { pitchBias } : {}) }));
   return sampleBatch(model, tokenizer, { ...rest, rows });
 }
 
@@ -111,7 +114,7 @@ export function sampleBatch(model: GPT, tokenizer: Tokenizer, req: BatchRequest)
   for (const members of groups.values()) {
     const n = groupsDone;
     const onProgress = req.onProgress && ((f: number) => req.onProgress!((n + f) / groups.size));
-    const sampled = sampleGroup(model, tokenizer, { ...req, onProgress }, members.map((i) => contexts[i]), members.map((i) => req.rows[i].seed));
+    const sampled = sampleGroup(model, tokenizer, { ...req, onProgress }, members.map((i) => contexts[i]), members.map((i) => req.rows[i]));
     members.forEach((row, j) => (out[row] = sampled[j]));
     groupsDone++;
   }
@@ -119,13 +122,13 @@ export function sampleBatch(model: GPT, tokenizer: Tokenizer, req: BatchRequest)
 }
 
 /** Rows whose contexts all have the same length, in one batch that shrinks as rows finish. */
-function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, 'rows'>, contexts: number[][], seeds: number[]): number[][] {
+function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, 'rows'>, contexts: number[][], samples: readonly SampleRow[]): number[][] {
   const { blockSize } = model.config;
   const sep = tokenizer.allowedRange('sep').lo;
   const targetMs = req.seconds * 1000;
   const maxTokens = req.maxTokens ?? Math.ceil(req.seconds * 200) + 64;
   const maxNotes = req.maxNotes ?? Infinity;
-  const rngs = seeds.map((s) => new Rng(s));
+  const rngs = samples.map((s) => new Rng(s.seed));
   const out: number[][] = contexts.map(() => []);
   const onsetMs = contexts.map(() => 0);
   const notes = contexts.map(() => 0);
@@ -176,6 +179,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         let row = V > 1 ? Array.from(combineViews(rows.slice(j * V, (j + 1) * V), views, field)) : rows[j];
         const mixed = req.memory && withMemory(row, req.memory, history[r], tracks[r], states?.[j * V + plainAt]);
         if (mixed) row = mixed.logits;
+        const bias = samples[r].pitchBias;
+        if (field === 'pitch' && bias) row = withPitchBias(row, bias, range);
         const lo = field === 'dt' ? Math.min(range.hi, Math.max(range.lo, earliestGap(sounding[r], onsetMs[r], maxPolyphony))) : range.lo;
         let tok = drawToken(row, lo, range.hi, shaping, rngs[r]);
         let done = false;
@@ -306,6 +311,13 @@ function keepRows(cache: KVCache, keep: readonly number[], nHead: number): KVCac
   return { layers, length: cache.length, batch: keep.length };
 }
 
+/** The row with `bias[pitch % 12]` added to each legal pitch's logit (the token id is the MIDI pitch). */
+function withPitchBias(row: readonly number[], bias: readonly number[], range: { lo: number; hi: number }): number[] {
+  const out = Array.from(row);
+  for (let pitch = range.lo; pitch <= range.hi; pitch++) out[pitch] += bias[pitch % 12];
+  return out;
+}
+
 /**
  * Grammar-masked, temperature-scaled, top-k/top-p-filtered draw from one row of logits.
  * Exported for tests.
@@ -354,6 +366,9 @@ function validateBatch(req: BatchRequest): void {
   if (!(req.seconds > 0 && req.seconds <= 600)) throw new RangeError('seconds must be in (0, 600]');
   if (req.maxNotes !== undefined && !(Number.isInteger(req.maxNotes) && req.maxNotes >= 1)) throw new RangeError('maxNotes must be a whole number ≥ 1');
   if (req.maxPolyphony !== undefined && !(req.maxPolyphony >= 1)) throw new RangeError('maxPolyphony must be ≥ 1');
-  for (const r of req.rows) if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
+  for (const r of req.rows) {
+    if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
+    if (r.pitchBias && !(r.pitchBias.length === 12 && r.pitchBias.every(Number.isFinite))) throw new RangeError('pitchBias must be 12 finite numbers');
+  }
 }
 

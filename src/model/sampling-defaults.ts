@@ -8,3 +8,13 @@
  * in the prompt's key 15 / 15 % → 24 / 19 %, nothing copied or invalid at either.
  */
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 0, topP: 0.95 } as const;
+
+/**
+ * How strongly a continuation keeps to its prompt's key (music/key.ts `keyGuide`: notes outside the key's scale
+ * e^strength times less likely; 0 = free). Without it the continuation forgets the prompt once the prompt leaves the
+ * model's context window, and the memory can follow a matched passage into another key. Music report (`maestro eval
+ * --report --key-strength`, session 29), seeds 1 and 2 against strength 0: in the prompt's key 43 / 43 % (was 22 / 26 %),
+ * in it or a closely related key 89 / 93 % (was 58 / 51 %), in the requested style 75 / 81 % (was 82 / 82 %); strength
+ * 0.5 (seed 1): key 33 %, related 82 %, style 77 %. Chromatic notes are part of a style (Chopin's most), so it stays soft.
+ */
+export const DEFAULT_KEY_STRENGTH = 1;

@@ -30,6 +30,8 @@ export interface ComposeSettings {
   candidates: number;
   /** false: the GPT alone, without the style's memory of its training performances (absent: with it). */
   memory?: boolean;
+  /** How strongly the continuation keeps to the prompt's key (absent: the served default; jobs queued before it existed). */
+  keyStrength?: number;
 }
 
 export interface ComposeJobData {
@@ -58,6 +60,8 @@ export interface ComposeManifest {
   promptKey: string | null;
   promptName: string | null;
   candidates: CandidateFiles[];
+  /** The prompt's key the continuation was kept to (e.g. "A minor"); absent when it was free. */
+  key?: string;
   timings: ComposeTimings;
   finishedAt: number;
 }
@@ -101,6 +105,8 @@ export interface ComposedCandidate {
 
 export interface ComposeServiceResult {
   candidates: ComposedCandidate[];
+  /** As ComposeManifest.key. */
+  key?: string;
   timings: { sampleMs: number; renderMs: number };
 }
 

@@ -35,6 +35,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
         seed: s.seed,
         candidates: s.candidates,
         ...(s.memory === false ? { memory: false } : {}),
+        ...(s.keyStrength === undefined ? {} : { keyStrength: s.keyStrength }),
         modelsDir: opts.modelsDir,
         onProgress: (fraction) => onProgress({ stage: 'sampling', fraction }),
       });
@@ -63,6 +64,6 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
         noteCount: c.continuation.notes.length,
       });
     }
-    return { candidates, timings: { sampleMs, renderMs: Date.now() - t1 } };
+    return { candidates, ...(result.key ? { key: result.key } : {}), timings: { sampleMs, renderMs: Date.now() - t1 } };
   };
 }

@@ -71,6 +71,7 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
         promptKey: job.data.promptKey,
         promptName: job.data.promptName,
         candidates,
+        ...(out.key ? { key: out.key } : {}),
         timings: { queueMs, ...out.timings },
         finishedAt: Date.now(),
       };
