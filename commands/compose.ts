@@ -4,7 +4,8 @@ import type { BotContext } from '../src/bot/context.js';
 import { checkRange, startCompose } from '../src/bot/compose-flow.js';
 import { UserFacingError } from '../src/bot/errors.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
-import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, defaultKeyStrength, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
+import { KEY_NAMES } from '../src/music/key.js';
 
 export const scope = 'global';
 
@@ -36,8 +37,17 @@ export const data = new SlashCommandBuilder()
   .addNumberOption((o) => o.setName('top_p').setDescription(`Nucleus sampling threshold for the melody (default ${DEFAULT_SAMPLING.topP})`).setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))
   .addIntegerOption((o) => o.setName('candidates').setDescription('How many versions to compose (1–4)').setMinValue(LIMITS.candidates.min).setMaxValue(LIMITS.candidates.max))
-  .addNumberOption((o) => o.setName('key_strength').setDescription(`How firmly to stay in your melody's key: 0 = free (default ${DEFAULT_KEY_STRENGTH})`).setMinValue(LIMITS.keyStrength.min).setMaxValue(LIMITS.keyStrength.max))
+  .addNumberOption((o) => o.setName('key_strength').setDescription(`How firmly to stay in the key: 0 = free (default ${DEFAULT_KEY_STRENGTH}; ${NAMED_KEY_STRENGTH} when you name the key)`).setMinValue(LIMITS.keyStrength.min).setMaxValue(LIMITS.keyStrength.max))
+  // 24 choices: Discord allows 25.
+  .addStringOption((o) => o.setName('key').setDescription("Compose in this key instead of your melody's").addChoices(...KEY_NAMES.map((k) => ({ name: k, value: k }))))
   .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'));
+
+/** A key from the choices (Discord enforces them; a stale client or a hand-made request may not). */
+function keyOption(value: string | null): { key?: string } {
+  if (value === null) return {};
+  if (!KEY_NAMES.includes(value)) throw new UserFacingError(`"${value}" is not one of the keys I know; pick one from the list, e.g. D minor.`);
+  return { key: value };
+}
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const style = interaction.options.getString('style', true);
@@ -49,6 +59,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     return v === null ? l.default : checkRange(name, v, l.min, l.max, integer);
   };
   const seedOpt = interaction.options.getInteger('seed');
+  const key = keyOption(interaction.options.getString('key'));
   const settings = {
     style,
     seconds: num('seconds', LIMITS.seconds, true),
@@ -56,7 +67,8 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     topP: num('top_p', LIMITS.topP, false),
     seed: seedOpt === null ? ctx.randomSeed() : checkRange('seed', seedOpt, 0, LIMITS.seedMax, true),
     candidates: num('candidates', LIMITS.candidates, true),
-    keyStrength: num('key_strength', LIMITS.keyStrength, false),
+    keyStrength: num('key_strength', { ...LIMITS.keyStrength, default: defaultKeyStrength(key.key !== undefined) }, false),
+    ...key,
     ...(interaction.options.getBoolean('memory') === false ? { memory: false } : {}),
   };
   const att = interaction.options.getAttachment('midi');

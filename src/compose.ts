@@ -12,8 +12,8 @@ import { loadModel, readCard, ModelLoadError, type ModelCard } from './model/sto
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
-import { DEFAULT_KEY_STRENGTH } from './model/sampling-defaults.js';
-import { keyGuide } from './music/key.js';
+import { DEFAULT_KEY_STRENGTH, defaultKeyStrength } from './model/sampling-defaults.js';
+import { keyGuide, parseKey, tonicChord } from './music/key.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
 import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
@@ -42,8 +42,10 @@ export interface ComposeRequest {
   promptNotes?: number;
   /** Mix in the style's memory of its training performances when the model has one (default true). */
   memory?: boolean;
-  /** How strongly the continuation keeps to the prompt's key (0 = free; default DEFAULT_KEY_STRENGTH). */
+  /** How strongly the continuation keeps to its key (0 = free; default `defaultKeyStrength`). */
   keyStrength?: number;
+  /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
+  key?: string;
   modelsDir?: string;
   midiLimits?: Partial<MidiLimits>;
   /** Progress of sampling, 0..1. */
@@ -55,6 +57,8 @@ export interface ComposeSettings extends SamplingSettings {
   seconds: number;
   candidates: number;
   keyStrength: number;
+  /** The key asked for, by its usual name; absent: the prompt's own. */
+  key?: string;
 }
 
 export interface ComposeCandidate {
@@ -73,7 +77,7 @@ export interface ComposeResult {
   settings: ComposeSettings;
   candidates: ComposeCandidate[];
   model: { style: string; dir: string; card?: ModelCard; memory: boolean };
-  /** The prompt's key the continuation was kept to (e.g. "A minor"); absent when free or the prompt had no clear key. */
+  /** The key the continuation was kept to (e.g. "A minor"): the one asked for, else the prompt's; absent when free, or when none was asked for and the prompt had no clear key. */
   key?: string;
 }
 
@@ -134,6 +138,8 @@ function servedMemory(wanted: boolean | undefined, memory: StyleMemory | undefin
 }
 
 export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<ComposeResult> {
+  const requestedKey = req.key === undefined ? undefined : parseKey(req.key);
+  if (req.key !== undefined && !requestedKey) throw new RangeError(`"${req.key}" is not a key: name one like "D minor", "F# major" or "Bb major"`);
   const settings: ComposeSettings = {
     style: req.style,
     seconds: req.seconds,
@@ -143,25 +149,28 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     topP: req.topP ?? DEFAULT_SAMPLING.topP,
     ...(req.shapeRhythm ? { shapeRhythm: true } : {}),
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
-    keyStrength: req.keyStrength ?? DEFAULT_KEY_STRENGTH,
+    keyStrength: req.keyStrength ?? defaultKeyStrength(requestedKey !== undefined),
+    ...(requestedKey ? { key: requestedKey.name } : {}),
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
   const shown = promptNotes(prompt, req.promptNotes);
-  const guide = keyGuide(shown, settings.keyStrength);
+  const guide = keyGuide(shown, settings.keyStrength, requestedKey);
+  // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
+  const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
 
-  const { keyStrength: _, ...sampling } = settings;
+  const { keyStrength: _, key: __, ...sampling } = settings;
   const sampled = sampleContinuation(model, tokenizer, {
     ...sampling,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
-    prompt: promptTokens(tokenizer, shown),
+    prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
     onProgress: req.onProgress,
   });
 
   const candidates = sampled.map((tokens, index) => {
-    const continuation = continuationSequence(tokenizer, tokens);
+    const continuation = primer.length > 0 ? startAtZero(continuationSequence(tokenizer, tokens)) : continuationSequence(tokenizer, tokens);
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,
@@ -172,7 +181,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       fullMidi: writeMidi(full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.key.name } : {}) };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.name } : {}) };
 }
 
 export interface ContinueManyRequest {
@@ -235,6 +244,13 @@ function promptTokens(tokenizer: Tokenizer, notes: readonly Note[]): number[] {
 function continuationSequence(tokenizer: Tokenizer, tokens: number[]): NoteSequence {
   const seq = tokenizer.decode([tokenizer.allowedRange('sep').lo, ...tokens]);
   return { ...seq, source: { name: 'maestro continuation' } };
+}
+
+/** The sequence moved earlier so that its first note starts at 0 (an improvisation after an unplayed primer). */
+function startAtZero(seq: NoteSequence): NoteSequence {
+  const first = Math.min(...seq.notes.map((n) => n.startSec));
+  if (!(first > 0)) return seq;
+  return { ...seq, notes: seq.notes.map((n) => ({ ...n, startSec: n.startSec - first, endSec: n.endSec - first })) };
 }
 
 /** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */

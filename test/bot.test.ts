@@ -80,7 +80,7 @@ describe('/compose end to end', () => {
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
     const h = await start();
-    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }]) });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }, { name: 'key', type: S, value: 'D minor' }]) });
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'candidates');
     expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-5.ogg', '1-maestro-baroque-5.png', '2-maestro-baroque-5.ogg', '2-maestro-baroque-5.png']);
     const pickIds = msg.components[0].components.map((c) => c.custom_id);
@@ -90,8 +90,8 @@ describe('/compose end to end', () => {
     await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
     expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
     expect(msg.content).toContain('#2: seed 5');
-    expect(msg.content).toContain('seed:5 candidates:2 memory:False key_strength:1.5`');
-    expect(msg.content).not.toContain('in your key'); // an improvisation has no key to keep
+    expect(msg.content).toContain('seed:5 candidates:2 memory:False key_strength:1.5 key:D minor`');
+    expect(msg.content).toContain(' · in D minor');
     expect(msg.content).toContain("without the style's memory");
     const kept = readMidi(msg.files[1].bytes);
     const follow = msg.components[0].components.map((c) => c.custom_id!);
@@ -107,6 +107,7 @@ describe('/compose end to end', () => {
     const again = await h.fake.waitFor(() => h.finalReply(regen.id), 30_000, 'the regenerated piece');
     expect(again.content).toContain('seed 4242'); // a fresh seed (the harness makes it deterministic)
     expect(again.content).toContain('An improvisation'); // same prompt (none) and settings, one candidate
+    expect(again.content).toContain(' · in D minor');
     expect(again.files.map((f) => f.name)).toEqual(['maestro-baroque-4242.ogg', 'maestro-baroque-4242.mid', 'maestro-baroque-4242.png']);
   });
 
@@ -122,6 +123,7 @@ describe('/compose end to end', () => {
     await h.startBot();
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'delivery after restart');
     expect(msg.content).toContain('An improvisation');
+    expect(msg.content).not.toMatch(/ · in |key:/); // no key asked for and no prompt to keep to
   });
   it('sizes attachments to the interaction’s upload limit', async () => {
     const h = await start();
@@ -168,6 +170,13 @@ describe('/compose refuses bad input politely', () => {
     const i = h.fake.invokeCommand('compose', { options: [{ name: 'style', type: S, value: 'baroque' }, { name: 'seconds', type: I, value: 500 }] });
     const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'range error');
     expect(note.content).toBe('`seconds` must be a whole number from 10 to 120.');
+  });
+
+  it('a key that is not one of the choices (a hand-made request) gets a clear private message', async () => {
+    const h = await start({ workers: 0 });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'key', type: S, value: 'H major' }]) });
+    const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'key error');
+    expect(note.content).toBe('"H major" is not one of the keys I know; pick one from the list, e.g. D minor.');
   });
 
   it('never fetches an attachment from a host that is not Discord’s CDN', async () => {

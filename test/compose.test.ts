@@ -6,6 +6,7 @@ import { compose, UnknownStyleError } from '../src/compose.js';
 import { readMidi, MidiInputError } from '../src/music/midi.js';
 import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
+import { NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
 
 let modelsDir: string;
 const example = readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url));
@@ -50,6 +51,24 @@ describe('compose', () => {
     expect(share(kept)).toBeGreaterThan(share(free));
     const improvised = await compose({ style: 'baroque', seconds: 3, seed: 1, keyStrength: 4, modelsDir });
     expect(improvised.key).toBeUndefined();
+  });
+
+  it('keeps to a named key instead, with or without a prompt, and refuses a name that is not a key', async () => {
+    const dMinor = new Set([2, 4, 5, 7, 9, 10, 0, 1]); // D E F G A Bb C, and C# (the leading tone)
+    for (const midi of [example, undefined]) {
+      const r = await compose({ midi, style: 'baroque', seconds: 8, seed: 3, key: 'd minor', keyStrength: 4, modelsDir });
+      expect(r.key).toBe('D minor');
+      expect(r.settings.key).toBe('D minor');
+      const notes = r.candidates[0].continuation.notes;
+      expect(notes.filter((n) => dMinor.has(n.pitch % 12)).length / notes.length).toBeGreaterThan(0.9);
+    }
+    // The improvisation started from D minor's tonic chord, which is not part of it: it starts with its own first note.
+    const improvised = await compose({ style: 'baroque', seconds: 4, seed: 3, key: 'D minor', modelsDir });
+    expect(Math.min(...improvised.candidates[0].continuation.notes.map((n) => n.startSec))).toBe(0);
+    expect(improvised.settings.keyStrength).toBe(NAMED_KEY_STRENGTH); // naming the key asks for it firmly
+    const free = await compose({ midi: example, style: 'baroque', seconds: 3, seed: 3, key: 'D minor', keyStrength: 0, modelsDir });
+    expect(free.key).toBeUndefined();
+    await expect(compose({ style: 'baroque', seconds: 3, key: 'H major', modelsDir })).rejects.toThrow(/"H major" is not a key/);
   });
 
   it('improvises without a prompt', async () => {
@@ -108,6 +127,7 @@ describe('maestro compose (CLI)', () => {
     const ode = new URL('../examples/ode-to-joy.mid', import.meta.url).pathname;
     expect(await runCompose([ode, '--style', 'baroque', '--key-strength', '9', '--models', modelsDir, '--out', dir])).toBe(2);
     expect(await runCompose([ode, '--style', 'baroque', '--key-strength', 'firm', '--models', modelsDir, '--out', dir])).toBe(2);
+    expect(await runCompose([ode, '--style', 'baroque', '--key', 'H major', '--models', modelsDir, '--out', dir])).toBe(2);
     expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'nope', '--models', modelsDir, '--out', dir])).toBe(2);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Note } from '../src/music/note-sequence.js';
-import { estimateKey, correlationWithKey, isRelatedKey, keyGuide, CLEAR_KEY_CORRELATION } from '../src/music/key.js';
+import { estimateKey, correlationWithKey, isRelatedKey, keyGuide, parseKey, KEY_NAMES, CLEAR_KEY_CORRELATION } from '../src/music/key.js';
 
 /** Notes one after another, each `dur` seconds, starting at `t0`. */
 function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {
@@ -45,14 +45,14 @@ describe('key guide', () => {
 
   it("makes the notes outside the prompt's scale e^strength times less likely and leaves the scale's notes alone", () => {
     const guide = keyGuide(cMajorScale, 2)!;
-    expect(guide.key.name).toBe('C major');
+    expect(guide.name).toBe('C major');
     expect(guide.bias).toEqual([0, -2, 0, -2, 0, 0, -2, 0, -2, 0, -2, 0]);
     expect(keyGuide(cMajorScale, 0.5)!.bias.filter((b) => b !== 0)).toEqual([-0.5, -0.5, -0.5, -0.5, -0.5]);
   });
 
   it('keeps a minor key to its natural minor scale with the leading tone', () => {
     const guide = keyGuide(melody([57, 60, 64, 69, 64, 60, 57, 45], 0.5), 1)!;
-    expect(guide.key.name).toBe('A minor');
+    expect(guide.name).toBe('A minor');
     // A B C D E F G G#: in; A# C# D# F# out.
     expect([9, 11, 0, 2, 4, 5, 7, 8].map((pc) => guide.bias[pc])).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect([10, 1, 3, 6].map((pc) => guide.bias[pc])).toEqual([-1, -1, -1, -1]);
@@ -60,7 +60,7 @@ describe('key guide', () => {
 
   it('follows the key of a transposed prompt', () => {
     const guide = keyGuide(melody([60, 62, 64, 65, 67, 69, 71, 72].map((p) => p + 7)), 1)!;
-    expect(guide.key.name).toBe('G major');
+    expect(guide.name).toBe('G major');
     expect(guide.bias[6]).toBe(0); // F# is in G major
     expect(guide.bias[5]).toBe(-1); // F is not
   });
@@ -71,5 +71,36 @@ describe('key guide', () => {
     const chromatic = melody(Array.from({ length: 12 }, (_, i) => 60 + i));
     expect(estimateKey(chromatic).correlation).toBeLessThan(CLEAR_KEY_CORRELATION);
     expect(keyGuide(chromatic, 2)).toBeUndefined();
+  });
+
+  it('keeps to a named key instead of the prompt’s, also with no prompt at all', () => {
+    const dMinor = parseKey('D minor')!;
+    const guide = keyGuide(cMajorScale, 1, dMinor)!;
+    expect(guide.name).toBe('D minor');
+    expect(guide.bias[1]).toBe(0); // C#, D minor's leading tone
+    expect(guide.bias[11]).toBe(-1); // B
+    expect(keyGuide([], 1, dMinor)!.name).toBe('D minor');
+    expect(keyGuide([], 0, dMinor)).toBeUndefined();
+  });
+});
+
+describe('key names', () => {
+  it('reads the usual spellings, enharmonics and the ♯/♭ signs, and rejects anything else', () => {
+    expect(parseKey('D minor')).toEqual({ tonic: 2, mode: 'minor', name: 'D minor' });
+    expect(parseKey(' f# MAJOR ')).toEqual({ tonic: 6, mode: 'major', name: 'F# major' });
+    expect(parseKey('B♭ minor')!.name).toBe('Bb minor');
+    expect(parseKey('bb minor')!.name).toBe('Bb minor');
+    expect(parseKey('b minor')!.name).toBe('B minor');
+    expect(parseKey('C# major')!.name).toBe('Db major'); // spelt as usual
+    expect(parseKey('Ab minor')!.name).toBe('G# minor');
+    expect(parseKey('Cb major')!.name).toBe('B major');
+    for (const bad of ['', 'H major', 'C', 'Am', 'C dorian', 'C## major']) expect(parseKey(bad)).toBeUndefined();
+  });
+
+  it('lists the 24 keys once each, every name parsing back to itself', () => {
+    expect(KEY_NAMES).toHaveLength(24);
+    expect(new Set(KEY_NAMES).size).toBe(24);
+    for (const name of KEY_NAMES) expect(parseKey(name)!.name).toBe(name);
+    expect(estimateKey([{ pitch: 61, velocity: 80, startSec: 0, endSec: 1 }, { pitch: 65, velocity: 80, startSec: 1, endSec: 2 }, { pitch: 68, velocity: 80, startSec: 2, endSec: 3 }]).name).toBe('Db major');
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
- *  --candidates --prompt-notes --key-strength --no-memory --models DIR] --out <dir>`
+ *  --candidates --prompt-notes --key-strength --key --no-memory --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
  */
@@ -8,9 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
+import { parseKey } from '../music/key.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
-import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, NAMED_KEY_STRENGTH } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
 
@@ -26,6 +27,8 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
   --prompt-notes N    only the last N notes of the input are used as the prompt
   --key-strength S    how strongly the continuation keeps to the prompt's key (default ${DEFAULT_KEY_STRENGTH}; 0 = free,
                       2 = notes outside the key about e² ≈ 7× less likely than the model would have them)
+  --key "D minor"     keep to this key instead of the prompt's (an improvisation's key, or a melody moved to another);
+                      its default strength is ${NAMED_KEY_STRENGTH}
   --no-memory         the GPT alone, without the style's memory of its training performances
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
@@ -44,6 +47,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       candidates: { type: 'string' },
       'prompt-notes': { type: 'string' },
       'key-strength': { type: 'string' },
+      key: { type: 'string' },
       models: { type: 'string' },
       out: { type: 'string' },
       'no-render': { type: 'boolean' },
@@ -57,6 +61,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new UsageError('give one input MIDI file');
     if (!values.style) throw new UsageError('--style is required (e.g. --style baroque)');
+    if (values.key !== undefined && !parseKey(values.key)) throw new UsageError(`--key "${values.key}" is not a key: name one like "D minor", "F# major" or "Bb major"`);
     const input = positionals[0];
     let midi: Uint8Array | undefined;
     if (input) {
@@ -77,6 +82,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       shapeRhythm: values['shape-rhythm'],
       promptNotes: int(values['prompt-notes'], 'prompt-notes', undefined, [1, 100_000]),
       keyStrength: num(values['key-strength'], 'key-strength', undefined, [0, 5]),
+      ...(values.key === undefined ? {} : { key: values.key }),
       ...(values['no-memory'] ? { memory: false } : {}),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.
@@ -85,7 +91,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength})` : ''}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength})` : s.key ? `, ${s.key} not kept (key strength 0)` : ''}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

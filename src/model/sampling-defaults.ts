@@ -18,3 +18,16 @@ export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 0, topP: 0.95 } as con
  * 0.5 (seed 1): key 33 %, related 82 %, style 77 %. Chromatic notes are part of a style (Chopin's most), so it stays soft.
  */
 export const DEFAULT_KEY_STRENGTH = 1;
+
+/**
+ * The strength when the user names the key (`--key`, Discord `key:`): a request to compose *in* that key, so firmer. An
+ * improvisation has no prompt to hold it there, and a model that has settled in another key holds to it against a bias
+ * of 1 (improvising in D minor at 1, 6 seeds: D minor twice, F major, C major, but also A major; at 3, baroque D minor
+ * and vanguard G minor, 6 seeds each: all in the key or a closely related one, the relative major most often).
+ */
+export const NAMED_KEY_STRENGTH = 3;
+
+/** The served key strength: NAMED_KEY_STRENGTH when the key is named, else DEFAULT_KEY_STRENGTH. */
+export function defaultKeyStrength(keyNamed: boolean): number {
+  return keyNamed ? NAMED_KEY_STRENGTH : DEFAULT_KEY_STRENGTH;
+}

@@ -8,7 +8,11 @@ import type { Note } from './note-sequence.js';
 const KK_MAJOR = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
 const KK_MINOR = [6.33, 2.68, 3.52, 5.38, 2.6, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
 
-const PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'];
+/** Tonic names as keys are usually spelt: D♭ major rather than C♯ major, but G♯ minor rather than A♭ minor. */
+const TONIC_NAMES: Record<'major' | 'minor', readonly string[]> = {
+  major: ['C', 'Db', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'],
+  minor: ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'G#', 'A', 'Bb', 'B'],
+};
 
 export type Mode = 'major' | 'minor';
 
@@ -63,7 +67,22 @@ export function keyCorrelations(profile: readonly number[]): number[] {
 }
 
 export function keyName(tonic: number, mode: Mode): string {
-  return `${PITCH_NAMES[tonic]} ${mode}`;
+  return `${TONIC_NAMES[mode][tonic]} ${mode}`;
+}
+
+/** All 24 keys by name, C major … B minor. */
+export const KEY_NAMES: readonly string[] = (['major', 'minor'] as const).flatMap((mode) => TONIC_NAMES[mode].map((_, tonic) => keyName(tonic, mode)));
+
+const LETTER_PC: Record<string, number> = { c: 0, d: 2, e: 4, f: 5, g: 7, a: 9, b: 11 };
+
+/** "D minor", "f# major", "B♭ minor", "Db major" → the key; undefined when the text names none. */
+export function parseKey(text: string): { tonic: number; mode: Mode; name: string } | undefined {
+  const m = /^\s*([a-g])\s*(#|♯|b|♭)?\s+(major|minor)\s*$/i.exec(text);
+  if (!m) return undefined;
+  const shift = m[2] === undefined ? 0 : m[2] === '#' || m[2] === '♯' ? 1 : -1;
+  const tonic = (LETTER_PC[m[1].toLowerCase()] + shift + 12) % 12;
+  const mode = m[3].toLowerCase() as Mode;
+  return { tonic, mode, name: keyName(tonic, mode) };
 }
 
 export function estimateKeyFromProfile(profile: readonly number[]): KeyEstimate {
@@ -106,15 +125,46 @@ export const CLEAR_KEY_CORRELATION = 0.6;
 const SCALE: Record<Mode, readonly number[]> = { major: [0, 2, 4, 5, 7, 9, 11], minor: [0, 2, 3, 5, 7, 8, 10, 11] };
 
 /**
- * How a continuation keeps to its prompt's key: the nats to add to each pitch class's logit — 0 for the notes of
- * the key's scale, −strength for the others. Within the scale the model's own choices stand (the style's way of
- * using the scale is the style); outside it a note becomes e^strength times less likely, so a modulation or a
- * chromatic passing note stays possible. Undefined when the passage has no clear key.
+ * How a continuation keeps to a key: the nats to add to each pitch class's logit — 0 for the notes of the key's
+ * scale, −strength for the others. Within the scale the model's own choices stand (the style's way of using the scale
+ * is the style); outside it a note becomes e^strength times less likely, so a modulation or a chromatic passing note
+ * stays possible.
  */
-export function keyGuide(notes: readonly Note[], strength: number): { key: KeyEstimate; bias: number[] } | undefined {
-  if (!(strength > 0) || notes.length === 0) return undefined;
-  const key = estimateKey(notes);
-  if (key.correlation < CLEAR_KEY_CORRELATION) return undefined;
+export function scaleBias(key: { tonic: number; mode: Mode }, strength: number): number[] {
   const inScale = new Set(SCALE[key.mode].map((step) => (key.tonic + step) % 12));
-  return { key, bias: Array.from({ length: 12 }, (_, pc) => (inScale.has(pc) ? 0 : -strength)) };
+  return Array.from({ length: 12 }, (_, pc) => (inScale.has(pc) ? 0 : -strength));
+}
+
+/** The key a continuation keeps to and its pitch-class bias (`scaleBias`). */
+export interface KeyGuide {
+  /** e.g. "A minor". */
+  name: string;
+  bias: number[];
+}
+
+/**
+ * Keeping to the `named` key (`parseKey`), else to the prompt's own: undefined at strength 0, and when no key is named
+ * and the prompt has none that is clear (no notes, a chromatic line).
+ */
+export function keyGuide(notes: readonly Note[], strength: number, named?: { tonic: number; mode: Mode; name: string }): KeyGuide | undefined {
+  if (!(strength > 0)) return undefined;
+  const key = named ?? clearKey(notes);
+  return key && { name: key.name, bias: scaleBias(key, strength) };
+}
+
+function clearKey(notes: readonly Note[]): KeyEstimate | undefined {
+  const key = estimateKey(notes);
+  return key.correlation >= CLEAR_KEY_CORRELATION ? key : undefined;
+}
+
+/**
+ * The key's tonic chord, `seconds` long: the root near middle C with its third and fifth above and the root an
+ * octave below. An improvisation in a named key starts from it (unplayed) so that the model hears the key's tonic:
+ * the scale alone leaves the tonic open (D minor's notes are F major's), and a model that has settled in another
+ * key holds to it against a soft bias.
+ */
+export function tonicChord(key: { tonic: number; mode: Mode }, seconds = 1): Note[] {
+  const root = 54 + ((key.tonic + 6) % 12); // F#3 … F4
+  const pitches = [root + 7, root + (key.mode === 'major' ? 4 : 3), root, root - 12];
+  return pitches.map((pitch) => ({ pitch, velocity: 70, startSec: 0, endSec: seconds }));
 }

@@ -32,6 +32,8 @@ export interface ComposeSettings {
   memory?: boolean;
   /** How strongly the continuation keeps to the prompt's key (absent: the served default; jobs queued before it existed). */
   keyStrength?: number;
+  /** Keep to this key ("D minor") instead of the prompt's. */
+  key?: string;
 }
 
 export interface ComposeJobData {
@@ -60,7 +62,7 @@ export interface ComposeManifest {
   promptKey: string | null;
   promptName: string | null;
   candidates: CandidateFiles[];
-  /** The prompt's key the continuation was kept to (e.g. "A minor"); absent when it was free. */
+  /** The key the continuation was kept to (e.g. "A minor"): `settings.key` when one was asked for, else the prompt's; absent when it was free. */
   key?: string;
   timings: ComposeTimings;
   finishedAt: number;

@@ -36,6 +36,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
         candidates: s.candidates,
         ...(s.memory === false ? { memory: false } : {}),
         ...(s.keyStrength === undefined ? {} : { keyStrength: s.keyStrength }),
+        ...(s.key === undefined ? {} : { key: s.key }),
         modelsDir: opts.modelsDir,
         onProgress: (fraction) => onProgress({ stage: 'sampling', fraction }),
       });
