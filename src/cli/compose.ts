@@ -122,7 +122,7 @@ async function writeOutputs(result: ComposeResult, outDir: string, stem: string,
 async function renderFiles(result: ComposeResult, index: number, base: string): Promise<string[]> {
   const c = result.candidates[index];
   const s = result.settings;
-  const caption = `Maestro · ${s.style} · seed ${s.seed} · temperature ${s.temperature} · top-p ${s.topP}`;
+  const caption = `Maestro · ${s.style}${result.key ? ` · ${result.key}` : ''} · seed ${s.seed} · temperature ${s.temperature} · top-p ${s.topP}`;
   try {
     const { ogg, png } = await renderOutputs(result.prompt, c.continuation, caption);
     writeFileSync(`${base}.ogg`, ogg);

@@ -54,7 +54,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
     const candidates = [];
     for (const c of result.candidates) {
       onProgress({ stage: 'rendering', fraction: c.index / result.candidates.length });
-      const caption = `${s.style} · seed ${result.settings.seed}${result.candidates.length > 1 ? ` · #${c.index + 1}` : ''}`;
+      const caption = `${s.style}${result.key ? ` · ${result.key}` : ''} · seed ${result.settings.seed}${result.candidates.length > 1 ? ` · #${c.index + 1}` : ''}`;
       const { ogg, png } = await render(result.prompt, c.continuation, caption, { soundFont: opts.soundFont ?? undefined, maxBytes: req.maxFileBytes });
       candidates.push({
         seed: result.settings.seed,
