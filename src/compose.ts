@@ -160,9 +160,8 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
   const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
 
-  const { keyStrength: _, key: __, ...sampling } = settings;
   const sampled = sampleContinuation(model, tokenizer, {
-    ...sampling,
+    ...settings,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
     prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
@@ -170,7 +169,8 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   });
 
   const candidates = sampled.map((tokens, index) => {
-    const continuation = primer.length > 0 ? startAtZero(continuationSequence(tokenizer, tokens)) : continuationSequence(tokenizer, tokens);
+    const sampledNotes = continuationSequence(tokenizer, tokens);
+    const continuation = primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes;
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,

@@ -8,7 +8,6 @@ import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
-import { parseKey } from '../music/key.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, NAMED_KEY_STRENGTH } from '../model/sampling-defaults.js';
@@ -61,7 +60,6 @@ export async function runCompose(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new UsageError('give one input MIDI file');
     if (!values.style) throw new UsageError('--style is required (e.g. --style baroque)');
-    if (values.key !== undefined && !parseKey(values.key)) throw new UsageError(`--key "${values.key}" is not a key: name one like "D minor", "F# major" or "Bb major"`);
     const input = positionals[0];
     let midi: Uint8Array | undefined;
     if (input) {
