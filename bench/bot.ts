@@ -13,7 +13,6 @@ import { BotHarness } from '../test/support/bot-harness.js';
 import { createTinyModelsDir } from '../test/support/tiny-model.js';
 import { createPipelineService } from '../src/worker/compose-service.js';
 import { ComposeThreadPool } from '../src/worker/compose-threads.js';
-import type { ComposeManifest } from '../src/queue/jobs.js';
 import { MAESTRO_SMALL } from '../src/model/config.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,7 +52,7 @@ export async function benchBot(runs = Number(process.env.BENCH_BOT_RUNS ?? 6)): 
       const total = performance.now() - t0;
       const jobId = `i-${i.id}`;
       const delivered = await h.fake.waitFor(() => h.delivered.find((d) => d.jobId === jobId), 10_000, 'delivery record');
-      const manifest = JSON.parse(readFileSync(path.join(h.resultsDir, 'results', jobId, 'manifest.json'), 'utf8')) as ComposeManifest;
+      const manifest = await h.manifest(jobId);
       const row = { total, queue: manifest.timings.queueMs, sample: manifest.timings.sampleMs, render: manifest.timings.renderMs, upload: delivered.uploadMs, bytes: delivered.bytes };
       if (r > 0) rows.push(row);
       console.log(`  ${r === 0 ? 'cold' : `run ${r}`}: total ${total.toFixed(0)} ms (queue ${manifest.timings.queueMs}, sampling ${manifest.timings.sampleMs}, rendering ${manifest.timings.renderMs}, upload ${delivered.uploadMs} ms, ${(delivered.bytes / 1024).toFixed(0)} KB)`);

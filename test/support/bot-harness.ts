@@ -14,7 +14,7 @@ import { createTrainingWorker } from '../../src/worker/training-worker.js';
 import { createRedis } from '../../src/queue/connection.js';
 import { openResultStore } from '../../src/queue/open-store.js';
 import type { DeliveryInfo } from '../../src/bot/delivery.js';
-import type { ComposeService, TrainingService } from '../../src/queue/jobs.js';
+import type { ComposeManifest, ComposeService, TrainingService } from '../../src/queue/jobs.js';
 import type { BotCommand } from '../../src/bot/context.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -91,6 +91,16 @@ export class BotHarness {
   async stopBot(): Promise<void> {
     await this.bot?.stop();
     this.bot = null;
+  }
+
+  /** A finished compose job's manifest, read from the result store the worker wrote it to (Redis by default). */
+  async manifest(jobId: string): Promise<ComposeManifest> {
+    const connection = createRedis(this.config.redis);
+    try {
+      return await openResultStore(this.config.results, this.config.redis.prefix, connection).getJson<ComposeManifest>(`results/${jobId}/manifest.json`);
+    } finally {
+      connection.disconnect();
+    }
   }
 
   startWorker(compose = this.opts.compose!): () => Promise<void> {
