@@ -71,6 +71,12 @@ describe('key guide', () => {
     const chromatic = melody(Array.from({ length: 12 }, (_, i) => 60 + i));
     expect(estimateKey(chromatic).correlation).toBeLessThan(CLEAR_KEY_CORRELATION);
     expect(keyGuide(chromatic, 2)).toBeUndefined();
+    // A lone note or a bare fifth correlates well with a major key, but says nothing of the mode.
+    expect(estimateKey(melody([60])).correlation).toBeGreaterThan(CLEAR_KEY_CORRELATION);
+    expect(keyGuide(melody([60, 60, 60]), 2)).toBeUndefined();
+    expect(keyGuide(melody([48, 60, 67, 55]), 2)).toBeUndefined();
+    expect(keyGuide(melody([60, 64, 67]), 2)!.name).toBe('C major');
+    expect(keyGuide(melody([60, 63, 67]), 2)!.name).toBe('C minor');
   });
 
   it('keeps to a named key instead of the prompt’s, also with no prompt at all', () => {
