@@ -18,6 +18,13 @@ const prompt = seq(
 /** On its own clock, as compose() decodes it: 0 is the prompt's last onset (2.0 s). */
 const continuation = seq([69, 71, 72].map((p, i) => ({ pitch: p, velocity: 40 + 40 * i, startSec: 0.5 + i * 0.5, endSec: 0.9 + i * 0.5 })));
 
+/** What the CLI prints to console.error until restore(). */
+function captureErrors(): { errors: string[]; restore: () => void } {
+  const errors: string[] = [];
+  const spy = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+  return { errors, restore: () => spy.mockRestore() };
+}
+
 function pngSize(png: Uint8Array): { width: number; height: number } {
   expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const dv = new DataView(png.buffer, png.byteOffset);
@@ -119,13 +126,12 @@ describe('maestro render', () => {
   it('exits 2 with the MIDI error message for a bad file, and for bad usage', async () => {
     const bad = path.join(dir, 'bad.mid');
     writeFileSync(bad, 'this is not midi');
-    const errors: string[] = [];
-    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const { errors, restore } = captureErrors();
     expect(await runRender([bad, '--out', path.join(dir, 'x.ogg')])).toBe(2);
     expect(errors.join('\n')).toMatch(/isn't a MIDI file/);
     expect(await runRender([bad])).toBe(2);
     expect(await runRender([path.join(dir, 'missing.mid'), '--out', 'x.ogg'])).toBe(2);
-    err.mockRestore();
+    restore();
     expect(existsSync(path.join(dir, 'x.ogg'))).toBe(false);
   });
 
@@ -134,12 +140,11 @@ describe('maestro render', () => {
     writeFileSync(mid, writeMidi(prompt));
     const taken = path.join(dir, 'taken');
     writeFileSync(taken, 'a file');
-    const errors: string[] = [];
-    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const { errors, restore } = captureErrors();
     expect(await runRender([mid, '--out', dir])).toBe(2);
     expect(await runRender([mid, '--out', path.join(taken, 'song.ogg')])).toBe(2);
     expect(await runRender([mid, '--out', path.join(dir, 'ok.ogg'), '--png', path.join(taken, 'roll.png')])).toBe(2);
-    err.mockRestore();
+    restore();
     expect(errors[0]).toContain('is a directory; give a file name');
     expect(errors[1]).toContain('is a file; give a directory');
     expect(errors[2]).toContain('--png');
@@ -151,10 +156,9 @@ describe('maestro render', () => {
     writeFileSync(mid, writeMidi(prompt));
     const fake = path.join(dir, 'fake.sf2');
     writeFileSync(fake, 'not a soundfont at all');
-    const errors: string[] = [];
-    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const { errors, restore } = captureErrors();
     expect(await runRender([mid, '--out', path.join(dir, 'sf.ogg'), '--soundfont', fake])).toBe(2);
-    err.mockRestore();
+    restore();
     expect(errors[0]).toBe(`maestro render: ${fake} is not a SoundFont FluidSynth can load (a .sf2 or .sf3 file)`);
     expect(existsSync(path.join(dir, 'sf.ogg'))).toBe(false);
   });
