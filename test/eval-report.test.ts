@@ -12,6 +12,7 @@ import { extractFeatures } from '../src/eval/features.js';
 import { formatReport, checkGoals } from '../src/eval/report-format.js';
 import { runEvalReport } from '../src/cli/eval-music.js';
 import { sharedDir } from '../src/eval/corpus.js';
+import { openingPair } from '../src/eval/context.js';
 import { mulberry32 as rng } from '../src/util/rng.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
@@ -144,6 +145,44 @@ describe('evaluation runner', () => {
     const goals = checkGoals(res);
     expect(goals.find((g) => g.goal.startsWith('0 invalid'))!.met).toBe(false);
   });
+
+  it("compares key agreement with real music's, over the styles that were generated", async () => {
+    const generated = await run(1);
+    // Ours, as if baroque were in the prompt's key 40 % of the time (related 80 %) and romantic 60 % (90 %).
+    const shares: Record<string, [number, number]> = { baroque: [0.4, 0.8], romantic: [0.6, 0.9] };
+    const res = {
+      ...generated,
+      groups: generated.groups.map((g) => (g.system === 'ours' && shares[g.requested] ? { ...g, keyAgreement: shares[g.requested][0], relatedKeyShare: shares[g.requested][1] } : g)),
+    };
+    const ref = (key: number, related: number) => ({ pairs: 10, keyAgreement: key, relatedKeyShare: related, meanKeyCorrelation: 0.5 });
+    const goal = (reference: Parameters<typeof checkGoals>[1]) => checkGoals(res, reference).find((g) => g.goal.includes('as often as real music'))!;
+    // Ours: 50 % / 85 % pooled. Vanguard produced nothing here, so its reference must not count.
+    const vanguard = ref(1, 1);
+    expect(goal({ baroque: ref(0.3, 0.8), romantic: ref(0.7, 0.9), vanguard })).toEqual({
+      goal: "… in the prompt's key, and in it or a related one, at least as often as real music of the style (section 2)",
+      measured: 'ours 50 % / 85 % vs real 50 % / 85 %',
+      met: true,
+    });
+    expect(goal({ baroque: ref(0.3, 0.8), romantic: ref(0.8, 0.9), vanguard }).met).toBe(false);
+    expect(goal({ baroque: ref(0.3, 0.9), romantic: ref(0.7, 0.9), vanguard }).met).toBe(false);
+    expect(goal({}).met).toBeUndefined();
+    expect(formatReport(res, context().classifier.file, {}, {}, { vanguard }, { promptSec: 12.5, seconds: 30 })).toContain('| real openings / vanguard (reference) | 10 | 100 % | 100 % | 0.50 |');
+  });
+});
+
+describe('real music as the key reference', () => {
+  const note = (pitch: number, startSec: number, endSec: number) => ({ pitch, velocity: 80, startSec, endSec });
+
+  it("cuts a performance's opening from the first note, without letting the continuation into the prompt", () => {
+    const notes = [note(60, 2, 3), note(64, 5, 9), note(67, 7, 7.5), note(72, 12, 13), note(48, 40, 41)];
+    const pair = openingPair(notes, 5, 30)!;
+    // The cut is 5 s after the first note (at 7 s): the E held across it is clipped there, the G starts after it.
+    expect(pair.prompt).toEqual([note(60, 0, 1), note(64, 3, 5)]);
+    expect(pair.continuation).toEqual([note(67, 0, 0.5), note(72, 5, 6)]);
+    expect(openingPair(notes, 5, 34)).toBeUndefined();
+    expect(openingPair([note(60, 0, 1), note(62, 20, 21)], 5, 10)).toBeUndefined();
+    expect(openingPair([], 5, 10)).toBeUndefined();
+  });
 });
 
 describe('style accuracy', () => {
@@ -201,6 +240,9 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     expect(thesis).toHaveLength(6);
     expect(thesis.every((i: { validity: { decoded: boolean } }) => i.validity.decoded)).toBe(true);
     expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('## 3. Memorisation');
+    // Real music's key consistency, from the opening of every piece of each style.
+    for (const style of ['baroque', 'romantic', 'vanguard']) expect(json.realKeyReference[style].pairs).toBeGreaterThan(10);
+    expect(json.realKeyReference.promptSec).toBeGreaterThan(2);
     // The detector finds a verbatim copy of real training data.
     expect(json.meta['memorisation detector self-check']).toMatch(/, flagged$/);
     expect(fs.readFileSync(path.join(out, 'style-accuracy.png')).subarray(1, 4).toString()).toBe('PNG');

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
-import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realReferenceOverlaps } from '../eval/context.js';
+import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realKeyReference, realReferenceOverlaps } from '../eval/context.js';
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
@@ -175,6 +175,14 @@ async function composeGenerator(modelsDir: string, settings: GenerateSettings): 
     continueMany({ style: req.model, items: req.items.map((it) => ({ midi: it.prompt.midi, seed: it.seed })), seconds: req.seconds, candidates: req.count, maxNotes: req.maxNotes, modelsDir, ...settings });
 }
 
+/** The prompts' median length (last note off), which the real-music key reference cuts its prompts to (≥ 2 s). */
+function medianPromptSeconds(prompts: readonly Prompt[]): number {
+  const lengths = prompts.map((p) => p.seq.notes.reduce((a, n) => Math.max(a, n.endSec), 0)).filter((s) => s > 0).sort((a, b) => a - b);
+  if (lengths.length === 0) return 10;
+  const mid = Math.floor(lengths.length / 2);
+  return Math.max(2, lengths.length % 2 ? lengths[mid] : (lengths[mid - 1] + lengths[mid]) / 2);
+}
+
 function classifierFor(args: EvalArgs, repoRoot: string, corpus: ReturnType<typeof loadCorpus>): StyleClassifier {
   const dir = path.join(repoRoot, DEFAULT_CLASSIFIER_DIR);
   if (!args.retrain && fs.existsSync(path.join(dir, 'classifier.json'))) return loadClassifier(dir);
@@ -255,6 +263,8 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
 
   const selfCheck = memorisationSelfCheck(corpus, ctx.trainIndex);
   const realReference = realReferenceOverlaps(corpus, ctx.realHeldOut, classifier.file.clipSeconds);
+  const keySpan = { promptSec: medianPromptSeconds(prompts), seconds: args.seconds };
+  const keyReference = realKeyReference(corpus, keySpan.promptSec, keySpan.seconds);
   log('Scoring …');
   const results = scoreAll(continuations, ctx, THESIS_PROMPT);
   const meta: Record<string, string> = {
@@ -271,10 +281,10 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     'memorisation detector self-check': `30 s of ${selfCheck.file} (${selfCheck.style} training data) copied verbatim → longest copy ${selfCheck.longestCopyNotes} notes, ${selfCheck.longestCopyBars.toFixed(1)} bars, ${selfCheck.flagged ? 'flagged' : 'NOT flagged'}`,
     ...(notes.length ? { notes: notes.join('; ') } : {}),
   };
-  const markdown = formatReport(results, classifier.file, meta, realReference);
+  const markdown = formatReport(results, classifier.file, meta, realReference, keyReference, keySpan);
   fs.mkdirSync(args.reportDir, { recursive: true });
   fs.writeFileSync(path.join(args.reportDir, 'report.md'), `${markdown}\n![style accuracy](style-accuracy.png)\n`);
-  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, goals: checkGoals(results), classifier: classifier.file.training, realReferenceOverlaps: realReference, ...results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, goals: checkGoals(results, keyReference), classifier: classifier.file.training, realReferenceOverlaps: realReference, realKeyReference: { ...keySpan, ...keyReference }, ...results }, null, 1)}\n`);
   fs.writeFileSync(path.join(args.reportDir, 'style-accuracy.png'), styleChartPng(results));
   io.out(`${markdown}\n`);
   log(`Report written to ${args.reportDir} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

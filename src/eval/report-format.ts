@@ -4,6 +4,7 @@ import type { GroupSummary, EvalResults } from './runner.js';
 import { STYLES, type Style } from './pieces.js';
 import type { HistogramName } from './distribution.js';
 import type { StyleClassifierFile } from './style-classifier.js';
+import type { KeyReference } from './context.js';
 import { MAX_COPIED_BARS, BAR_SECONDS, NGRAM } from './memorisation.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(0)} %`);
@@ -22,7 +23,7 @@ export interface Goal {
 }
 
 /** The issue's goals, checked against what was measured (undefined = not measurable in this run). */
-export function checkGoals(results: EvalResults): Goal[] {
+export function checkGoals(results: EvalResults, keyReference: Partial<Record<Style, KeyReference>> = {}): Goal[] {
   const ours = results.groups.filter((g) => g.system === 'ours');
   const thesis = results.groups.filter((g) => g.system === 'thesis');
   const all = results.groups;
@@ -35,6 +36,12 @@ export function checkGoals(results: EvalResults): Goal[] {
   const thesisAcc = weighted(thesis, (g) => g.styleAccuracy);
   const oursElise = weighted(results.thesisPromptGroups.filter((g) => g.system === 'ours'), (g) => g.styleAccuracy);
   const key = weighted(ours, (g) => g.keyAgreement);
+  const related = weighted(ours, (g) => g.relatedKeyShare);
+  // Real music of the same styles, each style counting as much as in ours (the same number of continuations each).
+  const realStyles = ours.filter((g) => g.keyAgreement !== undefined && keyReference[g.requested as Style]).map((g) => keyReference[g.requested as Style]!);
+  const realMean = (f: (r: KeyReference) => number) => (realStyles.length ? realStyles.reduce((a, r) => a + f(r), 0) / realStyles.length : undefined);
+  const realKey = realMean((r) => r.keyAgreement);
+  const realRelated = realMean((r) => r.relatedKeyShare);
   const flagged = all.reduce((a, g) => a + g.flaggedCopies, 0);
   const invalid = ours.reduce((a, g) => a + Math.round(g.n * (1 - g.validShare)), 0);
   return [
@@ -45,6 +52,11 @@ export function checkGoals(results: EvalResults): Goal[] {
       met: oursElise === undefined || thesisAcc === undefined ? undefined : oursElise > thesisAcc,
     },
     { goal: 'key agreement with the prompt ≥ 80 %', measured: pct(key), met: key === undefined ? undefined : key >= 0.8 },
+    {
+      goal: "… in the prompt's key, and in it or a related one, at least as often as real music of the style (section 2)",
+      measured: `ours ${pct(key)} / ${pct(related)} vs real ${pct(realKey)} / ${pct(realRelated)}`,
+      met: key === undefined || related === undefined || realKey === undefined || realRelated === undefined ? undefined : key >= realKey && related >= realRelated,
+    },
     { goal: `no continuation copies more than ${MAX_COPIED_BARS} bars`, measured: `${flagged} flagged (all systems)`, met: n(all) ? flagged === 0 : undefined },
     { goal: '0 invalid outputs (ours)', measured: ours.length ? `${invalid} invalid of ${n(ours)}` : '–', met: ours.length ? invalid === 0 : undefined },
   ];
@@ -55,10 +67,12 @@ export function formatReport(
   classifier: StyleClassifierFile,
   meta: Record<string, string>,
   realReference: Partial<Record<Style, Record<HistogramName, number>>> = {},
+  keyReference: Partial<Record<Style, KeyReference>> = {},
+  keyReferenceSpan?: { promptSec: number; seconds: number },
 ): string {
   const cv = classifier.training.crossValidation;
   const g = results.groups;
-  const goals = checkGoals(results);
+  const goals = checkGoals(results, keyReference);
   const styleRows = (gs: GroupSummary[]) =>
     gs.map((x) => [label(x), String(x.n), pct(x.styleAccuracy), num(x.meanRequestedProbability), x.meanLiftOverPrompt === undefined ? '–' : (x.meanLiftOverPrompt >= 0 ? '+' : '') + num(x.meanLiftOverPrompt), ...STYLES.map((s) => pct(x.predictedShare[s]))]);
   const styleHeader = ['system / requested', 'n', 'classified as requested', 'mean p(requested)', 'lift over prompt', ...STYLES.map((s) => `→ ${s}`)];
@@ -100,9 +114,20 @@ export function formatReport(
     '',
     'Related: the prompt\'s key or a closely related one (relative, dominant, subdominant, and their relatives) — a modulation, not a lost key.',
     '',
+    ...(STYLES.some((s) => keyReference[s])
+      ? [
+          `Reference ("real"): the opening of every piece of the style (${num(keyReferenceSpan?.promptSec, 1)} s, the prompts' median length) as the prompt and the ` +
+            `${num(keyReferenceSpan?.seconds, 0)} s that follow it as the continuation, scored the same way: how often the composers themselves stay in the key after an opening ` +
+            '(they modulate, and to a key-finder a passage on the dominant or in the relative key is in that key).',
+          '',
+        ]
+      : []),
     table(
       ['system / requested', 'n', 'key agreement', 'related key', 'mean correlation with prompt key'],
-      g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), pct(x.relatedKeyShare), num(x.meanKeyCorrelation)]),
+      [
+        ...STYLES.filter((s) => keyReference[s]).map((s) => [`real openings / ${s} (reference)`, String(keyReference[s]!.pairs), pct(keyReference[s]!.keyAgreement), pct(keyReference[s]!.relatedKeyShare), num(keyReference[s]!.meanKeyCorrelation)]),
+        ...g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), pct(x.relatedKeyShare), num(x.meanKeyCorrelation)]),
+      ],
     ),
     '',
     '## 3. Memorisation',

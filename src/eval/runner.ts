@@ -92,7 +92,8 @@ function span(notes: readonly Note[], seconds: number): number {
   return Math.max(1, Math.min(seconds, end));
 }
 
-function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNullable<ScoredContinuation['key']> {
+/** How a continuation's key relates to its prompt's (also used on real music, for the reference). */
+export function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNullable<ScoredContinuation['key']> {
   const k = estimateKey(notes);
   return {
     prompt: promptKey.name,
