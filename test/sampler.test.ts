@@ -46,6 +46,20 @@ describe('sampler', () => {
     }
   });
 
+  it('keeps the grammar for the rows that go on when another row of the batch ends', () => {
+    // Rows end at different steps; one that ends draws no dt, and the others must still get dur next (a regression:
+    // they were put back to dt, which garbled one note each time the batch's first row ended).
+    let rows = 0;
+    for (let seed = 0; seed < 20; seed++) {
+      for (const toks of sampleContinuation(model, gigaTokenizer, { ...base, seconds: 6, candidates: 4, seed })) {
+        rows++;
+        expect(toks.length % 4).toBe(0);
+        toks.forEach((t, i) => expect(t === SEP).toBe(i % 4 === 3));
+      }
+    }
+    expect(rows).toBe(80);
+  });
+
   it('same seed and inputs give identical output; another seed differs', () => {
     const a = sampleContinuation(model, gigaTokenizer, base);
     const b = sampleContinuation(model, gigaTokenizer, base);

@@ -204,7 +204,9 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         history[r].push(tok);
       });
       const drawn = field;
-      field = tokenizer.nextField(next[0], field);
+      // The rows step through the fields together; read the next one off a row that goes on (a row that just ended
+      // drew a separator in place of its dt, and a separator would restart the cycle at dt for all the others).
+      field = tokenizer.nextField(next[stillAlive[0] ?? 0], field);
       if (req.onProgress) {
         const frac = Math.min(1, Math.min(...onsetMs.map((ms, r) => (finished.has(r) ? targetMs : ms))) / targetMs);
         if (frac - lastReported >= 0.02 || (frac === 1 && lastReported < 1)) {
