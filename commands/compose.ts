@@ -32,7 +32,7 @@ export const data = new SlashCommandBuilder()
       .addChoices(...styles.map((s) => ({ name: s.label.slice(0, 100), value: s.name }))),
   )
   .addAttachmentOption((o) => o.setName('midi').setDescription('A MIDI file to continue (leave empty to improvise)'))
-  .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
+  .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds (up to a quarter more, to end on the key\'s tonic)').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
   .addNumberOption((o) => o.setName('temperature').setDescription(`Higher = a more adventurous melody (default ${DEFAULT_SAMPLING.temperature})`).setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
   .addNumberOption((o) => o.setName('top_p').setDescription(`Nucleus sampling threshold for the melody (default ${DEFAULT_SAMPLING.topP})`).setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
   .addIntegerOption((o) => o.setName('seed').setDescription('Random seed, to reproduce a result').setMinValue(0).setMaxValue(LIMITS.seedMax))

@@ -12,7 +12,7 @@ import { loadModel, readCard, ModelLoadError, type ModelCard } from './model/sto
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
-import { DEFAULT_KEY_STRENGTH, defaultKeyStrength } from './model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
@@ -44,6 +44,11 @@ export interface ComposeRequest {
   memory?: boolean;
   /** How strongly the continuation keeps to its key (0 = free; default `defaultKeyStrength`). */
   keyStrength?: number;
+  /**
+   * End on the key's tonic when the continuation is kept to a key (default true): it may run up to `endingGraceSec`
+   * longer to finish on a chord with the tonic in the bass. False: stop at the requested length, wherever that falls.
+   */
+  endOnTonic?: boolean;
   /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
   key?: string;
   modelsDir?: string;
@@ -59,6 +64,8 @@ export interface ComposeSettings extends SamplingSettings {
   keyStrength: number;
   /** The key asked for, by its usual name; absent: the prompt's own. */
   key?: string;
+  /** Whether a continuation kept to a key ends on its tonic (see ComposeRequest). */
+  endOnTonic: boolean;
 }
 
 export interface ComposeCandidate {
@@ -151,6 +158,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
     keyStrength: req.keyStrength ?? defaultKeyStrength(requestedKey !== undefined),
     ...(requestedKey ? { key: requestedKey.name } : {}),
+    endOnTonic: req.endOnTonic ?? true,
   };
   const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
@@ -164,6 +172,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     ...settings,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
+    ...(guide && settings.endOnTonic ? { endOn: guide.tonic, endingGraceSec: endingGraceSec(settings.seconds) } : {}),
     prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
     onProgress: req.onProgress,
   });
@@ -199,6 +208,8 @@ export interface ContinueManyRequest {
   temperature?: number;
   /** As in ComposeRequest (default DEFAULT_KEY_STRENGTH; the evaluation measures others with it). */
   keyStrength?: number;
+  /** As in ComposeRequest (default true). */
+  endOnTonic?: boolean;
 }
 
 /**
@@ -214,12 +225,14 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const rows = req.items.flatMap((it, i) => {
     const prompt = promptTokens(tokenizer, prompts[i]);
     const guide = keyGuide(prompts[i], strength);
-    return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}) }));
+    const endOn = guide && req.endOnTonic !== false ? { endOn: guide.tonic } : {};
+    return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}), ...endOn }));
   });
   const sampled = sampleBatch(model, tokenizer, {
     ...DEFAULT_SAMPLING,
     temperature: req.temperature ?? DEFAULT_SAMPLING.temperature,
     seconds: req.seconds,
+    endingGraceSec: endingGraceSec(req.seconds),
     maxNotes: req.maxNotes,
     rows,
     ...(memory ? { memory } : {}),

@@ -53,6 +53,28 @@ describe('compose', () => {
     expect(improvised.key).toBeUndefined();
   });
 
+  it("ends a continuation kept to a key on the key's tonic, going on up to a quarter longer; or stops at the length asked", async () => {
+    const lastBass = (notes: { pitch: number; startSec: number }[]) => {
+      const last = Math.max(...notes.map((n) => n.startSec));
+      return Math.min(...notes.filter((n) => n.startSec >= last - 0.016).map((n) => n.pitch));
+    };
+    const request = { midi: example, style: 'baroque', seconds: 8, seed: 5, candidates: 4, keyStrength: 4, modelsDir };
+    const ending = await compose(request);
+    const cut = await compose({ ...request, endOnTonic: false });
+    expect(ending.settings.endOnTonic).toBe(true);
+    expect(cut.settings.endOnTonic).toBe(false);
+    ending.candidates.forEach((c, i) => {
+      const plain = cut.candidates[i].continuation.notes;
+      // The same notes up to where the cut one stopped; then, if it did not end on C, on to a chord on C within 2 s.
+      expect(c.continuation.notes.slice(0, plain.length)).toEqual(plain);
+      const last = Math.max(...c.continuation.notes.map((n) => n.startSec));
+      expect(last).toBeLessThan(8 + 2);
+      if (c.continuation.notes.length > plain.length) expect(lastBass(c.continuation.notes) % 12).toBe(0);
+    });
+    expect(ending.candidates.some((c, i) => c.continuation.notes.length > cut.candidates[i].continuation.notes.length)).toBe(true);
+    for (const c of cut.candidates) expect(Math.max(...c.continuation.notes.map((n) => n.startSec))).toBeLessThan(8);
+  });
+
   it('keeps to a named key instead, with or without a prompt, and refuses a name that is not a key', async () => {
     const dMinor = new Set([2, 4, 5, 7, 9, 10, 0, 1]); // D E F G A Bb C, and C# (the leading tone)
     for (const midi of [example, undefined]) {

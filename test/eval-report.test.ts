@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Note, NoteSequence } from '../src/music/note-sequence.js';
 import { trainLogistic, predictClass } from '../src/eval/logistic.js';
-import { generateAll, noteCap, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
+import { generateAll, lastChordBass, noteCap, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
 import { NgramIndex, noteKeys } from '../src/eval/memorisation.js';
 import { meanHistograms } from '../src/eval/distribution.js';
 import { loadClassifier, DEFAULT_CLASSIFIER_DIR } from '../src/eval/style-classifier.js';
@@ -154,7 +154,7 @@ describe('evaluation runner', () => {
       ...generated,
       groups: generated.groups.map((g) => (g.system === 'ours' && shares[g.requested] ? { ...g, keyAgreement: shares[g.requested][0], relatedKeyShare: shares[g.requested][1] } : g)),
     };
-    const ref = (key: number, related: number) => ({ pairs: 10, keyAgreement: key, relatedKeyShare: related, meanKeyCorrelation: 0.5 });
+    const ref = (key: number, related: number) => ({ pairs: 10, keyAgreement: key, relatedKeyShare: related, meanKeyCorrelation: 0.5, endsOnTonicShare: 0.25 });
     const goal = (reference: Parameters<typeof checkGoals>[1]) => checkGoals(res, reference).find((g) => g.goal.includes('as often as real music'))!;
     // Ours: 50 % / 85 % pooled. Vanguard produced nothing here, so its reference must not count.
     const vanguard = ref(1, 1);
@@ -166,7 +166,7 @@ describe('evaluation runner', () => {
     expect(goal({ baroque: ref(0.3, 0.8), romantic: ref(0.8, 0.9), vanguard }).met).toBe(false);
     expect(goal({ baroque: ref(0.3, 0.9), romantic: ref(0.7, 0.9), vanguard }).met).toBe(false);
     expect(goal({}).met).toBeUndefined();
-    expect(formatReport(res, context().classifier.file, {}, {}, { vanguard }, { promptSec: 12.5, seconds: 30 })).toContain('| real openings / vanguard (reference) | 10 | 100 % | 100 % | 0.50 |');
+    expect(formatReport(res, context().classifier.file, {}, {}, { vanguard }, { promptSec: 12.5, seconds: 30 })).toContain('| real openings / vanguard (reference) | 10 | 100 % | 100 % | 0.50 | 25 % |');
   });
 });
 
@@ -182,6 +182,11 @@ describe('real music as the key reference', () => {
     expect(openingPair(notes, 5, 34)).toBeUndefined();
     expect(openingPair([note(60, 0, 1), note(62, 20, 21)], 5, 10)).toBeUndefined();
     expect(openingPair([], 5, 10)).toBeUndefined();
+  });
+
+  it("finds the last chord's bass, a chord being the notes within one onset quantum of the last onset", () => {
+    expect(lastChordBass([note(40, 0, 1), note(67, 2, 3), note(55, 2.01, 3), note(48, 1.9, 3)])).toBe(55);
+    expect(lastChordBass([note(72, 0, 1)])).toBe(72);
   });
 });
 
@@ -268,7 +273,7 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     fs.rmSync(models, { recursive: true });
   });
 
-  it('--temperature and --key-strength reach the sampler, in 1 process and in 2, and the report says which was used', async () => {
+  it('--temperature, --key-strength and --no-tonic-ending reach the sampler, in 1 process and in 2, and the report says which was used', async () => {
     const models = await createTinyModelsDir(['baroque', 'romantic', 'vanguard']);
     const run = async (jobs: string, extra: string[]) => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-eval-'));
@@ -293,11 +298,15 @@ describe.skipIf(!haveShared)('maestro eval --report on the real data (needs ../s
     expect(notes(freeOne)).toBe(notes(free));
     expect(notes(free)).not.toBe(notes(served));
     expect(free.meta.sampling).toContain(`key strength 0 (--key-strength; served: ${DEFAULT_KEY_STRENGTH})`);
-    expect(served.meta.sampling).toContain(`key strength ${DEFAULT_KEY_STRENGTH};`);
+    expect(served.meta.sampling).toContain(`key strength ${DEFAULT_KEY_STRENGTH}, ending on the key's tonic`);
+    const cut = await run('2', ['--no-tonic-ending']);
+    expect(notes(await run('1', ['--no-tonic-ending']))).toBe(notes(cut));
+    expect(notes(cut)).not.toBe(notes(served));
+    expect(cut.meta.sampling).toContain('stopping at the length asked (--no-tonic-ending)');
     expect(await runEvalReport(['--report', 'x', '--key-strength', '-1'], repoRoot, quiet)).toBe(2);
     expect(await runEvalReport(['--report', 'x', '--key-strength', 'firm'], repoRoot, quiet)).toBe(2);
     fs.rmSync(models, { recursive: true });
-  });
+  }, 180_000);
 
   it('ships a classifier that matches the current features and is clearly above chance', () => {
     const c = loadClassifier(path.join(repoRoot, DEFAULT_CLASSIFIER_DIR));

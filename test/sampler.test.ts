@@ -24,6 +24,13 @@ function lastOnsetMs(tokens: number[]): number {
   return ms;
 }
 
+/** The lowest pitch of the last chord (the notes at the last onset) of a continuation. */
+function lastChordBass(tokens: number[]): number {
+  let bass = Infinity;
+  for (let i = 0; i < tokens.length; i += 4) bass = tokens[i] > 0 || i === 0 ? tokens[i + 2] : Math.min(bass, tokens[i + 2]);
+  return bass;
+}
+
 describe('sampler', () => {
   it('every output follows the grammar: whole notes [dt, dur, pitch, 127] with legal values', () => {
     for (const seed of [1, 2, 3]) {
@@ -152,6 +159,31 @@ describe('sampler', () => {
     for (const p of kept) expect([0, 7]).toContain(p % 12);
     expect(sampleContinuation(model, gigaTokenizer, { ...base, pitchBias: new Array(12).fill(0) })).toEqual(sampleContinuation(model, gigaTokenizer, base));
     expect(() => sampleContinuation(model, gigaTokenizer, { ...base, pitchBias: [1, 2] })).toThrow(/pitchBias/);
+  });
+
+  it('ends on the endOn pitch class when it can within the grace, else where it would have without it', () => {
+    const onlyCAndG = Array.from({ length: 12 }, (_, pc) => (pc === 0 || pc === 7 ? 0 : -40));
+    const kept = { ...base, seconds: 4, candidates: 4, pitchBias: onlyCAndG };
+    const plain = sampleContinuation(model, gigaTokenizer, kept);
+    const ending = sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 0, endingGraceSec: 20 });
+    ending.forEach((toks, b) => {
+      // The same random stream: the ending only goes on past where the plain row stopped.
+      expect(toks.slice(0, plain[b].length)).toEqual(plain[b]);
+      expect(lastChordBass(toks) % 12).toBe(0);
+      expect(lastOnsetMs(toks)).toBeLessThan((4 + 20) * 1000);
+    });
+    // The tiny model puts G in the bass often enough that some rows had to go on to reach a C.
+    expect(ending.some((toks, b) => toks.length > plain[b].length)).toBe(true);
+    expect(plain.some((toks) => lastChordBass(toks) % 12 !== 0)).toBe(true);
+    // A pitch class it never plays (C♯ here): each row ends exactly where it would have.
+    expect(sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 1, endingGraceSec: 5 })).toEqual(plain);
+    // … also when it runs out of tokens while looking for one.
+    const tokenCap = Math.max(...plain.map((t) => t.length)) + 8;
+    expect(sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 1, endingGraceSec: 20, maxTokens: tokenCap })).toEqual(plain);
+    // No grace: nothing changes.
+    expect(sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 0 })).toEqual(plain);
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 12 })).toThrow(/endOn/);
+    expect(() => sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 0, endingGraceSec: 61 })).toThrow(/endingGraceSec/);
   });
 
   it('rejects bad settings with clear errors', () => {

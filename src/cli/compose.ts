@@ -1,6 +1,6 @@
 /**
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
- *  --candidates --prompt-notes --key-strength --key --no-memory --models DIR] --out <dir>`
+ *  --candidates --prompt-notes --key-strength --key --no-tonic-ending --no-memory --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
  */
@@ -28,6 +28,8 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
                       2 = notes outside the key about e² ≈ 7× less likely than the model would have them)
   --key "D minor"     keep to this key instead of the prompt's (an improvisation's key, or a melody moved to another);
                       its default strength is ${NAMED_KEY_STRENGTH}
+  --no-tonic-ending   stop at the requested length; by default a continuation kept to a key may run a quarter longer
+                      (2–8 s) to end on a chord with the key's tonic in the bass
   --no-memory         the GPT alone, without the style's memory of its training performances
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
@@ -52,6 +54,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       'no-render': { type: 'boolean' },
       'shape-rhythm': { type: 'boolean' },
       'no-memory': { type: 'boolean' },
+      'no-tonic-ending': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -82,6 +85,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       keyStrength: num(values['key-strength'], 'key-strength', undefined, [0, 5]),
       ...(values.key === undefined ? {} : { key: values.key }),
       ...(values['no-memory'] ? { memory: false } : {}),
+      ...(values['no-tonic-ending'] ? { endOnTonic: false } : {}),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.
       onProgress: process.stderr.isTTY ? (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`) : undefined,
@@ -89,7 +93,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength})` : s.key ? `, ${s.key} not kept (key strength 0)` : ''}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength}${s.endOnTonic ? ', ending on its tonic' : ''})` : s.key ? `, ${s.key} not kept (key strength 0)` : ''}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

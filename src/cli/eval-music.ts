@@ -72,6 +72,8 @@ report.json and style-accuracy.png to <dir> and prints the tables.
   --no-memory      sample the style models without their memories (the GPT alone)
   --temperature t  pitch temperature of the style and base models (default ${DEFAULT_SAMPLING.temperature}, as served)
   --key-strength s how strongly continuations keep to their prompt's key (default ${DEFAULT_KEY_STRENGTH}, as served; 0 = free)
+  --no-tonic-ending stop continuations at --seconds (served: a continuation kept to a key may go on up to a quarter
+                   longer, 2–8 s, to end on a chord with the key's tonic in the bass)
   --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
@@ -94,6 +96,8 @@ interface EvalArgs {
   temperature?: number;
   /** Key guide strength (absent: the served default). */
   keyStrength?: number;
+  /** End continuations kept to a key on its tonic (the served default). */
+  endOnTonic: boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
@@ -119,6 +123,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
       'no-memory': { type: 'boolean' },
       temperature: { type: 'string' },
       'key-strength': { type: 'string' },
+      'no-tonic-ending': { type: 'boolean' },
       retrain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -149,6 +154,7 @@ export function parseEvalArgs(argv: string[], repoRoot = REPO_ROOT): EvalArgs {
     memory: !values['no-memory'],
     temperature,
     keyStrength,
+    endOnTonic: !values['no-tonic-ending'],
   };
 }
 
@@ -249,7 +255,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     if (args.base && !hasBase) notes.push(`no base model in ${args.modelsDir}: not generated`);
     if (available.length || hasBase) {
       log(`Generating ${args.k} continuation(s) × ${prompts.length} prompts × ${available.length + (hasBase ? 1 : 0)} models …`);
-      const settings: GenerateSettings = { memory: args.memory, temperature: args.temperature, keyStrength: args.keyStrength };
+      const settings: GenerateSettings = { memory: args.memory, temperature: args.temperature, keyStrength: args.keyStrength, endOnTonic: args.endOnTonic };
       const pool = args.jobs > 1 ? createGeneratePool(args.modelsDir, args.jobs, settings) : undefined;
       try {
         const generate = pool ? pool.generate : await composeGenerator(args.modelsDir, settings);
@@ -271,7 +277,7 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     prompts: `${prompts.length} from ../shared/prompts${skipped.length ? ` (unreadable: ${skipped.join('; ')})` : ''}`,
     'continuations per prompt and style': String(args.k),
     seconds: String(args.seconds),
-    sampling: `${args.temperature === undefined ? `default settings: temperature ${DEFAULT_SAMPLING.temperature}` : `temperature ${args.temperature} (--temperature; served: ${DEFAULT_SAMPLING.temperature})`} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.keyStrength === undefined ? `key strength ${DEFAULT_KEY_STRENGTH}` : `key strength ${args.keyStrength} (--key-strength; served: ${DEFAULT_KEY_STRENGTH})`}; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
+    sampling: `${args.temperature === undefined ? `default settings: temperature ${DEFAULT_SAMPLING.temperature}` : `temperature ${args.temperature} (--temperature; served: ${DEFAULT_SAMPLING.temperature})`} and top-p ${DEFAULT_SAMPLING.topP} on the pitch, the rhythm from the model's own distribution, at most ${MAX_POLYPHONY} notes sounding at once; ${args.keyStrength === undefined ? `key strength ${DEFAULT_KEY_STRENGTH}` : `key strength ${args.keyStrength} (--key-strength; served: ${DEFAULT_KEY_STRENGTH})`}, ${args.endOnTonic ? 'ending on the key\'s tonic where it can (up to a quarter longer, 2–8 s)' : 'stopping at the length asked (--no-tonic-ending)'}; ${args.memory ? 'style models with their memories of the training performances (as served)' : 'style models without their memories (--no-memory)'}`,
     'note cap': `${noteCap(args.seconds)} notes per continuation (one more than the wall-of-notes limit of ${LIMITS.maxNotesPerSec} notes/s, so a capped continuation is invalid either way)`,
     seed: String(args.seed),
     'held-out and training files': corpus.manifests.length

@@ -77,6 +77,8 @@ export interface KeyReference {
   keyAgreement: number;
   relatedKeyShare: number;
   meanKeyCorrelation: number;
+  /** A cut at a fixed length, not a phrase's end: what stopping anywhere gives. */
+  endsOnTonicShare: number;
 }
 
 /**
@@ -105,6 +107,7 @@ export function realKeyReference(corpus: Corpus, promptSec: number, seconds: num
       keyAgreement: share((s) => s.agree),
       relatedKeyShare: share((s) => s.related),
       meanKeyCorrelation: scores.reduce((a, s) => a + s.correlationWithPromptKey, 0) / scores.length,
+      endsOnTonicShare: share((s) => s.endsOnTonic),
     };
   }
   return out;

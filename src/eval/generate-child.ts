@@ -13,6 +13,8 @@ export interface GenerateSettings {
   temperature?: number;
   /** How strongly a continuation keeps to its prompt's key. */
   keyStrength?: number;
+  /** Whether a continuation kept to a key ends on its tonic (absent: as served, yes). */
+  endOnTonic?: boolean;
 }
 
 export interface ChildJob {

@@ -114,6 +114,8 @@ export function formatReport(
     '',
     'Related: the prompt\'s key or a closely related one (relative, dominant, subdominant, and their relatives) — a modulation, not a lost key.',
     '',
+    'Ends on the tonic: the last chord has the prompt key\'s tonic in the bass (a continuation kept to a key may go on up to a quarter longer to end there; the real rows are cut at a fixed length, which is what stopping anywhere gives).',
+    '',
     ...(STYLES.some((s) => keyReference[s])
       ? [
           `Reference ("real"): the opening of every piece of the style (${num(keyReferenceSpan?.promptSec, 1)} s, the prompts' median length) as the prompt and the ` +
@@ -123,10 +125,13 @@ export function formatReport(
         ]
       : []),
     table(
-      ['system / requested', 'n', 'key agreement', 'related key', 'mean correlation with prompt key'],
+      ['system / requested', 'n', 'key agreement', 'related key', 'mean correlation with prompt key', 'ends on the tonic'],
       [
-        ...STYLES.filter((s) => keyReference[s]).map((s) => [`real openings / ${s} (reference)`, String(keyReference[s]!.pairs), pct(keyReference[s]!.keyAgreement), pct(keyReference[s]!.relatedKeyShare), num(keyReference[s]!.meanKeyCorrelation)]),
-        ...g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), pct(x.relatedKeyShare), num(x.meanKeyCorrelation)]),
+        ...STYLES.filter((s) => keyReference[s]).map((s) => {
+          const r = keyReference[s]!;
+          return [`real openings / ${s} (reference)`, String(r.pairs), pct(r.keyAgreement), pct(r.relatedKeyShare), num(r.meanKeyCorrelation), pct(r.endsOnTonicShare)];
+        }),
+        ...g.map((x) => [label(x), String(x.n), pct(x.keyAgreement), pct(x.relatedKeyShare), num(x.meanKeyCorrelation), pct(x.endsOnTonicShare)]),
       ],
     ),
     '',

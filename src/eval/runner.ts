@@ -74,7 +74,7 @@ export interface ScoredContinuation {
    * how far the model moved the music towards the requested style.
    */
   style?: { predicted: Style; probabilities: Record<Style, number>; promptProbabilities?: Record<Style, number> };
-  key?: { prompt: string; continuation: string; agree: boolean; related: boolean; correlationWithPromptKey: number };
+  key?: { prompt: string; continuation: string; agree: boolean; related: boolean; correlationWithPromptKey: number; endsOnTonic: boolean };
   /** Against the requested style's training stream (base: the worst of the three). */
   memorisation?: MemorisationResult & { against: Style };
 }
@@ -101,7 +101,14 @@ export function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNul
     agree: k.tonic === promptKey.tonic && k.mode === promptKey.mode,
     related: isRelatedKey(k, promptKey),
     correlationWithPromptKey: correlationWithKey(notes, promptKey),
+    endsOnTonic: lastChordBass(notes) % 12 === promptKey.tonic,
   };
+}
+
+/** The lowest pitch of the last chord: the notes that start within one onset quantum (16 ms) of the last onset. */
+export function lastChordBass(notes: readonly Note[]): number {
+  const last = notes.reduce((a, n) => Math.max(a, n.startSec), -Infinity);
+  return notes.filter((n) => n.startSec >= last - 0.016).reduce((a, n) => Math.min(a, n.pitch), Infinity);
 }
 
 /** The classifier on the last clip-length of a prompt (what the continuation follows), timed from 0. */
@@ -158,6 +165,8 @@ export interface GroupSummary {
   /** Share in the prompt's key or a closely related one (relative, dominant, subdominant and their relatives). */
   relatedKeyShare?: number;
   meanKeyCorrelation?: number;
+  /** Share whose last chord has the prompt key's tonic in the bass. */
+  endsOnTonicShare?: number;
   longestCopyNotes: number;
   longestCopyBars: number;
   meanCopiedShare: number;
@@ -207,6 +216,7 @@ export function summarise(system: SystemName, requested: Requested, items: reado
           keyAgreement: keyed.filter((i) => i.key!.agree).length / keyed.length,
           relatedKeyShare: keyed.filter((i) => i.key!.related).length / keyed.length,
           meanKeyCorrelation: mean(keyed.map((i) => i.key!.correlationWithPromptKey)),
+          endsOnTonicShare: keyed.filter((i) => i.key!.endsOnTonic).length / keyed.length,
         }
       : {}),
     longestCopyNotes: mem.reduce((a, m) => Math.max(a, m.longestCopyNotes), 0),

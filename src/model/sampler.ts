@@ -52,6 +52,10 @@ export interface SampleRequest extends SamplingSettings {
   memory?: StyleMemory;
   /** Nats added to the pitch logits by pitch class (12 numbers, C first): the prompt's key guide (music/key.ts). */
   pitchBias?: readonly number[];
+  /** Pitch class to end on (see `SampleRow.endOn`). */
+  endOn?: number;
+  /** How much past `seconds` a row may go on to reach its `endOn` (default 0: none). */
+  endingGraceSec?: number;
 }
 
 /** One row of a batch: its own prompt, its own random stream and its own key guide. */
@@ -59,9 +63,16 @@ export interface SampleRow {
   prompt: readonly number[];
   seed: number;
   pitchBias?: readonly number[];
+  /**
+   * End on this pitch class (the key's tonic): past the requested length the row goes on, for up to the request's
+   * `endingGraceSec`, until a chord whose lowest note is this pitch class is complete, and ends after it. A row that
+   * reaches none in time ends where it would have without it. A continuation cut at an arbitrary note stops
+   * mid-phrase; one whose last bass note is the tonic sounds finished.
+   */
+  endOn?: number;
 }
 
-export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed' | 'pitchBias'> {
+export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed' | 'pitchBias' | 'endOn'> {
   rows: readonly SampleRow[];
 }
 
@@ -84,8 +95,8 @@ const MODEL_DISTRIBUTION: Omit<SamplingSettings, 'seed'> = { temperature: 1, top
  */
 export function sampleContinuation(model: GPT, tokenizer: Tokenizer, req: SampleRequest): number[][] {
   validate(req);
-  const { prompt, candidates, seed, pitchBias, ...rest } = req;
-  const rows = Array.from({ length: candidates }, (_, b) => ({ prompt, seed: mixSeed(seed, b), ...(pitchBias ? { pitchBias } : {}) }));
+  const { prompt, candidates, seed, pitchBias, endOn, ...rest } = req;
+  const rows = Array.from({ length: candidates }, (_, b) => ({ prompt, seed: mixSeed(seed, b), ...(pitchBias ? { pitchBias } : {}), ...(endOn !== undefined ? { endOn } : {}) }));
   return sampleBatch(model, tokenizer, { ...rest, rows });
 }
 
@@ -126,7 +137,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const { blockSize } = model.config;
   const sep = tokenizer.allowedRange('sep').lo;
   const targetMs = req.seconds * 1000;
-  const maxTokens = req.maxTokens ?? Math.ceil(req.seconds * 200) + 64;
+  const graceMs = (req.endingGraceSec ?? 0) * 1000;
+  const maxTokens = req.maxTokens ?? Math.ceil((req.seconds + (req.endingGraceSec ?? 0)) * 200) + 64;
   const maxNotes = req.maxNotes ?? Infinity;
   const rngs = samples.map((s) => new Rng(s.seed));
   const out: number[][] = contexts.map(() => []);
@@ -135,6 +147,11 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const maxPolyphony = req.maxPolyphony ?? MAX_POLYPHONY;
   // End times (ms) of each row's notes that may still sound; a note's end is known once its dur is drawn.
   const sounding: number[][] = contexts.map(() => []);
+  // The lowest pitch of each row's chord so far (notes with dt 0 join it), and whether the next pitch starts a chord.
+  const chordBass = contexts.map(() => Infinity);
+  const chordStarts = contexts.map(() => true);
+  // Where each row would have ended without its ending (its length in tokens at the first chord past the target).
+  const endWithout: (number | undefined)[] = contexts.map(() => undefined);
   // Token history per row (all the same length), used when the context is full and must be re-windowed.
   const history = contexts.map((c) => [...c]);
   // alive[j] = the row at batch position j; finished rows are dropped from the batch (and the cache).
@@ -185,12 +202,25 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         let tok = drawToken(row, lo, range.hi, shaping, rngs[r]);
         let done = false;
         if (field === 'dt') {
-          if ((onsetMs[r] + tok * ONSET_QUANTUM_MS >= targetMs || notes[r] >= maxNotes) && out[r].length > 0) {
-            // The next note would start past the requested length (or exceed the note cap): end this row
-            // here (its last note is already closed by a separator).
+          const startMs = onsetMs[r] + tok * ONSET_QUANTUM_MS;
+          const endOn = samples[r].endOn;
+          // The row's chord is complete once the next note starts later (dt > 0); then it may be the ending.
+          const endsHere = endOn === undefined || (tok > 0 && chordBass[r] % 12 === endOn);
+          if (startMs >= targetMs && !endsHere && tok > 0 && endWithout[r] === undefined) endWithout[r] = out[r].length;
+          if ((notes[r] >= maxNotes || (startMs >= targetMs && (endsHere || startMs >= targetMs + graceMs))) && out[r].length > 0) {
+            // The next note would start past the requested length (or its ending, or exceed the note cap): end this
+            // row here (its last note is already closed by a separator); without a tonic in time, where it would have.
             done = true;
             tok = sep;
-          } else onsetMs[r] += tok * ONSET_QUANTUM_MS;
+            if (!endsHere && endWithout[r] !== undefined) out[r].length = endWithout[r]!;
+          } else {
+            onsetMs[r] = startMs;
+            chordStarts[r] = tok > 0;
+          }
+        }
+        if (field === 'pitch') {
+          chordBass[r] = chordStarts[r] ? tok : Math.min(chordBass[r], tok);
+          chordStarts[r] = false;
         }
         if (field === 'dur' && !done) sounding[r].push(onsetMs[r] + tok * DURATION_QUANTUM_MS);
         if (done) finished.add(r);
@@ -236,6 +266,10 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
     if (!logits.isDisposed) logits.dispose();
     if (hidden && !hidden.isDisposed) hidden.dispose();
   }
+  // A row that hit maxTokens while looking for its ending ends where it would have without it.
+  out.forEach((toks, r) => {
+    if (!finished.has(r) && endWithout[r] !== undefined) toks.length = endWithout[r]!;
+  });
   // A row that hit maxTokens mid-note: cut back to its last complete note and close it.
   return out.map((toks) => {
     let end = toks.length;
@@ -368,9 +402,11 @@ function validateBatch(req: BatchRequest): void {
   if (!(req.seconds > 0 && req.seconds <= 600)) throw new RangeError('seconds must be in (0, 600]');
   if (req.maxNotes !== undefined && !(Number.isInteger(req.maxNotes) && req.maxNotes >= 1)) throw new RangeError('maxNotes must be a whole number ≥ 1');
   if (req.maxPolyphony !== undefined && !(req.maxPolyphony >= 1)) throw new RangeError('maxPolyphony must be ≥ 1');
+  if (req.endingGraceSec !== undefined && !(req.endingGraceSec >= 0 && req.endingGraceSec <= 60)) throw new RangeError('endingGraceSec must be between 0 and 60');
   for (const r of req.rows) {
     if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
     if (r.pitchBias && !(r.pitchBias.length === 12 && r.pitchBias.every(Number.isFinite))) throw new RangeError('pitchBias must be 12 finite numbers');
+    if (r.endOn !== undefined && !(Number.isInteger(r.endOn) && r.endOn >= 0 && r.endOn < 12)) throw new RangeError('endOn must be a pitch class, 0 to 11');
   }
 }
 

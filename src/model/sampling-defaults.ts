@@ -27,6 +27,14 @@ export const DEFAULT_KEY_STRENGTH = 1;
  */
 export const NAMED_KEY_STRENGTH = 3;
 
+/**
+ * How much longer than asked a continuation kept to a key may run to end on the key's tonic (sampler `endOn`): a
+ * quarter of the requested length, 2–8 s. Without a tonic in the bass by then it ends where it would have.
+ */
+export function endingGraceSec(seconds: number): number {
+  return Math.min(8, Math.max(2, seconds / 4));
+}
+
 /** The served key strength: NAMED_KEY_STRENGTH when the key is named, else DEFAULT_KEY_STRENGTH. */
 export function defaultKeyStrength(keyNamed: boolean): number {
   return keyNamed ? NAMED_KEY_STRENGTH : DEFAULT_KEY_STRENGTH;

@@ -139,6 +139,8 @@ export function scaleBias(key: { tonic: number; mode: Mode }, strength: number):
 export interface KeyGuide {
   /** e.g. "A minor". */
   name: string;
+  /** Pitch class of its tonic, 0 = C: where the continuation ends (sampler `endOn`). */
+  tonic: number;
   bias: number[];
 }
 
@@ -149,7 +151,7 @@ export interface KeyGuide {
 export function keyGuide(notes: readonly Note[], strength: number, named?: { tonic: number; mode: Mode; name: string }): KeyGuide | undefined {
   if (!(strength > 0)) return undefined;
   const key = named ?? clearKey(notes);
-  return key && { name: key.name, bias: scaleBias(key, strength) };
+  return key && { name: key.name, tonic: key.tonic, bias: scaleBias(key, strength) };
 }
 
 /** Fewer pitch classes leave the key open: a lone C correlates 0.68 with C major, C and G 0.81, yet both are as much C minor. */
