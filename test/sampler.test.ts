@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { initBackend } from '../src/model/backend.js';
 import { sampleContinuation, sampleBatch, drawToken } from '../src/model/sampler.js';
 import { mixSeed } from '../src/util/rng.js';
-import { gigaTokenizer, SEP, PIANO_LOW, PIANO_HIGH, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
+import { gigaTokenizer, SEP, PIANO_LOW, PIANO_HIGH, ONSET_QUANTUM_MS, DURATION_QUANTUM_MS } from '../src/music/tokenizer.js';
 import { Rng } from '../src/util/rng.js';
 import { createTinyModel } from './support/tiny-model.js';
 import type { GPT } from '../src/model/gpt.js';
@@ -24,11 +24,15 @@ function lastOnsetMs(tokens: number[]): number {
   return ms;
 }
 
-/** The lowest pitch of the last chord (the notes at the last onset) of a continuation. */
+/** The lowest pitch sounding at the last onset of a continuation (the last chord's notes and those held into it). */
 function lastChordBass(tokens: number[]): number {
-  let bass = Infinity;
-  for (let i = 0; i < tokens.length; i += 4) bass = tokens[i] > 0 || i === 0 ? tokens[i + 2] : Math.min(bass, tokens[i + 2]);
-  return bass;
+  const notes: { onset: number; end: number; pitch: number }[] = [];
+  let onset = 0;
+  for (let i = 0; i < tokens.length; i += 4) {
+    onset += tokens[i] * ONSET_QUANTUM_MS;
+    notes.push({ onset, end: onset + tokens[i + 1] * DURATION_QUANTUM_MS, pitch: tokens[i + 2] });
+  }
+  return Math.min(...notes.filter((n) => n.onset === onset || n.end > onset).map((n) => n.pitch));
 }
 
 describe('sampler', () => {

@@ -105,10 +105,13 @@ export function keyScore(promptKey: KeyEstimate, notes: readonly Note[]): NonNul
   };
 }
 
-/** The lowest pitch of the last chord: the notes that start within one onset quantum (16 ms) of the last onset. */
+/**
+ * The bass of the last chord: the lowest note sounding at the last onset — the chord's own (those that start within one
+ * onset quantum, 16 ms, of it) and any held from before.
+ */
 export function lastChordBass(notes: readonly Note[]): number {
   const last = notes.reduce((a, n) => Math.max(a, n.startSec), -Infinity);
-  return notes.filter((n) => n.startSec >= last - 0.016).reduce((a, n) => Math.min(a, n.pitch), Infinity);
+  return notes.filter((n) => n.startSec >= last - 0.016 || n.endSec > last).reduce((a, n) => Math.min(a, n.pitch), Infinity);
 }
 
 /** The classifier on the last clip-length of a prompt (what the continuation follows), timed from 0. */

@@ -65,7 +65,8 @@ export interface SampleRow {
   pitchBias?: readonly number[];
   /**
    * End on this pitch class (the key's tonic): past the requested length the row goes on, for up to the request's
-   * `endingGraceSec`, until a chord whose lowest note is this pitch class is complete, and ends after it. A row that
+   * `endingGraceSec`, until a chord is complete whose bass (the lowest note sounding with it, held ones included) is
+   * this pitch class, and ends after it. A row that
    * reaches none in time ends where it would have without it. A continuation cut at an arbitrary note stops
    * mid-phrase; one whose last bass note is the tonic sounds finished.
    */
@@ -147,9 +148,9 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const maxPolyphony = req.maxPolyphony ?? MAX_POLYPHONY;
   // End times (ms) of each row's notes that may still sound; a note's end is known once its dur is drawn.
   const sounding: number[][] = contexts.map(() => []);
-  // The lowest pitch of each row's chord so far (notes with dt 0 join it), and whether the next pitch starts a chord.
-  const chordBass = contexts.map(() => Infinity);
-  const chordStarts = contexts.map(() => true);
+  // Each row's notes that may still sound (end in ms, pitch), for the bass under its latest chord.
+  const held: { endMs: number; pitch: number }[][] = contexts.map(() => []);
+  const drawnEndMs = contexts.map(() => 0);
   // Where each row would have ended without its ending (its length in tokens at the first chord past the target).
   const endWithout: (number | undefined)[] = contexts.map(() => undefined);
   // Token history per row (all the same length), used when the context is full and must be re-windowed.
@@ -204,8 +205,9 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         if (field === 'dt') {
           const startMs = onsetMs[r] + tok * ONSET_QUANTUM_MS;
           const endOn = samples[r].endOn;
-          // The row's chord is complete once the next note starts later (dt > 0); then it may be the ending.
-          const endsHere = endOn === undefined || (tok > 0 && chordBass[r] % 12 === endOn);
+          // The row's chord is complete once the next note starts later (dt > 0); then it may be the ending, if the
+          // lowest note sounding with it (its own, or one held from before) is the tonic.
+          const endsHere = endOn === undefined || (tok > 0 && bassAt(held[r], onsetMs[r]) % 12 === endOn);
           if (startMs >= targetMs && !endsHere && tok > 0 && endWithout[r] === undefined) endWithout[r] = out[r].length;
           if ((notes[r] >= maxNotes || (startMs >= targetMs && (endsHere || startMs >= targetMs + graceMs))) && out[r].length > 0) {
             // The next note would start past the requested length (or its ending, or exceed the note cap): end this
@@ -213,16 +215,13 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
             done = true;
             tok = sep;
             if (!endsHere && endWithout[r] !== undefined) out[r].length = endWithout[r]!;
-          } else {
-            onsetMs[r] = startMs;
-            chordStarts[r] = tok > 0;
-          }
+          } else onsetMs[r] = startMs;
         }
-        if (field === 'pitch') {
-          chordBass[r] = chordStarts[r] ? tok : Math.min(chordBass[r], tok);
-          chordStarts[r] = false;
+        if (field === 'dur' && !done) {
+          drawnEndMs[r] = onsetMs[r] + tok * DURATION_QUANTUM_MS;
+          sounding[r].push(drawnEndMs[r]);
         }
-        if (field === 'dur' && !done) sounding[r].push(onsetMs[r] + tok * DURATION_QUANTUM_MS);
+        if (field === 'pitch' && samples[r].endOn !== undefined) held[r].push({ endMs: drawnEndMs[r], pitch: tok });
         if (done) finished.add(r);
         else {
           out[r].push(tok);
@@ -335,6 +334,12 @@ function earliestGap(ends: number[], onsetMs: number, max: number): number {
   const sorted = [...ends].sort((a, b) => a - b);
   // Once the (n - max + 1)-th earliest end has passed, max - 1 notes remain and the new one makes max.
   return Math.ceil((sorted[ends.length - max] - onsetMs) / ONSET_QUANTUM_MS);
+}
+
+/** The lowest pitch still sounding at `onsetMs` (forgetting the notes that have ended by then); Infinity for none. */
+function bassAt(held: { endMs: number; pitch: number }[], onsetMs: number): number {
+  for (let i = held.length - 1; i >= 0; i--) if (held[i].endMs <= onsetMs) held.splice(i, 1);
+  return held.reduce((a, n) => Math.min(a, n.pitch), Infinity);
 }
 
 /** The cache restricted to the batch positions `keep` (each position owns nHead consecutive rows). */
