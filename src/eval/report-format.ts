@@ -114,7 +114,7 @@ export function formatReport(
     '',
     'Related: the prompt\'s key or a closely related one (relative, dominant, subdominant, and their relatives) — a modulation, not a lost key.',
     '',
-    'Ends on the tonic: the last chord has the prompt key\'s tonic in the bass (a continuation kept to a key may go on up to a quarter longer to end there; the real rows are cut at a fixed length, which is what stopping anywhere gives).',
+    'Ends on the tonic: the lowest note sounding at the last onset (the last chord\'s, or one held into it) is the prompt key\'s tonic (a continuation kept to a key may go on up to a quarter longer to end there; the real rows are cut at a fixed length, which is what stopping anywhere gives).',
     '',
     ...(STYLES.some((s) => keyReference[s])
       ? [
