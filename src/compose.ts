@@ -172,7 +172,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     ...settings,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
-    ...(guide && settings.endOnTonic ? { endOn: guide.tonic, endingGraceSec: endingGraceSec(settings.seconds) } : {}),
+    ...(settings.endOnTonic ? endingOf(guide, shown.length === 0, settings.seconds) : {}),
     prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
     onProgress: req.onProgress,
   });
@@ -238,6 +238,15 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
     ...(memory ? { memory } : {}),
   });
   return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
+}
+
+/**
+ * How a continuation ends: on the tonic of the key it keeps to; an improvisation without a named key, on the tonic of
+ * the key it has itself settled in by the length asked (when that is clear); otherwise wherever the length falls.
+ */
+function endingOf(guide: { tonic: number } | undefined, improvising: boolean, seconds: number): { endOn?: number | 'own-key'; endingGraceSec?: number } {
+  const endOn = guide ? guide.tonic : improvising ? ('own-key' as const) : undefined;
+  return endOn === undefined ? {} : { endOn, endingGraceSec: endingGraceSec(seconds) };
 }
 
 /** The prompt's notes the model is shown: only its last `lastNotes` when given; none without a prompt. */

@@ -95,10 +95,13 @@ describe('compose', () => {
     await expect(compose({ style: 'baroque', seconds: 3, key: 'H major', modelsDir })).rejects.toThrow(/"H major" is not a key/);
   });
 
-  it('improvises without a prompt', async () => {
+  it('improvises without a prompt, ending where its own key allows', async () => {
     const r = await compose({ style: 'baroque', seconds: 3, seed: 1, modelsDir });
     expect(r.prompt).toBeNull();
     expect(r.candidates[0].full.notes.length).toBeGreaterThan(0);
+    // Past the length it may only go on (on the tonic of the key it settled in): the notes up to there are the same.
+    const cut = await compose({ style: 'baroque', seconds: 3, seed: 1, modelsDir, endOnTonic: false });
+    expect(r.candidates[0].continuation.notes.slice(0, cut.candidates[0].continuation.notes.length)).toEqual(cut.candidates[0].continuation.notes);
   });
 
   it('serves a promoted (or rolled back) model from the next request on, without a restart', async () => {

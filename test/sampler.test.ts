@@ -5,6 +5,7 @@ import { mixSeed } from '../src/util/rng.js';
 import { gigaTokenizer, SEP, PIANO_LOW, PIANO_HIGH, ONSET_QUANTUM_MS, DURATION_QUANTUM_MS } from '../src/music/tokenizer.js';
 import { Rng } from '../src/util/rng.js';
 import { createTinyModel } from './support/tiny-model.js';
+import { clearKey } from '../src/music/key.js';
 import type { GPT } from '../src/model/gpt.js';
 
 let model: GPT;
@@ -188,6 +189,25 @@ describe('sampler', () => {
     expect(sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 0 })).toEqual(plain);
     expect(() => sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 12 })).toThrow(/endOn/);
     expect(() => sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 0, endingGraceSec: 61 })).toThrow(/endingGraceSec/);
+  });
+
+  it("with endOn 'own-key', ends on the tonic of the key the row has played by the length asked", () => {
+    const cMajorScale = Array.from({ length: 12 }, (_, pc) => ([0, 2, 4, 5, 7, 9, 11].includes(pc) ? 0 : -40));
+    const kept = { ...base, seconds: 12, candidates: 4, pitchBias: cMajorScale };
+    const plain = sampleContinuation(model, gigaTokenizer, kept);
+    const ending = sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 'own-key', endingGraceSec: 20 });
+    let wentOn = 0;
+    ending.forEach((toks, b) => {
+      expect(toks.slice(0, plain[b].length)).toEqual(plain[b]);
+      if (toks.length === plain[b].length) return;
+      wentOn++;
+      // The key is the one of what it had played when it reached the length: the plain row, all but nothing after it.
+      const key = clearKey(gigaTokenizer.decode([SEP, ...plain[b]]).notes);
+      expect(key).toBeDefined();
+      expect(lastChordBass(toks) % 12).toBe(key!.tonic);
+    });
+    expect(wentOn).toBeGreaterThan(0);
+    expect(sampleContinuation(model, gigaTokenizer, { ...kept, endOn: 'own-key' })).toEqual(plain);
   });
 
   it('rejects bad settings with clear errors', () => {

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeCache, type GPT, type KVCache } from './gpt.js';
 import type { Tokenizer, TokenField } from '../music/tokenizer.js';
 import { DURATION_QUANTUM_MS, ONSET_QUANTUM_MS } from '../music/tokenizer.js';
+import { clearKey } from '../music/key.js';
 import { Rng, mixSeed } from '../util/rng.js';
 import type { StyleMemory } from './memory.js';
 import { MemoryTrack } from './memory-mix.js';
@@ -53,7 +54,7 @@ export interface SampleRequest extends SamplingSettings {
   /** Nats added to the pitch logits by pitch class (12 numbers, C first): the prompt's key guide (music/key.ts). */
   pitchBias?: readonly number[];
   /** Pitch class to end on (see `SampleRow.endOn`). */
-  endOn?: number;
+  endOn?: number | 'own-key';
   /** How much past `seconds` a row may go on to reach its `endOn` (default 0: none). */
   endingGraceSec?: number;
 }
@@ -68,9 +69,10 @@ export interface SampleRow {
    * `endingGraceSec`, until a chord is complete whose bass (the lowest note sounding with it, held ones included) is
    * this pitch class, and ends after it. A row that
    * reaches none in time ends where it would have without it. A continuation cut at an arbitrary note stops
-   * mid-phrase; one whose last bass note is the tonic sounds finished.
+   * mid-phrase; one whose last bass note is the tonic sounds finished. 'own-key': the tonic of the key the row itself
+   * has played by the requested length (an improvisation has no prompt to take one from), if it has a clear one.
    */
-  endOn?: number;
+  endOn?: number | 'own-key';
 }
 
 export interface BatchRequest extends Omit<SampleRequest, 'prompt' | 'candidates' | 'seed' | 'pitchBias' | 'endOn'> {
@@ -151,6 +153,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   // Each row's notes that may still sound (end in ms, pitch), for the bass under its latest chord.
   const held: { endMs: number; pitch: number }[][] = contexts.map(() => []);
   const drawnEndMs = contexts.map(() => 0);
+  // Each row's ending pitch class once known ('own-key' rows: at the requested length; null = none, stop there).
+  const ending: (number | null | undefined)[] = samples.map((s) => (typeof s.endOn === 'number' ? s.endOn : s.endOn === undefined ? null : undefined));
   // Where each row would have ended without its ending (its length in tokens at the first chord past the target).
   const endWithout: (number | undefined)[] = contexts.map(() => undefined);
   // Token history per row (all the same length), used when the context is full and must be re-windowed.
@@ -204,7 +208,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
         let done = false;
         if (field === 'dt') {
           const startMs = onsetMs[r] + tok * ONSET_QUANTUM_MS;
-          const endOn = samples[r].endOn;
+          if (startMs >= targetMs && ending[r] === undefined) ending[r] = clearKey(tokenizer.decode([sep, ...out[r]]).notes)?.tonic ?? null;
+          const endOn = ending[r] ?? undefined;
           // The row's chord is complete once the next note starts later (dt > 0); then it may be the ending, if the
           // lowest note sounding with it (its own, or one held from before) is the tonic.
           const endsHere = endOn === undefined || (tok > 0 && bassAt(held[r], onsetMs[r]) % 12 === endOn);
@@ -221,7 +226,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
           drawnEndMs[r] = onsetMs[r] + tok * DURATION_QUANTUM_MS;
           sounding[r].push(drawnEndMs[r]);
         }
-        if (field === 'pitch' && samples[r].endOn !== undefined) held[r].push({ endMs: drawnEndMs[r], pitch: tok });
+        if (field === 'pitch' && ending[r] !== null) held[r].push({ endMs: drawnEndMs[r], pitch: tok });
         if (done) finished.add(r);
         else {
           out[r].push(tok);
@@ -411,7 +416,7 @@ function validateBatch(req: BatchRequest): void {
   for (const r of req.rows) {
     if (!Number.isFinite(r.seed)) throw new RangeError('seed must be a number');
     if (r.pitchBias && !(r.pitchBias.length === 12 && r.pitchBias.every(Number.isFinite))) throw new RangeError('pitchBias must be 12 finite numbers');
-    if (r.endOn !== undefined && !(Number.isInteger(r.endOn) && r.endOn >= 0 && r.endOn < 12)) throw new RangeError('endOn must be a pitch class, 0 to 11');
+    if (r.endOn !== undefined && r.endOn !== 'own-key' && !(Number.isInteger(r.endOn) && r.endOn >= 0 && r.endOn < 12)) throw new RangeError("endOn must be a pitch class, 0 to 11, or 'own-key'");
   }
 }
 

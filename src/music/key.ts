@@ -157,7 +157,8 @@ export function keyGuide(notes: readonly Note[], strength: number, named?: { ton
 /** Fewer pitch classes leave the key open: a lone C correlates 0.68 with C major, C and G 0.81, yet both are as much C minor. */
 const CLEAR_KEY_PITCH_CLASSES = 3;
 
-function clearKey(notes: readonly Note[]): KeyEstimate | undefined {
+/** The passage's key when it has a clear one (≥ 3 pitch classes, correlation ≥ CLEAR_KEY_CORRELATION), else undefined. */
+export function clearKey(notes: readonly Note[]): KeyEstimate | undefined {
   if (new Set(notes.map((n) => n.pitch % 12)).size < CLEAR_KEY_PITCH_CLASSES) return undefined;
   const key = estimateKey(notes);
   return key.correlation >= CLEAR_KEY_CORRELATION ? key : undefined;
