@@ -167,12 +167,13 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const guide = keyGuide(shown, settings.keyStrength, requestedKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
   const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
+  const endOn = settings.endOnTonic ? endingOf(guide, shown.length === 0) : undefined;
 
   const sampled = sampleContinuation(model, tokenizer, {
     ...settings,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
-    ...(settings.endOnTonic ? endingOf(guide, shown.length === 0, settings.seconds) : {}),
+    ...(endOn !== undefined ? { endOn, endingGraceSec: endingGraceSec(settings.seconds) } : {}),
     prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
     onProgress: req.onProgress,
   });
@@ -225,8 +226,8 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const rows = req.items.flatMap((it, i) => {
     const prompt = promptTokens(tokenizer, prompts[i]);
     const guide = keyGuide(prompts[i], strength);
-    const endOn = guide && req.endOnTonic !== false ? { endOn: guide.tonic } : {};
-    return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}), ...endOn }));
+    const endOn = req.endOnTonic !== false ? endingOf(guide, prompts[i].length === 0) : undefined;
+    return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}), ...(endOn !== undefined ? { endOn } : {}) }));
   });
   const sampled = sampleBatch(model, tokenizer, {
     ...DEFAULT_SAMPLING,
@@ -244,9 +245,8 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
  * How a continuation ends: on the tonic of the key it keeps to; an improvisation without a named key, on the tonic of
  * the key it has itself settled in by the length asked (when that is clear); otherwise wherever the length falls.
  */
-function endingOf(guide: { tonic: number } | undefined, improvising: boolean, seconds: number): { endOn?: number | 'own-key'; endingGraceSec?: number } {
-  const endOn = guide ? guide.tonic : improvising ? ('own-key' as const) : undefined;
-  return endOn === undefined ? {} : { endOn, endingGraceSec: endingGraceSec(seconds) };
+function endingOf(guide: { tonic: number } | undefined, improvising: boolean): number | 'own-key' | undefined {
+  return guide ? guide.tonic : improvising ? 'own-key' : undefined;
 }
 
 /** The prompt's notes the model is shown: only its last `lastNotes` when given; none without a prompt. */

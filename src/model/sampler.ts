@@ -149,10 +149,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
   const notes = contexts.map(() => 0);
   const maxPolyphony = req.maxPolyphony ?? MAX_POLYPHONY;
   // End times (ms) of each row's notes that may still sound; a note's end is known once its dur is drawn.
-  const sounding: number[][] = contexts.map(() => []);
-  // Each row's notes that may still sound (end in ms, pitch), for the bass under its latest chord.
-  const held: { endMs: number; pitch: number }[][] = contexts.map(() => []);
-  const drawnEndMs = contexts.map(() => 0);
+  // The pitch is filled in when drawn; it gives the bass under a chord (for the row's ending).
+  const sounding: SoundingNote[][] = contexts.map(() => []);
   // Each row's ending pitch class once known ('own-key' rows: at the requested length; null = none, stop there).
   const ending: (number | null | undefined)[] = samples.map((s) => (typeof s.endOn === 'number' ? s.endOn : s.endOn === undefined ? null : undefined));
   // Where each row would have ended without its ending (its length in tokens at the first chord past the target).
@@ -212,7 +210,7 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
           const endOn = ending[r] ?? undefined;
           // The row's chord is complete once the next note starts later (dt > 0); then it may be the ending, if the
           // lowest note sounding with it (its own, or one held from before) is the tonic.
-          const endsHere = endOn === undefined || (tok > 0 && bassAt(held[r], onsetMs[r]) % 12 === endOn);
+          const endsHere = endOn === undefined || (tok > 0 && bassAt(sounding[r], onsetMs[r]) % 12 === endOn);
           if (startMs >= targetMs && !endsHere && tok > 0 && endWithout[r] === undefined) endWithout[r] = out[r].length;
           if ((notes[r] >= maxNotes || (startMs >= targetMs && (endsHere || startMs >= targetMs + graceMs))) && out[r].length > 0) {
             // The next note would start past the requested length (or its ending, or exceed the note cap): end this
@@ -222,11 +220,8 @@ function sampleGroup(model: GPT, tokenizer: Tokenizer, req: Omit<BatchRequest, '
             if (!endsHere && endWithout[r] !== undefined) out[r].length = endWithout[r]!;
           } else onsetMs[r] = startMs;
         }
-        if (field === 'dur' && !done) {
-          drawnEndMs[r] = onsetMs[r] + tok * DURATION_QUANTUM_MS;
-          sounding[r].push(drawnEndMs[r]);
-        }
-        if (field === 'pitch' && ending[r] !== null) held[r].push({ endMs: drawnEndMs[r], pitch: tok });
+        if (field === 'dur' && !done) sounding[r].push({ endMs: onsetMs[r] + tok * DURATION_QUANTUM_MS, pitch: Infinity });
+        if (field === 'pitch') sounding[r][sounding[r].length - 1].pitch = tok;
         if (done) finished.add(r);
         else {
           out[r].push(tok);
@@ -329,22 +324,27 @@ function warmTrack(track: MemoryTrack, memory: StyleMemory, context: readonly nu
   }
 }
 
-/**
- * The smallest dt (in onset quanta) after which fewer than `max` of the notes ending at `ends` still sound, so
- * the next note keeps the polyphony within `max`. Drops the notes that have ended by `onsetMs` from `ends`.
- */
-function earliestGap(ends: number[], onsetMs: number, max: number): number {
-  for (let i = ends.length - 1; i >= 0; i--) if (ends[i] <= onsetMs) ends.splice(i, 1);
-  if (ends.length < max) return 0;
-  const sorted = [...ends].sort((a, b) => a - b);
-  // Once the (n - max + 1)-th earliest end has passed, max - 1 notes remain and the new one makes max.
-  return Math.ceil((sorted[ends.length - max] - onsetMs) / ONSET_QUANTUM_MS);
+/** A note of a row that may still sound: when it ends (ms) and its pitch. */
+interface SoundingNote {
+  endMs: number;
+  pitch: number;
 }
 
-/** The lowest pitch still sounding at `onsetMs` (forgetting the notes that have ended by then); Infinity for none. */
-function bassAt(held: { endMs: number; pitch: number }[], onsetMs: number): number {
-  for (let i = held.length - 1; i >= 0; i--) if (held[i].endMs <= onsetMs) held.splice(i, 1);
-  return held.reduce((a, n) => Math.min(a, n.pitch), Infinity);
+/**
+ * The smallest dt (in onset quanta) after which fewer than `max` of the `sounding` notes still sound, so the next
+ * note keeps the polyphony within `max`. Drops the notes that have ended by `onsetMs` from `sounding`.
+ */
+function earliestGap(sounding: SoundingNote[], onsetMs: number, max: number): number {
+  for (let i = sounding.length - 1; i >= 0; i--) if (sounding[i].endMs <= onsetMs) sounding.splice(i, 1);
+  if (sounding.length < max) return 0;
+  const sorted = sounding.map((n) => n.endMs).sort((a, b) => a - b);
+  // Once the (n - max + 1)-th earliest end has passed, max - 1 notes remain and the new one makes max.
+  return Math.ceil((sorted[sounding.length - max] - onsetMs) / ONSET_QUANTUM_MS);
+}
+
+/** The lowest pitch still sounding at `onsetMs`; Infinity for none. */
+function bassAt(sounding: readonly SoundingNote[], onsetMs: number): number {
+  return sounding.reduce((a, n) => (n.endMs > onsetMs ? Math.min(a, n.pitch) : a), Infinity);
 }
 
 /** The cache restricted to the batch positions `keep` (each position owns nHead consecutive rows). */
