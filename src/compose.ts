@@ -45,8 +45,9 @@ export interface ComposeRequest {
   /** How strongly the continuation keeps to its key (0 = free; default `defaultKeyStrength`). */
   keyStrength?: number;
   /**
-   * End on the key's tonic when the continuation is kept to a key (default true): it may run up to `endingGraceSec`
-   * longer to finish on a chord with the tonic in the bass. False: stop at the requested length, wherever that falls.
+   * End on a tonic (default true): the tonic of the key the continuation is kept to, or, kept to none, of the key it
+   * has settled in (see `endingOf`); it may run up to `endingGraceSec` longer to finish on a chord with that tonic in
+   * the bass. False: stop at the requested length, wherever that falls.
    */
   endOnTonic?: boolean;
   /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
@@ -64,7 +65,7 @@ export interface ComposeSettings extends SamplingSettings {
   keyStrength: number;
   /** The key asked for, by its usual name; absent: the prompt's own. */
   key?: string;
-  /** Whether a continuation kept to a key ends on its tonic (see ComposeRequest). */
+  /** Whether the continuation ends on a tonic (see ComposeRequest). */
   endOnTonic: boolean;
 }
 
@@ -167,7 +168,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const guide = keyGuide(shown, settings.keyStrength, requestedKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
   const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
-  const endOn = settings.endOnTonic ? endingOf(guide, shown.length === 0) : undefined;
+  const endOn = settings.endOnTonic ? endingOf(guide) : undefined;
 
   const sampled = sampleContinuation(model, tokenizer, {
     ...settings,
@@ -226,7 +227,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const rows = req.items.flatMap((it, i) => {
     const prompt = promptTokens(tokenizer, prompts[i]);
     const guide = keyGuide(prompts[i], strength);
-    const endOn = req.endOnTonic !== false ? endingOf(guide, prompts[i].length === 0) : undefined;
+    const endOn = req.endOnTonic !== false ? endingOf(guide) : undefined;
     return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}), ...(endOn !== undefined ? { endOn } : {}) }));
   });
   const sampled = sampleBatch(model, tokenizer, {
@@ -242,11 +243,13 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
 }
 
 /**
- * How a continuation ends: on the tonic of the key it keeps to; an improvisation without a named key, on the tonic of
- * the key it has itself settled in by the length asked (when that is clear); otherwise wherever the length falls.
+ * How a continuation ends: on the tonic of the key it keeps to; one kept to no key (an improvisation without a named
+ * key, key strength 0, a prompt without a clear key) on the tonic of the key it has itself settled in by the length
+ * asked, when that is clear — a continuation that has left the prompt's key sounds finished on its own tonic, not the
+ * prompt's; otherwise wherever the length falls.
  */
-function endingOf(guide: { tonic: number } | undefined, improvising: boolean): number | 'own-key' | undefined {
-  return guide ? guide.tonic : improvising ? 'own-key' : undefined;
+function endingOf(guide: { tonic: number } | undefined): number | 'own-key' {
+  return guide ? guide.tonic : 'own-key';
 }
 
 /** The prompt's notes the model is shown: only its last `lastNotes` when given; none without a prompt. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, UnknownStyleError } from '../src/compose.js';
 import { readMidi, MidiInputError } from '../src/music/midi.js';
+import { clearKey } from '../src/music/key.js';
 import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
@@ -75,6 +76,31 @@ describe('compose', () => {
     });
     expect(ending.candidates.some((c, i) => c.continuation.notes.length > cut.candidates[i].continuation.notes.length)).toBe(true);
     for (const c of cut.candidates) expect(Math.max(...c.continuation.notes.map((n) => n.startSec))).toBeLessThan(seconds);
+  });
+
+  it('ends a continuation kept to no key (key strength 0) on the tonic of the key it has settled in, where that is clear', async () => {
+    const lastBass = (notes: { pitch: number; startSec: number; endSec: number }[]) => {
+      const last = Math.max(...notes.map((n) => n.startSec));
+      return Math.min(...notes.filter((n) => n.startSec >= last - 0.016 || n.endSec > last).map((n) => n.pitch));
+    };
+    const seconds = 16;
+    const request = { midi: example, style: 'baroque', seconds, seed: 5, candidates: 4, keyStrength: 0, modelsDir };
+    const ending = await compose(request);
+    const cut = await compose({ ...request, endOnTonic: false });
+    expect(ending.key).toBeUndefined();
+    let wentOn = 0;
+    ending.candidates.forEach((c, i) => {
+      const plain = cut.candidates[i].continuation.notes;
+      expect(c.continuation.notes.slice(0, plain.length)).toEqual(plain);
+      if (c.continuation.notes.length === plain.length) return;
+      // It went on: the key of what it had played by the length asked was clear, and it ended on that key's tonic.
+      wentOn++;
+      const own = clearKey(plain);
+      expect(own).toBeDefined();
+      expect(lastBass(c.continuation.notes) % 12).toBe(own!.tonic);
+      expect(Math.max(...c.continuation.notes.map((n) => n.startSec))).toBeLessThan(seconds + endingGraceSec(seconds));
+    });
+    expect(wentOn).toBeGreaterThan(0); // the untrained model settles in D-flat major once here
   });
 
   it('keeps to a named key instead, with or without a prompt, and refuses a name that is not a key', async () => {

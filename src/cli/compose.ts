@@ -10,7 +10,7 @@ import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
-import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, NAMED_KEY_STRENGTH } from '../model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, ENDING_GRACE_MAX_SEC, ENDING_GRACE_MIN_SEC, NAMED_KEY_STRENGTH } from '../model/sampling-defaults.js';
 
 const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
 
@@ -28,8 +28,9 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
                       2 = notes outside the key about e² ≈ 7× less likely than the model would have them)
   --key "D minor"     keep to this key instead of the prompt's (an improvisation's key, or a melody moved to another);
                       its default strength is ${NAMED_KEY_STRENGTH}
-  --no-tonic-ending   stop at the requested length; by default a continuation kept to a key may run a quarter longer
-                      (2–8 s) to end on a chord with the key's tonic in the bass
+  --no-tonic-ending   stop at the requested length; by default a continuation may run a quarter longer
+                      (${ENDING_GRACE_MIN_SEC}–${ENDING_GRACE_MAX_SEC} s) to end on a chord with its key's tonic in the bass (the key it keeps to;
+                      with none, the key it has settled in)
   --no-memory         the GPT alone, without the style's memory of its training performances
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
@@ -93,7 +94,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${result.key ? `, kept to ${result.key} (key strength ${s.keyStrength}${s.endOnTonic ? ', ending on its tonic' : ''})` : s.key ? `, ${s.key} not kept (key strength 0)` : ''}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {
@@ -104,6 +105,14 @@ export async function runCompose(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** What the summary line says of the key: the one kept to, or none, and how the continuation ends. */
+function keyNote(result: ComposeResult): string {
+  const s = result.settings;
+  if (result.key) return `, kept to ${result.key} (key strength ${s.keyStrength}${s.endOnTonic ? ', ending on its tonic' : ''})`;
+  const free = s.key ? `, ${s.key} not kept (key strength 0)` : ', kept to no key';
+  return `${free}${s.endOnTonic ? ', ending on the tonic of the key it settles in where that is clear' : ''}`;
 }
 
 async function writeOutputs(result: ComposeResult, outDir: string, stem: string, render: boolean): Promise<string[]> {

@@ -34,7 +34,7 @@ import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
 import { LIMITS } from '../eval/validity.js';
 import { DEFAULT_SAMPLING, MAX_POLYPHONY } from '../model/sampler.js';
-import { DEFAULT_KEY_STRENGTH } from '../model/sampling-defaults.js';
+import { DEFAULT_KEY_STRENGTH, ENDING_GRACE_MAX_SEC, ENDING_GRACE_MIN_SEC } from '../model/sampling-defaults.js';
 import { generateAll, noteCap, scoreAll, type Continuation, type GenerateFn, type Prompt } from '../eval/runner.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier, makeClassifier, saveClassifier, type StyleClassifier } from '../eval/style-classifier.js';
 import { loadThesisContinuations, THESIS_PROMPT } from '../eval/thesis-outputs.js';
@@ -72,8 +72,8 @@ report.json and style-accuracy.png to <dir> and prints the tables.
   --no-memory      sample the style models without their memories (the GPT alone)
   --temperature t  pitch temperature of the style and base models (default ${DEFAULT_SAMPLING.temperature}, as served)
   --key-strength s how strongly continuations keep to their prompt's key (default ${DEFAULT_KEY_STRENGTH}, as served; 0 = free)
-  --no-tonic-ending stop continuations at --seconds (served: a continuation kept to a key may go on up to a quarter
-                   longer, 2–8 s, to end on a chord with the key's tonic in the bass)
+  --no-tonic-ending stop continuations at --seconds (served: a continuation may go on up to a quarter longer,
+                   ${ENDING_GRACE_MIN_SEC}–${ENDING_GRACE_MAX_SEC} s, to end on a chord with its key's tonic in the bass)
   --retrain        retrain the style classifier (models/style-classifier) on ../shared/datasets`;
 
 /** The repository (models/, data/ and ../shared are found from here, wherever the command is run from). */
@@ -96,7 +96,7 @@ interface EvalArgs {
   temperature?: number;
   /** Key guide strength (absent: the served default). */
   keyStrength?: number;
-  /** End continuations kept to a key on its tonic (the served default). */
+  /** End continuations on their key's tonic (the served default; see ComposeRequest.endOnTonic). */
   endOnTonic: boolean;
 }
 

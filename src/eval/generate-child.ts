@@ -13,7 +13,7 @@ export interface GenerateSettings {
   temperature?: number;
   /** How strongly a continuation keeps to its prompt's key. */
   keyStrength?: number;
-  /** Whether a continuation kept to a key ends on its tonic (absent: as served, yes). */
+  /** Whether a continuation ends on its key's tonic (absent: as served, yes; see ComposeRequest.endOnTonic). */
   endOnTonic?: boolean;
 }
 

@@ -27,14 +27,18 @@ export const DEFAULT_KEY_STRENGTH = 1;
  */
 export const NAMED_KEY_STRENGTH = 3;
 
+/** Bounds of `endingGraceSec`, in seconds (help texts quote them). */
+export const ENDING_GRACE_MIN_SEC = 2;
+export const ENDING_GRACE_MAX_SEC = 8;
+
 /**
- * How much longer than asked a continuation kept to a key may run to end on the key's tonic (sampler `endOn`): a
- * quarter of the requested length, 2–8 s. Without a tonic in the bass by then it ends where it would have. Music
- * report (session 30, seed 1, 30 s): endings on the tonic 17 % → 76 % (baroque 25 → 92 %, romantic 11 → 64 %,
- * vanguard 14 → 72 %), the first 30 s unchanged.
+ * How much longer than asked a continuation may run to end on a tonic (sampler `endOn`): a quarter of the requested
+ * length, within ENDING_GRACE_MIN_SEC..ENDING_GRACE_MAX_SEC. Without the tonic in the bass by then it ends where it
+ * would have. Music report (session 30, seed 1, 30 s): endings on the tonic 17 % → 76 % (baroque 25 → 92 %, romantic
+ * 11 → 64 %, vanguard 14 → 72 %), the first 30 s unchanged.
  */
 export function endingGraceSec(seconds: number): number {
-  return Math.min(8, Math.max(2, seconds / 4));
+  return Math.min(ENDING_GRACE_MAX_SEC, Math.max(ENDING_GRACE_MIN_SEC, seconds / 4));
 }
 
 /** The served key strength: NAMED_KEY_STRENGTH when the key is named, else DEFAULT_KEY_STRENGTH. */
