@@ -14,6 +14,7 @@ import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
 import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
+import { appendContinuationTrack, continuationOnPromptClock } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
 import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
@@ -188,8 +189,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       continuation,
       full,
       tokens,
-      continuationMidi: writeMidi(continuation),
-      fullMidi: writeMidi(full),
+      ...midiFiles(req, continuation, full),
     };
   });
   return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.name } : {}) };
@@ -276,6 +276,17 @@ function startAtZero(seq: NoteSequence): NoteSequence {
   const first = Math.min(...seq.notes.map((n) => n.startSec));
   if (!(first > 0)) return seq;
   return { ...seq, notes: seq.notes.map((n) => ({ ...n, startSec: n.startSec - first, endSec: n.endSec - first })) };
+}
+
+/**
+ * The two MIDI files of a candidate. After a prompt both are on the prompt file's own clock: the full one is the
+ * user's file as sent plus a track of the continuation, the continuation alone is at the tempo and meter where the
+ * prompt ended (src/music/midi-continuation.ts). An improvisation has no clock to keep: 120 bpm, one tick a millisecond.
+ */
+function midiFiles(req: ComposeRequest, continuation: NoteSequence, full: NoteSequence): { continuationMidi: Uint8Array; fullMidi: Uint8Array } {
+  if (!req.midi) return { continuationMidi: writeMidi(continuation), fullMidi: writeMidi(full) };
+  const opts = { trackName: `Maestro (${req.style})`, ...(req.midiLimits ? { limits: req.midiLimits } : {}) };
+  return { continuationMidi: continuationOnPromptClock(req.midi, continuation.notes, opts), fullMidi: appendContinuationTrack(req.midi, continuation.notes, opts) };
 }
 
 /** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { compose, UnknownStyleError } from '../src/compose.js';
 import { readMidi, MidiInputError } from '../src/music/midi.js';
 import { clearKey } from '../src/music/key.js';
+import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
@@ -31,6 +32,10 @@ describe('compose', () => {
       // The MIDI bytes are real MIDI and hold the same notes.
       expect(readMidi(c.fullMidi).notes.length).toBe(c.full.notes.length);
       expect(readMidi(c.continuationMidi).notes.length).toBe(c.continuation.notes.length);
+      // The full file is the prompt's file as sent, with the continuation as one more track (midi-continuation.ts).
+      const tracks = parseMidi(c.fullMidi).tracks;
+      expect(tracks).toHaveLength(parseMidi(example).tracks.length + 1);
+      expect(tracks[tracks.length - 1]![0]).toMatchObject({ type: 'trackName', text: 'Maestro (baroque)' });
     }
   });
 

@@ -411,6 +411,71 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
   };
 }
 
+/** A MIDI file opened for writing into it (src/music/midi-continuation.ts): its tracks and its exact clock. */
+export interface MidiFileClock {
+  /** The file as the parser reads it (foreign chunks and trailing junk dropped): header chunk, then track chunks. */
+  bytes: Uint8Array;
+  /** Where in `bytes` the track chunks start (the header chunk's length). */
+  tracksAt: number;
+  midi: MidiData;
+  /** Ticks per quarter note; undefined for SMPTE time division (fixed ticks per second). */
+  ppq: number | undefined;
+  /** Exact (unrounded) milliseconds at a tick, and its inverse (fractional ticks). */
+  msAtTick(tick: number): number;
+  tickAtMs(ms: number): number;
+  /** The tempo in effect at a tick, in microseconds per quarter (120 bpm before the first tempo event). */
+  microsecondsPerBeatAt(tick: number): number;
+}
+
+/** Opens a file readMidi accepts (same limits) for writing into it; throws MidiInputError as readMidi does. */
+export function openMidiFile(bytes: Uint8Array, opts: Partial<MidiLimits> = {}): MidiFileClock {
+  const limits: MidiLimits = { ...DEFAULT_MIDI_LIMITS, ...opts };
+  const checked = withoutForeignChunks(checkStructure(bytes, limits));
+  const midi = parse(checked);
+  const { ticksPerBeat, framesPerSecond, ticksPerFrame } = midi.header;
+  const fixedMsPerTick = ticksPerBeat === undefined && framesPerSecond && ticksPerFrame ? 1000 / (framesPerSecond * ticksPerFrame) : undefined;
+  const ppq = ticksPerBeat !== undefined && ticksPerBeat > 0 ? ticksPerBeat : undefined;
+  if (ppq === undefined && fixedMsPerTick === undefined) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
+  // Piecewise-linear segments of the clock, one per tempo (a single one for SMPTE timing).
+  const segments: { tick: number; ms: number; msPerTick: number; microsecondsPerBeat: number }[] = [
+    { tick: 0, ms: 0, msPerTick: fixedMsPerTick ?? DEFAULT_MICROSECONDS_PER_BEAT / (1000 * ppq!), microsecondsPerBeat: DEFAULT_MICROSECONDS_PER_BEAT },
+  ];
+  if (ppq !== undefined) {
+    for (const t of collectTempoMap(midi, limits)) {
+      const last = segments[segments.length - 1]!;
+      const segment = { tick: t.tick, ms: last.ms + (t.tick - last.tick) * last.msPerTick, msPerTick: t.microsecondsPerBeat / (1000 * ppq), microsecondsPerBeat: t.microsecondsPerBeat };
+      if (t.tick === last.tick) segments[segments.length - 1] = segment;
+      else segments.push(segment);
+    }
+  }
+  // The last segment starting at or before `at` (by tick or by ms: both increase together).
+  const segmentAt = (at: number, key: 'tick' | 'ms') => {
+    let lo = 0;
+    let hi = segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (segments[mid]![key] <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return segments[lo]!;
+  };
+  return {
+    bytes: checked,
+    tracksAt: 8 + readU32(checked, 4),
+    midi,
+    ppq,
+    msAtTick: (tick) => {
+      const s = segmentAt(tick, 'tick');
+      return s.ms + (tick - s.tick) * s.msPerTick;
+    },
+    tickAtMs: (ms) => {
+      const s = segmentAt(ms, 'ms');
+      return s.tick + (ms - s.ms) / s.msPerTick;
+    },
+    microsecondsPerBeatAt: (tick) => segmentAt(tick, 'tick').microsecondsPerBeat,
+  };
+}
+
 /**
  * NoteSequence → a Standard MIDI File: one piano track (program 0) at 120 bpm, velocities kept,
  * sustain pedal as CC64 when present. 500 ticks per quarter at 120 bpm makes a tick exactly one
@@ -419,36 +484,44 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
  */
 export function writeMidi(seq: NoteSequence): Uint8Array {
   const toTick = (sec: number) => Math.max(0, Math.round(sec * 1000));
-  // [tick, order, event]: at equal ticks, releases come before new presses so re-struck notes pair correctly.
-  const timed: [number, number, MidiEvent][] = [];
-  for (const n of seq.notes) {
-    const pitch = Math.min(127, Math.max(0, Math.round(n.pitch)));
-    const velocity = Math.min(127, Math.max(1, Math.round(n.velocity)));
-    const start = toTick(n.startSec);
-    const end = Math.max(start, toTick(n.endSec));
-    timed.push([start, 2, { deltaTime: 0, type: 'noteOn', channel: 0, noteNumber: pitch, velocity }]);
-    timed.push([end, 0, { deltaTime: 0, type: 'noteOff', channel: 0, noteNumber: pitch, velocity: 0 }]);
-  }
-  for (const p of mergeSpans(seq.pedals)) {
-    timed.push([toTick(p.startSec), 1, { deltaTime: 0, type: 'controller', channel: 0, controllerType: SUSTAIN_CC, value: 127 }]);
-    timed.push([toTick(p.endSec), 0, { deltaTime: 0, type: 'controller', channel: 0, controllerType: SUSTAIN_CC, value: 0 }]);
-  }
-  timed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-
   const tempoTrack: MidiEvent[] = [
     { deltaTime: 0, meta: true, type: 'setTempo', microsecondsPerBeat: DEFAULT_MICROSECONDS_PER_BEAT },
     { deltaTime: 0, meta: true, type: 'timeSignature', numerator: 4, denominator: 4, metronome: 24, thirtyseconds: 8 },
     { deltaTime: 0, meta: true, type: 'endOfTrack' },
   ];
-  const pianoTrack: MidiEvent[] = [
-    { deltaTime: 0, meta: true, type: 'trackName', text: 'Piano' },
-    { deltaTime: 0, type: 'programChange', channel: 0, programNumber: 0 },
+  const piano = pianoTrack(seq.notes, seq.pedals, toTick, { channel: 0, name: 'Piano' });
+  return encodeSmf(WRITE_PPQ, [tempoTrack, piano]);
+}
+
+/**
+ * One track of notes and sustain pedal on `channel`, as an acoustic grand (program 0), times in seconds through
+ * `toTick`. At equal ticks releases come first, then pedal presses, then new notes, so re-struck notes pair correctly.
+ */
+export function pianoTrack(notes: readonly Note[], pedals: readonly PedalSpan[], toTick: (sec: number) => number, opts: { channel: number; name: string }): MidiEvent[] {
+  const { channel } = opts;
+  const timed: [number, number, MidiEvent][] = [];
+  for (const n of notes) {
+    const pitch = Math.min(127, Math.max(0, Math.round(n.pitch)));
+    const velocity = Math.min(127, Math.max(1, Math.round(n.velocity)));
+    const start = toTick(n.startSec);
+    const end = Math.max(start, toTick(n.endSec));
+    timed.push([start, 2, { deltaTime: 0, type: 'noteOn', channel, noteNumber: pitch, velocity }]);
+    timed.push([end, 0, { deltaTime: 0, type: 'noteOff', channel, noteNumber: pitch, velocity: 0 }]);
+  }
+  for (const p of mergeSpans([...pedals])) {
+    timed.push([toTick(p.startSec), 1, { deltaTime: 0, type: 'controller', channel, controllerType: SUSTAIN_CC, value: 127 }]);
+    timed.push([toTick(p.endSec), 0, { deltaTime: 0, type: 'controller', channel, controllerType: SUSTAIN_CC, value: 0 }]);
+  }
+  timed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const track: MidiEvent[] = [
+    { deltaTime: 0, meta: true, type: 'trackName', text: opts.name },
+    { deltaTime: 0, type: 'programChange', channel, programNumber: 0 },
   ];
   let last = 0;
   for (const [tick, , e] of timed) {
-    pianoTrack.push({ ...e, deltaTime: tick - last });
+    track.push({ ...e, deltaTime: tick - last });
     last = tick;
   }
-  pianoTrack.push({ deltaTime: 0, meta: true, type: 'endOfTrack' });
-  return encodeSmf(WRITE_PPQ, [tempoTrack, pianoTrack]);
+  track.push({ deltaTime: 0, meta: true, type: 'endOfTrack' });
+  return track;
 }

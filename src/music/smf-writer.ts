@@ -86,13 +86,18 @@ export function encodeSmf(ticksPerBeat: number, tracks: readonly (readonly MidiE
   out.u16(tracks.length === 1 ? 0 : 1);
   out.u16(tracks.length);
   out.u16(ticksPerBeat & 0x7fff);
-  for (const track of tracks) {
-    const body = new ByteSink();
-    for (const e of track) writeEvent(body, e);
-    const bytes = body.result();
-    out.bytes([0x4d, 0x54, 0x72, 0x6b]); // MTrk
-    out.u32(bytes.length);
-    out.bytes(bytes);
-  }
+  for (const track of tracks) out.bytes(encodeTrack(track));
+  return out.result();
+}
+
+/** One track chunk (MTrk, length, events), to stand in a file or be appended to one. */
+export function encodeTrack(track: readonly MidiEvent[]): Uint8Array {
+  const body = new ByteSink();
+  for (const e of track) writeEvent(body, e);
+  const bytes = body.result();
+  const out = new ByteSink();
+  out.bytes([0x4d, 0x54, 0x72, 0x6b]); // MTrk
+  out.u32(bytes.length);
+  out.bytes(bytes);
   return out.result();
 }
