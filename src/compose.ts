@@ -14,6 +14,7 @@ import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
 import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
+import { atPromptDynamics } from './music/dynamics.js';
 import { appendContinuationTrack, continuationOnPromptClock } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
@@ -171,18 +172,21 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
   const endOn = settings.endOnTonic ? endingOf(guide) : undefined;
 
+  const shownTokens = promptTokens(tokenizer, shown);
+  // The prompt as decoding would voice it: how loud it was played against that sets the continuation's loudness.
+  const simulatedPrompt = shownTokens.length > 0 ? tokenizer.decode(shownTokens).notes : [];
   const sampled = sampleContinuation(model, tokenizer, {
     ...settings,
     ...(memory ? { memory } : {}),
     ...(guide ? { pitchBias: guide.bias } : {}),
     ...(endOn !== undefined ? { endOn, endingGraceSec: endingGraceSec(settings.seconds) } : {}),
-    prompt: promptTokens(tokenizer, shown.length > 0 ? shown : primer),
+    prompt: shown.length > 0 ? shownTokens : promptTokens(tokenizer, primer),
     onProgress: req.onProgress,
   });
 
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
-    const continuation = primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes;
+    const continuation = atPromptDynamics(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt);
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,

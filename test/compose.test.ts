@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, UnknownStyleError } from '../src/compose.js';
-import { readMidi, MidiInputError } from '../src/music/midi.js';
+import { readMidi, writeMidi, MidiInputError } from '../src/music/midi.js';
 import { clearKey } from '../src/music/key.js';
 import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
@@ -37,6 +37,20 @@ describe('compose', () => {
       expect(tracks).toHaveLength(parseMidi(example).tracks.length + 1);
       expect(tracks[tracks.length - 1]![0]).toMatchObject({ type: 'trackName', text: 'Maestro (baroque)' });
     }
+  });
+
+  it("continues at the prompt's loudness: the same notes, their velocities moved by how loud the prompt was played", async () => {
+    const prompt = readMidi(example);
+    const at = (velocity: number) => writeMidi({ ...prompt, notes: prompt.notes.map((n) => ({ ...n, velocity })) });
+    const soft = (await compose({ midi: at(25), style: 'baroque', seconds: 6, seed: 4, modelsDir })).candidates[0]!.continuation.notes;
+    const loud = (await compose({ midi: at(75), style: 'baroque', seconds: 6, seed: 4, modelsDir })).candidates[0]!.continuation.notes;
+    const strip = (notes: typeof soft) => notes.map(({ velocity: _, ...n }) => n);
+    expect(strip(soft)).toEqual(strip(loud)); // the model never sees velocity
+    soft.forEach((n, i) => {
+      if (loud[i]!.velocity < 127 && n.velocity > 1) expect(loud[i]!.velocity - n.velocity).toBe(50);
+    });
+    const median = (notes: typeof soft) => [...notes.map((n) => n.velocity)].sort((a, b) => a - b)[notes.length >> 1]!;
+    expect(median(soft)).toBeLessThan(50); // decoding alone voices this register at 70-100
   });
 
   it('is reproducible from the reported seed', async () => {
