@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runRender } from '../src/cli/render.js';
 import { writeMidi } from '../src/music/midi.js';
 import type { Note, NoteSequence } from '../src/music/note-sequence.js';
-import { closeRenderWorker, placeContinuation, renderOutputs, renderPianoRoll, renderToPcmOffThread } from '../src/render/index.js';
+import { closeRenderWorker, fromLeadIn, LEAD_IN_SEC, placeContinuation, renderOutputs, renderPianoRoll, renderToPcmOffThread } from '../src/render/index.js';
 
 function seq(notes: Note[], pedals: NoteSequence['pedals'] = []): NoteSequence {
   return { notes, pedals, tempos: [{ timeSec: 0, bpm: 120 }], source: { name: 'test' } };
@@ -72,6 +72,45 @@ describe('placeContinuation', () => {
 
   it('without a prompt the continuation is the whole piece', () => {
     expect(placeContinuation(null, continuation).full).toBe(continuation);
+  });
+});
+
+/** Seconds of audio in an Ogg Opus file: the last page's granule position (48 kHz samples), less the pre-skip. */
+function oggSeconds(ogg: Uint8Array): number {
+  const dv = new DataView(ogg.buffer, ogg.byteOffset, ogg.byteLength);
+  let last = -1;
+  for (let i = 0; i + 4 <= ogg.length; i++) if (ogg[i] === 0x4f && ogg[i + 1] === 0x67 && ogg[i + 2] === 0x67 && ogg[i + 3] === 0x53) last = i;
+  const preSkip = dv.getUint16(28 + 10, true); // OpusHead follows the first page's 28-byte header; pre-skip at offset 10
+  return (Number(dv.getBigInt64(last + 6, true)) - preSkip) / 48_000;
+}
+
+describe('fromLeadIn', () => {
+  // A 100-s prompt, one note a second, the pedal down over 60-80 s; the continuation on its own clock.
+  const long = seq(
+    Array.from({ length: 100 }, (_, i) => ({ pitch: 60 + (i % 12), velocity: 70, startSec: i, endSec: i + 0.9 })),
+    [{ startSec: 60, endSec: 80 }],
+  );
+  it('keeps the last LEAD_IN_SEC of a long prompt before the continuation, moved to start at 0', () => {
+    const placed = placeContinuation(long, continuation);
+    const r = fromLeadIn(long, placed.full, placed.added, LEAD_IN_SEC);
+    expect(r.fromSec).toBe(99 - LEAD_IN_SEC);
+    expect(r.prompt!.notes.map((n) => n.startSec)).toEqual(Array.from({ length: LEAD_IN_SEC + 1 }, (_, i) => i));
+    expect(r.prompt!.pedals).toEqual([{ startSec: 0, endSec: 80 - r.fromSec }]);
+    expect(r.added.notes.map((n) => n.startSec)).toEqual(placed.added.notes.map((n) => n.startSec - r.fromSec));
+    expect(r.full.notes).toHaveLength(LEAD_IN_SEC + 1 + continuation.notes.length);
+  });
+  it('leaves a prompt shorter than that whole, and an improvisation as it is', () => {
+    const placed = placeContinuation(prompt, continuation);
+    expect(fromLeadIn(prompt, placed.full, placed.added, LEAD_IN_SEC)).toEqual({ prompt, full: placed.full, added: placed.added, fromSec: 0 });
+    expect(fromLeadIn(null, continuation, continuation, LEAD_IN_SEC)).toEqual({ prompt: null, full: continuation, added: continuation, fromSec: 0 });
+  });
+  it("renderOutputs' audio is the lead-in and the continuation, not the whole upload", async () => {
+    const { ogg } = await renderOutputs(long, continuation, 'lead-in');
+    // From 69 s: 30 s of prompt up to its last onset, then the continuation (last note off 1.9 s later), then the release.
+    expect(oggSeconds(ogg)).toBeGreaterThan(LEAD_IN_SEC + 1.9);
+    expect(oggSeconds(ogg)).toBeLessThan(LEAD_IN_SEC + 1.9 + 3);
+    const whole = await renderOutputs(long, continuation, 'lead-in', { leadInSec: Infinity });
+    expect(oggSeconds(whole.ogg)).toBeGreaterThan(99 + 1.9);
   });
 });
 

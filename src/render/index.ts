@@ -23,6 +23,29 @@ export interface RenderOutputsOptions {
   maxBytes?: number;
   /** What the audio contains: the prompt followed by the continuation (default) or the continuation alone. */
   audio?: 'full' | 'continuation';
+  /** How much of the prompt leads into the continuation, in the audio and the picture (default LEAD_IN_SEC). */
+  leadInSec?: number;
+}
+
+/**
+ * The audio and the piano roll begin at most this long before the prompt's last note: someone who uploads a whole
+ * piece wants to hear where Maestro takes it, not the piece again first (the MIDI keeps all of it).
+ */
+export const LEAD_IN_SEC = 30;
+
+/**
+ * The placed prompt and continuation from `leadInSec` before the prompt's last onset on, moved to start at 0: prompt
+ * notes that start earlier are left out, pedal spans clipped. `fromSec` is where the excerpt starts on the prompt's
+ * timeline (0: the whole prompt).
+ */
+export function fromLeadIn(prompt: NoteSequence | null | undefined, full: NoteSequence, added: NoteSequence, leadInSec: number): { prompt: NoteSequence | null; full: NoteSequence; added: NoteSequence; fromSec: number } {
+  const cut = prompt && prompt.notes.length > 0 ? Math.max(...prompt.notes.map((n) => n.startSec)) - leadInSec : 0;
+  const firstOnset = prompt && prompt.notes.length > 0 ? Math.min(...prompt.notes.map((n) => n.startSec)) : 0;
+  if (!prompt || !(cut > firstOnset)) return { prompt: prompt && prompt.notes.length > 0 ? prompt : null, full, added, fromSec: 0 };
+  const moveNotes = (notes: readonly Note[]) => notes.filter((n) => n.startSec >= cut).map((n) => ({ ...n, startSec: n.startSec - cut, endSec: n.endSec - cut }));
+  const movePedals = (seq: NoteSequence) => seq.pedals.filter((p) => p.endSec > cut).map((p) => ({ startSec: Math.max(0, p.startSec - cut), endSec: p.endSec - cut }));
+  const move = (seq: NoteSequence): NoteSequence => ({ ...seq, notes: moveNotes(seq.notes), pedals: movePedals(seq) });
+  return { prompt: move(prompt), full: move(full), added: move(added), fromSec: cut };
 }
 
 const noteKey = (n: Note) => `${n.pitch}@${Math.round(n.startSec * 1000)}`;
@@ -63,12 +86,13 @@ export async function renderOutputs(
   caption: string,
   opts: RenderOutputsOptions = {},
 ): Promise<{ ogg: Uint8Array; png: Uint8Array }> {
-  const { full, added } = placeContinuation(prompt, continuation);
+  const placed = placeContinuation(prompt, continuation);
+  const { prompt: leadIn, full, added, fromSec } = fromLeadIn(prompt, placed.full, placed.added, opts.leadInSec ?? LEAD_IN_SEC);
   const audioSeq = opts.audio === 'continuation' ? added : full;
   const opus: OpusOptions = { ...(opts.maxBytes ? { maxBytes: opts.maxBytes } : {}), tags: { TITLE: caption, ENCODER: 'maestro' } };
   const [audio, png] = await Promise.all([
     renderOggOpusOffThread(audioSeq, opts.soundFont ? { soundFont: opts.soundFont } : {}, opus),
-    renderPianoRoll({ prompt: prompt && prompt.notes.length > 0 ? prompt : null, continuation: added, caption }),
+    renderPianoRoll({ prompt: leadIn, continuation: added, caption, ...(fromSec > 0 ? { promptFromSec: fromSec } : {}) }),
   ]);
   return { ogg: audio.bytes, png };
 }

@@ -15,6 +15,8 @@ export interface PianoRollInput {
   prompt?: NoteSequence | null;
   /** Maestro's notes (absolute times: they start after the prompt). */
   continuation: NoteSequence;
+  /** Where on the prompt's own timeline the picture starts, when it shows only the prompt's end (see fromLeadIn). */
+  promptFromSec?: number;
   /** Title line, e.g. "Maestro · romantic · seed 7 · temperature 1 · top-p 0.96". */
   caption: string;
   width?: number;
@@ -224,7 +226,7 @@ export async function renderPianoRoll(input: PianoRollInput): Promise<Uint8Array
   ctx.fillStyle = COLORS.subtitle;
   ctx.font = `14px "${FONT}"`;
   const summary = [
-    promptNotes.length > 0 ? `${promptNotes.length} prompt notes` : undefined,
+    promptNotes.length > 0 ? `${promptNotes.length} prompt notes${input.promptFromSec ? ` (from ${input.promptFromSec.toFixed(1)} s on)` : ''}` : undefined,
     contNotes.length > 0 ? `${contNotes.length} notes by Maestro` : undefined,
     `${end.toFixed(1)} s`,
   ].filter(Boolean);
