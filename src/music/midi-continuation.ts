@@ -4,15 +4,13 @@
  * Musicians take the result into a DAW or a score editor. A fresh file at 120 bpm (writeMidi) sounds the same but
  * moves every note off the user's grid: a melody written at 90 bpm in 3/4 comes back as 4/4 at 120 with its beats at
  * odd fractions, and a DAW that reads a clip in beats plays it at the wrong speed. So the prompt + continuation file
- * is the user's file byte for byte — its tracks, tempo map, meter and resolution — with the continuation appended as
- * a track of its own, and the continuation alone is written at the tempo and meter in force where the prompt ended.
+ * is the user's file — its track chunks byte for byte, with their tempo map, meter and resolution — with the
+ * continuation appended as a track of its own, and the continuation alone is written at the tempo and meter in force where the prompt ended.
  */
 import type { MidiEvent } from 'midi-file';
-import { openMidiFile, pianoTrack, type MidiFileClock, type MidiLimits } from './midi.js';
+import { DRUM_CHANNEL, openMidiFile, pianoTrack, type MidiFileClock, type MidiLimits } from './midi.js';
 import type { Note } from './note-sequence.js';
 import { encodeSmf, encodeTrack } from './smf-writer.js';
-
-const DRUM_CHANNEL = 9;
 
 export interface ContinuationTrackOptions {
   /** Name of the appended track, e.g. "Maestro (baroque)". */

@@ -73,7 +73,7 @@ export class MidiInputError extends Error {
   }
 }
 
-const DRUM_CHANNEL = 9; // "channel 10" in musicians' numbering
+export const DRUM_CHANNEL = 9; // "channel 10" in musicians' numbering
 const SUSTAIN_CC = 64;
 const DEFAULT_MICROSECONDS_PER_BEAT = 500_000; // 120 bpm, the MIDI default
 /** Ticks per quarter note of the files we write: 500 ticks at 120 bpm make one tick one millisecond. */
