@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { compose, UnknownStyleError } from '../src/compose.js';
 import { readMidi, writeMidi, MidiInputError } from '../src/music/midi.js';
 import { clearKey } from '../src/music/key.js';
+import { lastChordBass } from '../src/eval/runner.js'; // the lowest note sounding at the last onset, held ones included
 import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
@@ -74,11 +75,6 @@ describe('compose', () => {
   });
 
   it("ends a continuation kept to a key on the key's tonic, going on up to a quarter longer; or stops at the length asked", async () => {
-    // The lowest note sounding at the last onset (the last chord's, or one held into it).
-    const lastBass = (notes: { pitch: number; startSec: number; endSec: number }[]) => {
-      const last = Math.max(...notes.map((n) => n.startSec));
-      return Math.min(...notes.filter((n) => n.startSec >= last - 0.016 || n.endSec > last).map((n) => n.pitch));
-    };
     const seconds = 16;
     const request = { midi: example, style: 'baroque', seconds, seed: 5, candidates: 4, keyStrength: 4, modelsDir };
     const ending = await compose(request);
@@ -91,17 +87,13 @@ describe('compose', () => {
       expect(c.continuation.notes.slice(0, plain.length)).toEqual(plain);
       const last = Math.max(...c.continuation.notes.map((n) => n.startSec));
       expect(last).toBeLessThan(seconds + endingGraceSec(seconds));
-      if (c.continuation.notes.length > plain.length) expect(lastBass(c.continuation.notes) % 12).toBe(0);
+      if (c.continuation.notes.length > plain.length) expect(lastChordBass(c.continuation.notes) % 12).toBe(0);
     });
     expect(ending.candidates.some((c, i) => c.continuation.notes.length > cut.candidates[i].continuation.notes.length)).toBe(true);
     for (const c of cut.candidates) expect(Math.max(...c.continuation.notes.map((n) => n.startSec))).toBeLessThan(seconds);
   });
 
   it('ends a continuation kept to no key (key strength 0) on the tonic of the key it has settled in, where that is clear', async () => {
-    const lastBass = (notes: { pitch: number; startSec: number; endSec: number }[]) => {
-      const last = Math.max(...notes.map((n) => n.startSec));
-      return Math.min(...notes.filter((n) => n.startSec >= last - 0.016 || n.endSec > last).map((n) => n.pitch));
-    };
     const seconds = 16;
     const request = { midi: example, style: 'baroque', seconds, seed: 5, candidates: 4, keyStrength: 0, modelsDir };
     const ending = await compose(request);
@@ -116,7 +108,7 @@ describe('compose', () => {
       wentOn++;
       const own = clearKey(plain);
       expect(own).toBeDefined();
-      expect(lastBass(c.continuation.notes) % 12).toBe(own!.tonic);
+      expect(lastChordBass(c.continuation.notes) % 12).toBe(own!.tonic);
       expect(Math.max(...c.continuation.notes.map((n) => n.startSec))).toBeLessThan(seconds + endingGraceSec(seconds));
     });
     expect(wentOn).toBeGreaterThan(0); // the untrained model settles in D-flat major once here
