@@ -163,7 +163,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     ...(requestedKey ? { key: requestedKey.name } : {}),
     endOnTonic: req.endOnTonic ?? true,
   };
-  const prompt = req.midi ? readMidi(req.midi, req.midiLimits) : null;
+  const prompt = req.midi ? readMidi(req.midi, { ...req.midiLimits, timing: 'exact' }) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
   const shown = promptNotes(prompt, req.promptNotes);
@@ -227,7 +227,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const { model, memory: styleMemory } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
   const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
-  const prompts = req.items.map((it) => readMidi(it.midi).notes);
+  const prompts = req.items.map((it) => readMidi(it.midi, { timing: 'exact' }).notes);
   const rows = req.items.flatMap((it, i) => {
     const prompt = promptTokens(tokenizer, prompts[i]);
     const guide = keyGuide(prompts[i], strength);

@@ -64,6 +64,18 @@ function codeOf(f: () => unknown): MidiInputErrorCode | 'no-error' | 'other-erro
 const simple = () => buildMidi({ tempos: [[0, 500_000]], tracks: [[[0, 480, 60, 80], [480, 480, 64, 90]]] });
 
 describe('readMidi timing', () => {
+  it("reads a chord struck in two tracks together with timing 'exact', where the reference's per-track rounding drifts", () => {
+    // 90 bpm at 480 ppq: a tick is 1.389 ms. 200 pedal events a tick apart in the first track round to 1 ms each in
+    // the reference reader, so that track's clock falls 78 ms behind; the second track has none.
+    const pedals: [number, number][] = Array.from({ length: 200 }, (_, i) => [i + 1, i % 2 === 0 ? 127 : 0]);
+    const bytes = buildMidi({ tempos: [[0, 666_667]], tracks: [[[960, 480, 60, 80]], [[960, 480, 48, 80]]], pedals });
+    const startOf = (timing: 'reference' | 'exact', pitch: number) => readMidi(bytes, { timing }).notes.find((n) => n.pitch === pitch)!.startSec;
+    expect(startOf('reference', 48) - startOf('reference', 60)).toBeGreaterThan(0.07);
+    expect(startOf('exact', 60)).toBe(startOf('exact', 48));
+    expect(startOf('exact', 60)).toBe(1.333); // 960 ticks at 666,667 µs per 480
+    expect(startOf('reference', 48)).toBe(1.333);
+  });
+
   it('converts ticks with the tempo map, 120 bpm by default', () => {
     const seq = readMidi(buildMidi({ tracks: [[[0, 480, 60, 80], [960, 240, 62, 70]]] }));
     expect(seq.notes.map((n) => [n.pitch, n.velocity, n.startSec, n.endSec])).toEqual([

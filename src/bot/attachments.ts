@@ -82,7 +82,7 @@ export async function downloadAttachment(att: AttachmentRef, policy: DownloadPol
 /** Validates the bytes as MIDI, turning the parser's typed error into a message for the user. */
 export function parsePromptMidi(bytes: Uint8Array, name: string, maxBytes: number): NoteSequence {
   try {
-    return readMidi(bytes, { maxBytes, name });
+    return readMidi(bytes, { maxBytes, name, timing: 'exact' });
   } catch (err) {
     if (err instanceof MidiInputError) throw new UserFacingError(`I can't use "${name}": ${err.message}`);
     throw new UserFacingError(`I can't use "${name}": it could not be read as a MIDI file.`);

@@ -166,7 +166,7 @@ function readPrompts(shared: string, only?: string[]): { prompts: Prompt[]; skip
     if (only && !only.includes(file.replace(/\.mid$/, ''))) continue;
     const midi = new Uint8Array(fs.readFileSync(path.join(dir, file)));
     try {
-      prompts.push({ name: file, midi, seq: readMidi(midi, { name: file }) });
+      prompts.push({ name: file, midi, seq: readMidi(midi, { name: file, timing: 'exact' }) });
     } catch (err) {
       skipped.push(`${file}: ${(err as Error).message}`);
     }

@@ -41,7 +41,7 @@ export async function runRender(argv: string[]): Promise<number> {
     prepareOutFile(values.out); // before rendering: the work must not be lost to an unwritable path
     if (values.png) prepareOutFile(values.png, 'png');
 
-    const seq = readMidi(midi, { name: basename(input) });
+    const seq = readMidi(midi, { name: basename(input), timing: 'exact' });
     const started = Date.now();
     const [audio, png] = await Promise.all([
       renderOggOpusOffThread(seq, values.soundfont ? { soundFont: values.soundfont } : {}, {

@@ -128,7 +128,7 @@ export function normalizePeak(channels: Float32Array[], peakDbfs = -1): number {
 
 /** Renders on the calling thread. CPU-bound (~1–3 s per minute of music): prefer `renderToPcmOffThread`. */
 export async function renderToPcm(input: NoteSequence | Uint8Array, opts: RenderOptions = {}): Promise<Pcm> {
-  const seq = input instanceof Uint8Array ? readMidi(input) : input;
+  const seq = input instanceof Uint8Array ? readMidi(input, { timing: 'exact' }) : input;
   const maxSeconds = opts.maxSeconds ?? 12 * 60;
   if (seq.notes.length === 0) throw new RenderError('empty', 'There is nothing to play: the piece has no notes.');
   const length = durationSec(seq);
