@@ -228,8 +228,9 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   const memory = servedMemory(req.memory, styleMemory);
   const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
   const prompts = req.items.map((it) => readMidi(it.midi, { timing: 'exact' }).notes);
+  const promptToks = prompts.map((notes) => promptTokens(tokenizer, notes));
   const rows = req.items.flatMap((it, i) => {
-    const prompt = promptTokens(tokenizer, prompts[i]);
+    const prompt = promptToks[i];
     const guide = keyGuide(prompts[i], strength);
     const endOn = req.endOnTonic !== false ? endingOf(guide) : undefined;
     return Array.from({ length: req.candidates }, (_, k) => ({ prompt, seed: mixSeed(it.seed, k), ...(guide ? { pitchBias: guide.bias } : {}), ...(endOn !== undefined ? { endOn } : {}) }));
@@ -243,7 +244,10 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
     rows,
     ...(memory ? { memory } : {}),
   });
-  return req.items.map((_, i) => sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => continuationSequence(tokenizer, t)));
+  return req.items.map((_, i) => {
+    const simulated = tokenizer.decode(promptToks[i]).notes;
+    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => atPromptDynamics(continuationSequence(tokenizer, t), prompts[i], simulated));
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compose, UnknownStyleError } from '../src/compose.js';
+import { compose, continueMany, UnknownStyleError } from '../src/compose.js';
 import { readMidi, writeMidi, MidiInputError } from '../src/music/midi.js';
 import { clearKey } from '../src/music/key.js';
 import { lastChordBass } from '../src/eval/runner.js'; // the lowest note sounding at the last onset, held ones included
@@ -52,6 +52,19 @@ describe('compose', () => {
     });
     const median = (notes: typeof soft) => [...notes.map((n) => n.velocity)].sort((a, b) => a - b)[notes.length >> 1]!;
     expect(median(soft)).toBeLessThan(50); // decoding alone voices this register at 70-100
+  });
+
+  it("continueMany gives each prompt exactly compose()'s candidates, velocities included", async () => {
+    const soft = (() => {
+      const p = readMidi(example);
+      return writeMidi({ ...p, notes: p.notes.map((n) => ({ ...n, velocity: 30 })) });
+    })();
+    const many = await continueMany({ style: 'baroque', items: [{ midi: example, seed: 7 }, { midi: soft, seed: 8 }], seconds: 4, candidates: 2, modelsDir });
+    for (const [i, [midi, seed]] of ([[example, 7], [soft, 8]] as const).entries()) {
+      const one = await compose({ midi, style: 'baroque', seconds: 4, seed, candidates: 2, modelsDir });
+      expect(many[i]).toHaveLength(2);
+      many[i]!.forEach((c, k) => expect(c.notes).toEqual(one.candidates[k]!.continuation.notes));
+    }
   });
 
   it('is reproducible from the reported seed', async () => {
