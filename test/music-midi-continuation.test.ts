@@ -102,6 +102,21 @@ describe('the continuation on the clock of the user\'s file', () => {
     expect(again.tracks[2]!.find((e) => e.type === 'programChange')).toMatchObject({ channel: 1 });
   });
 
+  it('places the continuation on an SMPTE-timed file\'s clock too (25 frames of 40 ticks: a tick a millisecond)', () => {
+    const melody: [number, MidiEvent][] = [60, 62, 64].flatMap((pitch, i) => [
+      [i * 400, { deltaTime: 0, type: 'noteOn', channel: 0, noteNumber: pitch, velocity: 70 }],
+      [i * 400 + 350, { deltaTime: 0, type: 'noteOff', channel: 0, noteNumber: pitch, velocity: 0 }],
+    ] as [number, MidiEvent][]);
+    const smpte = new Uint8Array(writeSmf({ header: { format: 0, numTracks: 1, framesPerSecond: 25, ticksPerFrame: 40 }, tracks: [track(melody)] }));
+    const full = parseMidi(appendContinuationTrack(smpte, continuation, { trackName: 'M' }));
+    expect(full.header).toMatchObject({ format: 1, framesPerSecond: 25, ticksPerFrame: 40 });
+    expect(onsets(full.tracks[1]!)).toEqual(continuation.map((n) => 800 + Math.round(n.startSec * 1000)));
+    // Alone, with no beats to keep: 120 bpm at 500 ticks a quarter, a tick a millisecond.
+    const alone = parseMidi(continuationOnPromptClock(smpte, continuation, { trackName: 'M' }));
+    expect(alone.header.ticksPerBeat).toBe(500);
+    expect(onsets(alone.tracks[1]!)).toEqual(continuation.map((n) => Math.round(n.startSec * 1000)));
+  });
+
   it('writes the continuation alone at the resolution, tempo and meter in force where the prompt ended', () => {
     const alone = parseMidi(continuationOnPromptClock(userFile(1), continuation, { trackName: 'Maestro (vanguard)' }));
     expect(alone.header.ticksPerBeat).toBe(PPQ);
