@@ -128,13 +128,19 @@ describe('renderPianoRoll', () => {
 
 describe('off-thread rendering', () => {
   it('renders on the worker without blocking the main thread, and revives typed errors', async () => {
+    // 20 s of music, so that the render takes a while even on a worker another test has already warmed up.
+    const piece = seq(Array.from({ length: 80 }, (_, i) => ({ pitch: 48 + (i % 24), velocity: 80, startSec: i * 0.25, endSec: i * 0.25 + 0.5 })));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const pcm = await renderToPcmOffThread(prompt);
+    const started = performance.now();
+    const pcm = await renderToPcmOffThread(piece);
+    const elapsed = performance.now() - started;
     clearInterval(timer);
     expect(pcm.sampleRate).toBe(48_000);
-    expect(pcm.channels[0].length).toBeGreaterThan(2.4 * 48_000);
-    expect(ticks).toBeGreaterThan(5); // the event loop kept running while the worker rendered
+    expect(pcm.channels[0].length).toBeGreaterThan(20 * 48_000);
+    // The event loop kept running while the worker rendered: a timer every 5 ms fired through most of it.
+    expect(elapsed).toBeGreaterThan(50);
+    expect(ticks).toBeGreaterThan(elapsed / 5 / 3);
     await expect(renderToPcmOffThread(seq([]))).rejects.toMatchObject({ name: 'RenderError', code: 'empty' });
     await expect(renderToPcmOffThread(new Uint8Array([0, 1, 2]))).rejects.toMatchObject({ name: 'MidiInputError' });
   });
