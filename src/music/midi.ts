@@ -223,34 +223,70 @@ function collectTempoMap(midi: MidiData, limits: MidiLimits): TempoPoint[] {
   return [...byTick.entries()].sort((a, b) => a[0] - b[0]).map(([tick, microsecondsPerBeat]) => ({ tick, microsecondsPerBeat }));
 }
 
-/**
- * Exact (unrounded) milliseconds at successive absolute ticks. Calls must come with
- * non-decreasing ticks; each call costs O(1) amortised.
- */
-class TickClock {
-  private index = 0;
-  private msAtSegmentStart = 0;
-  private segmentStartTick = 0;
-  private msPerTick: number;
-  constructor(
-    private readonly tempos: readonly TempoPoint[],
-    private readonly ppq: number,
-    fixedMsPerTick?: number,
-  ) {
-    this.msPerTick = fixedMsPerTick ?? DEFAULT_MICROSECONDS_PER_BEAT / (1000 * ppq);
-    if (fixedMsPerTick !== undefined) this.index = tempos.length; // SMPTE timing ignores tempo events
+/** A file's exact (unrounded) clock: ticks ↔ milliseconds, piecewise linear through its tempo map. */
+interface FileClock {
+  /** Tempo events by tick (validated; SMPTE timing ignores them). */
+  tempoMap: TempoPoint[];
+  /** SMPTE time division: ticks are fixed fractions of a second. */
+  smpte: boolean;
+  msAtTick(tick: number): number;
+  /** The inverse of msAtTick (fractional ticks). */
+  tickAtMs(ms: number): number;
+  /** The tempo in effect at a tick, in microseconds per quarter (120 bpm before the first tempo event). */
+  microsecondsPerBeatAt(tick: number): number;
+}
+
+/** The clock of a parsed file; throws MidiInputError for a damaged time division or an impossible tempo. */
+function fileClock(midi: MidiData, limits: MidiLimits): FileClock {
+  const { ticksPerBeat, framesPerSecond, ticksPerFrame } = midi.header;
+  let ppq: number | undefined;
+  let msPerTick: number;
+  if (ticksPerBeat !== undefined) {
+    if (!(ticksPerBeat > 0)) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
+    ppq = ticksPerBeat;
+    msPerTick = DEFAULT_MICROSECONDS_PER_BEAT / (1000 * ppq);
+  } else {
+    if (!(framesPerSecond && ticksPerFrame)) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
+    msPerTick = 1000 / (framesPerSecond * ticksPerFrame);
   }
-  msAt(tick: number): number {
-    // A tempo change at exactly this tick only affects later ticks.
-    while (this.index < this.tempos.length && this.tempos[this.index]!.tick < tick) {
-      const t = this.tempos[this.index]!;
-      this.msAtSegmentStart += (t.tick - this.segmentStartTick) * this.msPerTick;
-      this.segmentStartTick = t.tick;
-      this.msPerTick = t.microsecondsPerBeat / (1000 * this.ppq);
-      this.index += 1;
+  const tempoMap = collectTempoMap(midi, limits);
+  // One segment per tempo (a single one for SMPTE timing). A tempo change at a tick only affects later ticks; the
+  // clock is continuous, so the tick itself reads the same on either side.
+  const segments: { tick: number; ms: number; msPerTick: number; microsecondsPerBeat: number }[] = [
+    { tick: 0, ms: 0, msPerTick, microsecondsPerBeat: DEFAULT_MICROSECONDS_PER_BEAT },
+  ];
+  if (ppq !== undefined) {
+    for (const t of tempoMap) {
+      const last = segments[segments.length - 1]!;
+      const segment = { tick: t.tick, ms: last.ms + (t.tick - last.tick) * last.msPerTick, msPerTick: t.microsecondsPerBeat / (1000 * ppq), microsecondsPerBeat: t.microsecondsPerBeat };
+      if (t.tick === last.tick) segments[segments.length - 1] = segment;
+      else segments.push(segment);
     }
-    return this.msAtSegmentStart + (tick - this.segmentStartTick) * this.msPerTick;
   }
+  // The last segment starting at or before `at` (by tick or by ms: both increase together).
+  const segmentAt = (at: number, key: 'tick' | 'ms') => {
+    let lo = 0;
+    let hi = segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (segments[mid]![key] <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return segments[lo]!;
+  };
+  return {
+    tempoMap,
+    smpte: ppq === undefined,
+    msAtTick: (tick) => {
+      const seg = segmentAt(tick, 'tick');
+      return seg.ms + (tick - seg.tick) * seg.msPerTick;
+    },
+    tickAtMs: (ms) => {
+      const seg = segmentAt(ms, 'ms');
+      return seg.tick + (ms - seg.ms) / seg.msPerTick;
+    },
+    microsecondsPerBeatAt: (tick) => segmentAt(tick, 'tick').microsecondsPerBeat,
+  };
 }
 
 interface TrackResult {
@@ -272,7 +308,7 @@ function truncatedError(): MidiInputError {
  * One track → notes in integer milliseconds (as TMIDIX: note-ons paired first-in-first-out per
  * channel and pitch; a note never released ends at the end of its track).
  */
-function readTrack(track: MidiEvent[], clock: TickClock, limits: MidiLimits, noteBudget: { left: number }, timing: MidiTiming): TrackResult {
+function readTrack(track: MidiEvent[], clock: FileClock, limits: MidiLimits, noteBudget: { left: number }, timing: MidiTiming): TrackResult {
   const notes: Note[] = [];
   const pedals: PedalSpan[] = [];
   const open = new Map<number, { startMs: number; velocity: number }[]>();
@@ -289,7 +325,7 @@ function readTrack(track: MidiEvent[], clock: TickClock, limits: MidiLimits, not
   for (const e of track) {
     if (!(Number.isInteger(e.deltaTime) && e.deltaTime >= 0)) throw truncatedError();
     tick += e.deltaTime;
-    exactMs = clock.msAt(tick);
+    exactMs = clock.msAtTick(tick);
     // Tempo events are not "real" events for TMIDIX: they do not close a rounding step.
     if (e.type === 'setTempo') continue;
     if (timing === 'exact') ms = roundHalfEven(exactMs);
@@ -374,26 +410,14 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
     );
   }
 
-  const { ticksPerBeat, framesPerSecond, ticksPerFrame } = midi.header;
-  let ppq: number;
-  let fixedMsPerTick: number | undefined;
-  if (ticksPerBeat !== undefined) {
-    if (!(ticksPerBeat > 0)) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
-    ppq = ticksPerBeat;
-  } else {
-    // SMPTE time division: ticks are fixed fractions of a second, tempo events do not apply.
-    if (!(framesPerSecond && ticksPerFrame)) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
-    ppq = ticksPerFrame;
-    fixedMsPerTick = 1000 / (framesPerSecond * ticksPerFrame);
-  }
-  const tempoMap = collectTempoMap(midi, limits);
+  const clock = fileClock(midi, limits);
 
   const notes: Note[] = [];
   const pedals: PedalSpan[] = [];
   let drumNotes = 0;
   const noteBudget = { left: limits.maxNotes };
   for (const track of midi.tracks) {
-    const r = readTrack(track, new TickClock(tempoMap, ppq, fixedMsPerTick), limits, noteBudget, opts.timing ?? 'reference');
+    const r = readTrack(track, clock, limits, noteBudget, opts.timing ?? 'reference');
     notes.push(...r.notes);
     pedals.push(...r.pedals);
     drumNotes += r.drumNotes;
@@ -409,10 +433,9 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
     }
   }
 
-  const clock = new TickClock(tempoMap, ppq, fixedMsPerTick);
   const tempos: TempoChange[] =
-    fixedMsPerTick === undefined && tempoMap.length > 0
-      ? tempoMap.map((t) => ({ timeSec: Math.round(clock.msAt(t.tick) * 1000) / 1e6, bpm: 60_000_000 / t.microsecondsPerBeat }))
+    !clock.smpte && clock.tempoMap.length > 0
+      ? clock.tempoMap.map((t) => ({ timeSec: Math.round(clock.msAtTick(t.tick) * 1000) / 1e6, bpm: 60_000_000 / t.microsecondsPerBeat }))
       : [{ timeSec: 0, bpm: 120 }];
   if (tempos[0]!.timeSec > 0) tempos.unshift({ timeSec: 0, bpm: 120 });
 
@@ -420,12 +443,12 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
     notes,
     pedals: mergeSpans(pedals),
     tempos,
-    source: { ...(opts.name !== undefined ? { name: opts.name } : {}), ppq },
+    source: { ...(opts.name !== undefined ? { name: opts.name } : {}), ppq: midi.header.ticksPerBeat ?? midi.header.ticksPerFrame },
   };
 }
 
 /** A MIDI file opened for writing into it (src/music/midi-continuation.ts): its tracks and its exact clock. */
-export interface MidiFileClock {
+export interface MidiFileClock extends Omit<FileClock, 'tempoMap' | 'smpte'> {
   /** The file as the parser reads it (foreign chunks and trailing junk dropped): header chunk, then track chunks. */
   bytes: Uint8Array;
   /** Where in `bytes` the track chunks start (the header chunk's length). */
@@ -433,11 +456,6 @@ export interface MidiFileClock {
   midi: MidiData;
   /** Ticks per quarter note; undefined for SMPTE time division (fixed ticks per second). */
   ppq: number | undefined;
-  /** Exact (unrounded) milliseconds at a tick, and its inverse (fractional ticks). */
-  msAtTick(tick: number): number;
-  tickAtMs(ms: number): number;
-  /** The tempo in effect at a tick, in microseconds per quarter (120 bpm before the first tempo event). */
-  microsecondsPerBeatAt(tick: number): number;
 }
 
 /** Opens a file readMidi accepts (same limits) for writing into it; throws MidiInputError as readMidi does. */
@@ -445,48 +463,8 @@ export function openMidiFile(bytes: Uint8Array, opts: Partial<MidiLimits> = {}):
   const limits: MidiLimits = { ...DEFAULT_MIDI_LIMITS, ...opts };
   const checked = withoutForeignChunks(checkStructure(bytes, limits));
   const midi = parse(checked);
-  const { ticksPerBeat, framesPerSecond, ticksPerFrame } = midi.header;
-  const fixedMsPerTick = ticksPerBeat === undefined && framesPerSecond && ticksPerFrame ? 1000 / (framesPerSecond * ticksPerFrame) : undefined;
-  const ppq = ticksPerBeat !== undefined && ticksPerBeat > 0 ? ticksPerBeat : undefined;
-  if (ppq === undefined && fixedMsPerTick === undefined) throw new MidiInputError('corrupt', 'That MIDI file is damaged and cannot be read.');
-  // Piecewise-linear segments of the clock, one per tempo (a single one for SMPTE timing).
-  const segments: { tick: number; ms: number; msPerTick: number; microsecondsPerBeat: number }[] = [
-    { tick: 0, ms: 0, msPerTick: fixedMsPerTick ?? DEFAULT_MICROSECONDS_PER_BEAT / (1000 * ppq!), microsecondsPerBeat: DEFAULT_MICROSECONDS_PER_BEAT },
-  ];
-  if (ppq !== undefined) {
-    for (const t of collectTempoMap(midi, limits)) {
-      const last = segments[segments.length - 1]!;
-      const segment = { tick: t.tick, ms: last.ms + (t.tick - last.tick) * last.msPerTick, msPerTick: t.microsecondsPerBeat / (1000 * ppq), microsecondsPerBeat: t.microsecondsPerBeat };
-      if (t.tick === last.tick) segments[segments.length - 1] = segment;
-      else segments.push(segment);
-    }
-  }
-  // The last segment starting at or before `at` (by tick or by ms: both increase together).
-  const segmentAt = (at: number, key: 'tick' | 'ms') => {
-    let lo = 0;
-    let hi = segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (segments[mid]![key] <= at) lo = mid;
-      else hi = mid - 1;
-    }
-    return segments[lo]!;
-  };
-  return {
-    bytes: checked,
-    tracksAt: 8 + readU32(checked, 4),
-    midi,
-    ppq,
-    msAtTick: (tick) => {
-      const s = segmentAt(tick, 'tick');
-      return s.ms + (tick - s.tick) * s.msPerTick;
-    },
-    tickAtMs: (ms) => {
-      const s = segmentAt(ms, 'ms');
-      return s.tick + (ms - s.ms) / s.msPerTick;
-    },
-    microsecondsPerBeatAt: (tick) => segmentAt(tick, 'tick').microsecondsPerBeat,
-  };
+  const { msAtTick, tickAtMs, microsecondsPerBeatAt } = fileClock(midi, limits);
+  return { bytes: checked, tracksAt: 8 + readU32(checked, 4), midi, ppq: midi.header.ticksPerBeat, msAtTick, tickAtMs, microsecondsPerBeatAt };
 }
 
 /**
