@@ -15,7 +15,7 @@ import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSetting
 import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
 import { atPromptDynamics } from './music/dynamics.js';
-import { appendContinuationTrack, continuationOnPromptClock } from './music/midi-continuation.js';
+import { openPromptFile, type PromptMidiFile } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
 import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
@@ -184,6 +184,8 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     onProgress: req.onProgress,
   });
 
+  // Opened once: every candidate is written into the same file.
+  const promptFile = req.midi ? openPromptFile(req.midi, req.midiLimits) : null;
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
     const continuation = atPromptDynamics(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt);
@@ -193,7 +195,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       continuation,
       full,
       tokens,
-      ...midiFiles(req, continuation, full),
+      ...midiFiles(promptFile, req.style, continuation, full),
     };
   });
   return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.name } : {}) };
@@ -291,10 +293,10 @@ function startAtZero(seq: NoteSequence): NoteSequence {
  * user's file as sent plus a track of the continuation, the continuation alone is at the tempo and meter where the
  * prompt ended (src/music/midi-continuation.ts). An improvisation has no clock to keep: 120 bpm, one tick a millisecond.
  */
-function midiFiles(req: ComposeRequest, continuation: NoteSequence, full: NoteSequence): { continuationMidi: Uint8Array; fullMidi: Uint8Array } {
-  if (!req.midi) return { continuationMidi: writeMidi(continuation), fullMidi: writeMidi(full) };
-  const opts = { trackName: `Maestro (${req.style})`, ...(req.midiLimits ? { limits: req.midiLimits } : {}) };
-  return { continuationMidi: continuationOnPromptClock(req.midi, continuation.notes, opts), fullMidi: appendContinuationTrack(req.midi, continuation.notes, opts) };
+function midiFiles(promptFile: PromptMidiFile | null, style: string, continuation: NoteSequence, full: NoteSequence): { continuationMidi: Uint8Array; fullMidi: Uint8Array } {
+  if (!promptFile) return { continuationMidi: writeMidi(continuation), fullMidi: writeMidi(full) };
+  const trackName = `Maestro (${style})`;
+  return { continuationMidi: promptFile.continuationAlone(continuation.notes, trackName), fullMidi: promptFile.withContinuation(continuation.notes, trackName) };
 }
 
 /** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */

@@ -12,58 +12,57 @@ import { DRUM_CHANNEL, openMidiFile, pianoTrack, type MidiFileClock, type MidiLi
 import type { Note } from './note-sequence.js';
 import { encodeSmf, encodeTrack } from './smf-writer.js';
 
-export interface ContinuationTrackOptions {
-  /** Name of the appended track, e.g. "Maestro (baroque)". */
-  trackName: string;
-  /** The limits the prompt was read with (the file is re-opened under the same ones). */
-  limits?: Partial<MidiLimits>;
+/** The user's file, opened once for all the candidates of a request (parsing it is the costly part). */
+export interface PromptMidiFile {
+  /**
+   * The user's file with the continuation appended as one more track, named `trackName`. `continuation` is timed
+   * from the prompt's last onset (the continuation's 0, as compose() returns it); its notes go on the file's own clock
+   * from that onset. The original track chunks are copied unchanged; a format-0 file becomes format 1, the only change
+   * to its header.
+   */
+  withContinuation(continuation: readonly Note[], trackName: string): Uint8Array;
+  /**
+   * The continuation alone, at the user's resolution, tempo and meter where the prompt ended: dropped in a DAW at the
+   * beat of the prompt's last note, it lines up with it. SMPTE-timed prompts (no beats) get writeMidi's 120-bpm clock.
+   */
+  continuationAlone(continuation: readonly Note[], trackName: string): Uint8Array;
 }
 
-/**
- * The user's file with the continuation appended as one more track. `continuation` is timed from the prompt's last
- * onset (the continuation's 0, as compose() returns it); its notes go on the file's own clock from that onset.
- * The original track chunks are copied unchanged; a format-0 file becomes format 1, the only change to its header.
- */
-export function appendContinuationTrack(original: Uint8Array, continuation: readonly Note[], opts: ContinuationTrackOptions): Uint8Array {
-  const file = openMidiFile(original, opts.limits);
-  const { lastOnsetTick, channels } = promptShape(file);
+/** Opens the prompt's MIDI bytes under the limits it was read with; throws MidiInputError as readMidi does. */
+export function openPromptFile(original: Uint8Array, limits?: Partial<MidiLimits>): PromptMidiFile {
+  const file = openMidiFile(original, limits);
+  const { lastOnsetTick, channels, meter } = promptShape(file);
   const startMs = file.msAtTick(lastOnsetTick);
   // A channel of its own, so that a General MIDI player gives it a piano whatever instrument the user's part is.
   const channel = [...Array(16).keys()].find((c) => c !== DRUM_CHANNEL && !channels.has(c)) ?? 0;
-  const toTick = (sec: number) => Math.max(0, Math.round(file.tickAtMs(startMs + sec * 1000)));
-  const track = pianoTrack(continuation, [], toTick, { channel, name: opts.trackName });
-
-  const headerLength = file.tracksAt;
-  const header = file.bytes.slice(0, headerLength);
-  const tracks = ((header[10]! << 8) | header[11]!) + 1;
-  if (header[8] === 0 && header[9] === 0) header[9] = 1; // format 0 allows one track only
-  header[10] = (tracks >> 8) & 0xff;
-  header[11] = tracks & 0xff;
-  const appended = encodeTrack(track);
-  const out = new Uint8Array(file.bytes.length + appended.length);
-  out.set(header, 0);
-  out.set(file.bytes.subarray(headerLength), headerLength);
-  out.set(appended, file.bytes.length);
-  return out;
-}
-
-/**
- * The continuation alone, at the user's resolution, tempo and meter where the prompt ended: dropped in a DAW at the
- * beat of the prompt's last note, it lines up with it. SMPTE-timed prompts (no beats) get writeMidi's 120-bpm clock.
- */
-export function continuationOnPromptClock(original: Uint8Array, continuation: readonly Note[], opts: ContinuationTrackOptions): Uint8Array {
-  const file = openMidiFile(original, opts.limits);
-  const { lastOnsetTick, meter } = promptShape(file);
   const ppq = file.ppq ?? 500;
   const microsecondsPerBeat = file.ppq === undefined ? 500_000 : file.microsecondsPerBeatAt(lastOnsetTick);
   const msPerTick = microsecondsPerBeat / 1000 / ppq;
-  const toTick = (sec: number) => Math.max(0, Math.round((sec * 1000) / msPerTick));
-  const conductor: MidiEvent[] = [
-    { deltaTime: 0, meta: true, type: 'setTempo', microsecondsPerBeat },
-    { deltaTime: 0, meta: true, type: 'timeSignature', numerator: meter.numerator, denominator: meter.denominator, metronome: meter.metronome, thirtyseconds: meter.thirtyseconds },
-    { deltaTime: 0, meta: true, type: 'endOfTrack' },
-  ];
-  return encodeSmf(ppq, [conductor, pianoTrack(continuation, [], toTick, { channel: 0, name: opts.trackName })]);
+  return {
+    withContinuation(continuation, trackName) {
+      const toTick = (sec: number) => Math.max(0, Math.round(file.tickAtMs(startMs + sec * 1000)));
+      const appended = encodeTrack(pianoTrack(continuation, [], toTick, { channel, name: trackName }));
+      const header = file.bytes.slice(0, file.tracksAt);
+      const tracks = ((header[10]! << 8) | header[11]!) + 1;
+      if (header[8] === 0 && header[9] === 0) header[9] = 1; // format 0 allows one track only
+      header[10] = (tracks >> 8) & 0xff;
+      header[11] = tracks & 0xff;
+      const out = new Uint8Array(file.bytes.length + appended.length);
+      out.set(header, 0);
+      out.set(file.bytes.subarray(file.tracksAt), file.tracksAt);
+      out.set(appended, file.bytes.length);
+      return out;
+    },
+    continuationAlone(continuation, trackName) {
+      const toTick = (sec: number) => Math.max(0, Math.round((sec * 1000) / msPerTick));
+      const conductor: MidiEvent[] = [
+        { deltaTime: 0, meta: true, type: 'setTempo', microsecondsPerBeat },
+        { deltaTime: 0, meta: true, type: 'timeSignature', numerator: meter.numerator, denominator: meter.denominator, metronome: meter.metronome, thirtyseconds: meter.thirtyseconds },
+        { deltaTime: 0, meta: true, type: 'endOfTrack' },
+      ];
+      return encodeSmf(ppq, [conductor, pianoTrack(continuation, [], toTick, { channel: 0, name: trackName })]);
+    },
+  };
 }
 
 interface Meter {
