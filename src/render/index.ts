@@ -39,9 +39,10 @@ export const LEAD_IN_SEC = 30;
  * timeline (0: the whole prompt).
  */
 export function fromLeadIn(prompt: NoteSequence | null | undefined, full: NoteSequence, added: NoteSequence, leadInSec: number): { prompt: NoteSequence | null; full: NoteSequence; added: NoteSequence; fromSec: number } {
-  const cut = prompt && prompt.notes.length > 0 ? Math.max(...prompt.notes.map((n) => n.startSec)) - leadInSec : 0;
-  const firstOnset = prompt && prompt.notes.length > 0 ? Math.min(...prompt.notes.map((n) => n.startSec)) : 0;
-  if (!prompt || !(cut > firstOnset)) return { prompt: prompt && prompt.notes.length > 0 ? prompt : null, full, added, fromSec: 0 };
+  if (!prompt || prompt.notes.length === 0) return { prompt: null, full, added, fromSec: 0 };
+  const onsets = prompt.notes.map((n) => n.startSec);
+  const cut = Math.max(...onsets) - leadInSec;
+  if (!(cut > Math.min(...onsets))) return { prompt, full, added, fromSec: 0 };
   const moveNotes = (notes: readonly Note[]) => notes.filter((n) => n.startSec >= cut).map((n) => ({ ...n, startSec: n.startSec - cut, endSec: n.endSec - cut }));
   const movePedals = (seq: NoteSequence) => seq.pedals.filter((p) => p.endSec > cut).map((p) => ({ startSec: Math.max(0, p.startSec - cut), endSec: p.endSec - cut }));
   const move = (seq: NoteSequence): NoteSequence => ({ ...seq, notes: moveNotes(seq.notes), pedals: movePedals(seq) });
