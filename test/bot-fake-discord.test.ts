@@ -76,7 +76,7 @@ describe('fake Discord enforces Discord’s rules', () => {
   });
 
   it('records the Guilds-only identify and never the token', () => {
-    expect(fake.identifies[0]).toEqual({ intents: GatewayIntentBits.Guilds, token: '[redacted]' });
+    expect(fake.identifies[0]).toEqual({ intents: GatewayIntentBits.Guilds, token: '[redacted]', shard: [0, 1] });
   });
 });
 
@@ -94,5 +94,55 @@ describe('fake Discord message edits follow Discord’s attachment semantics', (
     expect(msg.files.map((f) => f.name)).toEqual(['two.txt', 'three.txt']);
     await i.editReply({ attachments: [] });
     expect(msg.files).toEqual([]);
+  });
+});
+
+describe('fake Discord requires sharding as Discord does', () => {
+  // Two guilds at most one per session: Discord routes each guild to shard (guild_id >> 22) % num_shards.
+  async function twoGuildFake(): Promise<{ fake: FakeDiscord; second: string }> {
+    const f = new FakeDiscord();
+    f.maxGuildsPerShard = 1;
+    f.maxConcurrency = 2;
+    const second = f.addGuild({ shard: 1, numShards: 2 });
+    await f.start();
+    return { fake: f, second };
+  }
+
+  it('refuses an unsharded login with "Sharding required" once a session would hold too many guilds', async () => {
+    const { fake: f } = await twoGuildFake();
+    const c = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: f.apiBase } });
+    c.on(Events.ShardError, () => {});
+    try {
+      await expect(c.login(f.token)).rejects.toThrow(/Sharding is required/);
+      expect(f.shards).toEqual([]);
+    } finally {
+      await c.destroy();
+      await f.stop();
+    }
+  });
+
+  it('recommends enough shards, gives each shard its own guilds and routes interactions by guild', async () => {
+    const { fake: f, second } = await twoGuildFake();
+    const c = new Client({ intents: [GatewayIntentBits.Guilds], shards: 'auto', rest: { api: f.apiBase } });
+    const seen: Array<[string | null, number]> = [];
+    c.on(Events.InteractionCreate, (i) => void seen.push([i.guildId, c.ws.shards.findKey((s) => s === i.guild?.shard) ?? -1]));
+    f.commands.set('1', { id: '1', name: 'ping', body: {}, guildId: null });
+    try {
+      await new Promise<void>((resolve) => {
+        c.once(Events.ClientReady, () => resolve());
+        void c.login(f.token);
+      });
+      expect(f.identifies.map((x) => x.shard)).toEqual([[0, 2], [1, 2]]);
+      expect([...c.guilds.cache.keys()].sort()).toEqual([f.guildId, second].sort());
+      expect(c.guilds.cache.get(second)!.shardId).toBe(1);
+      expect(c.guilds.cache.get(f.guildId)!.shardId).toBe(0);
+      f.invokeCommand('ping', { guildId: second });
+      f.invokeCommand('ping');
+      await f.waitFor(() => seen.length === 2, 5_000, 'both interactions');
+      expect(seen).toEqual([[second, 1], [f.guildId, 0]]);
+    } finally {
+      await c.destroy();
+      await f.stop();
+    }
   });
 });

@@ -319,6 +319,28 @@ describe('Discord’s rules', () => {
     expect(h.fake.errors().filter((e) => e.detail.code === 50027)).toEqual([]);
   });
 
+  it('a bot in more guilds than one gateway session may hold shards itself and serves every shard', async () => {
+    harness = new BotHarness({ compose });
+    const { fake } = harness;
+    fake.maxGuildsPerShard = 1; // Discord's limit is 2,500 guilds a session; two guilds make the same rule bite
+    fake.maxConcurrency = 2; // both shards identify at once (real Discord: 5 s apart per bucket)
+    const second = fake.addGuild({ shard: 1, numShards: 2 });
+    const h = await harness.start();
+    expect(h.fake.identifies.map((x) => x.shard)).toEqual([[0, 2], [1, 2]]);
+    expect(h.logs.some((l) => l.includes('2 gateway shards'))).toBe(true);
+    // A compose in the second shard's guild, with candidates, so that the button click comes back on that shard too.
+    const i = h.fake.invokeCommand('compose', { guildId: second, options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 9 }]) });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the reply in the second shard’s guild');
+    expect(msg.channelId).toBe(h.fake.channelOf(second));
+    const pick = h.fake.clickButton(msg.id, msg.components[0].components[0].custom_id!);
+    expect(h.fake.events.find((e) => e.kind === 'interaction.create' && e.detail.id === pick.id)).toBeDefined();
+    await h.fake.waitFor(() => msg.files.length === 3, 10_000, 'the kept candidate');
+    expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-9.ogg', '1-maestro-baroque-9.mid', '1-maestro-baroque-9.png']);
+    // And the first shard's guild is served as before.
+    const j = h.fake.invokeCommand('compose', { options: composeOptions() });
+    await h.fake.waitFor(() => h.finalReply(j.id), 30_000, 'the reply in the first shard’s guild');
+  });
+
   it('a duplicate delivery of the same interaction makes one job and one answer', async () => {
     const h = await start();
     const i = h.fake.invokeCommand('compose', { options: composeOptions() });

@@ -53,7 +53,10 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   const { config } = deps;
   const log = deps.log ?? defaultLog;
   const now = deps.now ?? Date.now;
-  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiBase } });
+  // `shards: 'auto'` runs as many gateway shards, in this process, as Discord recommends: a bot in more than
+  // 2,500 guilds must shard or its login is refused. One process holds them all, because the bot only
+  // answers and posts; the heavy work is on the workers, which scale on their own.
+  const client = new Client({ intents: [GatewayIntentBits.Guilds], shards: 'auto', rest: { api: config.apiBase } });
   // Deliveries (a BullMQ worker) wait out Redis outages; commands fail fast with a polite message.
   const redis = createRedis(config.redis, { log });
   const commandRedis = createRedis(config.redis, { failFast: true, log });
@@ -147,7 +150,8 @@ export async function startBot(deps: BotDeps): Promise<RunningBot> {
   });
   // Deliveries start once we can talk to Discord; anything that finished while the bot was down goes out now.
   const deliveryWorker: Worker = createDeliveryWorker(ctx, redis, deps.onDelivered);
-  log(`ready as ${client.user?.tag ?? 'bot'}; ${commands.size} commands`);
+  const shards = client.ws.shards.size;
+  log(`ready as ${client.user?.tag ?? 'bot'}; ${commands.size} commands; ${shards} gateway shard${shards === 1 ? '' : 's'}`);
 
   let stopped = false;
   return {

@@ -1,7 +1,8 @@
 // A local stand-in for Discord: one HTTP + WebSocket server speaking enough of API v10 for the real
 // discord.js client (REST + gateway) to log in, receive interactions and answer them.
 // It enforces the rules the real service enforces (3 s to acknowledge, 15 min token life, no double
-// acknowledgement, attachment size/count limits, command permissions) and records everything for assertions.
+// acknowledgement, attachment size/count limits, command permissions, sharding once a session would hold
+// too many guilds) and records everything for assertions.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -86,6 +87,8 @@ export interface InvokeOptions {
   channelId?: string;
   /** Re-send an existing interaction (Discord may deliver twice). */
   reuse?: { id: string; token: string };
+  /** The guild it happens in (one of `guildIds`); default: the first guild. */
+  guildId?: string;
   /** Subcommand (and optional group) for commands like /admin. */
   subcommand?: string;
 }
@@ -118,7 +121,14 @@ export class FakeDiscord {
   readonly messages = new Map<string, FakeMessage>();
   readonly commands = new Map<string, StoredCommand>();
   readonly cdnFetches: string[] = [];
-  identifies: Array<{ intents: number; token: string }> = [];
+  identifies: Array<{ intents: number; token: string; shard: [number, number] }> = [];
+  /**
+   * Discord closes a session that would hold more guilds than this with 4011 "Sharding required"
+   * (2,500 in production); `/gateway/bot` recommends enough shards to stay under it.
+   */
+  maxGuildsPerShard = 2_500;
+  /** How many shards may identify at once (session_start_limit.max_concurrency). */
+  maxConcurrency = 1;
 
   private clockOffset = 0;
   private seq = 0;
@@ -126,6 +136,9 @@ export class FakeDiscord {
   private readonly server = http.createServer((req, res) => void this.handleHttp(req, res));
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sockets = new Set<WebSocket>();
+  /** The shard each identified connection is, as [shard_id, num_shards]. */
+  private readonly shardOf = new Map<WebSocket, [number, number]>();
+  private readonly guilds = new Map<string, { channelId: string }>([[this.guildId, { channelId: this.channelId }]]);
   private readonly cdnFiles = new Map<string, Uint8Array>();
   private readonly waiters = new Set<() => void>();
   port = 0;
@@ -233,6 +246,7 @@ export class FakeDiscord {
     this.record('gateway.connect', {});
     ws.on('close', () => {
       this.sockets.delete(ws);
+      this.shardOf.delete(ws);
       this.record('gateway.close', {});
     });
     ws.on('message', (raw) => {
@@ -244,20 +258,28 @@ export class FakeDiscord {
       }
       if (msg.op === GatewayOpcodes.Heartbeat) return this.send(ws, { op: GatewayOpcodes.HeartbeatAck });
       if (msg.op === GatewayOpcodes.Identify) {
-        const d = msg.d as { token: string; intents: number };
+        const d = msg.d as { token: string; intents: number; shard?: [number, number] };
         if (d.token !== this.token && d.token !== `Bot ${this.token}`) return ws.close(4004, 'Authentication failed');
-        this.identifies.push({ intents: d.intents, token: '[redacted]' });
-        this.record('gateway.identify', { intents: d.intents });
+        const shard = d.shard ?? [0, 1];
+        const [shardId, numShards] = shard;
+        if (!Number.isInteger(numShards) || numShards < 1 || !Number.isInteger(shardId) || shardId < 0 || shardId >= numShards) {
+          return ws.close(4010, 'Invalid shard');
+        }
+        const guildIds = this.guildIdsOnShard(shardId, numShards);
+        this.identifies.push({ intents: d.intents, token: '[redacted]', shard });
+        this.record('gateway.identify', { intents: d.intents, shard });
+        if (guildIds.length > this.maxGuildsPerShard) return ws.close(4011, 'Sharding required');
+        this.shardOf.set(ws, shard);
         this.dispatch(ws, GatewayDispatchEvents.Ready, {
           v: 10,
           user: this.botUser,
-          guilds: [{ id: this.guildId, unavailable: true }],
+          guilds: guildIds.map((id) => ({ id, unavailable: true })),
           session_id: `session-${this.seq}`,
           resume_gateway_url: `ws://127.0.0.1:${this.port}/gateway`,
           application: { id: this.applicationId, flags: 0 },
-          shard: [0, 1],
+          shard,
         });
-        this.dispatch(ws, GatewayDispatchEvents.GuildCreate, this.guildPayload());
+        for (const id of guildIds) this.dispatch(ws, GatewayDispatchEvents.GuildCreate, this.guildPayload(id));
         return;
       }
       if (msg.op === GatewayOpcodes.Resume) return ws.close(4009, 'Session timed out');
@@ -265,9 +287,48 @@ export class FakeDiscord {
     this.send(ws, { op: GatewayOpcodes.Hello, d: { heartbeat_interval: 41_250 } });
   }
 
-  private guildPayload() {
+  // ---------- guilds and shards ----------
+
+  /** Adds a guild the bot is in, optionally one that Discord routes to `shard` of `numShards`; returns its id. */
+  addGuild(onShard?: { shard: number; numShards: number }): string {
+    let id = BigInt(this.snowflake());
+    if (onShard) {
+      // Discord's routing: shard_id = (guild_id >> 22) % num_shards. Move the timestamp part until it lands there.
+      while (Number((id >> 22n) % BigInt(onShard.numShards)) !== onShard.shard) id += 1n << 22n;
+    }
+    const guildId = id.toString();
+    this.guilds.set(guildId, { channelId: this.snowflake() });
+    return guildId;
+  }
+
+  get guildIds(): string[] {
+    return [...this.guilds.keys()];
+  }
+
+  /** The text channel interactions in `guildId` come from by default. */
+  channelOf(guildId: string): string {
+    const g = this.guilds.get(guildId);
+    if (!g) throw new Error(`fake-discord: the bot is not in guild ${guildId}`);
+    return g.channelId;
+  }
+
+  static shardFor(guildId: string, numShards: number): number {
+    return Number((BigInt(guildId) >> 22n) % BigInt(numShards));
+  }
+
+  private guildIdsOnShard(shardId: number, numShards: number): string[] {
+    return this.guildIds.filter((id) => FakeDiscord.shardFor(id, numShards) === shardId);
+  }
+
+  /** Shard connections that are identified, as [shard_id, num_shards]. */
+  get shards(): Array<[number, number]> {
+    return [...this.shardOf.values()];
+  }
+
+  private guildPayload(guildId: string) {
+    const channelId = this.channelOf(guildId);
     return {
-      id: this.guildId,
+      id: guildId,
       name: 'Fake Guild',
       icon: null,
       owner_id: '900000000000000001',
@@ -276,7 +337,7 @@ export class FakeDiscord {
       verification_level: 0,
       default_message_notifications: 0,
       explicit_content_filter: 0,
-      roles: [{ id: this.guildId, name: '@everyone', permissions: String(PermissionFlagsBits.SendMessages | PermissionFlagsBits.ViewChannel), position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      roles: [{ id: guildId, name: '@everyone', permissions: String(PermissionFlagsBits.SendMessages | PermissionFlagsBits.ViewChannel), position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
       emojis: [],
       features: [],
       mfa_level: 0,
@@ -288,7 +349,7 @@ export class FakeDiscord {
       unavailable: false,
       member_count: 2,
       members: [],
-      channels: [{ id: this.channelId, type: 0, name: 'music', position: 0, permission_overwrites: [], guild_id: this.guildId }],
+      channels: [{ id: channelId, type: 0, name: 'music', position: 0, permission_overwrites: [], guild_id: guildId }],
       threads: [],
       presences: [],
       voice_states: [],
@@ -306,9 +367,10 @@ export class FakeDiscord {
     return this.sockets.size > 0;
   }
 
-  private activeSocket(): WebSocket {
-    const ws = [...this.sockets].at(-1);
-    if (!ws) throw new Error('fake-discord: no bot is connected to the gateway');
+  /** The connection Discord sends `guildId`'s events on: the newest session of the shard that owns it. */
+  private socketFor(guildId: string): WebSocket {
+    const ws = [...this.shardOf].filter(([, [id, n]]) => FakeDiscord.shardFor(guildId, n) === id).at(-1)?.[0];
+    if (!ws) throw new Error(`fake-discord: no bot session holds guild ${guildId} (connected shards: ${JSON.stringify(this.shards)})`);
     return ws;
   }
 
@@ -319,8 +381,9 @@ export class FakeDiscord {
    * the command is not registered where it is used, or the member lacks its default permissions.
    */
   invokeCommand(name: string, opts: InvokeOptions = {}): FakeInteraction {
-    const cmd = [...this.commands.values()].find((c) => c.name === name && (c.guildId === null || c.guildId === this.guildId));
-    if (!cmd) throw new Error(`fake-discord: /${name} is not registered for this guild`);
+    const guildId = opts.guildId ?? this.guildId;
+    const cmd = [...this.commands.values()].find((c) => c.name === name && (c.guildId === null || c.guildId === guildId));
+    if (!cmd) throw new Error(`fake-discord: /${name} is not registered for guild ${guildId}`);
     const permissions = opts.permissions ?? (PermissionFlagsBits.SendMessages | PermissionFlagsBits.ViewChannel | PermissionFlagsBits.UseApplicationCommands);
     const required = cmd.default_member_permissions != null ? BigInt(cmd.default_member_permissions) : 0n;
     if ((permissions & PermissionFlagsBits.Administrator) === 0n && (permissions & required) !== required) {
@@ -354,7 +417,8 @@ export class FakeDiscord {
     if (!msg) throw new Error(`fake-discord: no message ${messageId}`);
     const exists = msg.components.some((row) => row.components.some((c) => c.custom_id === customId));
     if (!exists) throw new Error(`fake-discord: message has no button ${customId}`);
-    return this.deliver(InteractionType.MessageComponent, opts, undefined, { custom_id: customId, component_type: ComponentType.Button }, this.messageJson(msg));
+    const guildId = opts.guildId ?? this.guildIds.find((id) => this.channelOf(id) === msg.channelId) ?? this.guildId;
+    return this.deliver(InteractionType.MessageComponent, { ...opts, guildId }, undefined, { custom_id: customId, component_type: ComponentType.Button }, this.messageJson(msg));
   }
 
   private deliver(
@@ -365,7 +429,8 @@ export class FakeDiscord {
     message: APIMessage | undefined,
     commandName?: string,
   ): FakeInteraction {
-    const ws = this.activeSocket();
+    const guildId = opts.guildId ?? this.guildId;
+    const ws = this.socketFor(guildId);
     const user: APIUser = { username: 'someone', discriminator: '0', global_name: null, avatar: null, ...opts.user, id: opts.user?.id ?? '400000000000000001' };
     const existing = opts.reuse ? this.interactions.get(opts.reuse.id) : undefined;
     const interaction: FakeInteraction = existing ?? {
@@ -373,7 +438,7 @@ export class FakeDiscord {
       token: `itok-${this.snowflake()}-${Math.random().toString(36).slice(2)}`,
       type,
       userId: user.id,
-      channelId: opts.channelId ?? this.channelId,
+      channelId: opts.channelId ?? this.channelOf(guildId),
       createdAt: this.now(),
       callbacks: [],
       followupIds: [],
@@ -386,9 +451,9 @@ export class FakeDiscord {
       application_id: this.applicationId,
       type,
       data,
-      guild_id: this.guildId,
+      guild_id: guildId,
       channel_id: interaction.channelId,
-      channel: { id: interaction.channelId, type: 0, name: 'music', guild_id: this.guildId, permissions: perms },
+      channel: { id: interaction.channelId, type: 0, name: 'music', guild_id: guildId, permissions: perms },
       member: { user, roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, permissions: perms, flags: 0 },
       token: interaction.token,
       version: 1,
@@ -468,7 +533,11 @@ export class FakeDiscord {
     switch (key) {
       case 'GET /gateway/bot':
         this.requireBotAuth(req);
-        return { url: `ws://127.0.0.1:${this.port}/gateway`, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 } };
+        return {
+          url: `ws://127.0.0.1:${this.port}/gateway`,
+          shards: Math.max(1, Math.ceil(this.guilds.size / this.maxGuildsPerShard)),
+          session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: this.maxConcurrency },
+        };
       case 'GET /gateway':
         return { url: `ws://127.0.0.1:${this.port}/gateway` };
       case 'PUT /applications/:/commands':
