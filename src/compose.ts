@@ -8,13 +8,14 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
 import { initBackend } from './model/backend.js';
-import { loadModel, readCard, ModelLoadError, type ModelCard } from './model/store.js';
+import { loadModel, readCard, readPedal, ModelLoadError, type ModelCard } from './model/store.js';
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
 import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
 import { atPromptDynamics } from './music/dynamics.js';
+import { pedalFor, type PedalStyle } from './music/pedal.js';
 import { openPromptFile, type PromptMidiFile } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
@@ -52,6 +53,8 @@ export interface ComposeRequest {
    * the bass. False: stop at the requested length, wherever that falls.
    */
   endOnTonic?: boolean;
+  /** Put the style's sustain pedal under the continuation when the style has one (`pedal.json`; default true). */
+  pedal?: boolean;
   /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
   key?: string;
   modelsDir?: string;
@@ -86,7 +89,7 @@ export interface ComposeResult {
   prompt: NoteSequence | null;
   settings: ComposeSettings;
   candidates: ComposeCandidate[];
-  model: { style: string; dir: string; card?: ModelCard; memory: boolean };
+  model: { style: string; dir: string; card?: ModelCard; memory: boolean; pedal: boolean };
   /** The key the continuation was kept to (e.g. "A minor"): the one asked for, else the prompt's; absent when free, or when none was asked for and the prompt had no clear key. */
   key?: string;
 }
@@ -142,6 +145,26 @@ function memoryOrNone(dir: string, style: string): StyleMemory | undefined {
   }
 }
 
+/**
+ * The style's pedal rule unless the request turned it off (`pedal: false`); none for a style without one or left dry.
+ * A damaged pedal.json is reported and the continuation stays dry, as a damaged memory leaves the GPT alone.
+ */
+function servedPedal(wanted: boolean | undefined, dir: string, style: string): PedalStyle | null {
+  if (wanted === false) return null;
+  try {
+    return readPedal(dir);
+  } catch (err) {
+    if (!(err instanceof ModelLoadError)) throw err;
+    console.error(`maestro: the ${style} pedal is unusable, composing without one: ${err.message}`);
+    return null;
+  }
+}
+
+/** The continuation with the style's pedal under it (none: as it is). */
+function withPedal(seq: NoteSequence, pedal: PedalStyle | null): NoteSequence {
+  return pedal ? { ...seq, pedals: pedalFor(pedal, seq.notes) } : seq;
+}
+
 /** The style's memory unless the request turned it off (`memory: false`). */
 function servedMemory(wanted: boolean | undefined, memory: StyleMemory | undefined): StyleMemory | undefined {
   return wanted === false ? undefined : memory;
@@ -166,6 +189,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const prompt = req.midi ? readMidi(req.midi, { ...req.midiLimits, timing: 'exact' }) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
+  const pedal = servedPedal(req.pedal, dir, req.style);
   const shown = promptNotes(prompt, req.promptNotes);
   const guide = keyGuide(shown, settings.keyStrength, requestedKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
@@ -188,7 +212,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const promptFile = req.midi ? openPromptFile(req.midi, req.midiLimits) : null;
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
-    const continuation = atPromptDynamics(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt);
+    const continuation = withPedal(atPromptDynamics(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt), pedal);
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,
@@ -198,7 +222,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       ...midiFiles(promptFile, req.style, continuation, full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined }, ...(guide ? { key: guide.name } : {}) };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined, pedal: pedal !== null }, ...(guide ? { key: guide.name } : {}) };
 }
 
 export interface ContinueManyRequest {
@@ -218,6 +242,8 @@ export interface ContinueManyRequest {
   keyStrength?: number;
   /** As in ComposeRequest (default true). */
   endOnTonic?: boolean;
+  /** As in ComposeRequest (default true). */
+  pedal?: boolean;
 }
 
 /**
@@ -226,8 +252,9 @@ export interface ContinueManyRequest {
  * sampling settings, only much faster than one call per prompt. Returns continuations[item][candidate].
  */
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
-  const { model, memory: styleMemory } = await getModel(req.style, req.modelsDir);
+  const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
+  const pedal = servedPedal(req.pedal, dir, req.style);
   const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
   const prompts = req.items.map((it) => readMidi(it.midi, { timing: 'exact' }).notes);
   const promptToks = prompts.map((notes) => promptTokens(tokenizer, notes));
@@ -248,7 +275,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   });
   return req.items.map((_, i) => {
     const simulated = tokenizer.decode(promptToks[i]).notes;
-    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => atPromptDynamics(continuationSequence(tokenizer, t), prompts[i], simulated));
+    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => withPedal(atPromptDynamics(continuationSequence(tokenizer, t), prompts[i], simulated), pedal));
   });
 }
 
@@ -296,17 +323,17 @@ function startAtZero(seq: NoteSequence): NoteSequence {
 function midiFiles(promptFile: PromptMidiFile | null, style: string, continuation: NoteSequence, full: NoteSequence): { continuationMidi: Uint8Array; fullMidi: Uint8Array } {
   if (!promptFile) return { continuationMidi: writeMidi(continuation), fullMidi: writeMidi(full) };
   const trackName = `Maestro (${style})`;
-  return { continuationMidi: promptFile.continuationAlone(continuation.notes, trackName), fullMidi: promptFile.withContinuation(continuation.notes, trackName) };
+  return { continuationMidi: promptFile.continuationAlone(continuation, trackName), fullMidi: promptFile.withContinuation(continuation, trackName) };
 }
 
 /** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */
 function joinAfterPrompt(prompt: NoteSequence | null, cont: NoteSequence): NoteSequence {
   if (!prompt || prompt.notes.length === 0) return cont;
   const shift = Math.max(...prompt.notes.map((n) => n.startSec));
-  const moved = (n: Note): Note => ({ ...n, startSec: n.startSec + shift, endSec: n.endSec + shift });
+  const moved = <T extends { startSec: number; endSec: number }>(x: T): T => ({ ...x, startSec: x.startSec + shift, endSec: x.endSec + shift });
   return {
     notes: [...prompt.notes, ...cont.notes.map(moved)].sort(compareNotes),
-    pedals: prompt.pedals,
+    pedals: [...prompt.pedals, ...cont.pedals.map(moved)].sort((a, b) => a.startSec - b.startSec),
     tempos: prompt.tempos,
     source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
   };

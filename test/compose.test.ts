@@ -10,12 +10,17 @@ import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
+import { pedalFor, type PedalStyle } from '../src/music/pedal.js';
 
 let modelsDir: string;
 const example = readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url));
 
+const PEDAL: PedalStyle = { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 };
+
 beforeAll(async () => {
   modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
+  // Romantic performers pedal (maestro pedal); baroque has no pedal.json and stays dry.
+  writeFileSync(join(modelsDir, 'romantic', 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', style: 'romantic', pedal: PEDAL }));
 });
 
 describe('compose', () => {
@@ -65,6 +70,56 @@ describe('compose', () => {
       expect(many[i]).toHaveLength(2);
       many[i]!.forEach((c, k) => expect(c.notes).toEqual(one.candidates[k]!.continuation.notes));
     }
+  });
+
+  it("puts the style's pedal under the continuation — in its MIDI track, on that track's channel — unless asked not to", async () => {
+    const r = await compose({ midi: example, style: 'romantic', seconds: 6, seed: 5, modelsDir });
+    expect(r.model.pedal).toBe(true);
+    const c = r.candidates[0]!;
+    expect(c.continuation.pedals.length).toBeGreaterThan(0);
+    expect(c.continuation.pedals).toEqual(pedalFor(PEDAL, c.continuation.notes));
+    // The prompt + continuation has it too, from the prompt's last onset on (Ode to Joy has no pedal of its own).
+    const lastPromptOnset = Math.max(...readMidi(example).notes.map((n) => n.startSec));
+    expect(c.full.pedals.map((p) => p.startSec)).toEqual(c.continuation.pedals.map((p) => p.startSec + lastPromptOnset));
+    // In the files: the appended track presses and releases the sustain pedal on its own channel; the user's tracks keep none.
+    const tracks = parseMidi(c.fullMidi).tracks;
+    const added = tracks.at(-1)!;
+    const channelOf = added.find((e) => e.type === 'noteOn')! as { channel: number };
+    const pedalEvents = added.filter((e) => e.type === 'controller' && (e as { controllerType: number }).controllerType === 64) as Array<{ channel: number; value: number }>;
+    expect(pedalEvents).toHaveLength(2 * c.continuation.pedals.length);
+    expect(pedalEvents.every((e) => e.channel === channelOf.channel)).toBe(true);
+    expect(tracks.slice(0, -1).flat().some((e) => e.type === 'controller')).toBe(false);
+    expect(readMidi(c.continuationMidi).pedals).toHaveLength(c.continuation.pedals.length);
+
+    const dry = await compose({ midi: example, style: 'romantic', seconds: 6, seed: 5, modelsDir, pedal: false });
+    expect(dry.model.pedal).toBe(false);
+    expect(dry.candidates[0]!.continuation.notes).toEqual(c.continuation.notes); // the pedal changes no note
+    expect(dry.candidates[0]!.continuation.pedals).toEqual([]);
+    expect(parseMidi(dry.candidates[0]!.fullMidi).tracks.at(-1)!.some((e) => e.type === 'controller')).toBe(false);
+    // A style without a pedal.json (here baroque; in models/, a style its performers play dry) gets none.
+    const baroque = await compose({ midi: example, style: 'baroque', seconds: 4, seed: 5, modelsDir });
+    expect(baroque.model.pedal).toBe(false);
+    expect(baroque.candidates[0]!.continuation.pedals).toEqual([]);
+    // continueMany (the report's path) pedals the same way.
+    const many = await continueMany({ style: 'romantic', items: [{ midi: example, seed: 5 }], seconds: 6, candidates: 1, modelsDir });
+    expect(many[0]![0]!.pedals).toEqual(c.continuation.pedals);
+  });
+
+  it('composes dry, and says why, when the style’s pedal.json is damaged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-models-'));
+    cpSync(join(modelsDir, 'romantic'), join(dir, 'romantic'), { recursive: true });
+    writeFileSync(join(dir, 'romantic', 'pedal.json'), '{ "format": "maestro-pedal/1", "pedal": { "harmonyChange": "lots" } }');
+    const errors: string[] = [];
+    const orig = console.error;
+    console.error = (m: string) => void errors.push(m);
+    try {
+      const r = await compose({ midi: example, style: 'romantic', seconds: 4, seed: 5, modelsDir: dir });
+      expect(r.model.pedal).toBe(false);
+      expect(r.candidates[0]!.continuation.pedals).toEqual([]);
+    } finally {
+      console.error = orig;
+    }
+    expect(errors.join('\n')).toMatch(/romantic pedal is unusable, composing without one: .*bad pedal rule.*maestro pedal/);
   });
 
   it('is reproducible from the reported seed', async () => {

@@ -64,7 +64,7 @@ const continuation: Note[] = [
 describe('the continuation on the clock of the user\'s file', () => {
   it('returns the user\'s file unchanged, plus a piano track of the continuation on its tempo map', () => {
     const original = userFile(1);
-    const full = openPromptFile(original).withContinuation(continuation, 'Maestro (baroque)');
+    const full = openPromptFile(original).withContinuation({ notes: continuation, pedals: [] }, 'Maestro (baroque)');
     const parsed = parseMidi(full);
     expect(parsed.header.format).toBe(1);
     expect(parsed.header.ticksPerBeat).toBe(PPQ);
@@ -90,14 +90,14 @@ describe('the continuation on the clock of the user\'s file', () => {
 
   it('turns a format-0 file into format 1, its one track unchanged, and the added track takes a free channel', () => {
     const original = userFile(0);
-    const full = openPromptFile(original).withContinuation(continuation, 'Maestro (romantic)');
+    const full = openPromptFile(original).withContinuation({ notes: continuation, pedals: [] }, 'Maestro (romantic)');
     const parsed = parseMidi(full);
     expect(parsed.header.format).toBe(1);
     expect(parsed.tracks).toHaveLength(2);
     expect(chunks(full)[0]).toEqual(chunks(original)[0]);
     expect(onsets(parsed.tracks[1]!)).toEqual([9 * PPQ, 10 * PPQ, 11.5 * PPQ]);
     // A second round (the bot's "Continue further") appends another track on yet another channel.
-    const again = parseMidi(openPromptFile(full).withContinuation(continuation, 'Maestro (romantic)'));
+    const again = parseMidi(openPromptFile(full).withContinuation({ notes: continuation, pedals: [] }, 'Maestro (romantic)'));
     expect(again.tracks).toHaveLength(3);
     expect(again.tracks[2]!.find((e) => e.type === 'programChange')).toMatchObject({ channel: 1 });
   });
@@ -108,22 +108,22 @@ describe('the continuation on the clock of the user\'s file', () => {
       [i * 400 + 350, { deltaTime: 0, type: 'noteOff', channel: 0, noteNumber: pitch, velocity: 0 }],
     ] as [number, MidiEvent][]);
     const smpte = new Uint8Array(writeSmf({ header: { format: 0, numTracks: 1, framesPerSecond: 25, ticksPerFrame: 40 }, tracks: [track(melody)] }));
-    const full = parseMidi(openPromptFile(smpte).withContinuation(continuation, 'M'));
+    const full = parseMidi(openPromptFile(smpte).withContinuation({ notes: continuation, pedals: [] }, 'M'));
     expect(full.header).toMatchObject({ format: 1, framesPerSecond: 25, ticksPerFrame: 40 });
     expect(onsets(full.tracks[1]!)).toEqual(continuation.map((n) => 800 + Math.round(n.startSec * 1000)));
     // Alone, with no beats to keep: 120 bpm at 500 ticks a quarter, a tick a millisecond.
-    const alone = parseMidi(openPromptFile(smpte).continuationAlone(continuation, 'M'));
+    const alone = parseMidi(openPromptFile(smpte).continuationAlone({ notes: continuation, pedals: [] }, 'M'));
     expect(alone.header.ticksPerBeat).toBe(500);
     expect(onsets(alone.tracks[1]!)).toEqual(continuation.map((n) => Math.round(n.startSec * 1000)));
   });
 
   it('writes the continuation alone at the resolution, tempo and meter in force where the prompt ended', () => {
-    const alone = parseMidi(openPromptFile(userFile(1)).continuationAlone(continuation, 'Maestro (vanguard)'));
+    const alone = parseMidi(openPromptFile(userFile(1)).continuationAlone({ notes: continuation, pedals: [] }, 'Maestro (vanguard)'));
     expect(alone.header.ticksPerBeat).toBe(PPQ);
     expect(alone.tracks[0]!.find((e) => e.type === 'setTempo')).toMatchObject({ microsecondsPerBeat: 833_333 });
     expect(alone.tracks[0]!.find((e) => e.type === 'timeSignature')).toMatchObject({ numerator: 3, denominator: 4 });
     expect(onsets(alone.tracks[1]!)).toEqual([PPQ, 2 * PPQ, 3.5 * PPQ]);
-    const back = readMidi(openPromptFile(userFile(1)).continuationAlone(continuation, 'x')).notes;
+    const back = readMidi(openPromptFile(userFile(1)).continuationAlone({ notes: continuation, pedals: [] }, 'x')).notes;
     back.forEach((n, i) => expect(Math.abs(n.startSec - continuation[i]!.startSec)).toBeLessThan(0.002));
   });
 });

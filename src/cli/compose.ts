@@ -1,6 +1,6 @@
 /**
  * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
- *  --candidates --prompt-notes --key-strength --key --no-tonic-ending --no-memory --models DIR] --out <dir>`
+ *  --candidates --prompt-notes --key-strength --key --no-tonic-ending --no-memory --no-pedal --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
  * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
  */
@@ -32,6 +32,8 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
                       (${ENDING_GRACE_MIN_SEC}–${ENDING_GRACE_MAX_SEC} s) to end on a chord with its key's tonic in the bass (the key it keeps to;
                       with none, the key it has settled in)
   --no-memory         the GPT alone, without the style's memory of its training performances
+  --no-pedal          no sustain pedal under the continuation (by default romantic and vanguard get one the way
+                      their performers pedal, models/<style>/pedal.json; baroque is played dry)
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
   --out DIR           output directory (default out/)
@@ -55,6 +57,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       'no-render': { type: 'boolean' },
       'shape-rhythm': { type: 'boolean' },
       'no-memory': { type: 'boolean' },
+      'no-pedal': { type: 'boolean' },
       'no-tonic-ending': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
@@ -86,6 +89,7 @@ export async function runCompose(argv: string[]): Promise<number> {
       keyStrength: num(values['key-strength'], 'key-strength', undefined, [0, 5]),
       ...(values.key === undefined ? {} : { key: values.key }),
       ...(values['no-memory'] ? { memory: false } : {}),
+      ...(values['no-pedal'] ? { pedal: false } : {}),
       ...(values['no-tonic-ending'] ? { endOnTonic: false } : {}),
       modelsDir: values.models,
       // A live percentage only on a terminal; logs get the summary line below.
@@ -94,7 +98,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}${result.model.pedal ? ', with its performers\' pedal' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

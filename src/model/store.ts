@@ -11,6 +11,7 @@ import { type ModelConfig, validateConfig } from './config.js';
 import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type StoredDtype } from './tensor-file.js';
 import { jsonText } from '../util/json-text.js';
 import { KnownError } from '../util/known-error.js';
+import type { PedalStyle } from '../music/pedal.js';
 
 /** One training run behind a model: a card's own run, or an entry of its history. */
 export interface RunRecord {
@@ -127,6 +128,33 @@ export function readConfig(dir: string): ModelConfig {
 export function readCard(dir: string): ModelCard | undefined {
   const path = join(dir, 'card.json');
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelCard) : undefined;
+}
+
+/** How the style's performers pedal (`maestro pedal`, training/pedal-fit.ts); it belongs to the style, not to one set of weights. */
+export const PEDAL_FILE = 'pedal.json';
+export const PEDAL_FORMAT = 'maestro-pedal/1';
+
+/**
+ * The pedal rule in a model directory's pedal.json; null when there is none or the style is left dry. A damaged
+ * file is a ModelLoadError (the caller decides whether to compose without a pedal).
+ */
+export function readPedal(dir: string): PedalStyle | null {
+  const path = join(dir, PEDAL_FILE);
+  if (!existsSync(path)) return null;
+  let json: { format?: unknown; pedal?: Partial<PedalStyle> | null };
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as typeof json;
+  } catch (err) {
+    throw new ModelLoadError(`${path} is not valid JSON (${(err as Error).message}); refit it with maestro pedal`);
+  }
+  if (json.format !== PEDAL_FORMAT) throw new ModelLoadError(`${path} is not a ${PEDAL_FORMAT} file; refit it with maestro pedal`);
+  const p = json.pedal;
+  if (p === null || p === undefined) return null;
+  const ok = (x: unknown, lo: number, hi: number) => typeof x === 'number' && x >= lo && x <= hi;
+  if (!ok(p.harmonyChange, 0, 1) || !ok(p.minLiftGapSec, 0, 60) || !ok(p.liftSec, 0, 5)) {
+    throw new ModelLoadError(`${path} has a bad pedal rule ${JSON.stringify(p)}; refit it with maestro pedal`);
+  }
+  return { harmonyChange: p.harmonyChange!, minLiftGapSec: p.minLiftGapSec!, liftSec: p.liftSec! };
 }
 
 /** The validation loss a card records (128-token windows), or Infinity when it records none: any model beats it. */

@@ -9,7 +9,7 @@
  */
 import type { MidiEvent } from 'midi-file';
 import { DRUM_CHANNEL, openMidiFile, pianoTrack, type MidiFileClock, type MidiLimits } from './midi.js';
-import type { Note } from './note-sequence.js';
+import type { NoteSequence } from './note-sequence.js';
 import { encodeSmf, encodeTrack } from './smf-writer.js';
 
 /** The user's file, opened once for all the candidates of a request (parsing it is the costly part). */
@@ -18,15 +18,18 @@ export interface PromptMidiFile {
    * The user's file with the continuation appended as one more track, named `trackName`. `continuation` is timed
    * from the prompt's last onset (the continuation's 0, as compose() returns it); its notes go on the file's own clock
    * from that onset. The original track chunks are copied unchanged; a format-0 file becomes format 1, the only change
-   * to its header.
+   * to its header. The continuation's sustain pedal, if any, goes on its track's own channel.
    */
-  withContinuation(continuation: readonly Note[], trackName: string): Uint8Array;
+  withContinuation(continuation: ContinuationNotes, trackName: string): Uint8Array;
   /**
    * The continuation alone, at the user's resolution, tempo and meter where the prompt ended: dropped in a DAW at the
    * beat of the prompt's last note, it lines up with it. SMPTE-timed prompts (no beats) get writeMidi's 120-bpm clock.
    */
-  continuationAlone(continuation: readonly Note[], trackName: string): Uint8Array;
+  continuationAlone(continuation: ContinuationNotes, trackName: string): Uint8Array;
 }
+
+/** What a continuation track holds: its notes and sustain pedal, timed from the prompt's last onset. */
+export type ContinuationNotes = Pick<NoteSequence, 'notes' | 'pedals'>;
 
 /** Opens the prompt's MIDI bytes under the limits it was read with; throws MidiInputError as readMidi does. */
 export function openPromptFile(original: Uint8Array, limits?: Partial<MidiLimits>): PromptMidiFile {
@@ -41,7 +44,7 @@ export function openPromptFile(original: Uint8Array, limits?: Partial<MidiLimits
   return {
     withContinuation(continuation, trackName) {
       const toTick = (sec: number) => Math.max(0, Math.round(file.tickAtMs(startMs + sec * 1000)));
-      const appended = encodeTrack(pianoTrack(continuation, [], toTick, { channel, name: trackName }));
+      const appended = encodeTrack(pianoTrack(continuation.notes, continuation.pedals, toTick, { channel, name: trackName }));
       const header = file.bytes.slice(0, file.tracksAt);
       const tracks = ((header[10]! << 8) | header[11]!) + 1;
       if (header[8] === 0 && header[9] === 0) header[9] = 1; // format 0 allows one track only
@@ -60,7 +63,7 @@ export function openPromptFile(original: Uint8Array, limits?: Partial<MidiLimits
         { deltaTime: 0, meta: true, type: 'timeSignature', numerator: meter.numerator, denominator: meter.denominator, metronome: meter.metronome, thirtyseconds: meter.thirtyseconds },
         { deltaTime: 0, meta: true, type: 'endOfTrack' },
       ];
-      return encodeSmf(ppq, [conductor, pianoTrack(continuation, [], toTick, { channel: 0, name: trackName })]);
+      return encodeSmf(ppq, [conductor, pianoTrack(continuation.notes, continuation.pedals, toTick, { channel: 0, name: trackName })]);
     },
   };
 }
