@@ -40,7 +40,8 @@ export const data = new SlashCommandBuilder()
   .addNumberOption((o) => o.setName('key_strength').setDescription(`How firmly to stay in the key: 0 = free (default ${DEFAULT_KEY_STRENGTH}; ${NAMED_KEY_STRENGTH} when you name the key)`).setMinValue(LIMITS.keyStrength.min).setMaxValue(LIMITS.keyStrength.max))
   // 24 choices: Discord allows 25.
   .addStringOption((o) => o.setName('key').setDescription("Compose in this key instead of your melody's").addChoices(...KEY_NAMES.map((k) => ({ name: k, value: k }))))
-  .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'));
+  .addBooleanOption((o) => o.setName('memory').setDescription('Follow real performances of the style where they match (default on; off: nearer your key)'))
+  .addBooleanOption((o) => o.setName('pedal').setDescription("Sustain pedal under the continuation, as the style's pianists use it (default on)"));
 
 /** A key from the choices (Discord enforces them; a stale client or a hand-made request may not). */
 function keyOption(value: string | null): { key?: string } {
@@ -70,6 +71,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     keyStrength: num('key_strength', { ...LIMITS.keyStrength, default: defaultKeyStrength(key.key !== undefined) }, false),
     ...key,
     ...(interaction.options.getBoolean('memory') === false ? { memory: false } : {}),
+    ...(interaction.options.getBoolean('pedal') === false ? { pedal: false } : {}),
   };
   const att = interaction.options.getAttachment('midi');
   await startCompose(interaction, ctx, {

@@ -29,6 +29,8 @@ let harness: BotHarness | null = null;
 
 beforeAll(async () => {
   modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
+  // A pedal for the tiny baroque model (the shipped baroque is dry), so that the pedal's way through the bot shows.
+  writeFileSync(join(modelsDir, 'baroque', 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', pedal: { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 } }));
   compose = await realComposeService(modelsDir);
 });
 
@@ -67,6 +69,7 @@ describe('/compose end to end', () => {
     expect(pcm.samples).toBeGreaterThan(48_000); // more than a second of audio
     const full = readMidi(mid.bytes);
     expect(full.notes.length).toBeGreaterThan(readMidi(ODE).notes.length);
+    expect(full.pedals.length).toBeGreaterThan(0); // the style's pedal under the continuation (Ode to Joy has none)
     expect(Buffer.from(png.bytes.subarray(0, 8)).toString('hex')).toBe('89504e470d0a1a0a');
     expect(msg.content).toContain('seed 77');
     expect(msg.content).toContain('/compose style:baroque seconds:10');
@@ -80,7 +83,7 @@ describe('/compose end to end', () => {
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
     const h = await start();
-    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }, { name: 'key', type: S, value: 'D minor' }]) });
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'pedal', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }, { name: 'key', type: S, value: 'D minor' }]) });
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'candidates');
     expect(msg.files.map((f) => f.name)).toEqual(['1-maestro-baroque-5.ogg', '1-maestro-baroque-5.png', '2-maestro-baroque-5.ogg', '2-maestro-baroque-5.png']);
     const pickIds = msg.components[0].components.map((c) => c.custom_id);
@@ -90,10 +93,12 @@ describe('/compose end to end', () => {
     await h.fake.waitFor(() => h.fake.interactions.get(pick.id)!.callbacks.length > 0 && msg.editCount > 0 && msg.files.length === 3, 10_000, 'the kept candidate');
     expect(msg.files.map((f) => f.name)).toEqual(['2-maestro-baroque-5.ogg', '2-maestro-baroque-5.mid', '2-maestro-baroque-5.png']);
     expect(msg.content).toContain('#2: seed 5');
-    expect(msg.content).toContain('seed:5 candidates:2 memory:False key_strength:1.5 key:D minor`');
+    expect(msg.content).toContain('seed:5 candidates:2 memory:False pedal:False key_strength:1.5 key:D minor`');
+    expect(msg.content).toContain(' · without pedal');
     expect(msg.content).toContain(' · in D minor');
     expect(msg.content).toContain("without the style's memory");
     const kept = readMidi(msg.files[1].bytes);
+    expect(kept.pedals).toEqual([]);
     const follow = msg.components[0].components.map((c) => c.custom_id!);
     expect(follow.map((id) => id.split(':')[1])).toEqual(['regen', 'more']);
 

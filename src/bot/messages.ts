@@ -14,15 +14,16 @@ export function reproduceCommand(s: ComposeSettings, seed: number): string {
   // Candidates are sampled as one batch from one seed, so reproducing #2 needs the same candidate count.
   const batch = s.candidates > 1 ? ` candidates:${s.candidates}` : '';
   const memory = s.memory === false ? ' memory:False' : '';
+  const pedal = s.pedal === false ? ' pedal:False' : '';
   const strength = s.keyStrength === undefined ? '' : ` key_strength:${s.keyStrength}`;
   const key = s.key === undefined ? '' : ` key:${s.key}`;
-  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}${strength}${key}`;
+  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}${pedal}${strength}${key}`;
 }
 
 /** The settings a reply states; `kept` is the key the continuation kept to, when it did (ComposeManifest.key). */
 export function settingsLine(s: ComposeSettings, styles: StyleInfo[], kept?: string): string {
   const key = kept ? (s.key ? ` · in ${kept}` : ` · in your key, ${kept}`) : '';
-  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}${key}${s.memory === false ? ' · without the style\'s memory' : ''}`;
+  return `Style **${styleLabel(styles, s.style)}** · ${s.seconds} s · temperature ${s.temperature} · top-p ${s.topP}${key}${s.memory === false ? ' · without the style\'s memory' : ''}${s.pedal === false ? ' · without pedal' : ''}`;
 }
 
 export function queuedText(position: number | null, what = 'Your piece'): string {

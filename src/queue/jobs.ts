@@ -30,6 +30,8 @@ export interface ComposeSettings {
   candidates: number;
   /** false: the GPT alone, without the style's memory of its training performances (absent: with it). */
   memory?: boolean;
+  /** false: no sustain pedal under the continuation (absent: the style's, when it has one). */
+  pedal?: boolean;
   /** How strongly the continuation keeps to the prompt's key (absent: the served default; jobs queued before it existed). */
   keyStrength?: number;
   /** Keep to this key ("D minor") instead of the prompt's. */

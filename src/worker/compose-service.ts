@@ -35,6 +35,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
         seed: s.seed,
         candidates: s.candidates,
         ...(s.memory === false ? { memory: false } : {}),
+        ...(s.pedal === false ? { pedal: false } : {}),
         ...(s.keyStrength === undefined ? {} : { keyStrength: s.keyStrength }),
         ...(s.key === undefined ? {} : { key: s.key }),
         modelsDir: opts.modelsDir,
