@@ -8,14 +8,14 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
 import { initBackend } from './model/backend.js';
-import { loadModel, readCard, readPedal, ModelLoadError, type ModelCard } from './model/store.js';
+import { loadModel, readCard, readPerformance, ModelLoadError, type ModelCard, type StylePerformance } from './model/store.js';
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
 import { DEFAULT_KEY_STRENGTH, defaultKeyStrength, endingGraceSec } from './model/sampling-defaults.js';
 import { keyGuide, parseKey, tonicChord } from './music/key.js';
-import { atPromptDynamics } from './music/dynamics.js';
-import { pedalFor, type PedalStyle } from './music/pedal.js';
+import { withDynamics } from './music/dynamics.js';
+import { pedalFor } from './music/pedal.js';
 import { openPromptFile, type PromptMidiFile } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
@@ -53,7 +53,7 @@ export interface ComposeRequest {
    * the bass. False: stop at the requested length, wherever that falls.
    */
   endOnTonic?: boolean;
-  /** Put the style's sustain pedal under the continuation when the style has one (`pedal.json`; default true). */
+  /** Put the style's sustain pedal under the continuation when its performers use one (`performance.json`; default true). */
   pedal?: boolean;
   /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
   key?: string;
@@ -89,7 +89,7 @@ export interface ComposeResult {
   prompt: NoteSequence | null;
   settings: ComposeSettings;
   candidates: ComposeCandidate[];
-  model: { style: string; dir: string; card?: ModelCard; memory: boolean; pedal: boolean };
+  model: { style: string; dir: string; card?: ModelCard; memory: boolean; pedal: boolean; dynamics: boolean };
   /** The key the continuation was kept to (e.g. "A minor"): the one asked for, else the prompt's; absent when free, or when none was asked for and the prompt had no clear key. */
   key?: string;
 }
@@ -146,23 +146,27 @@ function memoryOrNone(dir: string, style: string): StyleMemory | undefined {
 }
 
 /**
- * The style's pedal rule unless the request turned it off (`pedal: false`); none for a style without one or left dry.
- * A damaged pedal.json is reported and the continuation stays dry, as a damaged memory leaves the GPT alone.
+ * How the style's performers pedal and voice their notes (`performance.json`), or none: a style without one keeps the
+ * reference's simulated velocities, dry; a damaged file is reported and the same happens, as a damaged memory leaves
+ * the GPT alone.
  */
-function servedPedal(wanted: boolean | undefined, dir: string, style: string): PedalStyle | null {
-  if (wanted === false) return null;
+function stylePerformance(dir: string, style: string): StylePerformance | null {
   try {
-    return readPedal(dir);
+    return readPerformance(dir);
   } catch (err) {
     if (!(err instanceof ModelLoadError)) throw err;
-    console.error(`maestro: the ${style} pedal is unusable, composing without one: ${err.message}`);
+    console.error(`maestro: the ${style} performance file is unusable, composing with simulated dynamics and no pedal: ${err.message}`);
     return null;
   }
 }
 
-/** The continuation with the style's pedal under it (none: as it is). */
-function withPedal(seq: NoteSequence, pedal: PedalStyle | null): NoteSequence {
-  return pedal ? { ...seq, pedals: pedalFor(pedal, seq.notes) } : seq;
+/**
+ * A decoded continuation as the style's performers would play it: voiced and levelled from the prompt (`played`, and
+ * `simulated`: the same notes as decoding gives them; dynamics.ts), then with their pedal under it unless `pedal` is false.
+ */
+function performed(seq: NoteSequence, played: readonly Note[], simulated: readonly Note[], perf: StylePerformance | null, pedal: boolean | undefined): NoteSequence {
+  const voiced = withDynamics(seq, played, simulated, perf?.dynamics);
+  return perf?.pedal && pedal !== false ? { ...voiced, pedals: pedalFor(perf.pedal, voiced.notes) } : voiced;
 }
 
 /** The style's memory unless the request turned it off (`memory: false`). */
@@ -189,7 +193,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const prompt = req.midi ? readMidi(req.midi, { ...req.midiLimits, timing: 'exact' }) : null;
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
-  const pedal = servedPedal(req.pedal, dir, req.style);
+  const perf = stylePerformance(dir, req.style);
   const shown = promptNotes(prompt, req.promptNotes);
   const guide = keyGuide(shown, settings.keyStrength, requestedKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
@@ -212,7 +216,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const promptFile = req.midi ? openPromptFile(req.midi, req.midiLimits) : null;
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
-    const continuation = withPedal(atPromptDynamics(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt), pedal);
+    const continuation = performed(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt, perf, req.pedal);
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,
@@ -222,7 +226,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
       ...midiFiles(promptFile, req.style, continuation, full),
     };
   });
-  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined, pedal: pedal !== null }, ...(guide ? { key: guide.name } : {}) };
+  return { prompt, settings, candidates, model: { style: req.style, dir, card: readCard(dir), memory: memory !== undefined, pedal: Boolean(perf?.pedal) && req.pedal !== false, dynamics: perf !== null }, ...(guide ? { key: guide.name } : {}) };
 }
 
 export interface ContinueManyRequest {
@@ -254,7 +258,7 @@ export interface ContinueManyRequest {
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
   const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
-  const pedal = servedPedal(req.pedal, dir, req.style);
+  const perf = stylePerformance(dir, req.style);
   const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
   const prompts = req.items.map((it) => readMidi(it.midi, { timing: 'exact' }).notes);
   const promptToks = prompts.map((notes) => promptTokens(tokenizer, notes));
@@ -275,7 +279,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   });
   return req.items.map((_, i) => {
     const simulated = tokenizer.decode(promptToks[i]).notes;
-    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => withPedal(atPromptDynamics(continuationSequence(tokenizer, t), prompts[i], simulated), pedal));
+    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => performed(continuationSequence(tokenizer, t), prompts[i], simulated, perf, req.pedal));
   });
 }
 

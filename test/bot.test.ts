@@ -15,6 +15,7 @@ import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
 import { SlashCommandBuilder } from 'discord.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
+import { VELOCITY_FEATURE_NAMES } from '../src/music/dynamics.js';
 
 const S = ApplicationCommandOptionType.String;
 const I = ApplicationCommandOptionType.Integer;
@@ -30,7 +31,8 @@ let harness: BotHarness | null = null;
 beforeAll(async () => {
   modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
   // A pedal for the tiny baroque model (the shipped baroque is dry), so that the pedal's way through the bot shows.
-  writeFileSync(join(modelsDir, 'baroque', 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', pedal: { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 } }));
+  const dynamics = { weights: Array(VELOCITY_FEATURE_NAMES.length).fill(0), level: 64 };
+  writeFileSync(join(modelsDir, 'baroque', 'performance.json'), JSON.stringify({ format: 'maestro-performance/1', pedal: { pedal: { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 } }, dynamics: { model: dynamics } }));
   compose = await realComposeService(modelsDir);
 });
 

@@ -11,6 +11,7 @@ import { runCompose } from '../src/cli/compose.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
 import { pedalFor, type PedalStyle } from '../src/music/pedal.js';
+import { VELOCITY_FEATURE_NAMES } from '../src/music/dynamics.js';
 
 let modelsDir: string;
 const example = readFileSync(new URL('../examples/ode-to-joy.mid', import.meta.url));
@@ -19,8 +20,10 @@ const PEDAL: PedalStyle = { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.
 
 beforeAll(async () => {
   modelsDir = await createTinyModelsDir(['baroque', 'romantic']);
-  // Romantic performers pedal (maestro pedal); baroque has no pedal.json and stays dry.
-  writeFileSync(join(modelsDir, 'romantic', 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', style: 'romantic', pedal: PEDAL }));
+  // How romantic performers play (maestro performance): with a pedal, and the highest notes around 20 louder than the
+  // rest. Baroque has no performance.json: simulated dynamics, dry.
+  const dynamics = { weights: VELOCITY_FEATURE_NAMES.map((f) => (f === 'highest note ±0.25 s' ? 20 : 0)), level: 60 };
+  writeFileSync(join(modelsDir, 'romantic', 'performance.json'), JSON.stringify({ format: 'maestro-performance/1', style: 'romantic', pedal: { pedal: PEDAL }, dynamics: { model: dynamics } }));
 });
 
 describe('compose', () => {
@@ -75,6 +78,7 @@ describe('compose', () => {
   it("puts the style's pedal under the continuation — in its MIDI track, on that track's channel — unless asked not to", async () => {
     const r = await compose({ midi: example, style: 'romantic', seconds: 6, seed: 5, modelsDir });
     expect(r.model.pedal).toBe(true);
+    expect(r.model.dynamics).toBe(true);
     const c = r.candidates[0]!;
     expect(c.continuation.pedals.length).toBeGreaterThan(0);
     expect(c.continuation.pedals).toEqual(pedalFor(PEDAL, c.continuation.notes));
@@ -96,30 +100,45 @@ describe('compose', () => {
     expect(dry.candidates[0]!.continuation.notes).toEqual(c.continuation.notes); // the pedal changes no note
     expect(dry.candidates[0]!.continuation.pedals).toEqual([]);
     expect(parseMidi(dry.candidates[0]!.fullMidi).tracks.at(-1)!.some((e) => e.type === 'controller')).toBe(false);
-    // A style without a pedal.json (here baroque; in models/, a style its performers play dry) gets none.
+    // A style without a performance.json (here baroque) gets none.
     const baroque = await compose({ midi: example, style: 'baroque', seconds: 4, seed: 5, modelsDir });
     expect(baroque.model.pedal).toBe(false);
+    expect(baroque.model.dynamics).toBe(false);
     expect(baroque.candidates[0]!.continuation.pedals).toEqual([]);
     // continueMany (the report's path) pedals the same way.
     const many = await continueMany({ style: 'romantic', items: [{ midi: example, seed: 5 }], seconds: 6, candidates: 1, modelsDir });
     expect(many[0]![0]!.pedals).toEqual(c.continuation.pedals);
   });
 
-  it('composes dry, and says why, when the style’s pedal.json is damaged', async () => {
+  it("voices the continuation as the style's performers do, at the prompt's level", async () => {
+    const r = await compose({ midi: example, style: 'romantic', seconds: 6, seed: 5, modelsDir, pedal: false });
+    const notes = r.candidates[0]!.continuation.notes;
+    // The model's shape: 20 louder for the highest note within 0.25 s, 0 for every other note. Ode to Joy's melody is
+    // played at 80 over a bass at 60 — its last 32 notes: median 80 as played, median 20 in the model's shape — so the
+    // level is 60: a highest note 80, any other 60. (Notes in the first 0.25 s may be next to the prompt's: skipped.)
+    const highest = (i: number) => notes.every((m) => Math.abs(m.startSec - notes[i]!.startSec) >= 0.25 || m.pitch <= notes[i]!.pitch);
+    const checked = notes.map((n, i) => [n, i] as const).filter(([n]) => n.startSec >= 0.25);
+    checked.forEach(([n, i]) => expect(n.velocity).toBe(highest(i) ? 80 : 60));
+    expect(checked.filter(([, i]) => !highest(i)).length).toBeGreaterThan(0);
+    expect(checked.filter(([, i]) => highest(i)).length).toBeGreaterThan(0);
+  });
+
+  it('composes dry with simulated dynamics, and says why, when the style’s performance.json is damaged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-models-'));
     cpSync(join(modelsDir, 'romantic'), join(dir, 'romantic'), { recursive: true });
-    writeFileSync(join(dir, 'romantic', 'pedal.json'), '{ "format": "maestro-pedal/1", "pedal": { "harmonyChange": "lots" } }');
+    writeFileSync(join(dir, 'romantic', 'performance.json'), '{ "format": "maestro-performance/1", "pedal": { "pedal": { "harmonyChange": "lots" } } }');
     const errors: string[] = [];
     const orig = console.error;
     console.error = (m: string) => void errors.push(m);
     try {
       const r = await compose({ midi: example, style: 'romantic', seconds: 4, seed: 5, modelsDir: dir });
       expect(r.model.pedal).toBe(false);
+      expect(r.model.dynamics).toBe(false);
       expect(r.candidates[0]!.continuation.pedals).toEqual([]);
     } finally {
       console.error = orig;
     }
-    expect(errors.join('\n')).toMatch(/romantic pedal is unusable, composing without one: .*bad pedal rule.*maestro pedal/);
+    expect(errors.join('\n')).toMatch(/romantic performance file is unusable, composing with simulated dynamics and no pedal: .*bad pedal rule.*maestro performance/);
   });
 
   it('is reproducible from the reported seed', async () => {

@@ -36,12 +36,12 @@ describe('maestro train (CLI)', () => {
     writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss - 1 } });
     expect(promote(join(out, 'model'), served, loss)).toBe(false);
     expect(existsSync(`${served}.previous`)).toBe(false);
-    // The style's pedal (maestro pedal) belongs to the style: a promotion keeps it.
-    const pedal = `{ "format": "maestro-pedal/1", "pedal": { "harmonyChange": 0.3, "minLiftGapSec": 0.25, "liftSec": 0.06 } }`;
-    writeFileSync(join(served, 'pedal.json'), pedal);
+    // How the style is played (maestro performance) belongs to the style: a promotion keeps it.
+    const performance = `{ "format": "maestro-performance/1", "pedal": { "pedal": null } }`;
+    writeFileSync(join(served, 'performance.json'), performance);
     writeCard(served, { ...readCard(served)!, metrics: { valLoss128: loss + 1 } });
     expect(promote(join(out, 'model'), served, loss)).toBe(true);
-    expect(readFileSync(join(served, 'pedal.json'), 'utf8')).toBe(pedal);
+    expect(readFileSync(join(served, 'performance.json'), 'utf8')).toBe(performance);
     // A file or a folder that is not a model is never replaced by a promotion (a typo such as --promote models).
     const notes = join(root, 'notes.txt');
     writeFileSync(notes, 'keep me');

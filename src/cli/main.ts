@@ -10,7 +10,7 @@ type Runner = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }> = {
   train: { summary: 'train or fine-tune a model on a built corpus (checkpoints, --resume, --promote)', load: async () => (await import('./train.js')).runTrain },
   memory: { summary: 'give a style model its memory of the training performances (fits the mix on validation)', load: async () => (await import('./memory.js')).runMemory },
-  pedal: { summary: 'fit how each style\'s performers pedal, for the continuation\'s sustain pedal (pedal.json)', load: async () => (await import('./pedal.js')).runPedal },
+  performance: { summary: 'fit how each style\'s performers pedal and voice notes, for the continuation (performance.json)', load: async () => (await import('./performance.js')).runPerformance },
   soup: { summary: 'average the weights of fine-tunes of one base into one model (a "model soup"; --promote)', load: async () => (await import('./soup.js')).runSoup },
   eval: { summary: 'validation loss with the thesis protocol (--thesis), or the music metrics report (--report DIR)', load: async () => (await import('./eval.js')).runEval },
   compose: { summary: 'continue a MIDI file in a style (writes .mid, and .ogg/.png when rendering is available)', load: async () => (await import('./compose.js')).runCompose },

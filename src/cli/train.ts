@@ -12,7 +12,7 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
-import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PEDAL_FILE, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -373,9 +373,9 @@ export function promote(candidate: string, target: string, candidateLoss: number
     if (current?.memory) writeCard(target, { ...card, memory: { ...(current.memory as object), note: 'weights fitted against the model this one replaced; refit with maestro memory' } });
     console.log(`kept the style memory of ${target}; refit its weights for the new model: maestro memory --data <corpus> --model ${target}`);
   }
-  // So does its pedal (how its performers pedal; `maestro pedal`): a candidate's own, else the served one's.
-  const pedalFrom = [candidate, `${target}.previous`].find((d) => existsSync(join(d, PEDAL_FILE)));
-  if (pedalFrom) copyFileSync(join(pedalFrom, PEDAL_FILE), join(target, PEDAL_FILE));
+  // So does how its performers pedal and voice notes (`maestro performance`): a candidate's own, else the served one's.
+  const performanceFrom = [candidate, `${target}.previous`].find((d) => existsSync(join(d, PERFORMANCE_FILE)));
+  if (performanceFrom) copyFileSync(join(performanceFrom, PERFORMANCE_FILE), join(target, PERFORMANCE_FILE));
   return true;
 }
 

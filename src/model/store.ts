@@ -12,6 +12,7 @@ import { readTensorFile, writeTensorFile, writeFileAtomic, type NamedArray, type
 import { jsonText } from '../util/json-text.js';
 import { KnownError } from '../util/known-error.js';
 import type { PedalStyle } from '../music/pedal.js';
+import { VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../music/dynamics.js';
 
 /** One training run behind a model: a card's own run, or an entry of its history. */
 export interface RunRecord {
@@ -130,31 +131,44 @@ export function readCard(dir: string): ModelCard | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelCard) : undefined;
 }
 
-/** How the style's performers pedal (`maestro pedal`, training/pedal-fit.ts); it belongs to the style, not to one set of weights. */
-export const PEDAL_FILE = 'pedal.json';
-export const PEDAL_FORMAT = 'maestro-pedal/1';
+/**
+ * How the style's performers play what the tokens leave out — sustain pedal and dynamics (`maestro performance`,
+ * training/performance-fit.ts). It belongs to the style, not to one set of weights.
+ */
+export const PERFORMANCE_FILE = 'performance.json';
+export const PERFORMANCE_FORMAT = 'maestro-performance/1';
+
+export interface StylePerformance {
+  /** null: the style is played dry. */
+  pedal: PedalStyle | null;
+  dynamics: DynamicsModel;
+}
 
 /**
- * The pedal rule in a model directory's pedal.json; null when there is none or the style is left dry. A damaged
- * file is a ModelLoadError (the caller decides whether to compose without a pedal).
+ * The pedal rule and dynamics in a model directory's performance.json; null when it has none. A damaged file is a
+ * ModelLoadError (the caller decides whether to compose without it).
  */
-export function readPedal(dir: string): PedalStyle | null {
-  const path = join(dir, PEDAL_FILE);
+export function readPerformance(dir: string): StylePerformance | null {
+  const path = join(dir, PERFORMANCE_FILE);
   if (!existsSync(path)) return null;
-  let json: { format?: unknown; pedal?: Partial<PedalStyle> | null };
+  const bad = (why: string) => new ModelLoadError(`${path} ${why}; refit it with maestro performance`);
+  let json: { format?: unknown; pedal?: { pedal?: Partial<PedalStyle> | null }; dynamics?: { model?: Partial<DynamicsModel> } };
   try {
     json = JSON.parse(readFileSync(path, 'utf8')) as typeof json;
   } catch (err) {
-    throw new ModelLoadError(`${path} is not valid JSON (${(err as Error).message}); refit it with maestro pedal`);
+    throw bad(`is not valid JSON (${(err as Error).message})`);
   }
-  if (json.format !== PEDAL_FORMAT) throw new ModelLoadError(`${path} is not a ${PEDAL_FORMAT} file; refit it with maestro pedal`);
-  const p = json.pedal;
-  if (p === null || p === undefined) return null;
-  const ok = (x: unknown, lo: number, hi: number) => typeof x === 'number' && x >= lo && x <= hi;
-  if (!ok(p.harmonyChange, 0, 1) || !ok(p.minLiftGapSec, 0, 60) || !ok(p.liftSec, 0, 5)) {
-    throw new ModelLoadError(`${path} has a bad pedal rule ${JSON.stringify(p)}; refit it with maestro pedal`);
+  if (json.format !== PERFORMANCE_FORMAT) throw bad(`is not a ${PERFORMANCE_FORMAT} file`);
+  const inRange = (x: unknown, lo: number, hi: number) => typeof x === 'number' && x >= lo && x <= hi;
+  const p = json.pedal?.pedal;
+  if (p !== null && (!p || !inRange(p.harmonyChange, 0, 1) || !inRange(p.minLiftGapSec, 0, 60) || !inRange(p.liftSec, 0, 5))) {
+    throw bad(`has a bad pedal rule ${JSON.stringify(p)}`);
   }
-  return { harmonyChange: p.harmonyChange!, minLiftGapSec: p.minLiftGapSec!, liftSec: p.liftSec! };
+  const d = json.dynamics?.model;
+  if (!d || !Array.isArray(d.weights) || d.weights.length !== VELOCITY_FEATURE_NAMES.length || !d.weights.every((w) => Number.isFinite(w)) || !inRange(d.level, 1, 127)) {
+    throw bad('has no usable dynamics model');
+  }
+  return { pedal: p ? { harmonyChange: p.harmonyChange!, minLiftGapSec: p.minLiftGapSec!, liftSec: p.liftSec! } : null, dynamics: { weights: d.weights, level: d.level! } };
 }
 
 /** The validation loss a card records (128-token windows), or Infinity when it records none: any model beats it. */

@@ -1,5 +1,10 @@
 /**
- * Fits a style's pedalling (src/music/pedal.ts) on real performances: which rule makes the performers' own notes —
+ * Fits how a style's performers play what the GIGA tokens leave out — the sustain pedal and the dynamics — on real
+ * performances (MAESTRO and ASAP; never a performance of a style model's validation piece), and scores both on those
+ * validation pieces' performances, which the fit never saw. `maestro performance` writes the result to
+ * models/<style>/performance.json.
+ *
+ * Pedal (src/music/pedal.ts): which rule makes the performers' own notes —
  * as the model sees them, key durations without pedal — ring most like the performers' pedal made them ring.
  *
  * The measure is the number of notes sounding every 50 ms (`soundingCounts`): with the performer's pedal against
@@ -9,11 +14,13 @@
  * A style whose notes ring closest to their performers' dry (Bach) gets no pedal.
  */
 import path from 'node:path';
+import { Matrix, solve } from 'ml-matrix';
 import { readSequence, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
-import type { Note, NoteSequence, PedalSpan } from '../src/music/note-sequence.js';
+import { compareNotes, type Note, type NoteSequence, type PedalSpan } from '../src/music/note-sequence.js';
 import { DURATION_QUANTUM_MS, MAX_DUR, MIN_DUR, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
-import { PEDAL_FORMAT } from '../src/model/store.js';
+import { PERFORMANCE_FORMAT } from '../src/model/store.js';
+import { DYNAMICS_PROMPT_NOTES, median, velocityFeatures, VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../src/music/dynamics.js';
 
 
 export const PEDAL_GRID: readonly PedalStyle[] = [0.3, 0.5, 0.7].flatMap((harmonyChange) =>
@@ -28,13 +35,36 @@ export interface RingScore {
   error: number;
 }
 
-export interface PedalFile {
-  format: typeof PEDAL_FORMAT;
-  style: string;
+export interface PedalFit {
   /** The rule, or null: this style is left dry. */
   pedal: PedalStyle | null;
   fitted: { performances: number; frames: number; dry: RingScore; chosen: RingScore };
   heldOut: { performances: number; frames: number; performersPedal: { sounding: number; pedalDownShare: number }; dry: RingScore; chosen: RingScore };
+}
+
+/** Mean |predicted − played| velocity, over continuations of 20 s after 32-note prompts, each levelled from its prompt. */
+export interface VelocityError {
+  /** The reference's simulation (pitch + 10, chords + 30), levelled: what composing did without a model. */
+  simulation: number;
+  /** One velocity, the prompt's median. */
+  flat: number;
+  /** The fitted model, levelled. */
+  model: number;
+}
+
+export interface DynamicsFit {
+  model: DynamicsModel;
+  featureNames: string[];
+  ridge: number;
+  fitted: { performances: number; notes: number };
+  heldOut: { performances: number; notes: number; error: VelocityError };
+}
+
+export interface PerformanceFile {
+  format: typeof PERFORMANCE_FORMAT;
+  style: string;
+  pedal: PedalFit;
+  dynamics: DynamicsFit;
   command: string;
 }
 
@@ -56,7 +86,7 @@ function atModelResolution(notes: readonly Note[]): Note[] {
     const startMs = Math.floor(Math.round(n.startSec * 1000) / ONSET_QUANTUM_MS) * ONSET_QUANTUM_MS;
     const dur = Math.min(MAX_DUR, Math.max(MIN_DUR, Math.floor((Math.round(n.endSec * 1000) - Math.round(n.startSec * 1000)) / DURATION_QUANTUM_MS)));
     return { ...n, startSec: startMs / 1000, endSec: (startMs + dur * DURATION_QUANTUM_MS) / 1000 };
-  });
+  }).sort(compareNotes); // as decoding orders them: by onset, chords top-down
 }
 
 function performance(seq: NoteSequence): Performance | null {
@@ -85,7 +115,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 const rounded = (s: RingScore): RingScore => ({ sounding: round(s.sounding), error: round(s.error) });
 
 /** Performances (MAESTRO-recorded: the thesis files and ASAP) of a style, by role. */
-export function pedalEntries(corpus: Corpus, style: string): { fit: CorpusEntry[]; heldOut: CorpusEntry[] } {
+export function performanceEntries(corpus: Corpus, style: string): { fit: CorpusEntry[]; heldOut: CorpusEntry[] } {
   const performed = corpus.entries.filter((e) => e.style === style && (e.source === 'maestro-thesis' || e.source === 'asap'));
   return {
     fit: performed.filter((e) => e.role === 'style-train' || e.role === 'other'),
@@ -99,17 +129,26 @@ function spread<T>(xs: readonly T[], max: number): T[] {
   return Array.from({ length: max }, (_, i) => xs[Math.floor((i * xs.length) / max)]);
 }
 
-export function fitPedal(
-  corpus: Corpus,
-  style: string,
-  opts: { maxFit?: number; command: string; log?: (s: string) => void },
-): PedalFile {
+export interface FitOptions {
+  /** Fit on at most this many performances, spread over the catalogue (default 60). */
+  maxFit?: number;
+  command: string;
+  log?: (s: string) => void;
+}
+
+/** Both fits for one style. */
+export function fitPerformance(corpus: Corpus, style: string, opts: FitOptions): PerformanceFile {
   const log = opts.log ?? (() => {});
-  const { fit, heldOut } = pedalEntries(corpus, style);
-  if (fit.length === 0 || heldOut.length === 0) throw new Error(`no ${style} performances to fit or check a pedal on (fit ${fit.length}, held out ${heldOut.length})`);
+  const { fit, heldOut } = performanceEntries(corpus, style);
+  if (fit.length === 0 || heldOut.length === 0) throw new Error(`no ${style} performances to fit or check on (fit ${fit.length}, held out ${heldOut.length})`);
   const load = (es: readonly CorpusEntry[]) => es.map((e) => performance(readSequence(path.join(corpus.datasetsDir, e.relPath)))).filter((p): p is Performance => p !== null);
   const fitSet = load(spread(fit, opts.maxFit ?? 60));
-  log(`${style}: fitting on ${fitSet.length} performances`);
+  const held = load(heldOut);
+  log(`${style}: fitting on ${fitSet.length} performances, checking on ${held.length}`);
+  return { format: PERFORMANCE_FORMAT, style, pedal: fitPedal(fitSet, held, style, log), dynamics: fitDynamics(fitSet, held), command: opts.command };
+}
+
+function fitPedal(fitSet: readonly Performance[], held: readonly Performance[], style: string, log: (s: string) => void): PedalFit {
   const dryFit = score(fitSet, null);
   let best: { rule: PedalStyle | null; s: RingScore } = { rule: null, s: dryFit };
   for (const rule of PEDAL_GRID) {
@@ -117,7 +156,6 @@ export function fitPedal(
     if (s.error < best.s.error) best = { rule, s };
   }
   log(`${style}: ${best.rule ? `lift at harmony change ≥ ${best.rule.harmonyChange}, ≥ ${best.rule.minLiftGapSec} s apart, for ${best.rule.liftSec} s` : 'no pedal'} (error ${best.s.error.toFixed(3)} against ${dryFit.error.toFixed(3)} dry)`);
-  const held = load(heldOut);
   const dryHeld = score(held, null);
   const chosenHeld = best.rule ? score(held, best.rule) : dryHeld;
   let realSounding = 0;
@@ -129,8 +167,6 @@ export function fitPedal(
     seconds += p.endSec;
   }
   return {
-    format: PEDAL_FORMAT,
-    style,
     pedal: best.rule,
     fitted: { performances: fitSet.length, frames: dryFit.frames, dry: rounded(dryFit), chosen: rounded(best.s) },
     heldOut: {
@@ -140,6 +176,65 @@ export function fitPedal(
       dry: rounded(dryHeld),
       chosen: rounded(chosenHeld),
     },
-    command: opts.command,
+  };
+}
+
+/** Ridge penalty on the dynamics weights (not the bias). */
+const RIDGE = 1;
+/** Each held-out check continues a 32-note prompt for this long. */
+const CHECK_SEC = 20;
+
+/**
+ * The dynamics: a ridge regression from `velocityFeatures` to how far each note's velocity lies from the median of
+ * the 32 notes before it (the shape, not the level), on every second note of the fitting performances.
+ */
+function fitDynamics(fitSet: readonly Performance[], held: readonly Performance[]): DynamicsFit {
+  const rows: number[][] = [];
+  const targets: number[] = [];
+  const velocities: number[] = [];
+  for (const p of fitSet) {
+    const x = velocityFeatures(p.notes);
+    for (const n of p.notes) velocities.push(n.velocity);
+    for (let i = DYNAMICS_PROMPT_NOTES; i < p.notes.length; i += 2) {
+      rows.push(x[i]!);
+      targets.push(p.notes[i]!.velocity - median(p.notes.slice(i - DYNAMICS_PROMPT_NOTES, i).map((n) => n.velocity)));
+    }
+  }
+  const a = new Matrix(rows);
+  const penalty = Matrix.eye(VELOCITY_FEATURE_NAMES.length).mul(RIDGE);
+  penalty.set(0, 0, 0);
+  const weights = solve(a.transpose().mmul(a).add(penalty), a.transpose().mmul(Matrix.columnVector(targets))).to1DArray().map((w) => Math.round(w * 1e4) / 1e4);
+  const model: DynamicsModel = { weights, level: median(velocities) };
+
+  // Held out as composing uses it: after each 32-note prompt, the next 20 s, levelled from the prompt alone.
+  const error = { simulation: 0, flat: 0, model: 0 };
+  let notes = 0;
+  for (const p of held) {
+    const x = velocityFeatures(p.notes);
+    const shape = x.map((r) => r.reduce((s, v, j) => s + v * weights[j]!, 0));
+    const simulated = p.notes.map((n, i) => Math.min(127, n.pitch + (x[i]![3] ? 30 : 10)));
+    for (let start = DYNAMICS_PROMPT_NOTES; start < p.notes.length; ) {
+      const prompt = p.notes.slice(start - DYNAMICS_PROMPT_NOTES, start).map((n) => n.velocity);
+      const level = median(prompt);
+      const levelOf = (pred: readonly number[]) => level - median(pred.slice(start - DYNAMICS_PROMPT_NOTES, start));
+      const [simLevel, modelLevel] = [levelOf(simulated), levelOf(shape)];
+      let i = start;
+      for (; i < p.notes.length && p.notes[i]!.startSec < p.notes[start]!.startSec + CHECK_SEC; i++) {
+        const v = p.notes[i]!.velocity;
+        error.simulation += Math.abs(simulated[i]! + simLevel - v);
+        error.flat += Math.abs(level - v);
+        error.model += Math.abs(shape[i]! + modelLevel - v);
+        notes++;
+      }
+      start = i + DYNAMICS_PROMPT_NOTES;
+    }
+  }
+  const per = (e: number) => round(e / Math.max(notes, 1));
+  return {
+    model,
+    featureNames: [...VELOCITY_FEATURE_NAMES],
+    ridge: RIDGE,
+    fitted: { performances: fitSet.length, notes: rows.length },
+    heldOut: { performances: held.length, notes, error: { simulation: per(error.simulation), flat: per(error.flat), model: per(error.model) } },
   };
 }

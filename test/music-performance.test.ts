@@ -1,13 +1,15 @@
-// The sustain pedal under a continuation: the rule (src/music/pedal.ts), how notes ring under it, reading a style's
-// pedal.json, and fitting it on performances (training/pedal-fit.ts).
+// How a continuation is played: the sustain pedal rule (src/music/pedal.ts) and how notes ring under it, the dynamics
+// (src/music/dynamics.ts), reading a style's performance.json, and fitting both on performances
+// (training/performance-fit.ts).
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
-import { readPedal, ModelLoadError } from '../src/model/store.js';
+import { readPerformance, ModelLoadError } from '../src/model/store.js';
 import { writeMidi } from '../src/music/midi.js';
-import { fitPedal } from '../training/pedal-fit.js';
+import { VELOCITY_FEATURE_NAMES, withDynamics, type DynamicsModel } from '../src/music/dynamics.js';
+import { fitPerformance } from '../training/performance-fit.js';
 import type { Corpus, CorpusEntry } from '../src/eval/corpus.js';
 import type { Note, PedalSpan } from '../src/music/note-sequence.js';
 
@@ -22,6 +24,10 @@ const C = [48, 52, 55, 60];
 const F = [53, 57, 60, 65];
 const G = [43, 47, 50, 55];
 const RULE: PedalStyle = { harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 };
+/** Dynamics that play the highest note around 20 louder than the rest, at a level of 60 when there is no prompt. */
+const weight = (name: string) => VELOCITY_FEATURE_NAMES.indexOf(name);
+const MELODY_LOUDER: DynamicsModel = { weights: VELOCITY_FEATURE_NAMES.map((_, j) => (j === weight('highest note ±0.25 s') ? 20 : 0)), level: 60 };
+const file = (pedal: PedalStyle | null, dynamics: DynamicsModel = MELODY_LOUDER) => JSON.stringify({ format: 'maestro-performance/1', pedal: { pedal }, dynamics: { model: dynamics } });
 
 describe('the pedal rule', () => {
   it('holds the pedal through a harmony and lifts it briefly as each new one is struck', () => {
@@ -64,38 +70,64 @@ describe('how notes ring', () => {
   });
 });
 
-describe('a style’s pedal.json', () => {
-  const dir = () => mkdtempSync(join(tmpdir(), 'maestro-pedal-'));
+describe('dynamics', () => {
+  const seq = (notes: Note[]) => ({ notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} });
+  // Two-note chords, 0.5 s apart: the upper note is the highest around.
+  const chords = (from: number, n: number, velocity = 80) => Array.from({ length: n }, (_, k) => [note(72, from + k * 0.5, from + k * 0.5 + 0.4), note(48, from + k * 0.5, from + k * 0.5 + 0.4)]).flat().map((x) => ({ ...x, velocity }));
 
-  it('is read when there is one, and none means dry', () => {
+  it('voices the notes as the model says and levels them from how loud the prompt was played', () => {
+    const cont = seq(chords(0.5, 4));
+    const at = (velocity: number) => withDynamics(cont, chords(-8, 16, velocity), chords(-8, 16, 999), MELODY_LOUDER).notes.map((n) => n.velocity);
+    const soft = at(30);
+    // Upper notes 20 louder than the lower ones; the prompt's level (played at 30 against a shape of 0/20 → median 10) sets the rest.
+    expect(soft).toEqual([40, 20, 40, 20, 40, 20, 40, 20]);
+    expect(at(80).map((v, i) => v - soft[i]!)).toEqual(Array(8).fill(50));
+    // An improvisation (no prompt) is played at the style's level.
+    expect(withDynamics(cont, [], [], MELODY_LOUDER).notes.map((n) => n.velocity)).toEqual([80, 60, 80, 60, 80, 60, 80, 60]);
+  });
+
+  it("without a model keeps the simulated shape, moved to the prompt's level", () => {
+    const cont = seq(chords(0.5, 2, 100));
+    expect(withDynamics(cont, chords(-4, 8, 40), chords(-4, 8, 90), null).notes.map((n) => n.velocity)).toEqual([50, 50, 50, 50]);
+  });
+});
+
+describe('a style’s performance.json', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'maestro-performance-'));
+
+  it('is read when there is one: a pedal rule or none (dry), and the dynamics', () => {
     const d = dir();
-    expect(readPedal(d)).toBeNull();
-    writeFileSync(join(d, 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', pedal: null }));
-    expect(readPedal(d)).toBeNull();
-    writeFileSync(join(d, 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', pedal: RULE }));
-    expect(readPedal(d)).toEqual(RULE);
+    expect(readPerformance(d)).toBeNull();
+    writeFileSync(join(d, 'performance.json'), file(null));
+    expect(readPerformance(d)).toEqual({ pedal: null, dynamics: MELODY_LOUDER });
+    writeFileSync(join(d, 'performance.json'), file(RULE));
+    expect(readPerformance(d)).toEqual({ pedal: RULE, dynamics: MELODY_LOUDER });
   });
 
   it('a damaged one is named, with how to fix it', () => {
     const d = dir();
-    writeFileSync(join(d, 'pedal.json'), '{ "format": "maestro-pedal/1", "pedal": ');
-    expect(() => readPedal(d)).toThrow(ModelLoadError);
-    expect(() => readPedal(d)).toThrow(/not valid JSON.*maestro pedal/);
-    writeFileSync(join(d, 'pedal.json'), JSON.stringify({ format: 'maestro-pedal/1', pedal: { ...RULE, liftSec: -1 } }));
-    expect(() => readPedal(d)).toThrow(/bad pedal rule/);
-    writeFileSync(join(d, 'pedal.json'), JSON.stringify({ format: 'something-else' }));
-    expect(() => readPedal(d)).toThrow(/not a maestro-pedal\/1 file/);
+    const bad = (text: string, why: RegExp) => {
+      writeFileSync(join(d, 'performance.json'), text);
+      expect(() => readPerformance(d)).toThrow(ModelLoadError);
+      expect(() => readPerformance(d)).toThrow(why);
+    };
+    bad('{ "format": "maestro-performance/1", "pedal": ', /not valid JSON.*maestro performance/);
+    bad(file({ ...RULE, liftSec: -1 }), /bad pedal rule/);
+    bad(file(RULE, { weights: [1, 2], level: 60 }), /no usable dynamics model/);
+    bad(JSON.stringify({ format: 'something-else' }), /not a maestro-performance\/1 file/);
   });
 });
 
-describe('fitting a style’s pedal on performances', () => {
-  /** A corpus of one style whose performers pedal as `perform` says, written as MIDI files. */
+describe('fitting how a style is played, on performances', () => {
+  /** A corpus of one style whose performers pedal as `perform` says and play chords' upper notes 30 louder, as MIDI files. */
   function corpusOf(perform: (notes: Note[]) => PedalSpan[]): Corpus {
     const root = mkdtempSync(join(tmpdir(), 'maestro-pedal-corpus-'));
     mkdirSync(join(root, 'asap'));
     const progressions = [[C, F, G, C], [F, G, C, F], [G, C, C, F], [C, G, F, C], [F, C, G, G], [C, C, F, G]];
     const entries: CorpusEntry[] = progressions.map((p, i) => {
-      const notes = blocks(p);
+      const struck = blocks(p, 12);
+      const top = (n: Note) => struck.every((m) => m.startSec !== n.startSec || m.pitch <= n.pitch);
+      const notes = struck.map((n) => ({ ...n, velocity: top(n) ? 90 : 60 }));
       const relPath = `asap/p${i}.mid`;
       writeFileSync(join(root, relPath), writeMidi({ notes, pedals: perform(notes), tempos: [{ timeSec: 0, bpm: 120 }], source: {} }));
       return { relPath, source: 'asap', composer: 'X', title: `p${i}`, style: 'romantic', pieceId: `p${i}`, role: i < 4 ? 'other' : 'validation-piece' };
@@ -104,7 +136,7 @@ describe('fitting a style’s pedal on performances', () => {
   }
 
   it('chooses a pedal for performers who pedal, scores it on held-out pieces, and leaves dry ones dry', () => {
-    const pedalled = fitPedal(corpusOf((notes) => pedalFor(RULE, notes)), 'romantic', { command: 'test' });
+    const { pedal: pedalled } = fitPerformance(corpusOf((notes) => pedalFor(RULE, notes)), 'romantic', { command: 'test' });
     expect(pedalled.pedal).not.toBeNull();
     expect(pedalled.fitted.performances).toBe(4);
     expect(pedalled.heldOut.performances).toBe(2);
@@ -112,9 +144,20 @@ describe('fitting a style’s pedal on performances', () => {
     expect(pedalled.heldOut.chosen.sounding).toBeGreaterThan(pedalled.heldOut.dry.sounding);
     expect(pedalled.heldOut.performersPedal.pedalDownShare).toBeGreaterThan(0.8);
 
-    const dry = fitPedal(corpusOf(() => []), 'romantic', { command: 'test' });
+    const { pedal: dry } = fitPerformance(corpusOf(() => []), 'romantic', { command: 'test' });
     expect(dry.pedal).toBeNull();
     expect(dry.heldOut.chosen).toEqual(dry.heldOut.dry);
     expect(dry.heldOut.dry.error).toBe(0);
+  });
+
+  it('learns which notes performers play louder, and is nearer them held out than the simulation or one velocity', () => {
+    const { dynamics } = fitPerformance(corpusOf(() => []), 'romantic', { command: 'test' });
+    const e = dynamics.heldOut.error;
+    expect(dynamics.heldOut.notes).toBeGreaterThan(100);
+    // A quarter of the notes (the chord tops) are 30 louder: one velocity is 7.5 off on average; the model finds them.
+    expect(e.model).toBeLessThan(1);
+    expect(e.flat).toBeCloseTo(7.5, 5);
+    expect(e.simulation).toBeGreaterThan(10);
+    expect(dynamics.model.weights[weight('top of its chord')]).toBeGreaterThan(10);
   });
 });

@@ -1,0 +1,75 @@
+/**
+ * `maestro performance [--style S]…` — fit how each style's performers play what the GIGA tokens leave out, the
+ * sustain pedal and the dynamics (training/performance-fit.ts), and write it beside the style's model as
+ * performance.json, which composing reads (src/music/pedal.ts, src/music/dynamics.ts). Reads the real performances
+ * in ../shared/datasets; prints what it measured on performances it did not fit on.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadCorpus, sharedDir } from '../eval/corpus.js';
+import { STYLES } from '../eval/pieces.js';
+import { fitPerformance } from '../../training/performance-fit.js';
+import { PERFORMANCE_FILE } from '../model/store.js';
+import { writeFileAtomic } from '../model/tensor-file.js';
+import { jsonText } from '../util/json-text.js';
+import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
+import { int, parse, UsageError } from './args.js';
+
+const HELP = `usage: maestro performance [--style S]... [--models DIR] [--max-fit N]
+
+Fits how each style's performers pedal and voice their notes, on real performances (MAESTRO and ASAP in
+../shared/datasets; never a performance of a style model's validation piece), checks both on the validation pieces'
+performances, and writes <models>/<style>/${PERFORMANCE_FILE}, which composing reads.
+
+  --style S     ${STYLES.join(', ')} (default: all three)
+  --models DIR  where the style models are (default ${path.relative(process.cwd(), DEFAULT_MODELS_DIR) || '.'})
+  --max-fit N   fit on at most N performances per style, spread over the catalogue (default 60)
+`;
+
+export async function runPerformance(argv: string[]): Promise<number> {
+  let styles: string[];
+  let modelsDir: string;
+  let maxFit: number;
+  try {
+    const o = parse(argv, { style: { type: 'string', multiple: true }, models: { type: 'string' }, 'max-fit': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    if (o.help) {
+      console.log(HELP);
+      return 0;
+    }
+    styles = o.style ?? [...STYLES];
+    for (const s of styles) if (!(STYLES as readonly string[]).includes(s)) throw new UsageError(`"${s}" is not one of the styles with real performances here (${STYLES.join(', ')})`);
+    modelsDir = o.models ?? DEFAULT_MODELS_DIR;
+    for (const s of styles) if (!existsSync(path.join(modelsDir, s, 'config.json'))) throw new UsageError(`there is no ${s} model in ${modelsDir} to fit a performance for`);
+    maxFit = int(o['max-fit'], 'max-fit', 60, [1, 100_000])!;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`maestro performance: ${err.message}\n\n${HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+  const datasets = path.join(sharedDir(REPO_ROOT), 'datasets');
+  if (!existsSync(datasets)) {
+    console.error(`maestro performance: no performances to fit on: ${datasets} does not exist (set MAESTRO_SHARED)`);
+    return 2;
+  }
+  const corpus = loadCorpus(datasets, { dataDir: path.join(REPO_ROOT, 'data') });
+  const command = `maestro performance ${argv.join(' ')}`.trim();
+  for (const style of styles) {
+    const started = Date.now();
+    const fitted = fitPerformance(corpus, style, { maxFit, command, log: (s) => console.error(s) });
+    writeFileAtomic(path.join(modelsDir, style, PERFORMANCE_FILE), [jsonText(fitted)]);
+    const { pedal, dynamics } = fitted;
+    const h = pedal.heldOut;
+    const e = dynamics.heldOut.error;
+    console.log(
+      `${style} pedal: ${pedal.pedal ? `down, lifted at harmony changes ≥ ${pedal.pedal.harmonyChange} at most every ${pedal.pedal.minLiftGapSec} s for ${pedal.pedal.liftSec} s` : 'none (its performers\' notes ring closest dry)'}; ` +
+        `held out (${h.performances} performances): notes sounding ${h.chosen.sounding.toFixed(2)} (dry ${h.dry.sounding.toFixed(2)}, the performers' pedal ${h.performersPedal.sounding.toFixed(2)}, down ${(h.performersPedal.pedalDownShare * 100).toFixed(0)} % of the time), ` +
+        `error ${h.chosen.error.toFixed(2)} per frame (dry ${h.dry.error.toFixed(2)})`,
+    );
+    console.log(
+      `${style} dynamics: held out (${dynamics.heldOut.notes} notes): velocity off by ${e.model.toFixed(2)} on average (the reference's simulation ${e.simulation.toFixed(2)}, one flat velocity ${e.flat.toFixed(2)}) — ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+  }
+  return 0;
+}
