@@ -33,7 +33,7 @@ const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
                       with none, the key it has settled in)
   --no-memory         the GPT alone, without the style's memory of its training performances
   --no-pedal          no sustain pedal under the continuation (by default romantic and vanguard get one the way
-                      their performers pedal, models/<style>/pedal.json; baroque is played dry)
+                      their performers pedal, models/<style>/performance.json; baroque is played dry)
   --models DIR        models directory (default ./models)
   --no-render         write MIDI only
   --out DIR           output directory (default out/)
@@ -98,7 +98,7 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
     const s = result.settings;
-    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}${result.model.pedal ? ', with its performers\' pedal' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
+    console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}${result.model.dynamics ? ', voiced as its performers play' : ''}${result.model.pedal ? ', with their pedal' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {

@@ -5,14 +5,14 @@
  * note's duration is how long its *key* was held: Chopin and Rachmaninoff performers keep the pedal down 78–84 % of
  * the time (Bach performers 22 %; the thesis files) and release keys early because the pedal holds the sound. Played
  * back dry, a romantic continuation rings with 2.6 notes at a time where the performers' own pedalling rang 6.8
- * (held-out MAESTRO performances; `maestro pedal`), and a pedalled prompt turns suddenly choppy.
+ * (held-out MAESTRO performances; `maestro performance`), and a pedalled prompt turns suddenly choppy.
  *
  * So each style may say how its performers pedal, as a rule a pianist would recognise (legato pedalling): the pedal
  * goes down just after the first note and stays down, and is lifted briefly as a new harmony is struck — where the
  * pitch classes struck from a chord on differ enough from those just before — at most once per `minLiftGapSec`.
- * The rule's three numbers are fitted per style on real performances by `training/pedal-fit.ts` (which pedal makes
- * the performers' notes ring most like their own pedal did) and stored as `models/<style>/pedal.json`; a style whose
- * performers' notes ring closest to their own dry (baroque) has no pedal file and stays dry.
+ * The rule's three numbers are fitted per style on real performances by `training/performance-fit.ts` (which pedal
+ * makes the performers' notes ring most like their own pedal did) and stored in `models/<style>/performance.json`; a
+ * style whose performers' notes ring closest to their own dry (baroque) has no rule there and stays dry.
  */
 import type { Note, PedalSpan } from './note-sequence.js';
 
@@ -95,7 +95,7 @@ const MAX_RING_SEC = 4;
 /**
  * How many notes sound in each `frameSec` frame from 0 to `endSec`: a note sounds from its onset until its key is
  * released or, if the pedal is down then, until the pedal is (at most 4 s on), and stops when its key is struck again.
- * The measure `maestro pedal` compares pedalling by.
+ * The measure `maestro performance` compares pedalling by.
  */
 export function soundingCounts(notes: readonly Note[], pedals: readonly PedalSpan[], endSec: number, frameSec = 0.05): Uint16Array {
   const frames = Math.max(0, Math.ceil(endSec / frameSec));
