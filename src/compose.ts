@@ -160,12 +160,16 @@ function stylePerformance(dir: string, style: string): StylePerformance | null {
   }
 }
 
+/** Candidate k's expression (dynamics.ts) is drawn from its own stream of its seed, apart from its sampling. */
+const EXPRESSION_STREAM = 0xd1a;
+
 /**
  * A decoded continuation as the style's performers would play it: voiced and levelled from the prompt (`played`, and
- * `simulated`: the same notes as decoding gives them; dynamics.ts), then with their pedal under it unless `pedal` is false.
+ * `simulated`: the same notes as decoding gives them; dynamics.ts), then with their pedal under it unless `pedal` is
+ * false. `seed` is the candidate's (mixSeed(request seed, k)).
  */
-function performed(seq: NoteSequence, played: readonly Note[], simulated: readonly Note[], perf: StylePerformance | null, pedal: boolean | undefined): NoteSequence {
-  const voiced = withDynamics(seq, played, simulated, perf?.dynamics);
+function performed(seq: NoteSequence, played: readonly Note[], simulated: readonly Note[], perf: StylePerformance | null, pedal: boolean | undefined, seed: number): NoteSequence {
+  const voiced = withDynamics(seq, played, simulated, perf?.dynamics, mixSeed(seed, EXPRESSION_STREAM));
   return perf?.pedal && pedal !== false ? { ...voiced, pedals: pedalFor(perf.pedal, voiced.notes) } : voiced;
 }
 
@@ -216,7 +220,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const promptFile = req.midi ? openPromptFile(req.midi, req.midiLimits) : null;
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
-    const continuation = performed(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt, perf, req.pedal);
+    const continuation = performed(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt, perf, req.pedal, mixSeed(settings.seed, index));
     const full = joinAfterPrompt(prompt, continuation);
     return {
       index,
@@ -279,7 +283,7 @@ export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenize
   });
   return req.items.map((_, i) => {
     const simulated = tokenizer.decode(promptToks[i]).notes;
-    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t) => performed(continuationSequence(tokenizer, t), prompts[i], simulated, perf, req.pedal));
+    return sampled.slice(i * req.candidates, (i + 1) * req.candidates).map((t, k) => performed(continuationSequence(tokenizer, t), prompts[i], simulated, perf, req.pedal, mixSeed(req.items[i]!.seed, k)));
   });
 }
 

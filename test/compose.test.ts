@@ -105,9 +105,21 @@ describe('compose', () => {
     expect(baroque.model.pedal).toBe(false);
     expect(baroque.model.dynamics).toBe(false);
     expect(baroque.candidates[0]!.continuation.pedals).toEqual([]);
-    // continueMany (the report's path) pedals the same way.
+    // continueMany (the report's path) plays it the same way: the same pedal, the same drawn expression.
     const many = await continueMany({ style: 'romantic', items: [{ midi: example, seed: 5 }], seconds: 6, candidates: 1, modelsDir });
     expect(many[0]![0]!.pedals).toEqual(c.continuation.pedals);
+    expect(many[0]![0]!.notes).toEqual(c.continuation.notes);
+    // With expression drawn on top of the dynamics' mean, still the same in both, and different from the mean alone.
+    const expressive = mkdtempSync(join(tmpdir(), 'maestro-models-'));
+    cpSync(join(modelsDir, 'romantic'), join(expressive, 'romantic'), { recursive: true });
+    const file = JSON.parse(readFileSync(join(expressive, 'romantic', 'performance.json'), 'utf8'));
+    file.dynamics.model.residual = { rho: 0.4, sigma: 10 };
+    writeFileSync(join(expressive, 'romantic', 'performance.json'), JSON.stringify(file));
+    const drawn = (await compose({ midi: example, style: 'romantic', seconds: 6, seed: 5, modelsDir: expressive })).candidates[0]!.continuation.notes;
+    const drawnMany = await continueMany({ style: 'romantic', items: [{ midi: example, seed: 5 }], seconds: 6, candidates: 1, modelsDir: expressive });
+    expect(drawnMany[0]![0]!.notes).toEqual(drawn);
+    expect(drawn.map((n) => n.pitch)).toEqual(c.continuation.notes.map((n) => n.pitch));
+    expect(drawn.map((n) => n.velocity)).not.toEqual(c.continuation.notes.map((n) => n.velocity));
   });
 
   it("voices the continuation as the style's performers do, at the prompt's level", async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
 import { readPerformance, ModelLoadError } from '../src/model/store.js';
 import { writeMidi } from '../src/music/midi.js';
-import { VELOCITY_FEATURE_NAMES, withDynamics, type DynamicsModel } from '../src/music/dynamics.js';
+import { arProcess, VELOCITY_FEATURE_NAMES, withDynamics, type DynamicsModel } from '../src/music/dynamics.js';
 import { fitPerformance } from '../training/performance-fit.js';
 import type { Corpus, CorpusEntry } from '../src/eval/corpus.js';
 import type { Note, PedalSpan } from '../src/music/note-sequence.js';
@@ -77,18 +77,36 @@ describe('dynamics', () => {
 
   it('voices the notes as the model says and levels them from how loud the prompt was played', () => {
     const cont = seq(chords(0.5, 4));
-    const at = (velocity: number) => withDynamics(cont, chords(-8, 16, velocity), chords(-8, 16, 999), MELODY_LOUDER).notes.map((n) => n.velocity);
+    const at = (velocity: number) => withDynamics(cont, chords(-8, 16, velocity), chords(-8, 16, 999), MELODY_LOUDER, 1).notes.map((n) => n.velocity);
     const soft = at(30);
     // Upper notes 20 louder than the lower ones; the prompt's level (played at 30 against a shape of 0/20 → median 10) sets the rest.
     expect(soft).toEqual([40, 20, 40, 20, 40, 20, 40, 20]);
     expect(at(80).map((v, i) => v - soft[i]!)).toEqual(Array(8).fill(50));
     // An improvisation (no prompt) is played at the style's level.
-    expect(withDynamics(cont, [], [], MELODY_LOUDER).notes.map((n) => n.velocity)).toEqual([80, 60, 80, 60, 80, 60, 80, 60]);
+    expect(withDynamics(cont, [], [], MELODY_LOUDER, 1).notes.map((n) => n.velocity)).toEqual([80, 60, 80, 60, 80, 60, 80, 60]);
+  });
+
+  it('draws the expression the regression leaves: reproducible from the seed, varying as the fitted process does', () => {
+    const cont = seq(chords(0.5, 200));
+    const expressive: DynamicsModel = { ...MELODY_LOUDER, residual: { rho: 0.4, sigma: 10 } };
+    const play = (seed: number) => withDynamics(cont, [], [], expressive, seed).notes.map((n) => n.velocity);
+    expect(play(3)).toEqual(play(3));
+    expect(play(3)).not.toEqual(play(4));
+    // What is drawn on top of the mean: stationary spread sigma / √(1 − rho²) ≈ 10.9, lag-1 correlation ≈ rho.
+    const drawn = arProcess({ rho: 0.4, sigma: 10 }, 20_000, 7);
+    const sd = Math.sqrt(drawn.reduce((s, v) => s + v * v, 0) / drawn.length);
+    const lag1 = drawn.slice(1).reduce((s, v, i) => s + v * drawn[i]!, 0) / drawn.reduce((s, v) => s + v * v, 0);
+    expect(sd).toBeGreaterThan(10.4);
+    expect(sd).toBeLessThan(11.4);
+    expect(lag1).toBeGreaterThan(0.37);
+    expect(lag1).toBeLessThan(0.43);
+    // Without a residual the regression's mean alone plays (the tests above).
+    expect(withDynamics(cont, [], [], MELODY_LOUDER, 3).notes.map((n) => n.velocity)).toEqual(withDynamics(cont, [], [], MELODY_LOUDER, 4).notes.map((n) => n.velocity));
   });
 
   it("without a model keeps the simulated shape, moved to the prompt's level", () => {
     const cont = seq(chords(0.5, 2, 100));
-    expect(withDynamics(cont, chords(-4, 8, 40), chords(-4, 8, 90), null).notes.map((n) => n.velocity)).toEqual([50, 50, 50, 50]);
+    expect(withDynamics(cont, chords(-4, 8, 40), chords(-4, 8, 90), null, 1).notes.map((n) => n.velocity)).toEqual([50, 50, 50, 50]);
   });
 });
 
@@ -159,5 +177,9 @@ describe('fitting how a style is played, on performances', () => {
     expect(e.flat).toBeCloseTo(7.5, 5);
     expect(e.simulation).toBeGreaterThan(10);
     expect(dynamics.model.weights[weight('top of its chord')]).toBeGreaterThan(10);
+    // Nothing is left to draw: the residual is small; the check measures the voicing the performers gave.
+    expect(dynamics.model.residual!.sigma).toBeLessThan(2);
+    expect(dynamics.heldOut.chordTop.performers).toBeCloseTo(30, 5);
+    expect(dynamics.heldOut.chordTop.mean).toBeGreaterThan(25);
   });
 });

@@ -20,7 +20,7 @@ import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js
 import { compareNotes, type Note, type NoteSequence, type PedalSpan } from '../src/music/note-sequence.js';
 import { DURATION_QUANTUM_MS, MAX_DUR, MIN_DUR, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
 import { PERFORMANCE_FORMAT } from '../src/model/store.js';
-import { DYNAMICS_PROMPT_NOTES, median, velocityFeatures, VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../src/music/dynamics.js';
+import { arProcess, DYNAMICS_PROMPT_NOTES, median, velocityFeatures, VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../src/music/dynamics.js';
 
 
 export const PEDAL_GRID: readonly PedalStyle[] = [0.3, 0.5, 0.7].flatMap((harmonyChange) =>
@@ -48,8 +48,21 @@ export interface VelocityError {
   simulation: number;
   /** One velocity, the prompt's median. */
   flat: number;
-  /** The fitted model, levelled. */
+  /** The fitted model's mean, levelled. */
   model: number;
+  /** The mean plus drawn expression, levelled: as composing plays it. Further off note by note than the mean — the
+   * expression is drawn, not predicted — but it varies as much as the performers do (`VelocitySpread`). */
+  sampled: number;
+}
+
+/** How much velocities vary within the checked continuations: the standard deviation about each one's median. */
+export interface VelocitySpread {
+  performers: number;
+  simulation: number;
+  /** The regression's mean alone. */
+  mean: number;
+  /** The mean plus expression drawn from the fitted AR(1) residual, as composing plays it. */
+  sampled: number;
 }
 
 export interface DynamicsFit {
@@ -57,7 +70,27 @@ export interface DynamicsFit {
   featureNames: string[];
   ridge: number;
   fitted: { performances: number; notes: number };
-  heldOut: { performances: number; notes: number; error: VelocityError };
+  heldOut: { performances: number; notes: number; error: VelocityError; spread: VelocitySpread; chordTop: VelocitySpread };
+}
+
+/**
+ * Voicing: how much louder than the rest of its chord the top note is played, on average over every note that is the
+ * highest of notes struck within 50 ms of it (the melody over its accompaniment, mostly).
+ */
+function chordTopLift(notes: readonly Note[], velocity: readonly number[]): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < notes.length; i++) {
+    const others: number[] = [];
+    let top = true;
+    for (let k = i - 1; k >= 0 && notes[k]!.startSec >= notes[i]!.startSec - 0.05; k--) others.push(k);
+    for (let k = i + 1; k < notes.length && notes[k]!.startSec <= notes[i]!.startSec + 0.05; k++) others.push(k);
+    for (const k of others) if (notes[k]!.pitch > notes[i]!.pitch) top = false;
+    if (!top || others.length === 0) continue;
+    sum += velocity[i]! - others.reduce((s, k) => s + velocity[k]!, 0) / others.length;
+    count++;
+  }
+  return { sum, count };
 }
 
 export interface PerformanceFile {
@@ -179,6 +212,9 @@ function fitPedal(fitSet: readonly Performance[], held: readonly Performance[], 
   };
 }
 
+/** A fixed seed per held-out performance for the drawn expression, so that the check is reproducible. */
+const checkSeed = (i: number) => 0x5eed + i;
+
 /** Ridge penalty on the dynamics weights (not the bias). */
 const RIDGE = 1;
 /** Each held-out check continues a 32-note prompt for this long. */
@@ -204,37 +240,87 @@ function fitDynamics(fitSet: readonly Performance[], held: readonly Performance[
   const penalty = Matrix.eye(VELOCITY_FEATURE_NAMES.length).mul(RIDGE);
   penalty.set(0, 0, 0);
   const weights = solve(a.transpose().mmul(a).add(penalty), a.transpose().mmul(Matrix.columnVector(targets))).to1DArray().map((w) => Math.round(w * 1e4) / 1e4);
-  const model: DynamicsModel = { weights, level: median(velocities) };
+  // The residual's AR(1) fit, over each fitting performance's notes in order (the same target as the regression).
+  let lag0 = 0;
+  let lag1 = 0;
+  const pairs: [number, number][] = [];
+  for (const p of fitSet) {
+    const x = velocityFeatures(p.notes);
+    let prev: number | null = null;
+    for (let i = DYNAMICS_PROMPT_NOTES; i < p.notes.length; i++) {
+      const target = p.notes[i]!.velocity - median(p.notes.slice(i - DYNAMICS_PROMPT_NOTES, i).map((n) => n.velocity));
+      const res = target - x[i]!.reduce((s, v, j) => s + v * weights[j]!, 0);
+      if (prev !== null) {
+        lag0 += prev * prev;
+        lag1 += prev * res;
+        pairs.push([prev, res]);
+      }
+      prev = res;
+    }
+  }
+  const rho = lag0 > 0 ? lag1 / lag0 : 0;
+  const sigma = Math.sqrt(pairs.reduce((s, [a, b]) => s + (b - rho * a) ** 2, 0) / Math.max(pairs.length, 1));
+  const model: DynamicsModel = { weights, level: median(velocities), residual: { rho: round(rho), sigma: round(sigma) } };
 
   // Held out as composing uses it: after each 32-note prompt, the next 20 s, levelled from the prompt alone.
-  const error = { simulation: 0, flat: 0, model: 0 };
+  const error = { simulation: 0, flat: 0, model: 0, sampled: 0 };
+  const spread = { performers: 0, simulation: 0, mean: 0, sampled: 0 };
+  const chordTop = { performers: 0, simulation: 0, mean: 0, sampled: 0 };
+  let chordTops = 0;
   let notes = 0;
+  let seed = 0;
   for (const p of held) {
     const x = velocityFeatures(p.notes);
     const shape = x.map((r) => r.reduce((s, v, j) => s + v * weights[j]!, 0));
     const simulated = p.notes.map((n, i) => Math.min(127, n.pitch + (x[i]![3] ? 30 : 10)));
+    const drawn = arProcess(model.residual!, p.notes.length, checkSeed(held.indexOf(p)));
+    for (const [key, v] of [['performers', p.notes.map((n) => n.velocity)], ['simulation', simulated], ['mean', shape], ['sampled', shape.map((m, i) => m + drawn[i]!)]] as const) {
+      const lift = chordTopLift(p.notes, v);
+      chordTop[key] += lift.sum;
+      if (key === 'performers') chordTops += lift.count;
+    }
     for (let start = DYNAMICS_PROMPT_NOTES; start < p.notes.length; ) {
       const prompt = p.notes.slice(start - DYNAMICS_PROMPT_NOTES, start).map((n) => n.velocity);
       const level = median(prompt);
       const levelOf = (pred: readonly number[]) => level - median(pred.slice(start - DYNAMICS_PROMPT_NOTES, start));
       const [simLevel, modelLevel] = [levelOf(simulated), levelOf(shape)];
-      let i = start;
-      for (; i < p.notes.length && p.notes[i]!.startSec < p.notes[start]!.startSec + CHECK_SEC; i++) {
+      let end = start;
+      while (end < p.notes.length && p.notes[end]!.startSec < p.notes[start]!.startSec + CHECK_SEC) end++;
+      const expression = arProcess(model.residual!, end - start, seed++);
+      const deviation = (xs: readonly number[]) => {
+        const m = median(xs);
+        return xs.reduce((s, v) => s + (v - m) ** 2, 0);
+      };
+      const range = (f: (i: number) => number) => Array.from({ length: end - start }, (_, k) => f(start + k));
+      spread.performers += deviation(range((i) => p.notes[i]!.velocity));
+      spread.simulation += deviation(range((i) => simulated[i]!));
+      spread.mean += deviation(range((i) => shape[i]!));
+      spread.sampled += deviation(range((i) => shape[i]! + expression[i - start]!));
+      for (let i = start; i < end; i++) {
         const v = p.notes[i]!.velocity;
         error.simulation += Math.abs(simulated[i]! + simLevel - v);
         error.flat += Math.abs(level - v);
         error.model += Math.abs(shape[i]! + modelLevel - v);
+        error.sampled += Math.abs(shape[i]! + modelLevel + expression[i - start]! - v);
         notes++;
       }
-      start = i + DYNAMICS_PROMPT_NOTES;
+      start = end + DYNAMICS_PROMPT_NOTES;
     }
   }
   const per = (e: number) => round(e / Math.max(notes, 1));
+  const std = (squares: number) => round(Math.sqrt(squares / Math.max(notes, 1)));
+  const lift = (sum: number) => round(sum / Math.max(chordTops, 1));
   return {
     model,
     featureNames: [...VELOCITY_FEATURE_NAMES],
     ridge: RIDGE,
     fitted: { performances: fitSet.length, notes: rows.length },
-    heldOut: { performances: held.length, notes, error: { simulation: per(error.simulation), flat: per(error.flat), model: per(error.model) } },
+    heldOut: {
+      performances: held.length,
+      notes,
+      error: { simulation: per(error.simulation), flat: per(error.flat), model: per(error.model), sampled: per(error.sampled) },
+      spread: { performers: std(spread.performers), simulation: std(spread.simulation), mean: std(spread.mean), sampled: std(spread.sampled) },
+      chordTop: { performers: lift(chordTop.performers), simulation: lift(chordTop.simulation), mean: lift(chordTop.mean), sampled: lift(chordTop.sampled) },
+    },
   };
 }

@@ -67,8 +67,10 @@ export async function runPerformance(argv: string[]): Promise<number> {
         `held out (${h.performances} performances): notes sounding ${h.chosen.sounding.toFixed(2)} (dry ${h.dry.sounding.toFixed(2)}, the performers' pedal ${h.performersPedal.sounding.toFixed(2)}, down ${(h.performersPedal.pedalDownShare * 100).toFixed(0)} % of the time), ` +
         `error ${h.chosen.error.toFixed(2)} per frame (dry ${h.dry.error.toFixed(2)})`,
     );
+    const v = dynamics.heldOut.spread;
     console.log(
-      `${style} dynamics: held out (${dynamics.heldOut.notes} notes): velocity off by ${e.model.toFixed(2)} on average (the reference's simulation ${e.simulation.toFixed(2)}, one flat velocity ${e.flat.toFixed(2)}) — ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      `${style} dynamics: held out (${dynamics.heldOut.notes} notes): the model's mean is off by ${e.model.toFixed(2)} on average (the reference's simulation ${e.simulation.toFixed(2)}, one flat velocity ${e.flat.toFixed(2)}); ` +
+        `velocities vary by ${v.sampled.toFixed(1)} with its drawn expression (performers ${v.performers.toFixed(1)}, its mean alone ${v.mean.toFixed(1)}, the simulation ${v.simulation.toFixed(1)}), off by ${e.sampled.toFixed(2)} note by note; a chord's top note ${dynamics.heldOut.chordTop.sampled.toFixed(1)} louder than the rest (performers ${dynamics.heldOut.chordTop.performers.toFixed(1)}, the simulation ${dynamics.heldOut.chordTop.simulation.toFixed(1)}) — ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
   }
   return 0;

@@ -168,7 +168,12 @@ export function readPerformance(dir: string): StylePerformance | null {
   if (!d || !Array.isArray(d.weights) || d.weights.length !== VELOCITY_FEATURE_NAMES.length || !d.weights.every((w) => Number.isFinite(w)) || !inRange(d.level, 1, 127)) {
     throw bad('has no usable dynamics model');
   }
-  return { pedal: p ? { harmonyChange: p.harmonyChange!, minLiftGapSec: p.minLiftGapSec!, liftSec: p.liftSec! } : null, dynamics: { weights: d.weights, level: d.level! } };
+  const res = d.residual;
+  if (res !== undefined && (!inRange(res.rho, -0.999, 0.999) || !inRange(res.sigma, 0, 64))) throw bad(`has a bad dynamics residual ${JSON.stringify(res)}`);
+  return {
+    pedal: p ? { harmonyChange: p.harmonyChange!, minLiftGapSec: p.minLiftGapSec!, liftSec: p.liftSec! } : null,
+    dynamics: { weights: d.weights, level: d.level!, ...(res ? { residual: { rho: res.rho, sigma: res.sigma } } : {}) },
+  };
 }
 
 /** The validation loss a card records (128-token windows), or Infinity when it records none: any model beats it. */
