@@ -270,6 +270,11 @@ describe('/styles', () => {
     writeCard(join(modelsDir, 'romantic'), { ...romantic, metrics: { valLoss128: 1.64 }, training: { soupOf: [{ dir: 'a' }, { dir: 'b' }], baseMix: { dir: 'base', weight: 0.2, sha256: 'ab' } } });
     // and a memory, as `maestro memory` writes it (only the fields /styles reads)
     writeFileSync(join(modelsDir, 'romantic', 'memory.json'), JSON.stringify({ source: { notes: 206057 }, fit: { valLoss: 1.5614, gptValLoss: 1.6349 } }));
+    // and how it is played, as `maestro performance` writes it (romantic: a pedal; the tiny baroque: none, dry)
+    const played = (pedal: unknown) => JSON.stringify({ format: 'maestro-performance/1', pedal: { pedal }, dynamics: { model: { weights: Array(15).fill(0), level: 64 }, fitted: { performances: 60 } } });
+    writeFileSync(join(modelsDir, 'romantic', 'performance.json'), played({ harmonyChange: 0.3, minLiftGapSec: 0.25, liftSec: 0.06 }));
+    const baroquePerformance = readFileSync(join(modelsDir, 'baroque', 'performance.json'));
+    writeFileSync(join(modelsDir, 'baroque', 'performance.json'), played(null));
     const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir } });
     const i = h.fake.invokeCommand('styles');
     const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
@@ -278,7 +283,10 @@ describe('/styles', () => {
     expect(fields[0].value).toMatch(/Johann Sebastian Bach/);
     expect(fields[0].value).toMatch(/tiny random model for tests/);
     expect(fields[1].value).toMatch(/validation loss 1\.640 · average of 2 fine-tuning runs with 20 % of the base · remembers 206,057 notes of its training performances \(validation loss 1\.561 with it\)/);
+    expect(fields[1].value).toMatch(/with it\) · played with its pianists' pedal and dynamics of 60 performances/);
+    expect(fields[0].value).toMatch(/played dry, as its pianists mostly play, with their dynamics of 60 performances/);
     expect(fields[2].value).toMatch(/No model card yet/);
+    writeFileSync(join(modelsDir, 'baroque', 'performance.json'), baroquePerformance);
   });
 });
 

@@ -68,6 +68,14 @@ export function loadMemoryFit(modelsDir: string, style: string): { notes?: unkno
   return json && { notes: json.source?.notes, valLoss: json.fit?.valLoss, gptValLoss: json.fit?.gptValLoss };
 }
 
+/** How `maestro performance` says the style is played (models/<style>/performance.json), if present and parseable. */
+export function loadPerformanceFit(modelsDir: string, style: string): { pedal: boolean | null; performances?: unknown } | null {
+  const json = readJsonObject(path.join(modelsDir, style, 'performance.json')) as { pedal?: { pedal?: unknown }; dynamics?: { fitted?: { performances?: unknown } } } | null;
+  if (!json) return null;
+  const rule = json.pedal?.pedal;
+  return { pedal: rule === undefined ? null : rule !== null, performances: json.dynamics?.fitted?.performances };
+}
+
 /** models/<style>/card.json, if present and parseable. */
 export function loadModelCard(modelsDir: string, style: string): ModelCard | null {
   return readJsonObject(path.join(modelsDir, style, 'card.json')) as ModelCard | null;
