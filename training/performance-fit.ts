@@ -220,107 +220,100 @@ const RIDGE = 1;
 /** Each held-out check continues a 32-note prompt for this long. */
 const CHECK_SEC = 20;
 
+/** Per note from the 33rd on: how far its velocity lies from the median of the 32 before it (what the regression predicts). */
+function relativeVelocities(notes: readonly Note[]): number[] {
+  const out: number[] = [];
+  for (let i = DYNAMICS_PROMPT_NOTES; i < notes.length; i++) out.push(notes[i]!.velocity - median(notes.slice(i - DYNAMICS_PROMPT_NOTES, i).map((n) => n.velocity)));
+  return out;
+}
+
+const dot = (w: readonly number[], x: readonly number[]) => x.reduce((s, v, j) => s + v * w[j]!, 0);
+const IN_A_CHORD = VELOCITY_FEATURE_NAMES.indexOf('in a chord');
+
 /**
- * The dynamics: a ridge regression from `velocityFeatures` to how far each note's velocity lies from the median of
- * the 32 notes before it (the shape, not the level), on every second note of the fitting performances.
+ * The dynamics: a ridge regression from `velocityFeatures` to `relativeVelocities` (the shape, not the level) on every
+ * second note of the fitting performances, then an AR(1) process fitted to what it leaves, note after note.
  */
 function fitDynamics(fitSet: readonly Performance[], held: readonly Performance[]): DynamicsFit {
-  const rows: number[][] = [];
-  const targets: number[] = [];
-  const velocities: number[] = [];
-  for (const p of fitSet) {
-    const x = velocityFeatures(p.notes);
-    for (const n of p.notes) velocities.push(n.velocity);
-    for (let i = DYNAMICS_PROMPT_NOTES; i < p.notes.length; i += 2) {
-      rows.push(x[i]!);
-      targets.push(p.notes[i]!.velocity - median(p.notes.slice(i - DYNAMICS_PROMPT_NOTES, i).map((n) => n.velocity)));
-    }
-  }
+  const fitted = fitSet.map((p) => ({ x: velocityFeatures(p.notes).slice(DYNAMICS_PROMPT_NOTES), y: relativeVelocities(p.notes) }));
+  const rows = fitted.flatMap(({ x }) => x.filter((_, i) => i % 2 === 0));
+  const targets = fitted.flatMap(({ y }) => y.filter((_, i) => i % 2 === 0));
   const a = new Matrix(rows);
   const penalty = Matrix.eye(VELOCITY_FEATURE_NAMES.length).mul(RIDGE);
   penalty.set(0, 0, 0);
   const weights = solve(a.transpose().mmul(a).add(penalty), a.transpose().mmul(Matrix.columnVector(targets))).to1DArray().map((w) => Math.round(w * 1e4) / 1e4);
-  // The residual's AR(1) fit, over each fitting performance's notes in order (the same target as the regression).
+
+  // AR(1) by least squares over consecutive residuals within each performance: rho = Σ r₋₁·r / Σ r₋₁², sigma the rest.
   let lag0 = 0;
   let lag1 = 0;
   const pairs: [number, number][] = [];
-  for (const p of fitSet) {
-    const x = velocityFeatures(p.notes);
-    let prev: number | null = null;
-    for (let i = DYNAMICS_PROMPT_NOTES; i < p.notes.length; i++) {
-      const target = p.notes[i]!.velocity - median(p.notes.slice(i - DYNAMICS_PROMPT_NOTES, i).map((n) => n.velocity));
-      const res = target - x[i]!.reduce((s, v, j) => s + v * weights[j]!, 0);
-      if (prev !== null) {
-        lag0 += prev * prev;
-        lag1 += prev * res;
-        pairs.push([prev, res]);
-      }
-      prev = res;
+  for (const { x, y } of fitted) {
+    const residuals = y.map((v, i) => v - dot(weights, x[i]!));
+    for (let i = 1; i < residuals.length; i++) {
+      lag0 += residuals[i - 1]! ** 2;
+      lag1 += residuals[i - 1]! * residuals[i]!;
+      pairs.push([residuals[i - 1]!, residuals[i]!]);
     }
   }
   const rho = lag0 > 0 ? lag1 / lag0 : 0;
-  const sigma = Math.sqrt(pairs.reduce((s, [a, b]) => s + (b - rho * a) ** 2, 0) / Math.max(pairs.length, 1));
-  const model: DynamicsModel = { weights, level: median(velocities), residual: { rho: round(rho), sigma: round(sigma) } };
+  const sigma = Math.sqrt(pairs.reduce((s, [prev, r]) => s + (r - rho * prev) ** 2, 0) / Math.max(pairs.length, 1));
+  const model: DynamicsModel = { weights, level: median(fitSet.flatMap((p) => p.notes.map((n) => n.velocity))), residual: { rho: round(rho), sigma: round(sigma) } };
+  return { model, featureNames: [...VELOCITY_FEATURE_NAMES], ridge: RIDGE, fitted: { performances: fitSet.length, notes: rows.length }, heldOut: checkDynamics(model, held) };
+}
 
-  // Held out as composing uses it: after each 32-note prompt, the next 20 s, levelled from the prompt alone.
+/**
+ * The dynamics checked as composing uses them, on performances the fit never saw: after each 32-note prompt, the next
+ * 20 s, levelled from the prompt alone — against the reference's simulation and one flat velocity; and the voicing of
+ * chords over each whole performance.
+ */
+function checkDynamics(model: DynamicsModel, held: readonly Performance[]): DynamicsFit['heldOut'] {
   const error = { simulation: 0, flat: 0, model: 0, sampled: 0 };
   const spread = { performers: 0, simulation: 0, mean: 0, sampled: 0 };
   const chordTop = { performers: 0, simulation: 0, mean: 0, sampled: 0 };
   let chordTops = 0;
   let notes = 0;
-  let seed = 0;
-  for (const p of held) {
+  held.forEach((p, index) => {
     const x = velocityFeatures(p.notes);
-    const shape = x.map((r) => r.reduce((s, v, j) => s + v * weights[j]!, 0));
-    const simulated = p.notes.map((n, i) => Math.min(127, n.pitch + (x[i]![3] ? 30 : 10)));
-    const drawn = arProcess(model.residual!, p.notes.length, checkSeed(held.indexOf(p)));
-    for (const [key, v] of [['performers', p.notes.map((n) => n.velocity)], ['simulation', simulated], ['mean', shape], ['sampled', shape.map((m, i) => m + drawn[i]!)]] as const) {
-      const lift = chordTopLift(p.notes, v);
+    const kinds = {
+      performers: p.notes.map((n) => n.velocity),
+      simulation: p.notes.map((n, i) => Math.min(127, n.pitch + (x[i]![IN_A_CHORD] ? 30 : 10))),
+      mean: x.map((r) => dot(model.weights, r)),
+      sampled: [] as number[],
+    };
+    const drawn = arProcess(model.residual!, p.notes.length, checkSeed(index));
+    kinds.sampled = kinds.mean.map((m, i) => m + drawn[i]!);
+    for (const key of ['performers', 'simulation', 'mean', 'sampled'] as const) {
+      const lift = chordTopLift(p.notes, kinds[key]);
       chordTop[key] += lift.sum;
       if (key === 'performers') chordTops += lift.count;
     }
     for (let start = DYNAMICS_PROMPT_NOTES; start < p.notes.length; ) {
-      const prompt = p.notes.slice(start - DYNAMICS_PROMPT_NOTES, start).map((n) => n.velocity);
-      const level = median(prompt);
-      const levelOf = (pred: readonly number[]) => level - median(pred.slice(start - DYNAMICS_PROMPT_NOTES, start));
-      const [simLevel, modelLevel] = [levelOf(simulated), levelOf(shape)];
       let end = start;
       while (end < p.notes.length && p.notes[end]!.startSec < p.notes[start]!.startSec + CHECK_SEC) end++;
-      const expression = arProcess(model.residual!, end - start, seed++);
-      const deviation = (xs: readonly number[]) => {
-        const m = median(xs);
-        return xs.reduce((s, v) => s + (v - m) ** 2, 0);
-      };
-      const range = (f: (i: number) => number) => Array.from({ length: end - start }, (_, k) => f(start + k));
-      spread.performers += deviation(range((i) => p.notes[i]!.velocity));
-      spread.simulation += deviation(range((i) => simulated[i]!));
-      spread.mean += deviation(range((i) => shape[i]!));
-      spread.sampled += deviation(range((i) => shape[i]! + expression[i - start]!));
-      for (let i = start; i < end; i++) {
-        const v = p.notes[i]!.velocity;
-        error.simulation += Math.abs(simulated[i]! + simLevel - v);
-        error.flat += Math.abs(level - v);
-        error.model += Math.abs(shape[i]! + modelLevel - v);
-        error.sampled += Math.abs(shape[i]! + modelLevel + expression[i - start]! - v);
-        notes++;
+      const prompt = (v: readonly number[]) => median(v.slice(start - DYNAMICS_PROMPT_NOTES, start));
+      const level = prompt(kinds.performers);
+      for (const key of ['simulation', 'mean', 'sampled'] as const) {
+        const shift = level - prompt(kinds[key]);
+        for (let i = start; i < end; i++) error[key === 'mean' ? 'model' : key] += Math.abs(kinds[key][i]! + shift - kinds.performers[i]!);
       }
+      for (let i = start; i < end; i++) error.flat += Math.abs(level - kinds.performers[i]!);
+      for (const key of ['performers', 'simulation', 'mean', 'sampled'] as const) {
+        const segment = kinds[key].slice(start, end);
+        const m = median(segment);
+        spread[key] += segment.reduce((s, v) => s + (v - m) ** 2, 0);
+      }
+      notes += end - start;
       start = end + DYNAMICS_PROMPT_NOTES;
     }
-  }
+  });
   const per = (e: number) => round(e / Math.max(notes, 1));
   const std = (squares: number) => round(Math.sqrt(squares / Math.max(notes, 1)));
   const lift = (sum: number) => round(sum / Math.max(chordTops, 1));
   return {
-    model,
-    featureNames: [...VELOCITY_FEATURE_NAMES],
-    ridge: RIDGE,
-    fitted: { performances: fitSet.length, notes: rows.length },
-    heldOut: {
-      performances: held.length,
-      notes,
-      error: { simulation: per(error.simulation), flat: per(error.flat), model: per(error.model), sampled: per(error.sampled) },
-      spread: { performers: std(spread.performers), simulation: std(spread.simulation), mean: std(spread.mean), sampled: std(spread.sampled) },
-      chordTop: { performers: lift(chordTop.performers), simulation: lift(chordTop.simulation), mean: lift(chordTop.mean), sampled: lift(chordTop.sampled) },
-    },
+    performances: held.length,
+    notes,
+    error: { simulation: per(error.simulation), flat: per(error.flat), model: per(error.model), sampled: per(error.sampled) },
+    spread: { performers: std(spread.performers), simulation: std(spread.simulation), mean: std(spread.mean), sampled: std(spread.sampled) },
+    chordTop: { performers: lift(chordTop.performers), simulation: lift(chordTop.simulation), mean: lift(chordTop.mean), sampled: lift(chordTop.sampled) },
   };
 }

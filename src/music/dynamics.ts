@@ -14,7 +14,7 @@
  *   ASAP performances it is 15–27 % nearer the performers' velocities than the simulation, which is itself further
  *   from them than one flat velocity. Without a model, the simulation's shape stays.
  * - **Expression** — the regression explains a fifth of how velocities vary (baroque; a tenth for romantic and
- *   vanguard): its mean alone is flatter than any performer (a spread of 5–7 where performers' is 12–18 within 20 s).
+ *   vanguard): its mean alone is flatter than any performer (a spread of 5–5.5 where performers' is 11.5–17.7 within 20 s).
  *   What it leaves is drawn, from the candidate's seed, from an AR(1) process fitted to the performers' own residuals —
  *   slow swells and note-to-note variation in the proportions they have — so a continuation varies as much as a
  *   performance does, in the places the model cannot tell.
