@@ -19,7 +19,7 @@ import { pedalFor } from './music/pedal.js';
 import { openPromptFile, type PromptMidiFile } from './music/midi-continuation.js';
 import { readMidi, writeMidi, type MidiLimits } from './music/midi.js';
 import { gigaTokenizer, type Tokenizer } from './music/tokenizer.js';
-import { compareNotes, type Note, type NoteSequence } from './music/note-sequence.js';
+import { placeAfterPrompt, type Note, type NoteSequence } from './music/note-sequence.js';
 import { mixSeed } from './util/rng.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -221,7 +221,7 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const candidates = sampled.map((tokens, index) => {
     const sampledNotes = continuationSequence(tokenizer, tokens);
     const continuation = performed(primer.length > 0 ? startAtZero(sampledNotes) : sampledNotes, shown, simulatedPrompt, perf, req.pedal, mixSeed(settings.seed, index));
-    const full = joinAfterPrompt(prompt, continuation);
+    const { full } = placeAfterPrompt(prompt, continuation);
     return {
       index,
       continuation,
@@ -334,15 +334,4 @@ function midiFiles(promptFile: PromptMidiFile | null, style: string, continuatio
   return { continuationMidi: promptFile.continuationAlone(continuation, trackName), fullMidi: promptFile.withContinuation(continuation, trackName) };
 }
 
-/** Prompt + continuation on the prompt's timeline (the continuation's 0 is the prompt's last onset). */
-function joinAfterPrompt(prompt: NoteSequence | null, cont: NoteSequence): NoteSequence {
-  if (!prompt || prompt.notes.length === 0) return cont;
-  const shift = Math.max(...prompt.notes.map((n) => n.startSec));
-  const moved = <T extends { startSec: number; endSec: number }>(x: T): T => ({ ...x, startSec: x.startSec + shift, endSec: x.endSec + shift });
-  return {
-    notes: [...prompt.notes, ...cont.notes.map(moved)].sort(compareNotes),
-    pedals: [...prompt.pedals, ...cont.pedals.map(moved)].sort((a, b) => a.startSec - b.startSec),
-    tempos: prompt.tempos,
-    source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
-  };
-}
+

@@ -55,3 +55,22 @@ export function compareNotes(a: Note, b: Note): number {
 export function emptySequence(source: SourceInfo = {}): NoteSequence {
   return { notes: [], pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source };
 }
+
+/**
+ * A continuation on its own clock (0 = the prompt's last onset, as compose() decodes it) placed after its prompt:
+ * `added` is the continuation moved onto the prompt's timeline, `full` the prompt followed by it. Without a prompt
+ * both are the continuation as it is.
+ */
+export function placeAfterPrompt(prompt: NoteSequence | null | undefined, continuation: NoteSequence): { full: NoteSequence; added: NoteSequence } {
+  if (!prompt || prompt.notes.length === 0) return { full: continuation, added: continuation };
+  const shift = Math.max(...prompt.notes.map((n) => n.startSec));
+  const moved = <T extends { startSec: number; endSec: number }>(x: T): T => ({ ...x, startSec: x.startSec + shift, endSec: x.endSec + shift });
+  const added: NoteSequence = { ...continuation, notes: continuation.notes.map(moved), pedals: continuation.pedals.map(moved) };
+  const full: NoteSequence = {
+    notes: [...prompt.notes, ...added.notes].sort(compareNotes),
+    pedals: [...prompt.pedals, ...added.pedals].sort((a, b) => a.startSec - b.startSec),
+    tempos: prompt.tempos,
+    source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
+  };
+  return { full, added };
+}

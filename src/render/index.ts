@@ -2,7 +2,7 @@
  * The audio side of Maestro: NoteSequence → PCM (FluidSynth) → Ogg Opus, plus a piano-roll PNG.
  * `renderOutputs` is what the compose CLI and the inference worker call for each candidate.
  */
-import { compareNotes } from '../music/note-sequence.js';
+import { placeAfterPrompt } from '../music/note-sequence.js';
 import type { Note, NoteSequence } from '../music/note-sequence.js';
 import { renderOggOpusOffThread } from './off-thread.js';
 import type { OpusOptions } from './opus.js';
@@ -64,17 +64,7 @@ export function placeContinuation(prompt: NoteSequence | null | undefined, conti
     const added = continuation.notes.filter((n) => !promptKeys.has(noteKey(n)));
     return { full: continuation, added: { ...continuation, notes: added, pedals: [] } };
   }
-  const shift = Math.max(...prompt.notes.map((n) => n.startSec));
-  const moved = continuation.notes.map((n) => ({ ...n, startSec: n.startSec + shift, endSec: n.endSec + shift }));
-  const movedPedals = continuation.pedals.map((p) => ({ startSec: p.startSec + shift, endSec: p.endSec + shift }));
-  const added: NoteSequence = { ...continuation, notes: moved, pedals: movedPedals };
-  const full: NoteSequence = {
-    notes: [...prompt.notes, ...moved].sort(compareNotes),
-    pedals: [...prompt.pedals, ...movedPedals].sort((a, b) => a.startSec - b.startSec),
-    tempos: prompt.tempos,
-    source: { ...prompt.source, name: `${prompt.source.name ?? 'prompt'} + maestro` },
-  };
-  return { full, added };
+  return placeAfterPrompt(prompt, continuation);
 }
 
 /**
