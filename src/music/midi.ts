@@ -398,19 +398,7 @@ function mergeSpans(spans: PedalSpan[]): PedalSpan[] {
  */
 export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?: string; timing?: MidiTiming } = {}): NoteSequence {
   const limits: MidiLimits = { ...DEFAULT_MIDI_LIMITS, ...opts };
-  const checked = withoutForeignChunks(checkStructure(bytes, limits));
-  const midi = parse(checked);
-
-  let events = 0;
-  for (const t of midi.tracks) events += t.length;
-  if (events > limits.maxEvents) {
-    throw new MidiInputError(
-      'too-many-events',
-      `That MIDI file has too many events (more than ${limits.maxEvents.toLocaleString('en')}); please send a simpler file.`,
-    );
-  }
-
-  const clock = fileClock(midi, limits);
+  const { midi, clock } = openChecked(bytes, limits);
 
   const notes: Note[] = [];
   const pedals: PedalSpan[] = [];
@@ -447,6 +435,24 @@ export function readMidi(bytes: Uint8Array, opts: Partial<MidiLimits> & { name?:
   };
 }
 
+/**
+ * What readMidi and openMidiFile both start from: the structure checked, foreign chunks dropped, the file parsed,
+ * its event count and its clock validated. Throws MidiInputError for anything unusable.
+ */
+function openChecked(bytes: Uint8Array, limits: MidiLimits): { checked: Uint8Array; midi: MidiData; clock: FileClock } {
+  const checked = withoutForeignChunks(checkStructure(bytes, limits));
+  const midi = parse(checked);
+  let events = 0;
+  for (const t of midi.tracks) events += t.length;
+  if (events > limits.maxEvents) {
+    throw new MidiInputError(
+      'too-many-events',
+      `That MIDI file has too many events (more than ${limits.maxEvents.toLocaleString('en')}); please send a simpler file.`,
+    );
+  }
+  return { checked, midi, clock: fileClock(midi, limits) };
+}
+
 /** A MIDI file opened for writing into it (src/music/midi-continuation.ts): its tracks and its exact clock. */
 export interface MidiFileClock extends Omit<FileClock, 'tempoMap' | 'smpte'> {
   /** The file as the parser reads it (foreign chunks and trailing junk dropped): header chunk, then track chunks. */
@@ -460,10 +466,8 @@ export interface MidiFileClock extends Omit<FileClock, 'tempoMap' | 'smpte'> {
 
 /** Opens a file readMidi accepts (same limits) for writing into it; throws MidiInputError as readMidi does. */
 export function openMidiFile(bytes: Uint8Array, opts: Partial<MidiLimits> = {}): MidiFileClock {
-  const limits: MidiLimits = { ...DEFAULT_MIDI_LIMITS, ...opts };
-  const checked = withoutForeignChunks(checkStructure(bytes, limits));
-  const midi = parse(checked);
-  const { msAtTick, tickAtMs, microsecondsPerBeatAt } = fileClock(midi, limits);
+  const { checked, midi, clock } = openChecked(bytes, { ...DEFAULT_MIDI_LIMITS, ...opts });
+  const { msAtTick, tickAtMs, microsecondsPerBeatAt } = clock;
   return { bytes: checked, tracksAt: 8 + readU32(checked, 4), midi, ppq: midi.header.ticksPerBeat, msAtTick, tickAtMs, microsecondsPerBeatAt };
 }
 
