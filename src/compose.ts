@@ -8,7 +8,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GPT } from './model/gpt.js';
 import { initBackend } from './model/backend.js';
-import { loadModel, readCard, readPerformance, ModelLoadError, type ModelCard, type StylePerformance } from './model/store.js';
+import { loadModel, readCard, readPerformance, ModelLoadError, PERFORMANCE_FILE, type ModelCard, type StylePerformance } from './model/store.js';
 import { loadMemory, MEMORY_FILE } from './model/memory-store.js';
 import type { StyleMemory } from './model/memory.js';
 import { DEFAULT_SAMPLING, sampleBatch, sampleContinuation, type SamplingSettings } from './model/sampler.js';
@@ -97,11 +97,11 @@ export interface ComposeResult {
 export class UnknownStyleError extends Error {}
 
 /**
- * Models are loaded once per process and kept (workers serve many jobs), but a model whose weights file
- * changed on disk — an admin promoted or rolled back a style, possibly from another process — is
+ * Models are loaded once per process and kept (workers serve many jobs), with their memory and performance.json,
+ * but a model whose weights, memory or performance file changed on disk — an admin promoted or rolled back a style, possibly from another process — is
  * reloaded on its next use, so workers never serve a replaced model and need no restart.
  */
-const loaded = new Map<string, { model: GPT; memory?: StyleMemory; version: string }>();
+const loaded = new Map<string, { model: GPT; memory?: StyleMemory; performance: StylePerformance | null; version: string }>();
 
 function weightsVersion(dir: string): string {
   // Promotion swaps whole directories, so the inode changes even if size and mtime happen to match.
@@ -110,10 +110,10 @@ function weightsVersion(dir: string): string {
     const s = statSync(join(dir, f));
     return `${s.ino}:${s.size}:${s.mtimeMs}`;
   };
-  return `${stamp('weights.mtw')}/${stamp(MEMORY_FILE)}`;
+  return `${stamp('weights.mtw')}/${stamp(MEMORY_FILE)}/${stamp(PERFORMANCE_FILE)}`;
 }
 
-export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; memory?: StyleMemory; dir: string }> {
+export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): Promise<{ model: GPT; memory?: StyleMemory; performance: StylePerformance | null; dir: string }> {
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(style)) throw new UnknownStyleError(`"${style}" is not a style name`);
   const dir = join(modelsDir, style);
   if (!existsSync(join(dir, 'config.json'))) throw new UnknownStyleError(`there is no model for the style "${style}" (looked in ${dir})`);
@@ -125,10 +125,10 @@ export async function getModel(style: string, modelsDir = DEFAULT_MODELS_DIR): P
     entry?.model.dispose();
     const model = loadModel(dir);
     const memory = memoryOrNone(dir, style);
-    entry = { model, ...(memory ? { memory } : {}), version };
+    entry = { model, ...(memory ? { memory } : {}), performance: stylePerformance(dir, style), version };
     loaded.set(dir, entry);
   }
-  return { model: entry.model, ...(entry.memory ? { memory: entry.memory } : {}), dir };
+  return { model: entry.model, ...(entry.memory ? { memory: entry.memory } : {}), performance: entry.performance, dir };
 }
 
 /**
@@ -195,9 +195,8 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
     endOnTonic: req.endOnTonic ?? true,
   };
   const prompt = req.midi ? readMidi(req.midi, { ...req.midiLimits, timing: 'exact' }) : null;
-  const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
+  const { model, memory: styleMemory, performance: perf, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
-  const perf = stylePerformance(dir, req.style);
   const shown = promptNotes(prompt, req.promptNotes);
   const guide = keyGuide(shown, settings.keyStrength, requestedKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
@@ -260,9 +259,8 @@ export interface ContinueManyRequest {
  * sampling settings, only much faster than one call per prompt. Returns continuations[item][candidate].
  */
 export async function continueMany(req: ContinueManyRequest, tokenizer: Tokenizer = gigaTokenizer): Promise<NoteSequence[][]> {
-  const { model, memory: styleMemory, dir } = await getModel(req.style, req.modelsDir);
+  const { model, memory: styleMemory, performance: perf } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
-  const perf = stylePerformance(dir, req.style);
   const strength = req.keyStrength ?? DEFAULT_KEY_STRENGTH;
   const prompts = req.items.map((it) => readMidi(it.midi, { timing: 'exact' }).notes);
   const promptToks = prompts.map((notes) => promptTokens(tokenizer, notes));
