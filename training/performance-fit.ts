@@ -18,7 +18,7 @@ import { Matrix, solve } from 'ml-matrix';
 import { readSequence, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
 import { compareNotes, type Note, type NoteSequence, type PedalSpan } from '../src/music/note-sequence.js';
-import { DURATION_QUANTUM_MS, MAX_DUR, MIN_DUR, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
+import { DURATION_QUANTUM_MS, gigaQuanta, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
 import { PERFORMANCE_FORMAT } from '../src/model/store.js';
 import { arProcess, DYNAMICS_PROMPT_NOTES, median, velocityFeatures, VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../src/music/dynamics.js';
 
@@ -116,8 +116,8 @@ interface Performance {
  */
 function atModelResolution(notes: readonly Note[]): Note[] {
   return notes.map((n) => {
-    const startMs = Math.floor(Math.round(n.startSec * 1000) / ONSET_QUANTUM_MS) * ONSET_QUANTUM_MS;
-    const dur = Math.min(MAX_DUR, Math.max(MIN_DUR, Math.floor((Math.round(n.endSec * 1000) - Math.round(n.startSec * 1000)) / DURATION_QUANTUM_MS)));
+    const { onset, dur } = gigaQuanta(n);
+    const startMs = onset * ONSET_QUANTUM_MS;
     return { ...n, startSec: startMs / 1000, endSec: (startMs + dur * DURATION_QUANTUM_MS) / 1000 };
   }).sort(compareNotes); // as decoding orders them: by onset, chords top-down
 }

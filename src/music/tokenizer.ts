@@ -76,6 +76,18 @@ const RANGES: Record<TokenField, TokenRange> = {
 
 const FOLLOWS: Record<TokenField, TokenField> = { sep: 'dt', dt: 'dur', dur: 'pitch', pitch: 'sep' };
 
+/**
+ * A note on the GIGA grid, in quanta: its onset floored to 16 ms (before any dt clamp) and its key duration floored to
+ * 32 ms within MIN_DUR..MAX_DUR — what the tokens keep of it.
+ */
+export function gigaQuanta(n: Note): { onset: number; dur: number } {
+  const startMs = toMs(n.startSec);
+  return {
+    onset: Math.floor(startMs / ONSET_QUANTUM_MS),
+    dur: clamp(Math.floor((toMs(n.endSec) - startMs) / DURATION_QUANTUM_MS), MIN_DUR, MAX_DUR),
+  };
+}
+
 function encodeGiga(seq: NoteSequence): number[] {
   // As the reference: order by exact onset (ms), chords top-down, THEN quantise. Notes of a rolled
   // chord that fall into one 16 ms cell therefore keep their played order (with dt 0 between them).
@@ -84,9 +96,7 @@ function encodeGiga(seq: NoteSequence): number[] {
   const tokens: number[] = [];
   let previousOnset: number | undefined;
   for (const n of notes) {
-    const startMs = toMs(n.startSec);
-    const onset = Math.floor(startMs / ONSET_QUANTUM_MS);
-    const dur = clamp(Math.floor((toMs(n.endSec) - startMs) / DURATION_QUANTUM_MS), MIN_DUR, MAX_DUR);
+    const { onset, dur } = gigaQuanta(n);
     const pitch = clamp(Math.round(n.pitch), MIN_PITCH, MAX_PITCH);
     tokens.push(SEP, clamp(onset - (previousOnset ?? onset), 0, MAX_DT), dur, pitch);
     previousOnset = onset;
