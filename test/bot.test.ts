@@ -10,9 +10,10 @@ import { createTinyModelsDir } from './support/tiny-model.js';
 import { realComposeService, decodeOgg } from './support/pipeline.js';
 import { readMidi } from '../src/music/midi.js';
 import { readCard, writeCard } from '../src/model/store.js';
-import type { ComposeService } from '../src/queue/jobs.js';
+import type { ComposeService, TrainingService } from '../src/queue/jobs.js';
 import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
+import { fitContent } from '../src/bot/discord-out.js';
 import { SlashCommandBuilder } from 'discord.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 import { VELOCITY_FEATURE_NAMES } from '../src/music/dynamics.js';
@@ -316,6 +317,31 @@ describe('/admin', () => {
 });
 
 describe('Discord’s rules', () => {
+  it('a result longer than Discord allows in a message is delivered cut to 2,000 characters, not refused on every retry', async () => {
+    const long = `Rebuilt the corpora:\n${Array.from({ length: 60 }, (_, k) => `• corpus-${k}: 50 files, 482,049 training + 53,669 validation tokens`).join('\n')}`;
+    expect(long.length).toBeGreaterThan(3000);
+    const training: TrainingService = {
+      rebuildDataset: async () => ({ summary: long }),
+      train: async () => ({ summary: '' }),
+      promote: async () => ({ summary: '' }),
+      rollback: async () => ({ summary: '' }),
+    };
+    const h = await start({ workers: 0, withTrainingWorker: true, training });
+    const i = h.fake.invokeCommand('admin', { subcommand: 'dataset-rebuild', options: [], permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+    const answer = await h.fake.waitFor(() => {
+      const m = h.fake.originalMessage(i.id);
+      return m?.content.includes('finished') ? m : undefined;
+    }, 15_000, 'the rebuild summary');
+    expect(answer.content.length).toBe(2000);
+    expect(answer.content).toMatch(/^✅ `dataset-rebuild` finished\.\nRebuilt the corpora:\n• corpus-0: 50 files/);
+    expect(answer.content.endsWith('…')).toBe(true);
+    expect(h.fake.errors().filter((e) => e.detail.code === 50035)).toEqual([]);
+    // Cut between characters, never inside one: an emoji is two UTF-16 units.
+    const emoji = fitContent('🎹'.repeat(1500));
+    expect(emoji).toBe(`${'🎹'.repeat(999)}…`);
+    expect(fitContent('x'.repeat(2000))).toBe('x'.repeat(2000));
+  });
+
   it('after ~14 minutes the result goes to a channel message instead of the expiring interaction', async () => {
     const h = await start({ workers: 0 });
     const i = h.fake.invokeCommand('compose', { options: composeOptions(), user: { id: '700000000000000001' } });

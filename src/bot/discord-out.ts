@@ -26,11 +26,25 @@ function isDeadToken(err: unknown): boolean {
   return typeof code === 'number' && DEAD_TOKEN_CODES.has(code);
 }
 
+/** Discord refuses a message whose content is longer than this (400, "Invalid Form Body"). */
+export const MAX_CONTENT_LENGTH = 2000;
+
+/**
+ * `text` cut to what Discord accepts, ending in "…" when cut: a long summary (a dataset rebuild lists every corpus, an
+ * error quotes its cause) must still be delivered rather than refused on every retry.
+ */
+export function fitContent(text: string): string {
+  if (text.length <= MAX_CONTENT_LENGTH) return text;
+  let end = MAX_CONTENT_LENGTH - 1;
+  if (/[\uD800-\uDBFF]/.test(text[end - 1]!)) end--; // never split a character made of a surrogate pair
+  return `${text.slice(0, end)}…`;
+}
+
 function toRest(msg: OutMessage): { body: Record<string, unknown>; files?: RawFile[] } {
   const files = msg.files ?? [];
   return {
     body: {
-      content: msg.content,
+      content: fitContent(msg.content),
       ...(msg.components ? { components: msg.components } : {}),
       // Listing exactly the uploaded files replaces whatever the message had attached before.
       attachments: files.map((f, i) => ({ id: i, filename: f.name })),
@@ -58,7 +72,8 @@ export class DiscordOut {
   }
 
   /** Progress: edit the original reply, or (late) create/edit one bot-owned channel message per job. */
-  async progress(jobId: string, target: ReplyTarget, content: string): Promise<void> {
+  async progress(jobId: string, target: ReplyTarget, line: string): Promise<void> {
+    const content = fitContent(line);
     if (this.tokenUsable(target)) {
       try {
         await this.rest.patch(Routes.webhookMessage(target.applicationId, target.token, '@original'), { body: { content }, auth: false });
@@ -68,7 +83,7 @@ export class DiscordOut {
       }
     }
     const existing = await this.redis.hget(this.progressKey(), jobId);
-    const text = `<@${target.userId}> ${content}`;
+    const text = fitContent(`<@${target.userId}> ${line}`);
     if (existing) {
       await this.rest.patch(Routes.channelMessage(target.channelId, existing), { body: { content: text, allowed_mentions: { parse: [] } } });
       return;

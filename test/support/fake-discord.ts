@@ -681,7 +681,14 @@ export class FakeDiscord {
     return this.messageJson(msg);
   }
 
+  /** Discord's limit on a message's text. */
+  private checkContent(data: Record<string, unknown>): void {
+    const length = String(data.content ?? '').length;
+    if (length > 2000) throw new HttpError(400, 50035, `Invalid Form Body: content: Must be 2000 or fewer in length (${length}).`);
+  }
+
   private newMessage(channelId: string, via: FakeMessage['via'], data: Record<string, unknown>, files: UploadedFile[], interactionId?: string): FakeMessage {
+    this.checkContent(data);
     const msg: FakeMessage = {
       id: this.snowflake(),
       channelId,
@@ -701,6 +708,7 @@ export class FakeDiscord {
   }
 
   private applyEdit(msg: FakeMessage, data: Record<string, unknown>, files: UploadedFile[]): void {
+    this.checkContent(data);
     if ('content' in data) msg.content = String(data.content ?? '');
     if ('embeds' in data) msg.embeds = (data.embeds as unknown[]) ?? [];
     if ('components' in data) msg.components = (data.components as FakeMessage['components']) ?? [];
