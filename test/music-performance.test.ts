@@ -9,7 +9,7 @@ import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js
 import { readPerformance, ModelLoadError } from '../src/model/store.js';
 import { writeMidi } from '../src/music/midi.js';
 import { arProcess, VELOCITY_FEATURE_NAMES, withDynamics, type DynamicsModel } from '../src/music/dynamics.js';
-import { fitPerformance } from '../training/performance-fit.js';
+import { fitPerformance, manifestPerformances, performanceEntries } from '../training/performance-fit.js';
 import type { Corpus, CorpusEntry } from '../src/eval/corpus.js';
 import type { Note, PedalSpan } from '../src/music/note-sequence.js';
 
@@ -154,7 +154,7 @@ describe('fitting how a style is played, on performances', () => {
   }
 
   it('chooses a pedal for performers who pedal, scores it on held-out pieces, and leaves dry ones dry', () => {
-    const { pedal: pedalled } = fitPerformance(corpusOf((notes) => pedalFor(RULE, notes)), 'romantic', { command: 'test' });
+    const { pedal: pedalled } = fitPerformance(performanceEntries(corpusOf((notes) => pedalFor(RULE, notes)), 'romantic'), 'romantic', { command: 'test' });
     expect(pedalled.pedal).not.toBeNull();
     expect(pedalled.fitted.performances).toBe(4);
     expect(pedalled.heldOut.performances).toBe(2);
@@ -162,14 +162,14 @@ describe('fitting how a style is played, on performances', () => {
     expect(pedalled.heldOut.chosen.sounding).toBeGreaterThan(pedalled.heldOut.dry.sounding);
     expect(pedalled.heldOut.performersPedal.pedalDownShare).toBeGreaterThan(0.8);
 
-    const { pedal: dry } = fitPerformance(corpusOf(() => []), 'romantic', { command: 'test' });
+    const { pedal: dry } = fitPerformance(performanceEntries(corpusOf(() => []), 'romantic'), 'romantic', { command: 'test' });
     expect(dry.pedal).toBeNull();
     expect(dry.heldOut.chosen).toEqual(dry.heldOut.dry);
     expect(dry.heldOut.dry.error).toBe(0);
   });
 
   it('learns which notes performers play louder, and is nearer them held out than the simulation or one velocity', () => {
-    const { dynamics } = fitPerformance(corpusOf(() => []), 'romantic', { command: 'test' });
+    const { dynamics } = fitPerformance(performanceEntries(corpusOf(() => []), 'romantic'), 'romantic', { command: 'test' });
     const e = dynamics.heldOut.error;
     expect(dynamics.heldOut.notes).toBeGreaterThan(100);
     // A quarter of the notes (the chord tops) are 30 louder: one velocity is 7.5 off on average; the model finds them.
@@ -181,5 +181,28 @@ describe('fitting how a style is played, on performances', () => {
     expect(dynamics.model.residual!.sigma).toBeLessThan(2);
     expect(dynamics.heldOut.chordTop.performers).toBeCloseTo(30, 5);
     expect(dynamics.heldOut.chordTop.mean).toBeGreaterThan(25);
+  });
+});
+
+describe("a style an admin added: its performances from its built corpus' manifest", () => {
+  it('fits on the training files and checks on the validation files, recorded performances only, wherever their source keeps them', () => {
+    const root = mkdtempSync(join(tmpdir(), 'maestro-added-style-'));
+    const maestroDir = join(root, 'maestro');
+    const catalogDir = join(root, 'datasets');
+    for (const d of [join(maestroDir, '2004'), join(catalogDir, 'asap/Mozart'), join(catalogDir, 'piano-midi-de/Haydn'), join(root, 'data/classical')]) mkdirSync(d, { recursive: true });
+    for (const f of [join(maestroDir, '2004/a.midi'), join(catalogDir, 'asap/Mozart/b.mid'), join(catalogDir, 'asap/Mozart/c.mid'), join(catalogDir, 'piano-midi-de/Haydn/d.mid')]) writeFileSync(f, '');
+    const files = [
+      { id: 'maestro:2004/a.midi', source: 'maestro', split: 'train' },
+      { id: 'catalog:asap/Mozart/b.mid', source: 'asap', split: 'train' },
+      { id: 'catalog:asap/Mozart/gone.mid', source: 'asap', split: 'train' }, // removed since the build: skipped
+      { id: 'catalog:piano-midi-de/Haydn/d.mid', source: 'piano-midi-de', split: 'train' }, // sequenced, not performed
+      { id: 'catalog:asap/Mozart/c.mid', source: 'asap', split: 'val' },
+    ];
+    writeFileSync(join(root, 'data/classical/manifest.json'), JSON.stringify({ files }));
+    expect(manifestPerformances(join(root, 'data/classical'), { maestroDir, catalogDir })).toEqual({
+      fit: [join(maestroDir, '2004/a.midi'), join(catalogDir, 'asap/Mozart/b.mid')],
+      heldOut: [join(catalogDir, 'asap/Mozart/c.mid')],
+    });
+    expect(() => manifestPerformances(join(root, 'data/romantic'), { maestroDir, catalogDir })).toThrow(/has no manifest.json: build the style's dataset first/);
   });
 });

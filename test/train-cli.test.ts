@@ -90,6 +90,41 @@ describe('maestro train (CLI)', () => {
     expect(existsSync(join(root, 'run2', 'model'))).toBe(false);
   });
 
+  it("says when the base pre-trained on a style corpus' validation files (a style added after the base), in the card and on the console", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'maestro-seen-'));
+    const withManifest = (manifest: object) => {
+      const dir = tinyCorpus();
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      return dir;
+    };
+    // The base's corpus held out the validation files of the styles it knew: baroque's.
+    const pretrain = withManifest({ corpus: 'pretrain-thesis', settings: { heldOutFiles: ['maestro:bach.midi'] }, validationFiles: [] });
+    const baroque = withManifest({ corpus: 'thesis-baroque', settings: { style: 'baroque' }, validationFiles: ['maestro:bach.midi'] });
+    const classical = withManifest({ corpus: 'classical', settings: { style: 'classical' }, validationFiles: ['catalog:asap/Mozart/a.mid', 'catalog:asap/Haydn/b.mid'] });
+    const args = ['--seq', '32', '--batch', '2', '--eval-every', '0', '--steps', '1'];
+    expect(await runTrain(['--data', pretrain, '--out', join(root, 'base'), '--preset', 'tiny', ...args])).toBe(0);
+    const errors: string[] = [];
+    const logs: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void logs.push(m));
+    try {
+      expect(await runTrain(['--data', baroque, '--out', join(root, 'baroque'), '--init', join(root, 'base', 'model'), ...args])).toBe(0);
+      expect(errors.join('\n')).not.toContain('warning');
+      expect(await runTrain(['--data', classical, '--out', join(root, 'classical'), '--init', join(root, 'base', 'model'), ...args])).toBe(0);
+      // A continued run of the added style inherits the caveat from its parent's card.
+      expect(await runTrain(['--data', classical, '--out', join(root, 'classical-2'), '--init', join(root, 'classical', 'model'), ...args])).toBe(0);
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+    expect(readCard(join(root, 'baroque', 'model'))!.data!.seenInPretraining).toBeUndefined();
+    const seen = { corpus: 'classical', files: ['catalog:asap/Mozart/a.mid', 'catalog:asap/Haydn/b.mid'], of: 2 };
+    expect(readCard(join(root, 'classical', 'model'))!.data!.seenInPretraining).toEqual(seen);
+    expect(readCard(join(root, 'classical-2', 'model'))!.data!.seenInPretraining).toEqual(seen);
+    expect(errors.filter((e) => e.includes('warning: the base pre-trained on 2 of classical\'s 2 validation files'))).toHaveLength(2);
+    expect(logs.filter((l) => /^saved .*classical.*validation loss [\d.]+ .* — optimistic: the base pre-trained on 2 of classical's 2/.test(l))).toHaveLength(2);
+  });
+
   it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {
     const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));

@@ -13,6 +13,7 @@
  * piece), the best is kept, and it is scored again on those validation pieces' performances, which it never saw.
  * A style whose notes ring closest to their performers' dry (Bach) gets no pedal.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Matrix, solve } from 'ml-matrix';
 import { readSequence, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
@@ -147,13 +148,45 @@ function score(perfs: readonly Performance[], rule: PedalStyle | null): RingScor
 const round = (x: number) => Math.round(x * 1000) / 1000;
 const rounded = (s: RingScore): RingScore => ({ sounding: round(s.sounding), error: round(s.error) });
 
-/** Performances (MAESTRO-recorded: the thesis files and ASAP) of a style, by role. */
-export function performanceEntries(corpus: Corpus, style: string): { fit: CorpusEntry[]; heldOut: CorpusEntry[] } {
+/** The MIDI files (absolute paths) a style's performance is fitted on, and those it is checked on. */
+export interface PerformanceFiles {
+  fit: string[];
+  heldOut: string[];
+}
+
+/**
+ * A thesis style's performances in the evaluation catalogue (MAESTRO-recorded: the thesis files and ASAP): fitted on
+ * its training files and the composer's other pieces, checked on its validation pieces' performances.
+ */
+export function performanceEntries(corpus: Corpus, style: string): PerformanceFiles {
   const performed = corpus.entries.filter((e) => e.style === style && (e.source === 'maestro-thesis' || e.source === 'asap'));
+  const abs = (es: readonly CorpusEntry[]) => es.map((e) => path.join(corpus.datasetsDir, e.relPath));
   return {
-    fit: performed.filter((e) => e.role === 'style-train' || e.role === 'other'),
-    heldOut: performed.filter((e) => e.role === 'style-validation' || e.role === 'validation-piece'),
+    fit: abs(performed.filter((e) => e.role === 'style-train' || e.role === 'other')),
+    heldOut: abs(performed.filter((e) => e.role === 'style-validation' || e.role === 'validation-piece')),
   };
+}
+
+/** Where a corpus manifest's file ids point: `maestro:<midi_filename>` under the MAESTRO folder, `catalog:<path>` under the catalogue's. */
+export interface SourceRoots {
+  maestroDir: string;
+  catalogDir: string;
+}
+
+/**
+ * Any built style corpus' recorded performances (MAESTRO and ASAP files; piano-midi.de's are sequenced by hand), from
+ * its manifest: fitted on its training files, checked on its validation files. This is how a style an admin added to
+ * the styles config is fitted: the evaluation catalogue knows only the thesis' three.
+ */
+export function manifestPerformances(corpusDir: string, roots: SourceRoots): PerformanceFiles {
+  const manifestPath = path.join(corpusDir, 'manifest.json');
+  if (!existsSync(manifestPath)) throw new Error(`${corpusDir} has no manifest.json: build the style's dataset first (maestro dataset build)`);
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { files?: { id: string; source: string; split: string }[] };
+  const located = (manifest.files ?? [])
+    .filter((f) => f.source === 'maestro' || f.source === 'asap')
+    .map((f) => ({ split: f.split, file: f.id.startsWith('maestro:') ? path.join(roots.maestroDir, f.id.slice('maestro:'.length)) : path.join(roots.catalogDir, f.id.slice('catalog:'.length)) }))
+    .filter(({ file }) => existsSync(file));
+  return { fit: located.filter((f) => f.split === 'train').map((f) => f.file), heldOut: located.filter((f) => f.split !== 'train').map((f) => f.file) };
 }
 
 /** Every `step`-th entry, so that a cap on the fitting set still spans all composers' pieces and sources. */
@@ -170,11 +203,10 @@ export interface FitOptions {
 }
 
 /** Both fits for one style. */
-export function fitPerformance(corpus: Corpus, style: string, opts: FitOptions): PerformanceFile {
+export function fitPerformance({ fit, heldOut }: PerformanceFiles, style: string, opts: FitOptions): PerformanceFile {
   const log = opts.log ?? (() => {});
-  const { fit, heldOut } = performanceEntries(corpus, style);
   if (fit.length === 0 || heldOut.length === 0) throw new Error(`no ${style} performances to fit or check on (fit ${fit.length}, held out ${heldOut.length})`);
-  const load = (es: readonly CorpusEntry[]) => es.map((e) => performance(readSequence(path.join(corpus.datasetsDir, e.relPath)))).filter((p): p is Performance => p !== null);
+  const load = (files: readonly string[]) => files.map((f) => performance(readSequence(f))).filter((p): p is Performance => p !== null);
   const fitSet = load(spread(fit, opts.maxFit ?? 60));
   const held = load(heldOut);
   log(`${style}: fitting on ${fitSet.length} performances, checking on ${held.length}`);

@@ -2,43 +2,50 @@
  * `maestro performance [--style S]…` — fit how each style's performers play what the GIGA tokens leave out, the
  * sustain pedal and the dynamics (training/performance-fit.ts), and write it beside the style's model as
  * performance.json, which composing reads (src/music/pedal.ts, src/music/dynamics.ts). Reads the real performances
- * in ../shared/datasets; prints what it measured on performances it did not fit on.
+ * in ../shared/datasets; prints what it measured on performances it did not fit on. The thesis' three styles are fitted on
+ * the evaluation catalogue (their 50 files and the composers' other performances); a style an admin added to the styles
+ * config on its own built corpus (data/<style>/manifest.json): its training files fitted, its validation files checked.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
 import { STYLES } from '../eval/pieces.js';
-import { fitPerformance } from '../../training/performance-fit.js';
+import { fitPerformance, manifestPerformances, performanceEntries, type PerformanceFiles } from '../../training/performance-fit.js';
 import { PERFORMANCE_FILE } from '../model/store.js';
 import { writeFileAtomic } from '../model/tensor-file.js';
 import { jsonText } from '../util/json-text.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
 import { int, parse, UsageError } from './args.js';
 
-const HELP = `usage: maestro performance [--style S]... [--models DIR] [--max-fit N]
+const HELP = `usage: maestro performance [--style S]... [--models DIR] [--data DIR] [--max-fit N]
 
 Fits how each style's performers pedal and voice their notes, on real performances (MAESTRO and ASAP in
 ../shared/datasets; never a performance of a style model's validation piece), checks both on the validation pieces'
 performances, and writes <models>/<style>/${PERFORMANCE_FILE}, which composing reads.
 
-  --style S     ${STYLES.join(', ')} (default: all three)
+  --style S     a served style (default: ${STYLES.join(', ')}); a style added to the styles config is fitted on its
+                built corpus, <data>/<style>
   --models DIR  where the style models are (default ${path.relative(process.cwd(), DEFAULT_MODELS_DIR) || '.'})
+  --data DIR    where the built corpora are (default data)
   --max-fit N   fit on at most N performances per style, spread over the catalogue (default 60)
 `;
+
+const isThesisStyle = (style: string) => (STYLES as readonly string[]).includes(style);
 
 export async function runPerformance(argv: string[]): Promise<number> {
   let styles: string[];
   let modelsDir: string;
   let maxFit: number;
+  let dataDir: string;
   try {
-    const o = parse(argv, { style: { type: 'string', multiple: true }, models: { type: 'string' }, 'max-fit': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    const o = parse(argv, { style: { type: 'string', multiple: true }, models: { type: 'string' }, data: { type: 'string' }, 'max-fit': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
     }
     styles = o.style ?? [...STYLES];
-    for (const s of styles) if (!(STYLES as readonly string[]).includes(s)) throw new UsageError(`"${s}" is not one of the styles with real performances here (${STYLES.join(', ')})`);
     modelsDir = o.models ?? DEFAULT_MODELS_DIR;
+    dataDir = o.data ?? path.join(REPO_ROOT, 'data');
     for (const s of styles) if (!existsSync(path.join(modelsDir, s, 'config.json'))) throw new UsageError(`there is no ${s} model in ${modelsDir} to fit a performance for`);
     maxFit = int(o['max-fit'], 'max-fit', 60, [1, 100_000])!;
   } catch (err) {
@@ -53,11 +60,28 @@ export async function runPerformance(argv: string[]): Promise<number> {
     console.error(`maestro performance: no performances to fit on: ${datasets} does not exist (set MAESTRO_SHARED)`);
     return 2;
   }
-  const corpus = loadCorpus(datasets, { dataDir: path.join(REPO_ROOT, 'data') });
+  const corpus = styles.some(isThesisStyle) ? loadCorpus(datasets, { dataDir }) : undefined;
+  const filesOf = (style: string): PerformanceFiles => {
+    if (isThesisStyle(style)) return performanceEntries(corpus!, style);
+    const built = [style, `thesis-${style}`].map((name) => path.join(dataDir, name)).find((d) => existsSync(path.join(d, 'manifest.json')));
+    if (!built) throw new UsageError(`there is no built ${style} corpus in ${dataDir} to fit on: build it first (maestro dataset build --styles <your styles file>)`);
+    return manifestPerformances(built, { maestroDir: path.join(datasets, 'maestro-thesis'), catalogDir: datasets });
+  };
   const command = `maestro performance ${argv.join(' ')}`.trim();
   for (const style of styles) {
     const started = Date.now();
-    const fitted = fitPerformance(corpus, style, { maxFit, command, log: (s) => console.error(s) });
+    let files: PerformanceFiles;
+    try {
+      files = filesOf(style);
+      if (files.fit.length === 0 || files.heldOut.length === 0) {
+        throw new UsageError(`${style}'s corpus has ${files.fit.length} recorded performances (MAESTRO or ASAP) to fit on and ${files.heldOut.length} to check on; both must be at least 1`);
+      }
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(`maestro performance: ${err.message}`);
+      return 2;
+    }
+    const fitted = fitPerformance(files, style, { maxFit, command, log: (s) => console.error(s) });
     writeFileAtomic(path.join(modelsDir, style, PERFORMANCE_FILE), [jsonText(fitted)]);
     const { pedal, dynamics } = fitted;
     const h = pedal.heldOut;

@@ -12,7 +12,7 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
-import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, seenInPretraining, writeCard, type ModelCard, type SeenInPretraining, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -175,6 +175,9 @@ export async function runTrain(argv: string[]): Promise<number> {
 
     const starting = o.resume ? `resuming ${o.out}` : continuing ? `continuing ${o.init}` : fineTune ? `fine-tuning ${o.init}` : `fresh ${o.preset ?? 'small'} model`;
     console.error(`maestro train: ${starting} (${(parameterCount(config) / 1e6).toFixed(2)} M params) on ${trainTokens.length.toLocaleString()} tokens, backend ${backend}`);
+    const manifest = readManifestSummary(o.data);
+    const seen = seenInPretraining(parent, manifest);
+    if (seen?.files.length) console.error(`maestro train: warning: ${seenWarning(seen)}`);
     const result = await train(init as never, opts, Boolean(o.resume));
     stop.state.checkpointed = true;
     if (result.stoppedEarly) {
@@ -191,7 +194,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       description: continuing ? parent!.description : fineTune ? `fine-tuned from ${o.init}${parent ? ` (${parent.name})` : ''} on ${o.data}${corpusProtocol(o.data)}` : 'trained from scratch',
       licence: 'CC BY-NC-SA 4.0 (inherits the licence of the MAESTRO/ASAP training data: non-commercial, share-alike)',
       architecture: { ...config, parameters: parameterCount(config) },
-      data: { corpus: o.data, manifest: readManifestSummary(o.data), trainTokens: trainTokens.length, valTokens: valTokens.length },
+      data: { corpus: o.data, manifest, trainTokens: trainTokens.length, valTokens: valTokens.length, ...(seen?.files.length ? { seenInPretraining: seen } : {}) },
       training: {
         init: o.init ?? null, ...(deepenedFrom !== undefined ? { deepenedFrom } : {}), steps: result.checkpoint.step, tokensSeen: result.checkpoint.tokensSeen,
         wallSeconds: Math.round(result.checkpoint.wallSeconds), backend, batch: opts.batchSize, accumulate: opts.accumulate, threads: opts.threads,
@@ -204,7 +207,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     };
     saveModel(join(o.out, 'model'), result.model, card);
     writeLossCurve(o.out, join(o.out, 'model'), card.name);
-    console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)`);
+    console.log(`saved ${join(o.out, 'model')}: validation loss ${val.loss.toFixed(4)} nats/token, accuracy ${val.accuracy.toFixed(4)} (128-token windows)${seen?.files.length ? ` — optimistic: ${seenWarning(seen)}` : ''}`);
     if (o.promote) promote(join(o.out, 'model'), o.promote, val.loss);
     return result.stoppedEarly ? 130 : 0;
   } catch (err) {
@@ -242,6 +245,14 @@ export function stopHandler(io: { checkpointDir: string; log: (message: string) 
     io.log('\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)…');
   };
   return { state, onSignal };
+}
+
+/** What a validation loss measured on files the base pre-trained on is worth, and how to get one that is not. */
+export function seenWarning(seen: SeenInPretraining): string {
+  return (
+    `the base pre-trained on ${seen.files.length} of ${seen.corpus}'s ${seen.of} validation files (it was pre-trained before the style was added to the styles config), ` +
+    `so this validation loss is not a measure of music the model has not seen; pre-training a base on the corpus maestro dataset build makes now (pretrain-thesis), which holds them out, gives an honest one`
+  );
 }
 
 /**

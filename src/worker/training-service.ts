@@ -13,6 +13,7 @@ import type { DatasetSummary } from '../cli/dataset.js';
 import type { WorkerConfig } from '../config.js';
 import type { JobProgress, TrainingService } from '../queue/jobs.js';
 import { viewArgs } from '../model/views.js';
+import type { SeenInPretraining } from '../model/store.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO_ROOT, 'src/cli/main.ts');
@@ -110,7 +111,7 @@ export async function loadTrainingService(
   try {
     // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
     const [train, store, memoryStore] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../model/memory-store.js'), import('../cli/dataset.js')]);
-    cli = { promote: train.promote, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
+    cli = { promote: train.promote, seenWarning: train.seenWarning, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
@@ -159,7 +160,9 @@ export async function loadTrainingService(
       const card = cli.readCard(path.join(out, 'model'));
       const loss = (card?.metrics as Record<string, unknown> | undefined)?.valLoss128;
       const lastStep = last ? ` (${last.detail})` : '';
-      return { summary: `Trained ${style} → ${out}${typeof loss === 'number' ? `, validation loss ${loss.toFixed(4)}` : ''}${lastStep}. Use /admin promote to serve it.` };
+      const seen = card?.data?.seenInPretraining as SeenInPretraining | undefined;
+      const caveat = seen?.files.length ? ` Caution: ${cli.seenWarning(seen)}.` : '';
+      return { summary: `Trained ${style} → ${out}${typeof loss === 'number' ? `, validation loss ${loss.toFixed(4)}` : ''}${lastStep}. Use /admin promote to serve it.${caveat}` };
     },
     async promote(style) {
       const candidate = latestRun(p.runsDir, style);
