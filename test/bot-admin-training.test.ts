@@ -14,10 +14,15 @@ import { readMemoryFile, saveMemory } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
 import { DEFAULT_MEMORY_SETTINGS, StyleMemory } from '../src/model/memory.js';
 import { defaultViews } from '../src/model/views.js';
+import { readCard, readPerformance, writeCard } from '../src/model/store.js';
+import { VELOCITY_FEATURE_NAMES } from '../src/music/dynamics.js';
 
 let harness: BotHarness | null = null;
+const exits: Array<() => void> = [];
+const onExit = (f: () => void) => void exits.push(f);
 afterAll(async () => {
   await harness?.cleanup();
+  for (const f of exits) f();
 });
 
 function tokens(n: number, seed: number): Uint8Array {
@@ -40,6 +45,10 @@ describe('/admin with a real (tiny) training run', () => {
     writeFileSync(path.join(corpus, 'val.bin'), tokens(1000, 2));
     const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir }), { dataDir: path.join(root, 'data'), runsDir: path.join(root, 'runs') });
     expect(service).not.toBeNull();
+    // No recorded performances here (an empty shared folder): how the style is played cannot be fitted.
+    const previousShared = process.env.MAESTRO_SHARED;
+    process.env.MAESTRO_SHARED = mkdtempSync(path.join(tmpdir(), 'maestro-no-shared-'));
+    onExit(() => (previousShared === undefined ? delete process.env.MAESTRO_SHARED : (process.env.MAESTRO_SHARED = previousShared)));
     harness = await new BotHarness({ workers: 0, withTrainingWorker: true, training: service }).start();
     const h = harness;
     const admin = (sub: string, options: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number }>) =>
@@ -68,6 +77,7 @@ describe('/admin with a real (tiny) training run', () => {
     expect((refitted.fit as { model: { weightsSha256: string } }).model.weightsSha256).toBe(sha256(new Uint8Array(readFileSync(path.join(modelsDir, 'baroque', 'weights.mtw')))));
     // The served tiny model has no validation metrics, so the trained one is promoted.
     expect(promoted).toMatch(/Promoted .* to baroque/);
+    expect(promoted).toMatch(/How its pianists pedal and voice notes could not be fitted \(maestro performance exited 2; see the worker log\): it is played dry/);
     expect(readFileSync(path.join(modelsDir, 'baroque', 'card.json'), 'utf8')).not.toBe(before);
     // The run was also tried averaged with the served model (maestro soup); the better of the two is served.
     const run = /Promoted (\S+)/.exec(promoted)![1];
@@ -90,7 +100,7 @@ describe('fine-tune threads', () => {
 });
 
 describe('/admin dataset-rebuild with the real dataset builder', () => {
-  it('builds the thesis corpora and a style an admin added to the styles config, and says what it built', async () => {
+  it('builds the thesis corpora and a style an admin added to the styles config, and says what it built; the added style trains and is served with its memory and its pianists\' playing', async () => {
     // A tiny MAESTRO-layout folder: 4 Bach files in the thesis selection, 4 Mozart files that are not.
     const shared = mkdtempSync(path.join(tmpdir(), 'maestro-shared-'));
     const maestro = path.join(shared, 'datasets', 'maestro-thesis');
@@ -104,7 +114,8 @@ describe('/admin dataset-rebuild with the real dataset builder', () => {
       rows.push(`${composer},"${title}",train,2004,${file},${file.replace('.midi', '.wav')},60`);
       if (bach) thesis.push(`baroque,${i},${composer},"${title}",train,${file},60`);
       mkdirSync(path.join(maestro, '2004'), { recursive: true });
-      const notes = Array.from({ length: 60 }, (_, k) => ({ pitch: 48 + ((k * (i + 3)) % 30), velocity: 70, startSec: k * 0.25, endSec: k * 0.25 + 0.2 }));
+      // Chords of three, the top one louder, as a pianist voices them.
+      const notes = Array.from({ length: 60 }, (_, k) => ({ pitch: 48 + ((Math.floor(k / 3) * (i + 3)) % 24) + [0, 4, 7][k % 3]!, velocity: k % 3 === 2 ? 90 : 60, startSec: Math.floor(k / 3) * 0.5, endSec: Math.floor(k / 3) * 0.5 + 0.4 }));
       writeFileSync(path.join(maestro, file), writeMidi({ notes, pedals: [], tempos: [{ timeSec: 0, bpm: 120 }], source: {} }));
     }
     writeFileSync(path.join(maestro, 'maestro-v3.0.0.csv'), `${rows.join('\n')}\n`);
@@ -122,8 +133,9 @@ describe('/admin dataset-rebuild with the real dataset builder', () => {
     const dataDir = path.join(shared, 'data');
     const previous = process.env.MAESTRO_SHARED;
     process.env.MAESTRO_SHARED = shared; // inherited by the `maestro dataset build` child process
-    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: path.join(shared, 'models'), STYLES_FILE: stylesFile }), { dataDir, runsDir: path.join(shared, 'runs') });
-    const h = new BotHarness({ workers: 0, withTrainingWorker: true, training: service });
+    const modelsDir = await createTinyModelsDir(['base']);
+    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir, STYLES_FILE: stylesFile }), { dataDir, runsDir: path.join(shared, 'runs') });
+    const h = new BotHarness({ workers: 0, withTrainingWorker: true, training: service, env: { STYLES_FILE: stylesFile } });
     try {
       await h.start();
       const i = h.fake.invokeCommand('admin', { subcommand: 'dataset-rebuild', options: [], permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
@@ -138,6 +150,32 @@ describe('/admin dataset-rebuild with the real dataset builder', () => {
       // What it says is what is on disk: the added style can now be fine-tuned with /admin train.
       const manifest = JSON.parse(readFileSync(path.join(dataDir, 'classical', 'manifest.json'), 'utf8')) as { validationFiles: string[] };
       expect(manifest.validationFiles).toHaveLength(1);
+
+      // The served base predates the added style: its corpus held out baroque's validation pieces only, so it
+      // pre-trained on classical's. The fine-tune says so.
+      const baroque = JSON.parse(readFileSync(path.join(dataDir, 'thesis-baroque', 'manifest.json'), 'utf8')) as { validationFiles: string[] };
+      const base = path.join(modelsDir, 'base');
+      writeCard(base, { ...readCard(base)!, data: { manifest: { corpus: 'pretrain-thesis', settings: { heldOutFiles: baroque.validationFiles } } } });
+      const admin = (sub: string) =>
+        h.fake.invokeCommand('admin', { subcommand: sub, options: [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'classical' }, ...(sub === 'train' ? [{ name: 'steps', type: ApplicationCommandOptionType.Integer, value: 2 }] : [])], permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+      const done = (id: string) => h.fake.waitFor(() => {
+        const m = h.fake.originalMessage(id);
+        return m && /finished|failed/.test(m.content) ? m.content : undefined;
+      }, 60_000, 'the admin job outcome');
+      const trained = await done(admin('train').id);
+      expect(trained).toMatch(/✅ `train` finished/);
+      expect(trained).toMatch(/Caution: the base pre-trained on 1 of classical's 1 validation files/);
+      // Its first promotion: there is no served classical model, memory or playing to keep, so they are made for it.
+      const promoted = await done(admin('promote').id);
+      expect(promoted).toMatch(/Promoted .* to classical/);
+      expect(promoted).toMatch(/Its memory was fitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
+      expect(promoted).toMatch(/How its pianists play was fitted on their recordings \(pedal: none \(its performers' notes ring closest dry\); dynamics: learnt\)/);
+      const served = path.join(modelsDir, 'classical');
+      expect(readMemoryFile(served)!.source.sha256).toBe(sha256(new Uint8Array(readFileSync(path.join(dataDir, 'classical', 'train.bin')))));
+      const played = readPerformance(served)!;
+      expect(played.pedal).toBeNull();
+      // Fitted on the classical corpus' training files (3 Mozart performances), where chords' top notes are 30 louder.
+      expect(played.dynamics.weights[VELOCITY_FEATURE_NAMES.indexOf('top of its chord')]).toBeGreaterThan(10);
     } finally {
       if (previous === undefined) delete process.env.MAESTRO_SHARED;
       else process.env.MAESTRO_SHARED = previous;

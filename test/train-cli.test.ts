@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
 import { cardStyle, readCard, writeCard } from '../src/model/store.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
+import { readMemoryFile } from '../src/model/memory-store.js';
+import { sha256 } from '../src/util/sha256.js';
 
 const cardStyleOf = (dir: string) => cardStyle(readCard(dir));
 
@@ -72,6 +74,8 @@ describe('maestro train (CLI)', () => {
     expect(await runTrain([...args, '--out', join(root, 'run')])).toBe(0);
     const served = join(root, 'romantic');
     expect(promote(join(root, 'run', 'model'), served, 99)).toBe(true);
+    // A style's first promotion gives it its memory of the run's corpus.
+    expect(readMemoryFile(served)!.source.sha256).toBe(sha256(new Uint8Array(readFileSync(join(data, 'train.bin')))));
     writeCard(served, { ...readCard(served)!, data: { manifest: { settings: { style: 'romantic' } } }, metrics: { valLoss128: 99 } });
     const before = readFileSync(join(served, 'card.json'), 'utf8');
     // The card of the run names baroque (its corpus' manifest): promote() refuses it.

@@ -6,7 +6,7 @@
  * model only if its validation loss is not worse (the old one is kept as <dir>.previous for rollback).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
@@ -364,6 +364,16 @@ export function promote(candidate: string, target: string, candidateLoss: number
     if (candidateWithMemory !== undefined) {
       [mine, theirs, measure] = [candidateWithMemory, servedWithMemory, 'validation loss with the style memory'];
     }
+  } else if (from && opts.fitMemory !== false && !readMemoryFile(target) && fittedMemoryLoss(candidate) === undefined) {
+    // A style's first memory (a style an admin added has none): it is served with one from its first promotion, and
+    // is compared as it will be served.
+    const own = (readCard(candidate)?.data as { corpus?: unknown } | undefined)?.corpus;
+    if (typeof own === 'string' && existsSync(join(own, 'train.bin')) && existsSync(join(own, 'val.bin'))) {
+      console.log(`fitting ${from}'s first style memory (${own}) against ${candidate}…`);
+      fitMemoryInto(candidate, own, { command: `maestro memory --data ${own} --model ${candidate} (by promote)` });
+      const withMemory = fittedMemoryLoss(candidate);
+      if (withMemory !== undefined) [mine, measure] = [withMemory, 'validation loss (with its new style memory)'];
+    }
   }
   if (mine > theirs) {
     console.log(`not promoted: ${measure} ${mine.toFixed(4)} is worse than the served model's ${theirs.toFixed(4)}`);
@@ -387,6 +397,7 @@ export function promote(candidate: string, target: string, candidateLoss: number
   // So does how its performers pedal and voice notes (`maestro performance`): a candidate's own, else the served one's.
   const performanceFrom = [candidate, `${target}.previous`].find((d) => existsSync(join(d, PERFORMANCE_FILE)));
   if (performanceFrom) copyFileSync(join(performanceFrom, PERFORMANCE_FILE), join(target, PERFORMANCE_FILE));
+  else if (from) console.log(`${from} is played dry, with simulated velocities, until how its pianists play is fitted: maestro performance --style ${from} --models ${dirname(target)}`);
   return true;
 }
 
