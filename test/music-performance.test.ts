@@ -161,6 +161,10 @@ describe('fitting how a style is played, on performances', () => {
     expect(pedalled.heldOut.chosen.error).toBeLessThan(pedalled.heldOut.dry.error / 2);
     expect(pedalled.heldOut.chosen.sounding).toBeGreaterThan(pedalled.heldOut.dry.sounding);
     expect(pedalled.heldOut.performersPedal.pedalDownShare).toBeGreaterThan(0.8);
+    // Of the rules that ring as close, the one pressing the pedal as often as the performers is kept.
+    expect(pedalled.fitted.chosen.error).toBeLessThanOrEqual(pedalled.fitted.nearest.error * 1.01);
+    expect(pedalled.fitted.chosen.pressesPerMin).toBeCloseTo(pedalled.fitted.performersPressesPerMin, 0);
+    expect(pedalled.heldOut.chosen.pressesPerMin).toBeCloseTo(pedalled.heldOut.performersPedal.pressesPerMin, 0);
 
     const { pedal: dry } = fitPerformance(performanceEntries(corpusOf(() => []), 'romantic'), 'romantic', { command: 'test' });
     expect(dry.pedal).toBeNull();

@@ -89,7 +89,7 @@ export async function runPerformance(argv: string[]): Promise<number> {
     console.log(
       `${style} pedal: ${pedal.pedal ? `down, lifted at harmony changes ≥ ${pedal.pedal.harmonyChange} at most every ${pedal.pedal.minLiftGapSec} s for ${pedal.pedal.liftSec} s` : 'none (its performers\' notes ring closest dry)'}; ` +
         `held out (${h.performances} performances): notes sounding ${h.chosen.sounding.toFixed(2)} (dry ${h.dry.sounding.toFixed(2)}, the performers' pedal ${h.performersPedal.sounding.toFixed(2)}, down ${(h.performersPedal.pedalDownShare * 100).toFixed(0)} % of the time), ` +
-        `error ${h.chosen.error.toFixed(2)} per frame (dry ${h.dry.error.toFixed(2)})`,
+        `error ${h.chosen.error.toFixed(2)} per frame (dry ${h.dry.error.toFixed(2)}); pressed ${h.chosen.pressesPerMin.toFixed(0)} times a minute (the performers ${h.performersPedal.pressesPerMin.toFixed(0)})`,
     );
     const v = dynamics.heldOut.spread;
     console.log(

@@ -386,7 +386,7 @@ export function promote(candidate: string, target: string, candidateLoss: number
   // saveModel writes weights, config and card; the candidate's loss curves (a soup has one per ingredient) go with them.
   for (const f of readdirSync(candidate)) if (/^loss-curve.*\.png$/.test(f)) copyFileSync(join(candidate, f), join(target, f));
   if (current && continues(card, current)) keepEarlierCurves(`${target}.previous`, target, current);
-  console.log(`promoted ${candidate} → ${target} (${measure} ${mine.toFixed(4)}, served ${Number.isFinite(theirs) ? theirs.toFixed(4) : 'none'}; previous kept as ${target}.previous)`);
+  console.log(`promoted ${candidate} → ${target} (${measure} ${mine.toFixed(4)}, served ${Number.isFinite(theirs) ? theirs.toFixed(4) : 'none'}${current ? `; previous kept as ${target}.previous` : ''})`);
   // The style's memory belongs to the style, not to one set of weights: it stays (its mix weights were fitted
   // against the model before; "maestro memory" refits them).
   if (readMemoryFile(candidate)) copyMemory(candidate, target);
