@@ -7,6 +7,7 @@ import { trainLogistic, predictClass } from '../src/eval/logistic.js';
 import { generateAll, lastChordBass, noteCap, scoreAll, type EvalContext, type GenerateFn, type Prompt } from '../src/eval/runner.js';
 import { NgramIndex, noteKeys } from '../src/eval/memorisation.js';
 import { meanHistograms } from '../src/eval/distribution.js';
+import { meanPlaying, playingHistograms } from '../src/eval/playing.js';
 import { loadClassifier, DEFAULT_CLASSIFIER_DIR } from '../src/eval/style-classifier.js';
 import { extractFeatures } from '../src/eval/features.js';
 import { formatReport, checkGoals } from '../src/eval/report-format.js';
@@ -166,7 +167,26 @@ describe('evaluation runner', () => {
     expect(goal({ baroque: ref(0.3, 0.8), romantic: ref(0.8, 0.9), vanguard }).met).toBe(false);
     expect(goal({ baroque: ref(0.3, 0.9), romantic: ref(0.7, 0.9), vanguard }).met).toBe(false);
     expect(goal({}).met).toBeUndefined();
-    expect(formatReport(res, context().classifier.file, {}, {}, { vanguard }, { promptSec: 12.5, seconds: 30 })).toContain('| real openings / vanguard (reference) | 10 | 100 % | 100 % | 0.50 | 25 % |');
+    expect(formatReport(res, context().classifier.file, {}, { key: { vanguard }, keySpan: { promptSec: 12.5, seconds: 30 } })).toContain('| real openings / vanguard (reference) | 10 | 100 % | 100 % | 0.50 | 25 % |');
+  });
+
+  it("scores how our continuations are played — notes sounding and velocities — against the style's performances", async () => {
+    const cont = await generateAll({ prompts, k: 2, seconds: 20, seed: 1, generate: fakeGenerate });
+    const baroque = cont.filter((c) => c.requested === 'baroque');
+    expect(baroque.every((c) => c.pedals !== undefined)).toBe(true);
+    const asPlayed = (pedalled: boolean) => meanPlaying(baroque.map((c) => playingHistograms(c.notes!, pedalled ? [{ startSec: 0, endSec: c.seconds }] : [], c.seconds)))!;
+    const scored = (real: ReturnType<typeof asPlayed>) => scoreAll(cont, { ...context(), realPlaying: { baroque: real, romantic: undefined, vanguard: undefined } }).groups.find((g) => g.system === 'ours' && g.requested === 'baroque')!.playing!;
+    // Against pianists who play them exactly so: identical.
+    expect(scored(asPlayed(false))).toEqual({ sounding: expect.closeTo(1, 9), velocity: expect.closeTo(1, 9), meanSounding: asPlayed(false).meanSounding });
+    // Against pianists who hold the pedal down throughout, the same notes ring fuller than ours; the velocities still match.
+    const pedalled = scored(asPlayed(true));
+    expect(asPlayed(true).meanSounding).toBeGreaterThan(asPlayed(false).meanSounding + 1);
+    expect(pedalled.sounding).toBeLessThan(0.7);
+    expect(pedalled.velocity).toBeCloseTo(1, 9);
+    const res = scoreAll(cont, { ...context(), realPlaying: { baroque: asPlayed(true), romantic: undefined, vanguard: undefined } });
+    expect(formatReport(res, context().classifier.file, {}, { playing: { baroque: { sounding: 0.8, velocity: 0.9 } } })).toMatch(
+      new RegExp(`\\| real other performances / baroque \\(reference\\) \\|  \\| 80 % \\| 90 % \\|\n\\| ours / baroque \\| ${pedalled.meanSounding.toFixed(2)} \\| ${(pedalled.sounding * 100).toFixed(0)} % \\| 100 % \\|`),
+    );
   });
 });
 

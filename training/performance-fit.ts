@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Matrix, solve } from 'ml-matrix';
-import { readSequence, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
+import { readSequence, stylePerformances, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
 import { compareNotes, type Note, type NoteSequence, type PedalSpan } from '../src/music/note-sequence.js';
 import { DURATION_QUANTUM_MS, gigaQuanta, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
@@ -172,17 +172,11 @@ export interface PerformanceFiles {
   heldOut: string[];
 }
 
-/**
- * A thesis style's performances in the evaluation catalogue (MAESTRO-recorded: the thesis files and ASAP): fitted on
- * its training files and the composer's other pieces, checked on its validation pieces' performances.
- */
+/** A thesis style's performances in the evaluation catalogue (`stylePerformances`), as files. */
 export function performanceEntries(corpus: Corpus, style: string): PerformanceFiles {
-  const performed = corpus.entries.filter((e) => e.style === style && (e.source === 'maestro-thesis' || e.source === 'asap'));
+  const { fit, heldOut } = stylePerformances(corpus, style);
   const abs = (es: readonly CorpusEntry[]) => es.map((e) => path.join(corpus.datasetsDir, e.relPath));
-  return {
-    fit: abs(performed.filter((e) => e.role === 'style-train' || e.role === 'other')),
-    heldOut: abs(performed.filter((e) => e.role === 'style-validation' || e.role === 'validation-piece')),
-  };
+  return { fit: abs(fit), heldOut: abs(heldOut) };
 }
 
 /** Where a corpus manifest's file ids point: `maestro:<midi_filename>` under the MAESTRO folder, `catalog:<path>` under the catalogue's. */

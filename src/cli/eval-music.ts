@@ -28,7 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus, sharedDir } from '../eval/corpus.js';
-import { buildRealHeldOut, buildTrainIndexes, memorisationSelfCheck, realKeyReference, realReferenceOverlaps } from '../eval/context.js';
+import { buildRealHeldOut, buildRealPlaying, buildTrainIndexes, memorisationSelfCheck, realKeyReference, realReferenceOverlaps } from '../eval/context.js';
 import { classifierCard } from '../eval/card.js';
 import { STYLES, type Style } from '../eval/pieces.js';
 import { checkGoals, formatReport, styleChartPng } from '../eval/report-format.js';
@@ -222,10 +222,12 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
   log('Reading the real data …');
   const corpus = loadCorpus(path.join(shared, 'datasets'), { dataDir: path.join(repoRoot, 'data') });
   const classifier = classifierFor(args, repoRoot, corpus);
+  const realPlaying = buildRealPlaying(corpus, classifier.file.clipSeconds);
   const ctx = {
     classifier,
     trainIndex: buildTrainIndexes(corpus),
     realHeldOut: buildRealHeldOut(corpus, classifier.file.clipSeconds),
+    realPlaying: realPlaying.heldOut,
   };
 
   const { prompts, skipped } = readPrompts(shared, args.prompts);
@@ -287,10 +289,10 @@ export async function runEvalReport(argv: string[], repoRoot = REPO_ROOT, io: Ev
     'memorisation detector self-check': `30 s of ${selfCheck.file} (${selfCheck.style} training data) copied verbatim → longest copy ${selfCheck.longestCopyNotes} notes, ${selfCheck.longestCopyBars.toFixed(1)} bars, ${selfCheck.flagged ? 'flagged' : 'NOT flagged'}`,
     ...(notes.length ? { notes: notes.join('; ') } : {}),
   };
-  const markdown = formatReport(results, classifier.file, meta, realReference, keyReference, keySpan);
+  const markdown = formatReport(results, classifier.file, meta, { overlaps: realReference, key: keyReference, keySpan, playing: realPlaying.reference });
   fs.mkdirSync(args.reportDir, { recursive: true });
   fs.writeFileSync(path.join(args.reportDir, 'report.md'), `${markdown}\n![style accuracy](style-accuracy.png)\n`);
-  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, goals: checkGoals(results, keyReference), classifier: classifier.file.training, realReferenceOverlaps: realReference, realKeyReference: { ...keySpan, ...keyReference }, ...results }, null, 1)}\n`);
+  fs.writeFileSync(path.join(args.reportDir, 'report.json'), `${JSON.stringify({ meta, goals: checkGoals(results, keyReference), classifier: classifier.file.training, realReferenceOverlaps: realReference, realKeyReference: { ...keySpan, ...keyReference }, realPlayingReference: realPlaying.reference, ...results }, null, 1)}\n`);
   fs.writeFileSync(path.join(args.reportDir, 'style-accuracy.png'), styleChartPng(results));
   io.out(`${markdown}\n`);
   log(`Report written to ${args.reportDir} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

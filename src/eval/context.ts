@@ -1,6 +1,7 @@
 /** Builds what scoring needs from the real data: training-stream n-gram indexes and held-out reference histograms. */
 import path from 'node:path';
-import { modelView, readSequence, type Corpus } from './corpus.js';
+import { modelView, readSequence, stylePerformances, type Corpus, type CorpusEntry } from './corpus.js';
+import { clipPedals, meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingOverlaps } from './playing.js';
 import { histogramOverlaps, meanHistograms, type HistogramName } from './distribution.js';
 import type { FeatureHistograms } from './features.js';
 import { clipNotes } from './features.js';
@@ -39,6 +40,35 @@ export function buildRealHeldOut(corpus: Corpus, clipSec: number): Record<Style,
     out[style] = meanHistogramsOf(corpus, corpus.entries.filter((e) => e.style === style && e.role === 'style-validation').map((e) => e.relPath), clipSec);
   }
   return out;
+}
+
+/** Mean playing histograms (`playing.ts`) of clips of recorded performances, each with its own pedal and velocities. */
+function meanPlayingOf(corpus: Corpus, entries: readonly CorpusEntry[], clipSec: number): PlayingHistograms | undefined {
+  const clips: (PlayingHistograms | undefined)[] = [];
+  for (const e of entries) {
+    // As recorded, not through the tokenizer: decoded tokens shorten long pauses and would drift from the pedal.
+    const seq = readSequence(path.join(corpus.datasetsDir, e.relPath));
+    for (const start of clipStarts(seq.notes, clipSec, MAX_CLIPS_PER_PERFORMANCE)) {
+      clips.push(playingHistograms(clipNotes(seq.notes, start, clipSec), clipPedals(seq.pedals, start, clipSec), clipSec));
+    }
+  }
+  return meanPlaying(clips);
+}
+
+/**
+ * How each style's pianists play (notes sounding, velocities about the median) in its held-out performances — the ones
+ * `maestro performance` checks on — and, as the reference, how close its other performances come to that.
+ */
+export function buildRealPlaying(corpus: Corpus, clipSec: number): { heldOut: Record<Style, PlayingHistograms | undefined>; reference: Partial<Record<Style, PlayingOverlaps>> } {
+  const heldOut = {} as Record<Style, PlayingHistograms | undefined>;
+  const reference: Partial<Record<Style, PlayingOverlaps>> = {};
+  for (const style of STYLES) {
+    const { fit, heldOut: held } = stylePerformances(corpus, style);
+    heldOut[style] = meanPlayingOf(corpus, held, clipSec);
+    const other = meanPlayingOf(corpus, fit, clipSec);
+    if (other && heldOut[style]) reference[style] = playingOverlaps(other, heldOut[style]!);
+  }
+  return { heldOut, reference };
 }
 
 /**

@@ -37,6 +37,19 @@ export interface CorpusEntry {
   role: 'style-train' | 'style-validation' | 'validation-piece' | 'other';
 }
 
+/**
+ * A style's recorded performances in the catalogue (the thesis' MAESTRO files and ASAP's; piano-midi.de's are sequenced
+ * by hand), by role: those no style model validates on (its training files and the composer's other pieces), and the
+ * validation pieces' performances. How the style's pianists play is fitted on the first and checked on the second.
+ */
+export function stylePerformances(corpus: Pick<Corpus, 'entries'>, style: string): { fit: CorpusEntry[]; heldOut: CorpusEntry[] } {
+  const performed = corpus.entries.filter((e) => e.style === style && (e.source === 'maestro-thesis' || e.source === 'asap'));
+  return {
+    fit: performed.filter((e) => e.role === 'style-train' || e.role === 'other'),
+    heldOut: performed.filter((e) => e.role === 'style-validation' || e.role === 'validation-piece'),
+  };
+}
+
 /** RFC 4180 CSV (quoted fields, doubled quotes) into records keyed by the header row. */
 export function parseCsv(text: string): Record<string, string>[] {
   const rows: string[][] = [];

@@ -6,6 +6,7 @@ import type { HistogramName } from './distribution.js';
 import type { StyleClassifierFile } from './style-classifier.js';
 import type { KeyReference } from './context.js';
 import { MAX_COPIED_BARS, BAR_SECONDS, NGRAM } from './memorisation.js';
+import type { PlayingOverlaps } from './playing.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(0)} %`);
 const num = (x: number | undefined, d = 2) => (x === undefined ? '–' : x.toFixed(d));
@@ -62,14 +63,19 @@ export function checkGoals(results: EvalResults, keyReference: Partial<Record<St
   ];
 }
 
-export function formatReport(
-  results: EvalResults,
-  classifier: StyleClassifierFile,
-  meta: Record<string, string>,
-  realReference: Partial<Record<Style, Record<HistogramName, number>>> = {},
-  keyReference: Partial<Record<Style, KeyReference>> = {},
-  keyReferenceSpan?: { promptSec: number; seconds: number },
-): string {
+/** What real music scores on the report's measures, printed beside the continuations' scores. */
+export interface RealReferences {
+  /** Distribution overlaps of the style's training pieces with its held-out pieces (section 5). */
+  overlaps?: Partial<Record<Style, Record<HistogramName, number>>>;
+  /** Key consistency of the composers' own openings (section 2), and the span they were cut to. */
+  key?: Partial<Record<Style, KeyReference>>;
+  keySpan?: { promptSec: number; seconds: number };
+  /** How close the style's other performances are played to its held-out ones (section 6). */
+  playing?: Partial<Record<Style, PlayingOverlaps>>;
+}
+
+export function formatReport(results: EvalResults, classifier: StyleClassifierFile, meta: Record<string, string>, real: RealReferences = {}): string {
+  const { overlaps: realReference = {}, key: keyReference = {}, keySpan: keyReferenceSpan, playing: playingReference = {} } = real;
   const cv = classifier.training.crossValidation;
   const g = results.groups;
   const goals = checkGoals(results, keyReference);
@@ -166,6 +172,19 @@ export function formatReport(
       [
         ...STYLES.filter((s) => realReference[s]).map((s) => [`real training pieces / ${s} (reference)`, num(realReference[s]!.pitchClass), num(realReference[s]!.interval), num(realReference[s]!.ioi)]),
         ...g.filter((x) => x.overlap).map((x) => [label(x), num(x.overlap!.pitchClass), num(x.overlap!.interval), num(x.overlap!.ioi)]),
+      ],
+    ),
+    '',
+    "## 6. Played as the style's pianists play",
+    'The notes as they are heard: how many sound at once in each 50-ms frame (key releases and the sustain pedal, ringing at most 4 s) and each ' +
+      "note's velocity about the passage's median, as mean histograms against clips of the style's held-out recorded performances (MAESTRO and ASAP " +
+      'performances of its validation pieces, with their own pedal and velocities); Σ min(p, q). Reference: clips of its other recorded performances.',
+    '',
+    table(
+      ['system / requested', 'notes sounding (mean)', 'notes sounding: overlap', 'velocities: overlap'],
+      [
+        ...STYLES.filter((s) => playingReference[s]).map((s) => [`real other performances / ${s} (reference)`, '', pct(playingReference[s]!.sounding), pct(playingReference[s]!.velocity)]),
+        ...g.filter((x) => x.playing).map((x) => [label(x), num(x.playing!.meanSounding), pct(x.playing!.sounding), pct(x.playing!.velocity)]),
       ],
     ),
     '',

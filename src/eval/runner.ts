@@ -3,7 +3,8 @@
  * style's training stream, validity, and distribution overlap with real held-out music of the style.
  * Generation is injected (`GenerateFn`), so the runner is tested without a model and wired to `compose()` by the CLI.
  */
-import type { Note, NoteSequence } from '../music/note-sequence.js';
+import type { Note, NoteSequence, PedalSpan } from '../music/note-sequence.js';
+import { meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingOverlaps } from './playing.js';
 import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from '../music/key.js';
 import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
 import { LIMITS, measureValidity, type ValidityResult } from './validity.js';
@@ -56,6 +57,8 @@ export interface Continuation {
   id: string;
   /** undefined = generation or decoding failed. */
   notes?: Note[];
+  /** The sustain pedal it is played with (our models' continuations; undefined where the source does not say). */
+  pedals?: PedalSpan[];
   error?: string;
   seconds: number;
   promptNotes: readonly Note[];
@@ -85,6 +88,8 @@ export interface EvalContext {
   trainIndex: Record<Style, NgramIndex>;
   /** Mean histograms of real held-out (validation-piece) clips per style. */
   realHeldOut: Record<Style, FeatureHistograms | undefined>;
+  /** How each style's pianists play in their held-out performances (`buildRealPlaying`); absent: not scored. */
+  realPlaying?: Record<Style, PlayingHistograms | undefined>;
 }
 
 function span(notes: readonly Note[], seconds: number): number {
@@ -179,6 +184,8 @@ export interface GroupSummary {
   meanLongestSilenceSec: number;
   /** Overlap with real held-out music of the requested style (for 'none': undefined). */
   overlap?: Record<HistogramName, number>;
+  /** How it is played — notes sounding at once, velocities about the median — against the style's held-out performances. */
+  playing?: PlayingOverlaps & { meanSounding: number };
 }
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -195,6 +202,13 @@ export function summarise(system: SystemName, requested: Requested, items: reado
   if (requested !== 'none' && ctx.realHeldOut[requested]) {
     const gen = meanHistograms(continuations.filter((c) => c.notes).map((c) => c.notes!.filter((n) => n.startSec >= 0 && n.startSec < c.seconds)));
     if (gen) overlap = histogramOverlaps(gen, ctx.realHeldOut[requested]!);
+  }
+  let playing: GroupSummary['playing'];
+  const realPlaying = requested !== 'none' ? ctx.realPlaying?.[requested] : undefined;
+  const played = continuations.filter((c) => c.notes && c.pedals);
+  if (realPlaying && played.length) {
+    const gen = meanPlaying(played.map((c) => playingHistograms(c.notes!.filter((n) => n.startSec >= 0 && n.startSec < c.seconds), c.pedals!, c.seconds)));
+    if (gen) playing = { ...playingOverlaps(gen, realPlaying), meanSounding: gen.meanSounding };
   }
   return {
     system,
@@ -230,6 +244,7 @@ export function summarise(system: SystemName, requested: Requested, items: reado
     meanPitchRange: mean(decoded.map((i) => i.validity.pitchRange)),
     meanLongestSilenceSec: mean(decoded.map((i) => i.validity.longestSilenceSec)),
     ...(overlap ? { overlap } : {}),
+    ...(playing ? { playing } : {}),
   };
 }
 
@@ -298,6 +313,7 @@ export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
     results[i] = items.flatMap(({ prompt, seed }, p) =>
       Array.from({ length: opts.k }, (_, k) => {
         const notes = got[p]?.[k]?.notes;
+        const pedals = got[p]?.[k]?.pedals;
         return {
           system,
           prompt: prompt.name,
@@ -305,7 +321,7 @@ export async function generateAll(opts: RunOptions): Promise<Continuation[]> {
           id: `seed ${seed} #${k}`,
           seconds: opts.seconds,
           promptNotes: prompt.seq.notes,
-          ...(notes ? { notes } : { error: error ?? `generated ${got[p]?.length ?? 0} of ${opts.k} continuations` }),
+          ...(notes ? { notes, ...(pedals ? { pedals } : {}) } : { error: error ?? `generated ${got[p]?.length ?? 0} of ${opts.k} continuations` }),
         };
       }),
     );
