@@ -1,7 +1,7 @@
 /** Builds what scoring needs from the real data: training-stream n-gram indexes and held-out reference histograms. */
 import path from 'node:path';
 import { modelView, readSequence, stylePerformances, type Corpus, type CorpusEntry } from './corpus.js';
-import { clipPedals, meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingOverlaps } from './playing.js';
+import { clipPedals, meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingReference } from './playing.js';
 import { histogramOverlaps, meanHistograms, type HistogramName } from './distribution.js';
 import type { FeatureHistograms } from './features.js';
 import { clipNotes } from './features.js';
@@ -59,14 +59,14 @@ function meanPlayingOf(corpus: Corpus, entries: readonly CorpusEntry[], clipSec:
  * How each style's pianists play (notes sounding, velocities about the median) in its held-out performances — the ones
  * `maestro performance` checks on — and, as the reference, how close its other performances come to that.
  */
-export function buildRealPlaying(corpus: Corpus, clipSec: number): { heldOut: Record<Style, PlayingHistograms | undefined>; reference: Partial<Record<Style, PlayingOverlaps>> } {
+export function buildRealPlaying(corpus: Corpus, clipSec: number): { heldOut: Record<Style, PlayingHistograms | undefined>; reference: Partial<Record<Style, PlayingReference>> } {
   const heldOut = {} as Record<Style, PlayingHistograms | undefined>;
-  const reference: Partial<Record<Style, PlayingOverlaps>> = {};
+  const reference: Partial<Record<Style, PlayingReference>> = {};
   for (const style of STYLES) {
     const { fit, heldOut: held } = stylePerformances(corpus, style);
     heldOut[style] = meanPlayingOf(corpus, held, clipSec);
     const other = meanPlayingOf(corpus, fit, clipSec);
-    if (other && heldOut[style]) reference[style] = playingOverlaps(other, heldOut[style]!);
+    if (other && heldOut[style]) reference[style] = { ...playingOverlaps(other, heldOut[style]!), meanSounding: other.meanSounding };
   }
   return { heldOut, reference };
 }

@@ -23,6 +23,9 @@ export interface PlayingOverlaps {
   velocity: number;
 }
 
+/** How a set of passages is played against the style's held-out performances, with its own mean notes sounding. */
+export type PlayingReference = PlayingOverlaps & { meanSounding: number };
+
 const SOUNDING_BINS = 16;
 const VELOCITY_BIN = 4;
 const VELOCITY_BINS = 21;

@@ -6,7 +6,7 @@ import type { HistogramName } from './distribution.js';
 import type { StyleClassifierFile } from './style-classifier.js';
 import type { KeyReference } from './context.js';
 import { MAX_COPIED_BARS, BAR_SECONDS, NGRAM } from './memorisation.js';
-import type { PlayingOverlaps } from './playing.js';
+import type { PlayingReference } from './playing.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(0)} %`);
 const num = (x: number | undefined, d = 2) => (x === undefined ? '–' : x.toFixed(d));
@@ -71,7 +71,7 @@ export interface RealReferences {
   key?: Partial<Record<Style, KeyReference>>;
   keySpan?: { promptSec: number; seconds: number };
   /** How close the style's other performances are played to its held-out ones (section 6). */
-  playing?: Partial<Record<Style, PlayingOverlaps>>;
+  playing?: Partial<Record<Style, PlayingReference>>;
 }
 
 export function formatReport(results: EvalResults, classifier: StyleClassifierFile, meta: Record<string, string>, real: RealReferences = {}): string {
@@ -183,7 +183,7 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
     table(
       ['system / requested', 'notes sounding (mean)', 'notes sounding: overlap', 'velocities: overlap'],
       [
-        ...STYLES.filter((s) => playingReference[s]).map((s) => [`real other performances / ${s} (reference)`, '', pct(playingReference[s]!.sounding), pct(playingReference[s]!.velocity)]),
+        ...STYLES.filter((s) => playingReference[s]).map((s) => [`real other performances / ${s} (reference)`, num(playingReference[s]!.meanSounding), pct(playingReference[s]!.sounding), pct(playingReference[s]!.velocity)]),
         ...g.filter((x) => x.playing).map((x) => [label(x), num(x.playing!.meanSounding), pct(x.playing!.sounding), pct(x.playing!.velocity)]),
       ],
     ),

@@ -4,7 +4,7 @@
  * Generation is injected (`GenerateFn`), so the runner is tested without a model and wired to `compose()` by the CLI.
  */
 import type { Note, NoteSequence, PedalSpan } from '../music/note-sequence.js';
-import { meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingOverlaps } from './playing.js';
+import { meanPlaying, playingHistograms, playingOverlaps, type PlayingHistograms, type PlayingReference } from './playing.js';
 import { correlationWithKey, estimateKey, isRelatedKey, type KeyEstimate } from '../music/key.js';
 import { measureMemorisation, type MemorisationResult, type NgramIndex } from './memorisation.js';
 import { LIMITS, measureValidity, type ValidityResult } from './validity.js';
@@ -185,7 +185,7 @@ export interface GroupSummary {
   /** Overlap with real held-out music of the requested style (for 'none': undefined). */
   overlap?: Record<HistogramName, number>;
   /** How it is played — notes sounding at once, velocities about the median — against the style's held-out performances. */
-  playing?: PlayingOverlaps & { meanSounding: number };
+  playing?: PlayingReference;
 }
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
