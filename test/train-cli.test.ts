@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain, promote, stopHandler } from '../src/cli/train.js';
+import { runPromote, runRollback } from '../src/cli/promote.js';
 import { cardStyle, readCard, writeCard } from '../src/model/store.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
 import { readMemoryFile } from '../src/model/memory-store.js';
@@ -127,6 +128,47 @@ describe('maestro train (CLI)', () => {
     expect(readCard(join(root, 'classical-2', 'model'))!.data!.seenInPretraining).toEqual(seen);
     expect(errors.filter((e) => e.includes('warning: the base pre-trained on 2 of classical\'s 2 validation files'))).toHaveLength(2);
     expect(logs.filter((l) => /^saved .*classical.*validation loss [\d.]+ .* — optimistic: the base pre-trained on 2 of classical's 2/.test(l))).toHaveLength(2);
+  });
+
+  it('maestro promote serves a finished run if it validates no worse; maestro rollback serves the previous model again', async () => {
+    const data = tinyCorpus();
+    const root = mkdtempSync(join(tmpdir(), 'maestro-promote-'));
+    const args = ['--data', data, '--preset', 'tiny', '--seq', '32', '--batch', '2', '--eval-every', '0', '--steps', '1'];
+    expect(await runTrain([...args, '--out', join(root, 'a')])).toBe(0);
+    expect(await runTrain([...args, '--out', join(root, 'b'), '--seed', '2'])).toBe(0);
+    const served = join(root, 'served');
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await runPromote([join(root, 'a', 'model'), '--to', served])).toBe(0);
+      const a = readFileSync(join(served, 'weights.mtw'));
+      // b is promoted only if it validates no worse; make it worse, then better.
+      const lossOf = (dir: string) => Number((readCard(dir)!.metrics as Record<string, number>).valLoss128);
+      writeCard(join(root, 'b', 'model'), { ...readCard(join(root, 'b', 'model'))!, metrics: { valLoss128: lossOf(served) + 1 } });
+      expect(await runPromote([join(root, 'b', 'model'), '--to', served])).toBe(3);
+      expect(readFileSync(join(served, 'weights.mtw'))).toEqual(a);
+      writeCard(join(root, 'b', 'model'), { ...readCard(join(root, 'b', 'model'))!, metrics: { valLoss128: lossOf(served) - 1 } });
+      expect(await runPromote([join(root, 'b', 'model'), '--to', served])).toBe(0);
+      const b = readFileSync(join(served, 'weights.mtw'));
+      expect(b).not.toEqual(a);
+      // Rollback serves a again; a second rollback undoes the first.
+      expect(await runRollback([served])).toBe(0);
+      expect(readFileSync(join(served, 'weights.mtw'))).toEqual(a);
+      expect(await runRollback([served])).toBe(0);
+      expect(readFileSync(join(served, 'weights.mtw'))).toEqual(b);
+      // Bad input: one line, exit 2, nothing touched.
+      expect(await runPromote([join(root, 'a', 'model')])).toBe(2);
+      expect(await runPromote([root, '--to', served])).toBe(2);
+      expect(await runRollback([join(root, 'a', 'model')])).toBe(2);
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('--to is required');
+    expect(errors.join('\n')).toContain('is not a model directory (no config.json)');
+    expect(errors.join('\n')).toContain('there is no previous model in');
+    expect(readFileSync(join(served, 'weights.mtw'))).toEqual(readFileSync(join(root, 'b', 'model', 'weights.mtw')));
   });
 
   it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {

@@ -144,6 +144,19 @@ export function replaceDir(tmp: string, dir: string, keepPrevious = true): void 
   if (!keepPrevious) rmSync(previous, { recursive: true, force: true });
 }
 
+/**
+ * Serve `dir`'s previous model again (`<dir>.previous`, which every promotion keeps); the replaced one becomes the
+ * previous, so a second rollback undoes the first. Throws when there is none.
+ */
+export function rollbackModel(dir: string): void {
+  const previous = `${dir}.previous`;
+  if (!existsSync(join(previous, 'config.json'))) throw new ModelLoadError(`there is no previous model in ${previous} to roll back to`);
+  const swap = `${dir}.rollback-${process.pid}-${Date.now()}`;
+  if (existsSync(dir)) renameSync(dir, swap);
+  renameSync(previous, dir);
+  if (existsSync(swap)) renameSync(swap, previous);
+}
+
 export function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new ModelLoadError(`no model at ${dir} (missing config.json)`);

@@ -5,7 +5,7 @@
 // trainer checkpoints on SIGTERM). If the training modules cannot be loaded here, the worker reports
 // "not available" instead of pretending.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,7 +111,7 @@ export async function loadTrainingService(
   try {
     // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
     const [train, store, memoryStore] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../model/memory-store.js'), import('../cli/dataset.js')]);
-    cli = { promote: train.promote, seenWarning: train.seenWarning, performanceFile: store.PERFORMANCE_FILE, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
+    cli = { promote: train.promote, seenWarning: train.seenWarning, performanceFile: store.PERFORMANCE_FILE, rollbackModel: store.rollbackModel, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
@@ -230,13 +230,9 @@ export async function loadTrainingService(
     },
     async rollback(style) {
       const live = path.join(p.modelsDir, style);
-      const previous = `${live}.previous`;
-      if (!existsSync(previous)) throw new Error(`there is no previous ${style} model to roll back to`);
-      const swap = `${live}.rollback-${Date.now()}`;
-      if (existsSync(live)) renameSync(live, swap);
-      renameSync(previous, live);
-      if (existsSync(swap)) renameSync(swap, previous);
-      return { summary: `Rolled ${style} back to the previous model (the replaced one is now ${path.basename(previous)}). Inference workers serve it from their next job.` };
+      if (!existsSync(`${live}.previous`)) throw new Error(`there is no previous ${style} model to roll back to`);
+      cli.rollbackModel(live);
+      return { summary: `Rolled ${style} back to the previous model (the replaced one is now ${path.basename(live)}.previous). Inference workers serve it from their next job.` };
     },
   };
   service.shutdown = () => runner.stopAll();
