@@ -16,6 +16,9 @@ function describeCard(card: ModelCard | null, memory: ReturnType<typeof loadMemo
   const training = rec(card.training);
   const parts: string[] = [];
   if (typeof metrics.valLoss128 === 'number') parts.push(`validation loss ${metrics.valLoss128.toFixed(3)}`);
+  // A style added after the base was pre-trained: the base had heard its validation pieces (maestro train's caveat).
+  const seen = rec(data.seenInPretraining);
+  if (Array.isArray(seen.files) && seen.files.length && typeof seen.of === 'number') parts.push(`optimistic: its base had heard ${seen.files.length} of its ${seen.of} validation files`);
   if (typeof metrics.valAccuracy128 === 'number') parts.push(`accuracy ${(metrics.valAccuracy128 * 100).toFixed(1)} %`);
   if (typeof training.steps === 'number') parts.push(`${training.steps} steps`);
   if (Array.isArray(training.soupOf)) {
@@ -39,14 +42,22 @@ function describeCard(card: ModelCard | null, memory: ReturnType<typeof loadMemo
   return parts.length ? parts.join(' · ') : 'Model card present, without details.';
 }
 
+/** Discord's limits on one embed: 1,024 characters a field value, 6,000 in all (and 25 fields: loadStyles keeps ≤ 25 styles). */
+const MAX_FIELD_VALUE = 1024;
+const EMBED_SIZE = 6000;
+const TITLE = 'Styles';
+const DESCRIPTION = 'Use one with `/compose style:<name>`.';
+
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
-  const embed = new EmbedBuilder().setTitle('Styles').setDescription('Use one with `/compose style:<name>`.');
-  for (const s of ctx.styles) {
+  const embed = new EmbedBuilder().setTitle(TITLE).setDescription(DESCRIPTION);
+  const names = ctx.styles.map((s) => `${s.label} — \`${s.name}\``);
+  // Many styles (an admin may add up to 25) share the embed's size rather than have Discord refuse it.
+  const left = EMBED_SIZE - TITLE.length - DESCRIPTION.length - names.reduce((n, name) => n + name.length, 0);
+  const perStyle = Math.min(MAX_FIELD_VALUE, Math.floor(left / Math.max(ctx.styles.length, 1)));
+  ctx.styles.forEach((s, k) => {
     const card = loadModelCard(ctx.config.modelsDir, s.name);
-    embed.addFields({
-      name: `${s.label} — \`${s.name}\``,
-      value: `${s.composers.length ? `Composers: ${s.composers.join(', ')}\n` : ''}${describeCard(card, loadMemoryFit(ctx.config.modelsDir, s.name), loadPerformanceFit(ctx.config.modelsDir, s.name))}`.slice(0, 1024),
-    });
-  }
+    const value = `${s.composers.length ? `Composers: ${s.composers.join(', ')}\n` : ''}${describeCard(card, loadMemoryFit(ctx.config.modelsDir, s.name), loadPerformanceFit(ctx.config.modelsDir, s.name))}`;
+    embed.addFields({ name: names[k]!, value: value.length > perStyle ? `${value.slice(0, perStyle - 1)}…` : value });
+  });
   await interaction.reply({ embeds: [embed] });
 }

@@ -1,7 +1,8 @@
 // End to end: real discord.js bot against the fake Discord, real Redis (per-test prefix), real
 // inference worker running the real pipeline on tiny random models.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationCommandOptionType, MessageFlags, PermissionFlagsBits } from 'discord-api-types/v10';
 import { BotHarness, OWNER_ID, type HarnessOptions } from './support/bot-harness.js';
@@ -288,6 +289,28 @@ describe('/styles', () => {
     expect(fields[0].value).toMatch(/played dry, as its pianists mostly play, with their dynamics of 60 performances/);
     expect(fields[2].value).toMatch(/No model card yet/);
     writeFileSync(join(modelsDir, 'baroque', 'performance.json'), baroquePerformance);
+  });
+
+  it('says when a style\'s validation loss is optimistic, and keeps 25 long styles within what Discord accepts in one embed', async () => {
+    // A style added after the base was pre-trained: maestro train recorded that the base had heard its validation files.
+    const baroque = readCard(join(modelsDir, 'baroque'))!;
+    writeCard(join(modelsDir, 'baroque'), { ...baroque, metrics: { valLoss128: 1.29 }, data: { ...baroque.data, seenInPretraining: { corpus: 'thesis-baroque', files: ['a', 'b'], of: 5 } } });
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-styles-'));
+    const composers = Array.from({ length: 20 }, (_, k) => `Composer number ${k} with a rather long name, of a school`);
+    const styles = [{ name: 'baroque', label: 'Baroque (Bach)', composers: ['Johann Sebastian Bach'] }, ...Array.from({ length: 24 }, (_, k) => ({ name: `added-${k}`, label: `Style ${k}`, composers }))];
+    writeFileSync(join(dir, 'styles.json'), JSON.stringify({ styles }));
+    try {
+      const h = await start({ workers: 0, env: { MODELS_DIR: modelsDir, STYLES_FILE: join(dir, 'styles.json') } });
+      const i = h.fake.invokeCommand('styles');
+      const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the styles reply');
+      const fields = (msg.embeds[0] as { fields: Array<{ name: string; value: string }> }).fields;
+      expect(fields).toHaveLength(25);
+      expect(fields[0].value).toMatch(/validation loss 1\.290 · optimistic: its base had heard 2 of its 5 validation files/);
+      expect(fields.slice(1).every((f) => f.value.endsWith('…'))).toBe(true);
+      expect(h.fake.errors().filter((e) => e.detail.code === 50035)).toEqual([]);
+    } finally {
+      writeCard(join(modelsDir, 'baroque'), baroque);
+    }
   });
 });
 

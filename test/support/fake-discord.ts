@@ -681,10 +681,18 @@ export class FakeDiscord {
     return this.messageJson(msg);
   }
 
-  /** Discord's limit on a message's text. */
+  /** Discord's limits on a message's text and embeds. */
   private checkContent(data: Record<string, unknown>): void {
     const length = String(data.content ?? '').length;
     if (length > 2000) throw new HttpError(400, 50035, `Invalid Form Body: content: Must be 2000 or fewer in length (${length}).`);
+    type Embed = { title?: string; description?: string; footer?: { text?: string }; fields?: Array<{ name: string; value: string }> };
+    for (const e of (data.embeds as Embed[] | undefined) ?? []) {
+      const fields = e.fields ?? [];
+      if (fields.length > 25) throw new HttpError(400, 50035, 'Invalid Form Body: embeds.fields: Must be 25 or fewer in length.');
+      for (const f of fields) if (f.value.length > 1024 || f.name.length > 256) throw new HttpError(400, 50035, 'Invalid Form Body: embeds.fields: a field name or value is too long.');
+      const total = (e.title ?? '').length + (e.description ?? '').length + (e.footer?.text ?? '').length + fields.reduce((n, f) => n + f.name.length + f.value.length, 0);
+      if (total > 6000) throw new HttpError(400, 50035, `Invalid Form Body: embeds: Embed size exceeds maximum size of 6000 (${total}).`);
+    }
   }
 
   private newMessage(channelId: string, via: FakeMessage['via'], data: Record<string, unknown>, files: UploadedFile[], interactionId?: string): FakeMessage {
