@@ -286,6 +286,32 @@ describe('dataset build', () => {
     }
   });
 
+  it("an added style holds out its validation pieces among the files the served base never trained on, when it has any", () => {
+    const added = path.join(root, 'styles-added-unheard.json');
+    const config = JSON.parse(readFileSync(stylesFile, 'utf8')) as { styles: unknown[] };
+    config.styles.push({ name: 'impressionist', label: 'Impressionist', composers: ['Franz Schubert', 'Ludwig van Beethoven'], piecesPerStyle: 2, validationFraction: 0.5 });
+    writeFileSync(added, JSON.stringify(config));
+    const built = (out: string, unheardByBase?: string[]) => {
+      const log: string[] = [];
+      buildDatasets({ outDir: path.join(root, out), stylesFile: added, maestroDir, catalogCsv, thesis: true, minNotes: 20, log: (l) => log.push(l), ...(unheardByBase ? { unheardByBase } : {}) });
+      return { m: manifestOf(path.join(root, out, 'impressionist')), log: log.join('\n') };
+    };
+    const drawn = built('unheard-none');
+    expect(drawn.m.validationFiles).toHaveLength(1);
+    const other = drawn.m.files.map((f) => f.id).find((id) => id !== drawn.m.validationFiles[0])!;
+    // The base never trained on the other file (and on a thesis file of another style, which changes nothing here).
+    const honest = built('unheard-one', [other, 'maestro:2004/bach-846-a.midi']);
+    expect(honest.m.validationFiles).toEqual([other]);
+    expect((honest.m.settings as Record<string, unknown>).validationFrom).toBe('pieces the served base never trained on (1 of its validation files)');
+    expect(honest.log).toMatch(/impressionist: validation pieces drawn among the 1 files of its composers the served base never trained on/);
+    // Without any such file of its composers, the seeded draw is untouched, byte for byte.
+    const none = built('unheard-other', ['catalog:asap/Chopin/Berceuse_op_57/Other03.mid']);
+    for (const f of ['train.bin', 'val.bin', 'manifest.json']) {
+      expect(readFileSync(path.join(root, 'unheard-other', 'impressionist', f)).equals(readFileSync(path.join(root, 'unheard-none', 'impressionist', f)))).toBe(true);
+    }
+    expect(none.m.validationFiles).toEqual(drawn.m.validationFiles);
+  });
+
   it('by-piece protocol: a validation piece never appears in any training shard', () => {
     const result = build('bypiece', false);
     expect(result.corpora.map((c) => c.name)).toEqual(['baroque', 'romantic', 'pretrain']);

@@ -3,7 +3,7 @@
  * Builds tokenized corpora (see training/dataset/build.ts for the output format). Progress and
  * warnings go to stderr; the final summary to stdout.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDatasets } from '../../training/dataset/build.js';
@@ -11,11 +11,13 @@ import { StylesConfigError } from '../../training/dataset/styles.js';
 import { CsvError } from '../../training/dataset/csv.js';
 import { MAESTRO_CSV } from '../../training/dataset/sources.js';
 import { int, num, parse, prepareOutDir, UsageError } from './args.js';
+import { unheardInPretraining } from '../model/pretraining.js';
+import type { ModelCard } from '../model/store.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');
 
-const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR] [--json]
+const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalog CSV] [--styles FILE] [--out DIR] [--base DIR] [--json]
 
   --thesis        reproduce the thesis: its 150 MAESTRO files (thesis-selection.csv) per style,
                   concatenated in zip_order, validation = last 10% of each style's token stream; also
@@ -27,6 +29,9 @@ const USAGE = `usage: maestro dataset build [--thesis] [--maestro DIR] [--catalo
   --out DIR       output folder (default data/)
   --min-notes N   drop files with fewer notes (default 50; not applied to thesis corpora)
   --pretrain-val F  share of pre-training pieces held out for its own validation (default 0.02)
+  --base DIR      the served base (default models/base; "none" to ignore it): a style the thesis does not have holds
+                  out its validation pieces among the files this base never trained on, when it has any of them, so
+                  that fine-tunes of it are measured on music it has not heard
   --json          print the summary as one JSON line (DatasetSummary) instead of a table`;
 
 /** What `--json` prints: the contract the training worker reads (src/worker/training-service.ts). */
@@ -51,6 +56,7 @@ export async function runDataset(argv: string[]): Promise<number> {
       'min-notes': { type: 'string' },
       'pretrain-val': { type: 'string' },
       json: { type: 'boolean' },
+      base: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -66,6 +72,11 @@ export async function runDataset(argv: string[]): Promise<number> {
     if (catalogCsv && !existsSync(catalogCsv)) throw new UsageError(`catalog ${catalogCsv} not found (give --catalog CSV or --catalog none)`);
     const outDir = path.resolve(values.out ?? path.join(repoRoot, 'data'));
     prepareOutDir(outDir);
+    // The served base's unheard files: a style the thesis does not have is validated among them (see BuildOptions).
+    const baseDir = values.base === 'none' ? undefined : (values.base ?? path.join(repoRoot, 'models/base'));
+    const baseCard = baseDir && existsSync(path.join(baseDir, 'card.json')) ? (JSON.parse(readFileSync(path.join(baseDir, 'card.json'), 'utf8')) as ModelCard) : undefined;
+    const unheardByBase = unheardInPretraining(baseCard);
+    if (values.base && values.base !== 'none' && !unheardByBase) process.stderr.write(`warning: --base ${values.base}: its card does not say which files its pre-training left out; a style the thesis does not have is validated on pieces drawn by seed\n`);
     const result = buildDatasets({
       thesis: values.thesis ?? false,
       maestroDir,
@@ -74,6 +85,7 @@ export async function runDataset(argv: string[]): Promise<number> {
       outDir,
       minNotes: int(values['min-notes'], 'min-notes', 50, [0, 1_000_000])!,
       pretrainValidationFraction: num(values['pretrain-val'], 'pretrain-val', 0.02, [0.001, 0.5])!,
+      ...(unheardByBase ? { unheardByBase } : {}),
       log: (line) => process.stderr.write(`${line}\n`),
     });
     const summary: DatasetSummary = {

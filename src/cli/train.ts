@@ -12,7 +12,8 @@ import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
-import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, seenInPretraining, writeCard, type ModelCard, type SeenInPretraining, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
+import { seenInPretraining, type SeenInPretraining } from '../model/pretraining.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';

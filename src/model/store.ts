@@ -63,34 +63,6 @@ export function readManifestSummary(corpusDir: string): Record<string, unknown> 
   return summary;
 }
 
-/** What a fine-tune's card records when its base pre-trained on some of its corpus' validation files. */
-export interface SeenInPretraining {
-  /** The corpus whose validation files these are (its name in the manifest). */
-  corpus: string;
-  files: string[];
-  of: number;
-}
-
-/**
- * Which of a style corpus' validation files the pre-training behind `init` did not hold out: a base pre-trained before
- * the style was added to the styles config trained on them (`maestro dataset build` holds out only the validation
- * pieces of the styles it knows), and a fine-tune's validation loss on them is then no measure of music it has not
- * seen. Read from the base's card (its corpus' held-out files), or carried over from a style model's card; null when
- * the card does not say (a model from scratch, an older card).
- */
-export function seenInPretraining(init: ModelCard | undefined, corpus: Record<string, unknown> | null): SeenInPretraining | null {
-  const name = corpus?.corpus;
-  const validation = corpus?.validationFiles;
-  if (typeof name !== 'string' || !Array.isArray(validation)) return null;
-  const heldOut = (init?.data?.manifest as { settings?: { heldOutFiles?: unknown } } | null | undefined)?.settings?.heldOutFiles;
-  if (Array.isArray(heldOut)) {
-    const held = new Set(heldOut);
-    return { corpus: name, files: validation.filter((f): f is string => typeof f === 'string' && !held.has(f)), of: validation.length };
-  }
-  const inherited = init?.data?.seenInPretraining as SeenInPretraining | undefined;
-  return inherited?.corpus === name ? inherited : null;
-}
-
 /** The style a manifest (or a card's summary of one) names: undefined for the pre-training corpus. */
 function manifestStyle(manifest: unknown): string | undefined {
   const style = (manifest as { settings?: { style?: unknown } } | null | undefined)?.settings?.style;

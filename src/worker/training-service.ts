@@ -13,7 +13,7 @@ import type { DatasetSummary } from '../cli/dataset.js';
 import type { WorkerConfig } from '../config.js';
 import type { JobProgress, TrainingService } from '../queue/jobs.js';
 import { viewArgs } from '../model/views.js';
-import type { SeenInPretraining } from '../model/store.js';
+import type { SeenInPretraining } from '../model/pretraining.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO_ROOT, 'src/cli/main.ts');
@@ -124,7 +124,9 @@ export async function loadTrainingService(
       // selected from its composers (see training/dataset/build.ts). One build: every style's validation
       // pieces must be known to keep them all out of the pre-training corpus.
       const summaries: DatasetSummary[] = [];
-      const code = await runner.run(['dataset', 'build', '--thesis', '--json', '--styles', config.stylesFile, '--out', p.dataDir], (line, stream) => {
+      // The served base, so that an added style is validated on pieces it never trained on (see maestro dataset build --base).
+      const base = existsSync(path.join(p.baseModel, 'card.json')) ? ['--base', p.baseModel] : ['--base', 'none'];
+      const code = await runner.run(['dataset', 'build', '--thesis', '--json', '--styles', config.stylesFile, '--out', p.dataDir, ...base], (line, stream) => {
         if (stream === 'stdout' && line.startsWith('{')) summaries.push(JSON.parse(line) as DatasetSummary);
         else onProgress({ stage: 'dataset', fraction: 0, detail: line.slice(0, 120) });
       });

@@ -56,6 +56,12 @@ export interface BuildOptions {
   /** Share of pre-training pieces held out as the pre-training validation set. */
   pretrainValidationFraction?: number;
   pretrainSeed?: number;
+  /**
+   * Files the served base never trained on (its own validation files: whole pieces). A style the thesis does not have
+   * holds its validation pieces out among these when it has any, so that its fine-tunes of that base are measured on
+   * music the base has not heard: any other piece of it, the base was pre-trained on.
+   */
+  unheardByBase?: readonly string[];
   /** Progress and warnings (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -334,19 +340,21 @@ function groupByPiece(files: EncodedFile[]): EncodedFile[][] {
  * Pieces that would overshoot the target are passed over, so one piece with many performances
  * cannot swallow the validation set; if every piece is too big, the smallest one is used.
  */
-function splitByPiece(files: EncodedFile[], fraction: number, seed: number): { train: EncodedFile[]; val: EncodedFile[] } {
+function splitByPiece(files: EncodedFile[], fraction: number, seed: number, eligible: (f: EncodedFile) => boolean = () => true): { train: EncodedFile[]; val: EncodedFile[] } {
   const groups = seededShuffle(groupByPiece(files), seed);
   if (groups.length < 2) return { train: groups.flat(), val: [] };
   const target = Math.max(1, Math.round(files.length * fraction));
+  // Only whole pieces all of whose files are eligible may be held out (if none are, any may).
+  const candidates = groups.some((g) => g.every(eligible)) ? groups.filter((g) => g.every(eligible)) : groups;
   const valGroups = new Set<EncodedFile[]>();
   let held = 0;
-  for (const g of groups) {
+  for (const g of candidates) {
     if (held >= target) break;
     if (held + g.length > target) continue;
     valGroups.add(g);
     held += g.length;
   }
-  if (valGroups.size === 0) valGroups.add(groups.reduce((a, b) => (b.length < a.length ? b : a)));
+  if (valGroups.size === 0) valGroups.add(candidates.reduce((a, b) => (b.length < a.length ? b : a)));
   return { train: groups.filter((g) => !valGroups.has(g)).flat(), val: groups.filter((g) => valGroups.has(g)).flat() };
 }
 
@@ -417,6 +425,7 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
   }
   if (!opts.maestroDir && !opts.catalogCsv) throw new Error('nothing to build from: give a MAESTRO folder and/or a catalog csv');
 
+  const unheardByBase = new Set(opts.unheardByBase ?? []);
   const heldOut: HeldOut[] = [];
   const allEncoded = new Map<string, EncodedFile>();
   const remember = (fs: EncodedFile[]) => fs.forEach((f) => allEncoded.set(f.id, f));
@@ -456,9 +465,14 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       seen.set(f.contentSha256, f.id);
       return true;
     });
-    const chosen = seededShuffle(usable, style.seed).slice(0, style.piecesPerStyle);
+    // The base's unheard files of these composers always come in (they are the only honest validation pieces); the
+    // rest of the selection is drawn by seed as before.
+    const unheard = usable.filter((f) => unheardByBase.has(f.id));
+    const drawn = seededShuffle(unheard.length ? usable.filter((f) => !unheardByBase.has(f.id)) : usable, style.seed);
+    const chosen = [...unheard, ...drawn].slice(0, Math.max(style.piecesPerStyle, unheard.length));
+    if (unheard.length) log(`${style.name}: validation pieces drawn among the ${unheard.length} files of its composers the served base never trained on`);
     remember(chosen);
-    const { train, val } = splitByPiece(chosen, style.validationFraction, style.seed);
+    const { train, val } = splitByPiece(chosen, style.validationFraction, style.seed, (f) => unheard.length === 0 || unheardByBase.has(f.id));
     for (const f of val) heldOut.push({ file: f, style: style.name, aliases: [] });
     const plan = planByFiles(train, val);
     corpora.push(
@@ -472,6 +486,7 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
           seed: style.seed,
           validationFraction: style.validationFraction,
           minNotes,
+          ...(unheard.length ? { validationFrom: `pieces the served base never trained on (${unheard.length} of its validation files)` } : {}),
         },
         excluded: [],
         skipped: {
