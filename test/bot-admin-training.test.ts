@@ -170,7 +170,13 @@ describe('/admin dataset-rebuild with the real dataset builder', () => {
       expect(promoted).toMatch(/Promoted .* to classical/);
       expect(promoted).toMatch(/Its memory was fitted for it \(validation loss \d\.\d{4} with it, \d\.\d{4} without\)/);
       expect(promoted).toMatch(/How its pianists play was fitted on their recordings \(pedal: none \(its performers' notes ring closest dry\); dynamics: learnt\)/);
+      // With no served model to average with, the run was also tried moved toward its base; the best of them is served.
+      const runDir = path.dirname(/Promoted (\S+)/.exec(promoted)![1]!);
+      const lossIn = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'card.json'), 'utf8')) as { metrics: { valLoss128: number } }).metrics.valLoss128;
+      const tried = [path.join(runDir, 'model'), path.join(runDir, 'toward-base-0.5'), path.join(runDir, 'toward-base-0.8')].map(lossIn);
       const served = path.join(modelsDir, 'classical');
+      expect(lossIn(served)).toBe(Math.min(...tried));
+      expect(promoted.includes('of the way back to the base')).toBe(Math.min(...tried) < tried[0]!);
       expect(readMemoryFile(served)!.source.sha256).toBe(sha256(new Uint8Array(readFileSync(path.join(dataDir, 'classical', 'train.bin')))));
       const played = readPerformance(served)!;
       expect(played.pedal).toBeNull();
