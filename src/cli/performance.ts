@@ -17,7 +17,7 @@ import { jsonText } from '../util/json-text.js';
 import { DEFAULT_MODELS_DIR, REPO_ROOT } from '../compose.js';
 import { int, parse, UsageError } from './args.js';
 
-const HELP = `usage: maestro performance [--style S]... [--models DIR] [--data DIR] [--max-fit N]
+const HELP = `usage: maestro performance [--style S]... [--models DIR] [--data DIR] [--maestro DIR] [--max-fit N]
 
 Fits how each style's performers pedal and voice their notes, on real performances (MAESTRO and ASAP in
 ../shared/datasets; never a performance of a style model's validation piece), checks both on the validation pieces'
@@ -27,6 +27,8 @@ performances, and writes <models>/<style>/${PERFORMANCE_FILE}, which composing r
                 built corpus, <data>/<style>
   --models DIR  where the style models are (default ${path.relative(process.cwd(), DEFAULT_MODELS_DIR) || '.'})
   --data DIR    where the built corpora are (default data)
+  --maestro DIR the MAESTRO folder an added style's corpus was built from (as maestro dataset build --maestro;
+                default ../shared/datasets/maestro-thesis)
   --max-fit N   fit on at most N performances per style, spread over the catalogue (default 60)
 `;
 
@@ -37,8 +39,9 @@ export async function runPerformance(argv: string[]): Promise<number> {
   let modelsDir: string;
   let maxFit: number;
   let dataDir: string;
+  let maestroDir: string | undefined;
   try {
-    const o = parse(argv, { style: { type: 'string', multiple: true }, models: { type: 'string' }, data: { type: 'string' }, 'max-fit': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
+    const o = parse(argv, { style: { type: 'string', multiple: true }, models: { type: 'string' }, data: { type: 'string' }, maestro: { type: 'string' }, 'max-fit': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false).values;
     if (o.help) {
       console.log(HELP);
       return 0;
@@ -46,6 +49,7 @@ export async function runPerformance(argv: string[]): Promise<number> {
     styles = o.style ?? [...STYLES];
     modelsDir = o.models ?? DEFAULT_MODELS_DIR;
     dataDir = o.data ?? path.join(REPO_ROOT, 'data');
+    maestroDir = o.maestro;
     for (const s of styles) if (!existsSync(path.join(modelsDir, s, 'config.json'))) throw new UsageError(`there is no ${s} model in ${modelsDir} to fit a performance for`);
     maxFit = int(o['max-fit'], 'max-fit', 60, [1, 100_000])!;
   } catch (err) {
@@ -65,7 +69,7 @@ export async function runPerformance(argv: string[]): Promise<number> {
     if (isThesisStyle(style)) return performanceEntries(corpus!, style);
     const built = [style, `thesis-${style}`].map((name) => path.join(dataDir, name)).find((d) => existsSync(path.join(d, 'manifest.json')));
     if (!built) throw new UsageError(`there is no built ${style} corpus in ${dataDir} to fit on: build it first (maestro dataset build --styles <your styles file>)`);
-    return manifestPerformances(built, { maestroDir: path.join(datasets, 'maestro-thesis'), catalogDir: datasets });
+    return manifestPerformances(built, { maestroDir: maestroDir ?? path.join(datasets, 'maestro-thesis'), catalogDir: datasets });
   };
   const command = `maestro performance ${argv.join(' ')}`.trim();
   for (const style of styles) {
