@@ -73,7 +73,7 @@ export async function runDataset(argv: string[]): Promise<number> {
     const outDir = path.resolve(values.out ?? path.join(repoRoot, 'data'));
     prepareOutDir(outDir);
     // The served base's unheard files: a style the thesis does not have is validated among them (see BuildOptions).
-    const baseDir = values.base === 'none' ? undefined : (values.base ?? path.join(repoRoot, 'models/base'));
+    const baseDir = values.base === 'none' ? undefined : (values.base ?? path.join(process.env.MAESTRO_MODELS_DIR ?? path.join(repoRoot, 'models'), 'base'));
     const baseCard = baseDir && existsSync(path.join(baseDir, 'card.json')) ? (JSON.parse(readFileSync(path.join(baseDir, 'card.json'), 'utf8')) as ModelCard) : undefined;
     const unheardByBase = unheardInPretraining(baseCard);
     if (values.base && values.base !== 'none' && !unheardByBase) process.stderr.write(`warning: --base ${values.base}: its card does not say which files its pre-training left out; a style the thesis does not have is validated on pieces drawn by seed\n`);
