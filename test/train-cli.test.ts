@@ -172,6 +172,31 @@ describe('maestro train (CLI)', () => {
     expect(readFileSync(join(served, 'weights.mtw'))).toEqual(readFileSync(join(root, 'b', 'model', 'weights.mtw')));
   });
 
+  it("maestro promote tries a style's first model moved toward its base, and serves the best", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'maestro-first-'));
+    const pretrain = tinyCorpus();
+    const style = tinyCorpus();
+    writeFileSync(join(style, 'manifest.json'), JSON.stringify({ corpus: 'classical', settings: { style: 'classical' }, validationFiles: [] }));
+    const args = ['--seq', '32', '--batch', '2', '--eval-every', '0'];
+    expect(await runTrain(['--data', pretrain, '--out', join(root, 'pre'), '--preset', 'tiny', '--steps', '3', ...args])).toBe(0);
+    mkdirSync(join(root, 'models'));
+    expect(await runPromote([join(root, 'pre', 'model'), '--to', join(root, 'models', 'base')])).toBe(0);
+    expect(await runTrain(['--data', style, '--out', join(root, 'run'), '--init', join(root, 'models', 'base'), '--steps', '3', '--lr', '3e-3', ...args])).toBe(0);
+    const logs: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void logs.push(m));
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await runPromote([join(root, 'run', 'model'), '--to', join(root, 'models', 'classical')])).toBe(0);
+    } finally {
+      log.mockRestore();
+      err.mockRestore();
+    }
+    const lossIn = (dir: string) => Number((readCard(dir)!.metrics as Record<string, number>).valLoss128);
+    const tried = [join(root, 'run', 'model'), join(root, 'run', 'toward-base-0.5'), join(root, 'run', 'toward-base-0.8')].map(lossIn);
+    expect(lossIn(join(root, 'models', 'classical'))).toBe(Math.min(...tried));
+    expect(logs.filter((l) => /moved (50|80) % of the way back to .*: validation loss/.test(l))).toHaveLength(2);
+  });
+
   it('a promoted continuation keeps the loss curves of the runs before it; a model that does not continue it does not', async () => {
     const data = tinyCorpus();
     const root = mkdtempSync(join(tmpdir(), 'maestro-run-'));

@@ -57,9 +57,6 @@ export function parseTrainLine(line: string): JobProgress | null {
   return { stage: 'training', fraction: total ? step / total : 0, detail: `step ${step}/${total}, loss ${m[3]}${m[4] ? `, validation ${m[4]}` : ''}` };
 }
 
-/** How far a style's first model is tried moved back toward its base (`maestro soup --base-weight`). */
-const FIRST_MODEL_BASE_WEIGHTS = [0.5, 0.8];
-
 /** The corpus a run was trained on, as its card records it. */
 function corpusOf(card: { data?: Record<string, unknown> } | undefined): string | undefined {
   const corpus = card?.data?.corpus;
@@ -119,8 +116,8 @@ export async function loadTrainingService(
   let cli;
   try {
     // Loaded here too: promote/rollback run in-process, and a broken install is reported up front.
-    const [train, store, memoryStore] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../model/memory-store.js'), import('../cli/dataset.js')]);
-    cli = { promote: train.promote, seenWarning: train.seenWarning, performanceFile: store.PERFORMANCE_FILE, rollbackModel: store.rollbackModel, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
+    const [train, store, memoryStore, soup] = await Promise.all([import('../cli/train.js'), import('../model/store.js'), import('../model/memory-store.js'), import('../../training/soup.js'), import('../cli/dataset.js')]);
+    cli = { promote: train.promote, seenWarning: train.seenWarning, performanceFile: store.PERFORMANCE_FILE, rollbackModel: store.rollbackModel, firstModelBaseWeights: soup.FIRST_MODEL_BASE_WEIGHTS, readCard: store.readCard, cardValLoss: store.cardValLoss, readMemoryFile: memoryStore.readMemoryFile };
   } catch (err) {
     return { service: null, reason: `the training modules could not be loaded (${(err as Error).message})` };
   }
@@ -201,10 +198,9 @@ export async function loadTrainingService(
           how = ` averaged with the served model (validation loss ${averaged.toFixed(4)}; the run alone ${alone.toFixed(4)})`;
         }
       } else if (existsSync(path.join(p.baseModel, 'config.json')) && typeof corpusOf(card) === 'string') {
-        // A style's first model has no served one to average with. On a small corpus a fine-tune can forget more of
-        // what the base knows of unheard pieces than it learns (session 33, classical: base 1.460, a 600-step fine-tune
-        // 1.564, moved 80 % back toward the base 1.451), so the run is also tried moved toward its base (WiSE-FT).
-        for (const weight of FIRST_MODEL_BASE_WEIGHTS) {
+        // A style's first model has no served one to average with: it is tried moved toward its base (WiSE-FT; see
+        // FIRST_MODEL_BASE_WEIGHTS for why).
+        for (const weight of cli.firstModelBaseWeights) {
           const moved = path.join(path.dirname(candidate), `toward-base-${weight}`);
           const code = await runner.run(['soup', '--out', moved, candidate, '--base', p.baseModel, '--base-weight', String(weight), '--data', corpusOf(card)!], () => {});
           const loss = code === 0 ? cli.cardValLoss(cli.readCard(moved)) : Infinity;
