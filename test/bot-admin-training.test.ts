@@ -58,6 +58,13 @@ describe('/admin with a real (tiny) training run', () => {
       return m && /finished|failed/.test(m.content) ? m.content : undefined;
     }, 60_000, 'the admin job outcome');
 
+    // A corpus with nothing in it (a style whose composers matched no file) is refused with the trainer's reason.
+    mkdirSync(path.join(root, 'data', 'romantic'), { recursive: true });
+    writeFileSync(path.join(root, 'data', 'romantic', 'train.bin'), new Uint8Array());
+    writeFileSync(path.join(root, 'data', 'romantic', 'val.bin'), new Uint8Array());
+    const refused = await outcome(admin('train', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'romantic' }]).id);
+    expect(refused).toMatch(/training refused: .*romantic\/train\.bin holds 0 tokens, too few to train on/);
+
     const trained = await outcome(admin('train', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }, { name: 'steps', type: ApplicationCommandOptionType.Integer, value: 2 }]).id);
     expect(trained).toMatch(/✅ `train` finished/);
     expect(trained).toMatch(/validation loss \d+\.\d{4}/);

@@ -312,6 +312,17 @@ describe('dataset build', () => {
     expect(none.m.validationFiles).toEqual(drawn.m.validationFiles);
   });
 
+  it('warns when an added style matches no file (a misspelt composer), naming the spellings to check', () => {
+    const added = path.join(root, 'styles-nobody.json');
+    const config = JSON.parse(readFileSync(stylesFile, 'utf8')) as { styles: unknown[] };
+    config.styles.push({ name: 'nobody', label: 'Nobody', composers: ['Wolfgang Amadeus Motzart'] });
+    writeFileSync(added, JSON.stringify(config));
+    const log: string[] = [];
+    buildDatasets({ outDir: path.join(root, 'nobody'), stylesFile: added, maestroDir, catalogCsv, thesis: true, minNotes: 20, log: (l) => log.push(l) });
+    expect(log.join('\n')).toMatch(/warning: nobody: no file by its composers \(Wolfgang Amadeus Motzart; in the catalogue: Motzart\): its corpus is empty — check the spellings/);
+    expect(manifestOf(path.join(root, 'nobody', 'nobody')).files).toEqual([]);
+  });
+
   it('by-piece protocol: a validation piece never appears in any training shard', () => {
     const result = build('bypiece', false);
     expect(result.corpora.map((c) => c.name)).toEqual(['baroque', 'romantic', 'pretrain']);

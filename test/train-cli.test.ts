@@ -290,6 +290,19 @@ describe('maestro train (CLI)', () => {
     expect((readCard(join(out, 'model'))!.training as Record<string, unknown>).finished).toBe(false);
   }, 60_000);
 
+  it('refuses an empty corpus in one line (exit code 2), before training', async () => {
+    const data = tinyCorpus();
+    writeFileSync(join(data, 'train.bin'), new Uint8Array());
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runTrain(['--data', data, '--out', join(mkdtempSync(join(tmpdir(), 'maestro-empty-')), 'run'), '--preset', 'tiny', '--steps', '1'])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+    expect(errors.join('\n')).toMatch(/train\.bin holds 0 tokens, too few to train on \(at least 129\): is the corpus empty\?/);
+  });
+
   it('refuses missing data with exit code 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'maestro-empty-'));
     mkdirSync(join(empty, 'x'));

@@ -146,6 +146,9 @@ export async function runTrain(argv: string[]): Promise<number> {
       stretch: num(o.stretch, 'stretch', 0, [0, 0.5])!,
       trainable: trainLayers === undefined ? undefined : lastLayers(config, trainLayers),
     };
+    // An empty or tiny corpus (a style whose composers matched no file, say) is refused before any work, in one line.
+    if (trainTokens.length < opts.seqLen + 1) throw new UsageError(`${o.data}/train.bin holds ${trainTokens.length} tokens, too few to train on (at least ${opts.seqLen + 1}): is the corpus empty? (a style's composers must match the data's spellings; see the dataset build's warnings)`);
+    if (valTokens.length < Math.min(128, opts.seqLen) + 1) throw new UsageError(`${o.data}/val.bin holds ${valTokens.length} tokens, too few for one validation window (at least ${Math.min(128, opts.seqLen) + 1})`);
     if (opts.threads! > opts.accumulate) throw new UsageError(`--threads ${opts.threads} needs at least as many micro-batches per step (--accumulate ${opts.threads})`);
     if (o['find-lr'] || Number.isNaN(opts.lr)) {
       // The range test runs on a throw-away copy of the starting weights.

@@ -158,12 +158,16 @@ export async function loadTrainingService(
       const args = ['--data', corpus, '--out', out, '--steps', String(steps ?? 1000), '--name', style, '--batch', String(8 / threads), '--accumulate', String(threads), '--threads', String(threads)];
       if (existsSync(path.join(p.baseModel, 'config.json'))) args.push('--init', p.baseModel);
       let last = null as JobProgress | null;
-      const code = await runner.run(['train', ...args], (line) => {
+      let said = '';
+      const code = await runner.run(['train', ...args], (line, stream) => {
         const progress = parseTrainLine(line);
         if (progress) onProgress((last = progress));
+        if (stream === 'stderr' && line.startsWith('maestro train: ')) said = line.slice('maestro train: '.length);
       });
       // 130: stopped cleanly (the worker got SIGTERM) after writing a checkpoint.
       if (code === 130) throw new Error(`training was stopped because the worker shut down; its checkpoint is in ${out}`);
+      // 2: refused before training (an empty corpus, say), with its reason as the trainer's last line.
+      if (code === 2 && said) throw new Error(`training refused: ${said}`);
       if (code !== 0) throw new Error(`training exited with code ${code} (see the worker log)`);
       const card = cli.readCard(path.join(out, 'model'));
       const loss = (card?.metrics as Record<string, unknown> | undefined)?.valLoss128;

@@ -449,6 +449,9 @@ export function buildDatasets(opts: BuildOptions): BuildResult {
       return true;
     });
     log(`${style.name}: tokenizing ${fromMaestro.length + fromCatalog.length} candidate files`);
+    if (fromMaestro.length + fromCatalog.length === 0) {
+      log(`warning: ${style.name}: no file by its composers (${style.composers.join(', ')}; in the catalogue: ${style.catalogComposers.join(', ')}): its corpus is empty — check the spellings against MAESTRO's canonical_composer and the catalogue's composer column`);
+    }
     const candidates = encodeAll([...fromMaestro, ...fromCatalog], encoder);
     const seen = new Map<string, string>();
     const tooFew: string[] = [];
