@@ -162,6 +162,8 @@ describe('maestro train (CLI)', () => {
       expect(await runPromote([join(root, 'a', 'model')])).toBe(2);
       expect(await runPromote([root, '--to', served])).toBe(2);
       expect(await runRollback([join(root, 'a', 'model')])).toBe(2);
+      writeFileSync(join(root, 'notes.txt'), 'keep me');
+      expect(await runPromote([join(root, 'a', 'model'), '--to', join(root, 'notes.txt')])).toBe(2);
     } finally {
       err.mockRestore();
       log.mockRestore();
@@ -169,6 +171,8 @@ describe('maestro train (CLI)', () => {
     expect(errors.join('\n')).toContain('--to is required');
     expect(errors.join('\n')).toContain('is not a model directory (no config.json)');
     expect(errors.join('\n')).toContain('there is no previous model in');
+    expect(errors.join('\n')).toContain('notes.txt is a file, not a model directory');
+    expect(readFileSync(join(root, 'notes.txt'), 'utf8')).toBe('keep me');
     expect(readFileSync(join(served, 'weights.mtw'))).toEqual(readFileSync(join(root, 'b', 'model', 'weights.mtw')));
   });
 

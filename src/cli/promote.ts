@@ -11,9 +11,9 @@ import { cardValLoss, ModelLoadError, readCard, rollbackModel } from '../model/s
 import { promote } from './train.js';
 import { runSoup } from './soup.js';
 import { FIRST_MODEL_BASE_WEIGHTS } from '../../training/soup.js';
-import { parse, UsageError } from './args.js';
+import { checkModelDir, parse, UsageError } from './args.js';
 
-const PROMOTE_HELP = `usage: maestro promote <model dir> --to <served model dir> [--data DIR]
+const PROMOTE_HELP = `usage: maestro promote <model dir> --to <served model dir> [--data DIR] [--base DIR]
 
 Replaces the served model (e.g. models/baroque) with the model (e.g. runs/baroque-2/model) if its validation loss is
 not worse — as served: where the style has a memory, it is fitted against the candidate first and the two compared
@@ -45,6 +45,7 @@ export async function runPromote(argv: string[]): Promise<number> {
     }
     if (positionals.length !== 1) throw new UsageError('give exactly one model directory to promote');
     if (!o.to) throw new UsageError('--to is required: the served model directory to replace, e.g. models/baroque');
+    checkModelDir(o.to, 'to'); // before any work: a file, or a folder that is not a model, is never replaced
     const candidate = positionals[0]!;
     if (!existsSync(join(candidate, 'config.json'))) throw new UsageError(`${candidate} is not a model directory (no config.json); a training run's model is <run>/model`);
     const loss = cardValLoss(readCard(candidate));
