@@ -331,5 +331,3 @@ function midiFiles(promptFile: PromptMidiFile | null, style: string, continuatio
   const trackName = `Maestro (${style})`;
   return { continuationMidi: promptFile.continuationAlone(continuation, trackName), fullMidi: promptFile.withContinuation(continuation, trackName) };
 }
-
-

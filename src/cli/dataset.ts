@@ -3,7 +3,7 @@
  * Builds tokenized corpora (see training/dataset/build.ts for the output format). Progress and
  * warnings go to stderr; the final summary to stdout.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDatasets } from '../../training/dataset/build.js';
@@ -12,7 +12,7 @@ import { CsvError } from '../../training/dataset/csv.js';
 import { MAESTRO_CSV } from '../../training/dataset/sources.js';
 import { int, num, parse, prepareOutDir, UsageError } from './args.js';
 import { unheardInPretraining } from '../model/pretraining.js';
-import type { ModelCard } from '../model/store.js';
+import { readCard } from '../model/card.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sharedDir = () => process.env.MAESTRO_SHARED ?? path.resolve(repoRoot, '../shared');
@@ -74,8 +74,7 @@ export async function runDataset(argv: string[]): Promise<number> {
     prepareOutDir(outDir);
     // The served base's unheard files: a style the thesis does not have is validated among them (see BuildOptions).
     const baseDir = values.base === 'none' ? undefined : (values.base ?? path.join(process.env.MAESTRO_MODELS_DIR ?? path.join(repoRoot, 'models'), 'base'));
-    const baseCard = baseDir && existsSync(path.join(baseDir, 'card.json')) ? (JSON.parse(readFileSync(path.join(baseDir, 'card.json'), 'utf8')) as ModelCard) : undefined;
-    const unheardByBase = unheardInPretraining(baseCard);
+    const unheardByBase = unheardInPretraining(baseDir ? readCard(baseDir) : undefined);
     if (values.base && values.base !== 'none' && !unheardByBase) process.stderr.write(`warning: --base ${values.base}: its card does not say which files its pre-training left out; a style the thesis does not have is validated on pieces drawn by seed\n`);
     const result = buildDatasets({
       thesis: values.thesis ?? false,

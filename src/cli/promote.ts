@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { initBackend } from '../model/backend.js';
 import { cardValLoss, ModelLoadError, readCard, rollbackModel } from '../model/store.js';
+import { cardCorpus } from '../model/card.js';
 import { promote } from './train.js';
 import { runSoup } from './soup.js';
 import { FIRST_MODEL_BASE_WEIGHTS } from '../../training/soup.js';
@@ -48,14 +49,15 @@ export async function runPromote(argv: string[]): Promise<number> {
     checkModelDir(o.to, 'to'); // before any work: a file, or a folder that is not a model, is never replaced
     const candidate = positionals[0]!;
     if (!existsSync(join(candidate, 'config.json'))) throw new UsageError(`${candidate} is not a model directory (no config.json); a training run's model is <run>/model`);
-    const loss = cardValLoss(readCard(candidate));
+    const card = readCard(candidate);
+    const loss = cardValLoss(card);
     if (!Number.isFinite(loss)) throw new UsageError(`${candidate}'s card has no validation loss to compare (valLoss128)`);
     await initBackend();
     let chosen = { dir: candidate, loss };
     // A style's first model (nothing served yet) is also tried moved toward its base, as /admin promote does.
     const base = o.base ?? join(dirname(o.to), 'base');
-    const corpus = readCard(candidate)?.data?.corpus;
-    if (!existsSync(join(o.to, 'config.json')) && o.base !== 'none' && existsSync(join(base, 'config.json')) && typeof corpus === 'string') {
+    const corpus = cardCorpus(card);
+    if (!existsSync(join(o.to, 'config.json')) && o.base !== 'none' && existsSync(join(base, 'config.json')) && corpus) {
       for (const weight of FIRST_MODEL_BASE_WEIGHTS) {
         const moved = join(dirname(candidate), `toward-base-${weight}`);
         if ((await runSoup(['--out', moved, candidate, '--base', base, '--base-weight', String(weight), '--data', corpus])) !== 0) continue;

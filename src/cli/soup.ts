@@ -13,6 +13,7 @@ import { initBackend } from '../model/backend.js';
 import { parameterCount } from '../model/config.js';
 import { GPT } from '../model/gpt.js';
 import { arraysToWeights, readCard, readConfig, roundMetric, saveModel, ModelLoadError, type ModelCard } from '../model/store.js';
+import { cardCorpus } from '../model/card.js';
 import { readTensorFile, type NamedArray } from '../model/tensor-file.js';
 import { evaluateInThreads } from '../../training/eval-threads.js';
 import {
@@ -68,11 +69,11 @@ export async function runSoup(argv: string[]): Promise<number> {
     // One model alone is a soup only when it is moved toward the base (or re-moved, if it is a soup already).
     if (dirs.length < 2 && !(weight > 0 || soupOf(cards[0]))) throw new UsageError(`a soup needs at least two model directories (got ${dirs.length})`);
     if (baseDir) checkSameArchitecture([configs[0], { name: baseDir, config: readConfig(baseDir) }]);
-    const corpus = o.data ?? corpusOf(cards[0]);
+    const corpus = o.data ?? cardCorpus(cards[0]);
     if (!corpus) throw new UsageError(`${dirs[0]}'s card names no corpus: give --data`);
     const valPath = join(corpus, 'val.bin');
     if (!existsSync(valPath)) throw new UsageError(`${corpus} has no val.bin: build it with "maestro dataset build"`);
-    const others = cards.map(corpusOf).filter((c) => c !== undefined && c !== corpus);
+    const others = cards.map(cardCorpus).filter((c) => c !== undefined && c !== corpus);
     if (others.length) console.error(`maestro soup: note — some ingredients were fine-tuned on other corpora (${[...new Set(others)].join(', ')}); validating on ${corpus}`);
 
     const backend = await initBackend();
@@ -185,7 +186,4 @@ function ingredientCurves(dir: string): string[] {
   return readdirSync(dir).filter((f) => !Number.isNaN(n(f))).sort((a, b) => n(a) - n(b)).map((f) => join(dir, f));
 }
 
-function corpusOf(card: ModelCard | undefined): string | undefined {
-  const corpus = (card?.data as { corpus?: unknown } | undefined)?.corpus;
-  return typeof corpus === 'string' ? corpus : undefined;
-}
+

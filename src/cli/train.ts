@@ -14,6 +14,7 @@ import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
 import { viewArgs } from '../model/views.js';
 import { cardStyle, cardValLoss, corpusStyle, loadModel, readManifestSummary, ModelLoadError, PERFORMANCE_FILE, readCard, roundMetric, saveModel, writeCard, type ModelCard, type RunRecord, type TrainingRecord } from '../model/store.js';
 import { seenInPretraining, type SeenInPretraining } from '../model/pretraining.js';
+import { cardCorpus } from '../model/card.js';
 import { GPT } from '../model/gpt.js';
 import { deepen } from '../model/grow.js';
 import { checkpointConfig, train, type TrainOptions } from '../../training/trainer.js';
@@ -344,7 +345,8 @@ function checkSameStyle(target: string, style: string | undefined, described: st
  */
 export function promote(candidate: string, target: string, candidateLoss: number, opts: { dataDirs?: string[]; fitMemory?: boolean } = {}): boolean {
   checkModelDir(target, 'promote');
-  const from = cardStyle(readCard(candidate));
+  const candidateCard = readCard(candidate);
+  const from = cardStyle(candidateCard);
   checkSameStyle(target, from, `${candidate} was trained on ${from}`);
   const current = existsSync(target) ? readCard(target) : undefined;
   let mine = candidateLoss;
@@ -371,8 +373,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
   } else if (from && opts.fitMemory !== false && !readMemoryFile(target) && fittedMemoryLoss(candidate) === undefined) {
     // A style's first memory (a style an admin added has none): it is served with one from its first promotion, and
     // is compared as it will be served.
-    const own = (readCard(candidate)?.data as { corpus?: unknown } | undefined)?.corpus;
-    if (typeof own === 'string' && existsSync(join(own, 'train.bin')) && existsSync(join(own, 'val.bin'))) {
+    const own = cardCorpus(candidateCard);
+    if (own && existsSync(join(own, 'train.bin')) && existsSync(join(own, 'val.bin'))) {
       console.log(`fitting ${from}'s first style memory (${own}) against ${candidate}…`);
       fitMemoryInto(candidate, own, { command: `maestro memory --data ${own} --model ${candidate} (by promote)` });
       const withMemory = fittedMemoryLoss(candidate);
@@ -412,8 +414,8 @@ export function promote(candidate: string, target: string, candidateLoss: number
 function memoryCorpus(target: string, candidate: string, dataDirs: string[]): string | undefined {
   const source = readMemoryFile(target)?.source;
   if (!source) return undefined;
-  const own = (readCard(candidate)?.data as { corpus?: unknown } | undefined)?.corpus;
-  const dirs = [...(typeof own === 'string' && basename(own) === source.corpus ? [own] : []), ...dataDirs.map((d) => join(d, source.corpus))];
+  const own = cardCorpus(readCard(candidate));
+  const dirs = [...(own && basename(own) === source.corpus ? [own] : []), ...dataDirs.map((d) => join(d, source.corpus))];
   return dirs.find((d) => existsSync(join(d, 'val.bin')) && existsSync(join(d, 'train.bin')) && sha256(new Uint8Array(readFileSync(join(d, 'train.bin')))) === source.sha256);
 }
 

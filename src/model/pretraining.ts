@@ -3,7 +3,7 @@
  * which of a style corpus' validation files a fine-tune of it is measured on honestly. Kept free of TensorFlow.js so
  * that `maestro dataset build` can ask it.
  */
-import type { ModelCard } from './store.js';
+import type { ModelCard } from './card.js';
 
 /**
  * The files a pre-trained base never trained on, from its card's corpus manifest: the styles' validation files it held

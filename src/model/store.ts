@@ -13,47 +13,10 @@ import { jsonText } from '../util/json-text.js';
 import { KnownError } from '../util/known-error.js';
 import type { PedalStyle } from '../music/pedal.js';
 import { VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../music/dynamics.js';
+import type { ModelCard } from './card.js';
 
-/** One training run behind a model: a card's own run, or an entry of its history. */
-export interface RunRecord {
-  /** Name of the model the run produced (history entries). */
-  model?: string;
-  steps?: number;
-  tokensSeen?: number;
-  wallSeconds?: number;
-  lr?: number;
-  command?: string;
-  /** How the first cards recorded their command. */
-  reproduce?: string;
-}
-
-/**
- * How a model was trained, as `maestro train` writes it: its own run, every earlier run it continues or
- * was fine-tuned from (oldest first) and totals over all of them. Cards from older versions may lack fields.
- */
-export interface TrainingRecord extends RunRecord {
-  /** The --init model directory, or null for a model trained from scratch. */
-  init?: string | null;
-  /** The --init model's depth when --layers deepened it. */
-  deepenedFrom?: number;
-  history?: RunRecord[];
-  stepsTotal?: number;
-  tokensSeenTotal?: number;
-  wallSecondsTotal?: number;
-  note?: string;
-  [key: string]: unknown;
-}
-
-/** What a model card records. Free-form beyond these fields. */
-export interface ModelCard {
-  name: string;
-  description: string;
-  licence: string;
-  data?: Record<string, unknown>;
-  training?: TrainingRecord;
-  metrics?: Record<string, unknown>;
-  [key: string]: unknown;
-}
+// The card's types and reader live in card.ts (free of TensorFlow.js, for commands that only read cards).
+export { readCard, type ModelCard, type RunRecord, type TrainingRecord } from './card.js';
 
 /** A built corpus' manifest without its file list (what a model card records of its data), or null when it has none. */
 export function readManifestSummary(corpusDir: string): Record<string, unknown> | null {
@@ -137,11 +100,6 @@ export function readConfig(dir: string): ModelConfig {
   } catch (err) {
     throw new ModelLoadError(`model at ${dir} has a bad config.json: ${(err as Error).message}`);
   }
-}
-
-export function readCard(dir: string): ModelCard | undefined {
-  const path = join(dir, 'card.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelCard) : undefined;
 }
 
 /**

@@ -14,6 +14,7 @@ import type { WorkerConfig } from '../config.js';
 import type { JobProgress, TrainingService } from '../queue/jobs.js';
 import { viewArgs } from '../model/views.js';
 import type { SeenInPretraining } from '../model/pretraining.js';
+import { cardCorpus } from '../model/card.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO_ROOT, 'src/cli/main.ts');
@@ -55,12 +56,6 @@ export function parseTrainLine(line: string): JobProgress | null {
   if (!m) return null;
   const [step, total] = [Number(m[1]), Number(m[2])];
   return { stage: 'training', fraction: total ? step / total : 0, detail: `step ${step}/${total}, loss ${m[3]}${m[4] ? `, validation ${m[4]}` : ''}` };
-}
-
-/** The corpus a run was trained on, as its card records it. */
-function corpusOf(card: { data?: Record<string, unknown> } | undefined): string | undefined {
-  const corpus = card?.data?.corpus;
-  return typeof corpus === 'string' ? corpus : undefined;
 }
 
 class CliRunner {
@@ -189,7 +184,7 @@ export async function loadTrainingService(
       // tried averaged with the served model, and the better of the two is the candidate.
       if (existsSync(path.join(live, 'config.json'))) {
         const soup = path.join(path.dirname(candidate), 'soup-with-served');
-        const corpus = corpusOf(card);
+        const corpus = cardCorpus(card);
         // A served soup moved toward the base (maestro soup --base-weight) needs that base to take it back out; its
         // card may name it by a path relative to wherever the soup was made, so name the served one here.
         const moved = cli.readCard(live)?.training?.baseMix !== undefined;
@@ -201,12 +196,12 @@ export async function loadTrainingService(
           chosen = { dir: soup, loss: averaged };
           how = ` averaged with the served model (validation loss ${averaged.toFixed(4)}; the run alone ${alone.toFixed(4)})`;
         }
-      } else if (existsSync(path.join(p.baseModel, 'config.json')) && typeof corpusOf(card) === 'string') {
+      } else if (existsSync(path.join(p.baseModel, 'config.json')) && typeof cardCorpus(card) === 'string') {
         // A style's first model has no served one to average with: it is tried moved toward its base (WiSE-FT; see
         // FIRST_MODEL_BASE_WEIGHTS for why).
         for (const weight of cli.firstModelBaseWeights) {
           const moved = path.join(path.dirname(candidate), `toward-base-${weight}`);
-          const code = await runner.run(['soup', '--out', moved, candidate, '--base', p.baseModel, '--base-weight', String(weight), '--data', corpusOf(card)!], () => {});
+          const code = await runner.run(['soup', '--out', moved, candidate, '--base', p.baseModel, '--base-weight', String(weight), '--data', cardCorpus(card)!], () => {});
           const loss = code === 0 ? cli.cardValLoss(cli.readCard(moved)) : Infinity;
           if (loss < chosen.loss) {
             chosen = { dir: moved, loss };
@@ -219,7 +214,7 @@ export async function loadTrainingService(
       // on the corpus the run was trained on; where a served model has one, promote then compares the two mixes.
       let memory = '';
       let withMemory = false;
-      const corpus = corpusOf(card);
+      const corpus = cardCorpus(card);
       const memoryCorpus = [corpus ?? null, path.join(p.dataDir, `thesis-${style}`), path.join(p.dataDir, style)].find(
         (d): d is string => d !== null && existsSync(path.join(d, 'train.bin')) && existsSync(path.join(d, 'val.bin')),
       );
