@@ -20,7 +20,7 @@ import { Matrix, solve } from 'ml-matrix';
 import { readSequence, stylePerformances, type Corpus, type CorpusEntry } from '../src/eval/corpus.js';
 import { pedalFor, soundingCounts, type PedalStyle } from '../src/music/pedal.js';
 import { compareNotes, type Note, type NoteSequence, type PedalSpan } from '../src/music/note-sequence.js';
-import { DURATION_QUANTUM_MS, gigaQuanta, ONSET_QUANTUM_MS } from '../src/music/tokenizer.js';
+import { DURATION_QUANTUM_MS, gigaQuanta, ONSET_QUANTUM_MS, simulatedVelocity } from '../src/music/tokenizer.js';
 import { PERFORMANCE_FORMAT } from '../src/model/store.js';
 import { arProcess, DYNAMICS_PROMPT_NOTES, median, velocityFeatures, VELOCITY_FEATURE_NAMES, type DynamicsModel } from '../src/music/dynamics.js';
 
@@ -334,7 +334,7 @@ function checkDynamics(model: DynamicsModel, held: readonly Performance[]): Dyna
     const x = velocityFeatures(p.notes);
     const kinds = {
       performers: p.notes.map((n) => n.velocity),
-      simulation: p.notes.map((n, i) => Math.min(127, n.pitch + (x[i]![IN_A_CHORD] ? 30 : 10))),
+      simulation: p.notes.map((n, i) => simulatedVelocity(n.pitch, x[i]![IN_A_CHORD] === 1)),
       mean: x.map((r) => dot(model.weights, r)),
       sampled: [] as number[],
     };

@@ -133,7 +133,7 @@ function decodeGiga(tokens: readonly number[], opts: GigaDecodeOptions = {}): No
     const chord = j - i > 1;
     for (let k = i; k < j; k++) {
       const n = notes[k]!;
-      n.velocity = opts.velocity === 'constant' ? constant : Math.min(127, n.pitch + (chord ? 30 : 10));
+      n.velocity = opts.velocity === 'constant' ? constant : simulatedVelocity(n.pitch, chord);
     }
     i = j;
   }
@@ -241,3 +241,8 @@ export function makeGigaTokenizer(decodeOptions: GigaDecodeOptions = {}): Tokeni
 
 /** The thesis tokenizer with the reference's simulated velocities. */
 export const gigaTokenizer: Tokenizer = makeGigaTokenizer();
+
+/** The reference decoder's velocity for a note (the GIGA tokens have none): pitch + 10, a chord's notes pitch + 30. */
+export function simulatedVelocity(pitch: number, inChord: boolean): number {
+  return Math.min(127, pitch + (inChord ? 30 : 10));
+}
