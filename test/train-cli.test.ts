@@ -9,6 +9,8 @@ import { cardStyle, readCard, writeCard } from '../src/model/store.js';
 import { tinyCorpus } from './support/tiny-corpus.js';
 import { readMemoryFile } from '../src/model/memory-store.js';
 import { sha256 } from '../src/util/sha256.js';
+import { KnownError } from '../src/util/known-error.js';
+import { initBackend } from '../src/model/backend.js';
 
 const cardStyleOf = (dir: string) => cardStyle(readCard(dir));
 
@@ -345,6 +347,18 @@ describe('maestro train (CLI)', () => {
     expect(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')).toBe(state);
     expect(await runTrain([...args, '--steps', '4', '--resume'])).toBe(0);
   });
+
+  it("says what to do when a run does not fit the wasm backend's 4 GB heap, and leaves no Ctrl-C handler behind", async (ctx) => {
+    if ((await initBackend()) !== 'wasm') ctx.skip(); // tfjs-node has no such limit
+    // 512 sequences of 256 tokens a micro-batch: the attention weights alone are 1 GB a layer.
+    const out = join(mkdtempSync(join(tmpdir(), 'maestro-oom-')), 'run');
+    const listeners = process.listenerCount('SIGINT');
+    const run = runTrain(['--data', tinyCorpus(), '--out', out, '--preset', 'small', '--seq', '256', '--batch', '512', '--steps', '1', '--eval-every', '0']);
+    const failure = await run.then(() => undefined, (err: unknown) => err);
+    expect(failure).toBeInstanceOf(KnownError); // the CLI prints its message alone, exit code 1
+    expect((failure as Error).message).toMatch(/WebAssembly backend ran out of memory: its heap holds at most 4 GB.*512 × 256 tokens.*Lower --batch \(raise --accumulate to keep 512 sequences a step\)/);
+    expect(process.listenerCount('SIGINT')).toBe(listeners);
+  }, 120_000);
 
   it('refuses an --out that is a file before training (exit code 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-outfile-'));

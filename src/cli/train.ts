@@ -7,7 +7,8 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { initBackend } from '../model/backend.js';
+import { initBackend, isWasmHeapExhausted, WASM_HEAP_LIMIT_GB } from '../model/backend.js';
+import { KnownError } from '../util/known-error.js';
 import { GIGA_PIANO, MAESTRO_SMALL, parameterCount, type ModelConfig } from '../model/config.js';
 import { copyMemory, readMemoryFile } from '../model/memory-store.js';
 import { DEFAULT_MEMORY_SETTINGS } from '../model/memory.js';
@@ -183,7 +184,13 @@ export async function runTrain(argv: string[]): Promise<number> {
     const manifest = readManifestSummary(o.data);
     const seen = seenInPretraining(parent, manifest);
     if (seen?.files.length) console.error(`maestro train: warning: ${seenWarning(seen)}`);
-    const result = await train(init as never, opts, Boolean(o.resume));
+    const result = await train(init as never, opts, Boolean(o.resume)).catch((err: unknown) => {
+      // The run is over: a later Ctrl-C (in a process that goes on, such as a test runner's) is not for it.
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (backend === 'wasm' && isWasmHeapExhausted(err)) throw new KnownError(heapExhaustedMessage(config, opts, opts.runDir));
+      throw err;
+    });
     stop.state.checkpointed = true;
     if (result.stoppedEarly) {
       console.error(`checkpoint written at step ${result.checkpoint.step}; evaluating on the validation set to save the model (Ctrl-C to skip this)…`);
@@ -442,4 +449,12 @@ function keepEarlierCurves(previousDir: string, target: string, served: ModelCar
 function corpusProtocol(dir: string): string {
   const protocol = readManifestSummary(dir)?.protocol;
   return typeof protocol === 'string' ? ` (${protocol})` : '';
+}
+
+/** What to do when a model and batch do not fit the wasm backend's heap (a 103 M-parameter giga model at --batch 2). */
+export function heapExhaustedMessage(config: ModelConfig, opts: Pick<TrainOptions, 'batchSize' | 'seqLen' | 'accumulate'>, runDir: string): string {
+  const kept = checkpointConfig(runDir) ? ` The run's last checkpoint in ${join(runDir, 'checkpoint')} is intact: --resume continues from it.` : '';
+  return `the WebAssembly backend ran out of memory: its heap holds at most ${WASM_HEAP_LIMIT_GB} GB, and a ${(parameterCount(config) / 1e6).toFixed(1)} M-parameter model ` +
+    `trained on micro-batches of ${opts.batchSize} × ${opts.seqLen} tokens does not fit (weights, gradients, the optimizer's state and one micro-batch's activations). ` +
+    `Lower --batch (raise --accumulate to keep ${opts.batchSize * opts.accumulate} sequences a step) or --seq, or train where @tensorflow/tfjs-node or tfjs-node-gpu is installed (no such limit).${kept}`;
 }

@@ -75,3 +75,16 @@ async function setOrThrow(backend: string): Promise<void> {
   // tfjs silently falls back to another backend on failure: verify.
   if (!ok || tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise`);
 }
+
+/** The wasm backend's heap is a wasm32 memory: it cannot grow past 4 GB, whatever the machine has. */
+export const WASM_HEAP_LIMIT_GB = 4;
+
+/**
+ * Whether an error is the wasm backend's heap running out. It surfaces as a wasm trap ("memory access out of
+ * bounds", when tfjs writes a tensor into memory it could not allocate) or as Emscripten's OOM abort, not as an
+ * error that names memory; the message is tested so that errors passed on from worker threads are caught too.
+ */
+export function isWasmHeapExhausted(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /memory access out of bounds|Aborted\(OOM\)|Cannot enlarge memory|out of memory/i.test(message);
+}
