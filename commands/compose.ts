@@ -6,6 +6,7 @@ import { UserFacingError } from '../src/bot/errors.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, defaultKeyStrength, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
 import { KEY_NAMES } from '../src/music/key.js';
+import { ABC_EXAMPLE, MAX_ABC_CHARS } from '../src/music/abc.js';
 
 export const scope = 'global';
 
@@ -32,6 +33,7 @@ export const data = new SlashCommandBuilder()
       .addChoices(...styles.map((s) => ({ name: s.label.slice(0, 100), value: s.name }))),
   )
   .addAttachmentOption((o) => o.setName('midi').setDescription('A MIDI file to continue (leave empty to improvise)'))
+  .addStringOption((o) => o.setName('melody').setDescription(`Or type a melody to continue in ABC notation, e.g. ${ABC_EXAMPLE}`).setMaxLength(MAX_ABC_CHARS))
   .addIntegerOption((o) => o.setName('seconds').setDescription('Length of the continuation in seconds (up to a quarter more, to end on the key\'s tonic)').setMinValue(LIMITS.seconds.min).setMaxValue(LIMITS.seconds.max))
   .addNumberOption((o) => o.setName('temperature').setDescription(`Higher = a more adventurous melody (default ${DEFAULT_SAMPLING.temperature})`).setMinValue(LIMITS.temperature.min).setMaxValue(LIMITS.temperature.max))
   .addNumberOption((o) => o.setName('top_p').setDescription(`Nucleus sampling threshold for the melody (default ${DEFAULT_SAMPLING.topP})`).setMinValue(LIMITS.topP.min).setMaxValue(LIMITS.topP.max))
@@ -74,9 +76,12 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     ...(interaction.options.getBoolean('pedal') === false ? { pedal: false } : {}),
   };
   const att = interaction.options.getAttachment('midi');
+  const melody = interaction.options.getString('melody');
+  if (att && melody !== null) throw new UserFacingError('Give me a MIDI file or a melody to continue, not both.');
   await startCompose(interaction, ctx, {
     settings,
     attachment: att ? { url: att.url, size: att.size, name: att.name } : null,
+    melody,
     promptKey: null,
     promptName: null,
     origin: 'command',

@@ -85,6 +85,20 @@ describe('/compose end to end', () => {
     expect(h.fake.identifies.map((x) => x.intents)).toEqual([1]); // Guilds only
   });
 
+  it('continues a melody typed in ABC notation (pasted on one line), named by its title', async () => {
+    const h = await start();
+    const melody = 'T:Ode to Joy M:4/4 L:1/4 Q:1/4=120 K:D FFGA|AGFE|DDEF|F>EE2|FFGA|AGFE|DDEF|E>DD2|EEFD|EF/G/FD|EF/G/FE|DEA,2|FFGA|AGFE|DDEF|E>DD2|';
+    const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'melody', type: S, value: melody }, { name: 'seed', type: I, value: 7 }]) });
+    const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the composed reply');
+    expect(msg.content).toContain('Continuation of **Ode to Joy**');
+    expect(msg.content).toContain('in your key, D major');
+    expect(msg.files.map((f) => f.name)).toEqual(['maestro-baroque-7.ogg', 'maestro-baroque-7.mid', 'maestro-baroque-7.png']);
+    const full = readMidi(msg.files[1].bytes);
+    // The melody as written (F sharp in D major), then the continuation after it.
+    expect(full.notes.slice(0, 15).map((n) => n.pitch)).toEqual([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66, 66, 64, 64]);
+    expect(full.notes.length).toBeGreaterThan(62);
+  });
+
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
     const h = await start();
     const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'candidates', type: I, value: 2 }, { name: 'seed', type: I, value: 5 }, { name: 'memory', type: B, value: false }, { name: 'pedal', type: B, value: false }, { name: 'key_strength', type: N, value: 1.5 }, { name: 'key', type: S, value: 'D minor' }]) });
@@ -156,6 +170,21 @@ describe('/compose refuses bad input politely', () => {
     const note = await h.fake.waitFor(() => ephemeralFor(h, i.id), 10_000, 'an ephemeral error');
     expect(note.content).toMatch(/can't use "song\.mid"/);
     expect(h.fake.originalMessage(i.id)!.deleted).toBe(true);
+    expect(await h.bot!.ctx.queues.compose.count()).toBe(0);
+  });
+
+  it('a melody that is not ABC notation, or a melody and a file at once: a private explanation, nothing queued', async () => {
+    const h = await start();
+    const i1 = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'melody', type: S, value: 'play something nice' }]) });
+    const n1 = await h.fake.waitFor(() => ephemeralFor(h, i1.id), 10_000, 'a melody refused');
+    expect(n1.content).toMatch(/^I can't use your melody: that is not ABC notation I can read \(unknown character ignored: "p" in "play something nice", and \d+ more\); e\.g\. "K:D FFGA\|AGFE\|DDEF\|F>EE2\|"\.$/);
+    expect(h.fake.originalMessage(i1.id)!.deleted).toBe(true);
+
+    const att = h.fake.addAttachment('ode-to-joy.mid', ODE);
+    const i2 = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'midi', type: A, value: att.id }, { name: 'melody', type: S, value: 'K:D FFGA' }]), attachments: [att] });
+    const n2 = await h.fake.waitFor(() => ephemeralFor(h, i2.id), 10_000, 'both refused');
+    expect(n2.content).toBe('Give me a MIDI file or a melody to continue, not both.');
+    expect(h.fake.cdnFetches).toEqual([]);
     expect(await h.bot!.ctx.queues.compose.count()).toBe(0);
   });
 

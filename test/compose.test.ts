@@ -8,6 +8,7 @@ import { clearKey } from '../src/music/key.js';
 import { lastChordBass } from '../src/eval/runner.js'; // the lowest note sounding at the last onset, held ones included
 import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
+import { ABC_EXAMPLE } from '../src/music/abc.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
 import { pedalFor, type PedalStyle } from '../src/music/pedal.js';
@@ -269,6 +270,21 @@ describe('maestro compose (CLI)', () => {
     expect(readdirSync(out).sort()).toEqual(['ode-to-joy-baroque-seed5-continuation.mid', 'ode-to-joy-baroque-seed5.mid']);
   });
 
+  it('continues a melody in ABC notation, typed with --melody or in an .abc file', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'maestro-abc-'));
+    const args = ['--style', 'baroque', '--seconds', '3', '--seed', '5', '--models', modelsDir, '--out', out, '--no-render'];
+    expect(await runCompose(['--melody', ABC_EXAMPLE, ...args])).toBe(0);
+    const file = join(out, 'ode.abc');
+    writeFileSync(file, 'X:1\nT:Ode to Joy\nL:1/8\nK:D\nFFGA|AGFE|DDEF|F>EE2|\n');
+    expect(await runCompose([file, ...args])).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['melody-baroque-seed5-continuation.mid', 'melody-baroque-seed5.mid', 'ode-baroque-seed5-continuation.mid', 'ode-baroque-seed5.mid', 'ode.abc']);
+    for (const name of ['melody-baroque-seed5.mid', 'ode-baroque-seed5.mid']) {
+      const notes = readMidi(readFileSync(join(out, name))).notes;
+      expect(notes.slice(0, 15).map((n) => n.pitch)).toEqual([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66, 66, 64, 64]);
+      expect(notes.length).toBeGreaterThan(15);
+    }
+  });
+
   it('renders audio and a piano roll next to the MIDI', async () => {
     const out = mkdtempSync(join(tmpdir(), 'maestro-out-'));
     const code = await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--seed', '5', '--models', modelsDir, '--out', out]);
@@ -292,6 +308,10 @@ describe('maestro compose (CLI)', () => {
     expect(await runCompose([ode, '--style', 'baroque', '--key-strength', 'firm', '--models', modelsDir, '--out', dir])).toBe(2);
     expect(await runCompose([ode, '--style', 'baroque', '--key', 'H major', '--models', modelsDir, '--out', dir])).toBe(2);
     expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'nope', '--models', modelsDir, '--out', dir])).toBe(2);
+    expect(await runCompose(['--melody', 'hello world', '--style', 'baroque', '--models', modelsDir, '--out', dir])).toBe(2);
+    expect(await runCompose([ode, '--melody', ABC_EXAMPLE, '--style', 'baroque', '--models', modelsDir, '--out', dir])).toBe(2);
+    writeFileSync(join(dir, 'empty.abc'), '');
+    expect(await runCompose([join(dir, 'empty.abc'), '--style', 'baroque', '--models', modelsDir, '--out', dir])).toBe(2);
   });
 
   it('refuses an --out that cannot be a directory before it composes anything (exit 2, with the reason)', async () => {

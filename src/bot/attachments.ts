@@ -1,6 +1,7 @@
 // Downloading a user's MIDI attachment. Only Discord's CDN hosts are ever contacted (the URL comes from
 // the interaction payload, but a payload is still input); size is checked before and during the download.
 import { readMidi, MidiInputError } from '../music/midi.js';
+import { abcToMidi, AbcInputError } from '../music/abc.js';
 import type { NoteSequence } from '../music/note-sequence.js';
 import { UserFacingError } from './errors.js';
 
@@ -87,4 +88,21 @@ export function parsePromptMidi(bytes: Uint8Array, name: string, maxBytes: numbe
     if (err instanceof MidiInputError) throw new UserFacingError(`I can't use "${name}": ${err.message}`);
     throw new UserFacingError(`I can't use "${name}": it could not be read as a MIDI file.`);
   }
+}
+
+/**
+ * A melody typed in ABC notation (the /compose `melody` option), as the MIDI prompt an upload would be: its bytes,
+ * validated like an upload's, and the name the reply gives it (the tune's title, else "your melody").
+ */
+export function melodyPrompt(text: string, maxBytes: number): { bytes: Uint8Array; name: string } {
+  let melody;
+  try {
+    melody = abcToMidi(text);
+  } catch (err) {
+    if (err instanceof AbcInputError) throw new UserFacingError(`I can't use your melody: ${err.message}.`);
+    throw err;
+  }
+  const name = melody.title ?? 'your melody';
+  parsePromptMidi(melody.midi, name, maxBytes);
+  return { bytes: melody.midi, name };
 }

@@ -45,6 +45,7 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
       return startCompose(interaction, ctx, {
         settings: { ...manifest.settings, seed: ctx.randomSeed(), candidates: 1 },
         attachment: null,
+        melody: null,
         promptKey: manifest.promptKey,
         promptName: manifest.promptName,
         origin: 'regenerate',
@@ -53,6 +54,7 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
       return startCompose(interaction, ctx, {
         settings: { ...manifest.settings, seed: ctx.randomSeed(), candidates: 1 },
         attachment: null,
+        melody: null,
         promptKey: candidate.midiKey,
         promptName: `${manifest.promptName ?? 'improvisation'} (continued)`,
         origin: 'continue',

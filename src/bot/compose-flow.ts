@@ -4,7 +4,7 @@ import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction 
 import type { BotContext } from './context.js';
 import { UserFacingError } from './errors.js';
 import { queuedText, refusalText } from './messages.js';
-import { downloadAttachment, parsePromptMidi, type AttachmentRef } from './attachments.js';
+import { downloadAttachment, melodyPrompt, parsePromptMidi, type AttachmentRef } from './attachments.js';
 import { jobIdFor, type ComposeJobData, type ComposeSettings, type ReplyTarget } from '../queue/jobs.js';
 
 type Acknowledgeable = ChatInputCommandInteraction | ButtonInteraction;
@@ -12,6 +12,8 @@ type Acknowledgeable = ChatInputCommandInteraction | ButtonInteraction;
 export interface ComposeRequestInput {
   settings: ComposeSettings;
   attachment: AttachmentRef | null;
+  /** A melody typed in ABC notation instead of an attachment. */
+  melody: string | null;
   /** An already stored prompt (regenerate / continue). */
   promptKey: string | null;
   promptName: string | null;
@@ -70,6 +72,10 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
       parsePromptMidi(bytes, input.attachment.name, ctx.config.maxMidiBytes);
       promptKey = await ctx.store.put(`prompts/${jobId}.mid`, bytes);
       promptName = input.attachment.name;
+    } else if (input.melody !== null) {
+      const melody = melodyPrompt(input.melody, ctx.config.maxMidiBytes);
+      promptKey = await ctx.store.put(`prompts/${jobId}.mid`, melody.bytes);
+      promptName = melody.name;
     }
     const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, origin: input.origin };
     await ctx.queues.compose

@@ -1,18 +1,22 @@
 /**
- * `maestro compose <in.mid> --style baroque --seconds 30 [--temperature --top-k --top-p --seed
+ * `maestro compose <in.mid | in.abc> --style baroque --seconds 30 [--melody ABC --temperature --top-k --top-p --seed
  *  --candidates --prompt-notes --key-strength --key --no-tonic-ending --no-memory --no-pedal --models DIR] --out <dir>`
  * Writes, per candidate, the prompt + continuation and the continuation alone as MIDI, and the audio
- * (.ogg) and piano roll (.png) when rendering is available. Without an input file it improvises from nothing.
+ * (.ogg) and piano roll (.png) when rendering is available. Without an input it improvises from nothing.
  */
 import { writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { compose, UnknownStyleError, type ComposeResult } from '../compose.js';
 import { MidiInputError } from '../music/midi.js';
+import { ABC_EXAMPLE, abcToMidi, AbcInputError } from '../music/abc.js';
 import { renderOutputs, closeRenderWorker } from '../render/index.js';
 import { parse, num, int, prepareOutDir, readInputFile, UsageError } from './args.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING, ENDING_GRACE_MAX_SEC, ENDING_GRACE_MIN_SEC, NAMED_KEY_STRENGTH } from '../model/sampling-defaults.js';
 
-const HELP = `usage: maestro compose [<in.mid>] --style <name> [options]
+const HELP = `usage: maestro compose [<in.mid | in.abc>] --style <name> [options]
+
+  <in.abc>            a melody in ABC notation (as folk-tune sites publish them) instead of a MIDI file
+  --melody TEXT       the same, typed on the command line, e.g. --melody "${ABC_EXAMPLE}"
 
   --style NAME        baroque | romantic | vanguard | base (a model directory under --models)
   --seconds S         seconds of continuation (default 30)
@@ -43,6 +47,7 @@ export async function runCompose(argv: string[]): Promise<number> {
   try {
     const { values, positionals } = parse(argv, {
       style: { type: 'string' },
+      melody: { type: 'string' },
       seconds: { type: 'string' },
       temperature: { type: 'string' },
       'top-k': { type: 'string' },
@@ -68,9 +73,13 @@ export async function runCompose(argv: string[]): Promise<number> {
     if (positionals.length > 1) throw new UsageError('give one input MIDI file');
     if (!values.style) throw new UsageError('--style is required (e.g. --style baroque)');
     const input = positionals[0];
+    if (input && values.melody !== undefined) throw new UsageError('give an input file or --melody, not both');
     let midi: Uint8Array | undefined;
-    if (input) {
-      midi = readInputFile(input);
+    if (values.melody !== undefined) {
+      midi = abcToMidi(values.melody).midi;
+    } else if (input) {
+      const bytes = readInputFile(input);
+      midi = /\.abc$/i.test(input) ? abcToMidi(new TextDecoder().decode(bytes)).midi : bytes;
     }
     const outDir = values.out ?? 'out';
     prepareOutDir(outDir); // before sampling: a composition must not be lost to an unwritable --out
@@ -96,13 +105,13 @@ export async function runCompose(argv: string[]): Promise<number> {
       onProgress: process.stderr.isTTY ? (f) => process.stderr.write(`\rsampling ${Math.round(f * 100)}%`) : undefined,
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
-    const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : 'improvisation', !values['no-render']);
+    const written = await writeOutputs(result, outDir, input ? basename(input, extname(input)) : values.melody !== undefined ? 'melody' : 'improvisation', !values['no-render']);
     const s = result.settings;
     console.log(`composed ${result.candidates.length} candidate(s) in ${((Date.now() - started) / 1000).toFixed(1)} s — style ${s.style}${result.model.memory ? ' (with its memory)' : ''}${result.model.dynamics ? ', voiced as its performers play' : ''}${result.model.pedal ? ', with their pedal' : ''}, seed ${s.seed}, temperature ${s.temperature}, top-p ${s.topP}, top-k ${s.topK}${keyNote(result)}`);
     for (const f of written) console.log(`  ${f}`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof MidiInputError || err instanceof UnknownStyleError || err instanceof RangeError) {
+    if (err instanceof UsageError || err instanceof MidiInputError || err instanceof AbcInputError || err instanceof UnknownStyleError || err instanceof RangeError) {
       console.error(`maestro compose: ${err.message}`);
       if (err instanceof UsageError) console.error(HELP);
       return 2;
