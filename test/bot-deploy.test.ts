@@ -12,11 +12,12 @@ const base = () => ({ token: fake.token, applicationId: fake.applicationId, apiB
 const registered = () => [...fake.commands.values()].map((c) => ({ name: c.name, guild: c.guildId, perms: c.default_member_permissions ?? null })).sort((a, b) => a.name.localeCompare(b.name));
 
 describe('deploy-commands', () => {
-  it('registers /compose and /styles globally and /admin only in the operator guild, for Administrators', async () => {
+  it('registers /compose, /styles and /help globally and /admin only in the operator guild, for Administrators', async () => {
     await deployCommands(base());
     expect(registered()).toEqual([
       { name: 'admin', guild: fake.guildId, perms: '8' },
       { name: 'compose', guild: null, perms: null },
+      { name: 'help', guild: null, perms: null },
       { name: 'styles', guild: null, perms: null },
     ]);
     const compose = [...fake.commands.values()].find((c) => c.name === 'compose')!.body as { options: Array<{ name: string; required?: boolean; choices?: Array<{ value: string }>; min_value?: number; max_value?: number }> };
@@ -33,6 +34,7 @@ describe('deploy-commands', () => {
     expect(registered().map((c) => [c.name, c.guild])).toEqual([
       ['admin', fake.guildId],
       ['compose', fake.guildId],
+      ['help', fake.guildId],
       ['styles', fake.guildId],
     ]);
   });

@@ -294,6 +294,22 @@ describe('Redis outage', () => {
   });
 });
 
+describe('/help', () => {
+  it("answers privately with how to compose (file, typed melody, improvisation), the options and this server's limits", async () => {
+    const h = await start({ workers: 0, env: { QUEUE_MAX_PER_USER: '2', RATE_LIMIT_COUNT: '5', RATE_LIMIT_WINDOW_MS: '120000', MAX_MIDI_BYTES: '500000' } });
+    const i = h.fake.invokeCommand('help');
+    const msg = await h.fake.waitFor(() => h.fake.originalMessage(i.id), 10_000, 'the help reply');
+    expect(msg.flags & MessageFlags.Ephemeral).not.toBe(0);
+    const fields = (msg.embeds[0] as { fields: Array<{ name: string; value: string }> }).fields;
+    expect(fields.map((f) => f.name)).toEqual(['Continue your melody', 'Options', 'Limits']);
+    expect(fields[0].value).toContain('attach a MIDI file (up to 489 KB)');
+    expect(fields[0].value).toContain('`/compose style:romantic melody:K:D FFGA|AGFE|DDEF|F>EE2|`');
+    expect(fields[0].value).toContain('Styles: `baroque`, `romantic`, `vanguard`.');
+    expect(fields[1].value).toContain('`seconds:` 10–120 (default 30;');
+    expect(fields[2].value).toMatch(/^2 pieces in progress per person, 5 commands per 2 minutes\. .*CC BY-NC-SA 4\.0/);
+  });
+});
+
 describe('/styles', () => {
   it('lists the styles with their composers and model cards', async () => {
     // romantic's card as `maestro soup` writes it (only the fields /styles reads).
