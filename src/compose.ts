@@ -57,6 +57,8 @@ export interface ComposeRequest {
   pedal?: boolean;
   /** Keep to this key instead of the prompt's ("D minor", "F# major"; music/key.ts `parseKey`): for an improvisation, or to move a melody into another key. */
   key?: string;
+  /** The key the prompt's notation declares (a typed melody's K: field): its key when the notes fit it (music/key.ts `clearKey`). */
+  declaredKey?: string;
   modelsDir?: string;
   midiLimits?: Partial<MidiLimits>;
   /** Progress of sampling, 0..1. */
@@ -198,7 +200,8 @@ export async function compose(req: ComposeRequest, tokenizer: Tokenizer = gigaTo
   const { model, memory: styleMemory, performance: perf, dir } = await getModel(req.style, req.modelsDir);
   const memory = servedMemory(req.memory, styleMemory);
   const shown = promptNotes(prompt, req.promptNotes);
-  const guide = keyGuide(shown, settings.keyStrength, requestedKey);
+  const declaredKey = req.declaredKey === undefined ? undefined : parseKey(req.declaredKey);
+  const guide = keyGuide(shown, settings.keyStrength, requestedKey, declaredKey);
   // An improvisation in a named key starts from the key's tonic chord, which is not part of the result.
   const primer = shown.length === 0 && guide && requestedKey ? tonicChord(requestedKey) : [];
   const endOn = settings.endOnTonic ? endingOf(guide) : undefined;

@@ -85,18 +85,20 @@ describe('/compose end to end', () => {
     expect(h.fake.identifies.map((x) => x.intents)).toEqual([1]); // Guilds only
   });
 
-  it('continues a melody typed in ABC notation (pasted on one line), named by its title', async () => {
+  it('continues a melody typed in ABC notation (a tune pasted on one line), named by its title, in the key it declares', async () => {
     const h = await start();
-    const melody = 'T:Ode to Joy M:4/4 L:1/4 Q:1/4=120 K:D FFGA|AGFE|DDEF|F>EE2|FFGA|AGFE|DDEF|E>DD2|EEFD|EF/G/FD|EF/G/FE|DEA,2|FFGA|AGFE|DDEF|E>DD2|';
+    // The Kesh, a jig in G major without a C: its notes alone would read as D major.
+    const melody = 'X: 1 T: The Kesh R: jig M: 6/8 L: 1/8 K: Gmaj |:GAG GAB|ABA ABd|edd gdd|edB dBA|GAG GAB|ABA ABd|edd gdB|AGF G3:|';
     const i = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'melody', type: S, value: melody }, { name: 'seed', type: I, value: 7 }]) });
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the composed reply');
-    expect(msg.content).toContain('Continuation of **Ode to Joy**');
-    expect(msg.content).toContain('in your key, D major');
+    expect(msg.content).toContain('Continuation of **The Kesh**');
+    expect(msg.content).toContain('in your key, G major');
     expect(msg.files.map((f) => f.name)).toEqual(['maestro-baroque-7.ogg', 'maestro-baroque-7.mid', 'maestro-baroque-7.png']);
     const full = readMidi(msg.files[1].bytes);
-    // The melody as written (F sharp in D major), then the continuation after it.
-    expect(full.notes.slice(0, 15).map((n) => n.pitch)).toEqual([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66, 66, 64, 64]);
-    expect(full.notes.length).toBeGreaterThan(62);
+    // The tune as written, its repeat played (2 × 46 notes; F sharp in G major), then the continuation after it.
+    expect(full.notes.slice(0, 6).map((n) => n.pitch)).toEqual([67, 69, 67, 67, 69, 71]);
+    expect(full.notes.slice(42, 46).map((n) => n.pitch)).toEqual([69, 67, 66, 67]);
+    expect(full.notes.length).toBeGreaterThan(92);
   });
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { clearKey } from '../src/music/key.js';
 import { lastChordBass } from '../src/eval/runner.js'; // the lowest note sounding at the last onset, held ones included
 import { parseMidi } from 'midi-file';
 import { runCompose } from '../src/cli/compose.js';
-import { ABC_EXAMPLE } from '../src/music/abc.js';
+import { ABC_EXAMPLE, abcToMidi } from '../src/music/abc.js';
 import { createTinyModelsDir } from './support/tiny-model.js';
 import { endingGraceSec, NAMED_KEY_STRENGTH } from '../src/model/sampling-defaults.js';
 import { pedalFor, type PedalStyle } from '../src/music/pedal.js';
@@ -273,7 +273,16 @@ describe('maestro compose (CLI)', () => {
   it('continues a melody in ABC notation, typed with --melody or in an .abc file', async () => {
     const out = mkdtempSync(join(tmpdir(), 'maestro-abc-'));
     const args = ['--style', 'baroque', '--seconds', '3', '--seed', '5', '--models', modelsDir, '--out', out, '--no-render'];
-    expect(await runCompose(['--melody', ABC_EXAMPLE, ...args])).toBe(0);
+    const said: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void said.push(m));
+    try {
+      expect(await runCompose(['--melody', ABC_EXAMPLE, ...args])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    // The phrase alone is in no clear key (F# minor at best); its K:D says which, and it fits.
+    expect(clearKey(readMidi(abcToMidi(ABC_EXAMPLE).midi).notes)).toBeUndefined();
+    expect(said[0]).toContain('kept to D major');
     const file = join(out, 'ode.abc');
     writeFileSync(file, 'X:1\nT:Ode to Joy\nL:1/8\nK:D\nFFGA|AGFE|DDEF|F>EE2|\n');
     expect(await runCompose([file, ...args])).toBe(0);

@@ -36,6 +36,8 @@ describe('ABC notation → MIDI', () => {
     expect(unfoldHeaders('K:D dor DEF')).toBe('K:D dor\nDEF');
     expect(unfoldHeaders('K:D FFGA')).toBe('K:D\nFFGA');
     expect(unfoldHeaders('CDEF GABc')).toBe('CDEF GABc');
+    // Fields typed after the key (ABC wants it last) move before it when their values cannot be notes.
+    expect(unfoldHeaders('K:C L:1/4 M:3/4 Q:1/4=90 CCGG|')).toBe('L:1/4\nM:3/4\nQ:1/4=90\nK:C\nCCGG|');
     // Text with line breaks is already laid out.
     expect(unfoldHeaders('X:1\nK:C\nC D E')).toBe('X:1\nK:C\nC D E');
 
@@ -48,6 +50,18 @@ describe('ABC notation → MIDI', () => {
     const shift = seq.notes[24].startSec - seq.notes[0].startSec;
     expect(seq.notes.slice(24).map((n) => n.pitch)).toEqual(seq.notes.slice(0, 24).map((n) => n.pitch));
     seq.notes.slice(24).forEach((n, k) => expect(n.startSec - shift).toBeCloseTo(seq.notes[k].startSec, 6));
+  });
+
+  it('says which key the K: field declares, when it is a major or minor one', () => {
+    expect(abcToMidi('K:Gmaj\nGAB').key).toBe('G major');
+    expect(abcToMidi('K:G\nGAB').key).toBe('G major');
+    expect(abcToMidi('K:Em\nEFG').key).toBe('E minor');
+    expect(abcToMidi('K:F# minor\nFGA').key).toBe('F# minor');
+    expect(abcToMidi('K:Bb\nBcd').key).toBe('Bb major');
+    // Modes are not major or minor keys; K:none and a melody without K: declare nothing.
+    expect(abcToMidi('K:Ador\nABc').key).toBeUndefined();
+    expect(abcToMidi('K:none\nCDE').key).toBeUndefined();
+    expect(abcToMidi('CDE').key).toBeUndefined();
   });
 
   it('plays the notes written, not an accompaniment for the chord symbols', () => {

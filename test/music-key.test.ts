@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Note } from '../src/music/note-sequence.js';
-import { estimateKey, correlationWithKey, isRelatedKey, keyGuide, parseKey, KEY_NAMES, CLEAR_KEY_CORRELATION } from '../src/music/key.js';
+import { estimateKey, correlationWithKey, clearKey, isRelatedKey, keyGuide, parseKey, KEY_NAMES, CLEAR_KEY_CORRELATION, DECLARED_KEY_MARGIN } from '../src/music/key.js';
 
 /** Notes one after another, each `dur` seconds, starting at `t0`. */
 function melody(pitches: number[], dur = 0.25, t0 = 0): Note[] {
@@ -87,6 +87,22 @@ describe('key guide', () => {
     expect(guide.bias[11]).toBe(-1); // B
     expect(keyGuide([], 1, dMinor)!.name).toBe('D minor');
     expect(keyGuide([], 0, dMinor)).toBeUndefined();
+  });
+
+  it('keeps to the key the notation declares when the notes fit it nearly as well as the key they suggest', () => {
+    // The Kesh's first strain (G major without a C; the last G three quavers long): alone it reads as D major.
+    const strain = [67, 69, 67, 67, 69, 71, 69, 71, 69, 69, 71, 74, 76, 74, 74, 79, 74, 74, 76, 74, 71, 74, 71, 69];
+    const kesh = [...melody([...strain, ...strain.slice(0, 18), 74, 71, 69, 67, 66], 0.17), ...melody([67], 0.51, 47 * 0.17)];
+    expect(keyGuide(kesh, 1)!.name).toBe('D major');
+    expect(clearKey(kesh, parseKey('G major'))!.name).toBe('G major');
+    expect(keyGuide(kesh, 1, undefined, parseKey('G major'))!.name).toBe('G major');
+    // A declared key the notes do not fit is not taken: they are in D or G, not E-flat.
+    expect(correlationWithKey(kesh, parseKey('Eb major')!)).toBeLessThan(estimateKey(kesh).correlation - DECLARED_KEY_MARGIN);
+    expect(keyGuide(kesh, 1, undefined, parseKey('Eb major'))!.name).toBe('D major');
+    // A named key still comes first.
+    expect(keyGuide(kesh, 1, parseKey('A minor'), parseKey('G major'))!.name).toBe('A minor');
+    // Notes that say too little of a key (one pitch class) are not given the declared one either.
+    expect(keyGuide(melody([67, 67, 67]), 1, undefined, parseKey('G major'))).toBeUndefined();
   });
 });
 

@@ -94,7 +94,7 @@ export function parsePromptMidi(bytes: Uint8Array, name: string, maxBytes: numbe
  * A melody typed in ABC notation (the /compose `melody` option), as the MIDI prompt an upload would be: its bytes,
  * validated like an upload's, and the name the reply gives it (the tune's title, else "your melody").
  */
-export function melodyPrompt(text: string, maxBytes: number): { bytes: Uint8Array; name: string } {
+export function melodyPrompt(text: string, maxBytes: number): { bytes: Uint8Array; name: string; key?: string } {
   let melody;
   try {
     melody = abcToMidi(text);
@@ -104,5 +104,5 @@ export function melodyPrompt(text: string, maxBytes: number): { bytes: Uint8Arra
   }
   const name = melody.title ?? 'your melody';
   parsePromptMidi(melody.midi, name, maxBytes);
-  return { bytes: melody.midi, name };
+  return { bytes: melody.midi, name, ...(melody.key ? { key: melody.key } : {}) };
 }

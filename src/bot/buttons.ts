@@ -48,6 +48,7 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
         melody: null,
         promptKey: manifest.promptKey,
         promptName: manifest.promptName,
+        ...(manifest.promptDeclaredKey ? { promptDeclaredKey: manifest.promptDeclaredKey } : {}),
         origin: 'regenerate',
       });
     case 'more':
@@ -57,6 +58,7 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
         melody: null,
         promptKey: candidate.midiKey,
         promptName: `${manifest.promptName ?? 'improvisation'} (continued)`,
+        ...(manifest.promptDeclaredKey ? { promptDeclaredKey: manifest.promptDeclaredKey } : {}),
         origin: 'continue',
       });
   }

@@ -17,6 +17,8 @@ export interface ComposeRequestInput {
   /** An already stored prompt (regenerate / continue). */
   promptKey: string | null;
   promptName: string | null;
+  /** As ComposeJobData.promptDeclaredKey, for a stored prompt (a typed melody's comes with it). */
+  promptDeclaredKey?: string;
   origin: ComposeJobData['origin'];
 }
 
@@ -67,6 +69,7 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
     await interaction.deferReply();
     let promptKey = input.promptKey;
     let promptName = input.promptName;
+    let promptDeclaredKey = input.promptDeclaredKey;
     if (input.attachment) {
       const bytes = await downloadAttachment(input.attachment, { allowedHosts: ctx.config.cdnHosts, maxBytes: ctx.config.maxMidiBytes });
       parsePromptMidi(bytes, input.attachment.name, ctx.config.maxMidiBytes);
@@ -76,8 +79,9 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
       const melody = melodyPrompt(input.melody, ctx.config.maxMidiBytes);
       promptKey = await ctx.store.put(`prompts/${jobId}.mid`, melody.bytes);
       promptName = melody.name;
+      promptDeclaredKey = melody.key;
     }
-    const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, origin: input.origin };
+    const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, ...(promptDeclaredKey ? { promptDeclaredKey } : {}), origin: input.origin };
     await ctx.queues.compose
       .add('compose', data, {
         jobId,

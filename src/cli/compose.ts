@@ -75,17 +75,19 @@ export async function runCompose(argv: string[]): Promise<number> {
     const input = positionals[0];
     if (input && values.melody !== undefined) throw new UsageError('give an input file or --melody, not both');
     let midi: Uint8Array | undefined;
-    if (values.melody !== undefined) {
-      midi = abcToMidi(values.melody).midi;
+    let declaredKey: string | undefined; // a typed melody's K: field
+    const melody = values.melody ?? (input && /\.abc$/i.test(input) ? new TextDecoder().decode(readInputFile(input)) : undefined);
+    if (melody !== undefined) {
+      ({ midi, key: declaredKey } = abcToMidi(melody));
     } else if (input) {
-      const bytes = readInputFile(input);
-      midi = /\.abc$/i.test(input) ? abcToMidi(new TextDecoder().decode(bytes)).midi : bytes;
+      midi = readInputFile(input);
     }
     const outDir = values.out ?? 'out';
     prepareOutDir(outDir); // before sampling: a composition must not be lost to an unwritable --out
     const started = Date.now();
     const result = await compose({
       midi,
+      ...(declaredKey ? { declaredKey } : {}),
       style: values.style,
       seconds: num(values.seconds, 'seconds', 30, [1, 600])!,
       temperature: num(values.temperature, 'temperature', undefined, [0, 5]),

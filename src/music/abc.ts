@@ -25,6 +25,11 @@ export interface AbcMelody {
   title?: string;
   /** Notes and chords in the tune (what abcjs read as notes; rests not counted). */
   notes: number;
+  /**
+   * The key its K: field declares, when that is a major or minor key ("G major", "E minor"); absent for a modal key
+   * (Dorian, Mixolydian, …: their scales are not a major or minor key's), K:none or no K: field.
+   */
+  key?: string;
 }
 
 // The key field's value: a tonic with an optional mode ("G", "Gmaj", "F# minor", "Am", "D dor"), or none.
@@ -40,9 +45,19 @@ export function unfoldHeaders(text: string): string {
   const keyStart = key.index + key[0].length - 2;
   const head = text.slice(0, keyStart).trim().replace(/\s+(?=[A-Za-z]:)/g, '\n');
   const value = KEY_VALUE.exec(text.slice(keyStart))![0];
-  const body = text.slice(keyStart + value.length).trim();
-  return [head, value.trim(), body].filter((part) => part.length > 0).join('\n');
+  let body = text.slice(keyStart + value.length).trim();
+  // ABC wants the key field last, but a person typing one line may not know it ("K:C L:1/4 CCGG|…"): the note length,
+  // meter and tempo fields whose values cannot be notes move before it.
+  const late: string[] = [];
+  for (let m = LATE_FIELD.exec(body); m; m = LATE_FIELD.exec(body)) {
+    late.push(m[0].trim());
+    body = body.slice(m[0].length).trim();
+  }
+  return [head, ...late, value.trim(), body].filter((part) => part.length > 0).join('\n');
 }
+
+/** A note-length, meter or tempo field with its value (L:1/4, M:6/8, M:C|, Q:1/4=120, Q:100) at the start of a body. */
+const LATE_FIELD = /^[LMQ]:[ \t]*(?:\d+\/\d+=\d+|\d+\/\d+|\d+|C\|?|none)(?=\s|$)/;
 
 /**
  * abcjs' warnings are HTML for a web page ("Music Line:1:2: Unknown character ignored:  t<span …>h</span>is"): in
@@ -73,7 +88,15 @@ export function abcToMidi(text: string): AbcMelody {
   if (notes === 0) throw new AbcInputError(`the melody has no notes: write them in ABC notation, e.g. "${ABC_EXAMPLE}"`);
   const files = abcjs.synth.getMidiFile(source, { midiOutputType: 'binary', chordsOff: true }) as Uint8Array[];
   const title = tune.metaText?.title?.trim();
-  return { midi: files[0], notes, ...(title ? { title } : {}) };
+  const key = declaredKey(tune);
+  return { midi: files[0], notes, ...(title ? { title } : {}), ...(key ? { key } : {}) };
+}
+
+function declaredKey(tune: abcjs.TuneObject): string | undefined {
+  const { root, acc, mode } = tune.getKeySignature();
+  if (!/^[A-G]$/.test(root)) return undefined;
+  const name = mode === '' ? 'major' : mode === 'm' ? 'minor' : undefined;
+  return name && `${root}${acc === '#' || acc === 'b' ? acc : ''} ${name}`;
 }
 
 function countNotes(tune: abcjs.TuneObject | undefined): number {

@@ -76,7 +76,7 @@ export const KEY_NAMES: readonly string[] = (['major', 'minor'] as const).flatMa
 const LETTER_PC: Record<string, number> = { c: 0, d: 2, e: 4, f: 5, g: 7, a: 9, b: 11 };
 
 /** "D minor", "f# major", "B♭ minor", "Db major" → the key; undefined when the text names none. */
-export function parseKey(text: string): { tonic: number; mode: Mode; name: string } | undefined {
+export function parseKey(text: string): NamedKey | undefined {
   const m = /^\s*([a-g])\s*(#|♯|b|♭)?\s+(major|minor)\s*$/i.exec(text);
   if (!m) return undefined;
   const shift = m[2] === undefined ? 0 : m[2] === '#' || m[2] === '♯' ? 1 : -1;
@@ -145,22 +145,43 @@ export interface KeyGuide {
 }
 
 /**
- * Keeping to the `named` key (`parseKey`), else to the prompt's own: undefined at strength 0, and when no key is named
+ * Keeping to the `named` key (`parseKey`), else to the prompt's own (the one its notation `declared`, when the notes fit it): undefined at strength 0, and when no key is named
  * and the prompt has none that is clear (no notes, a chromatic line).
  */
-export function keyGuide(notes: readonly Note[], strength: number, named?: { tonic: number; mode: Mode; name: string }): KeyGuide | undefined {
+export function keyGuide(notes: readonly Note[], strength: number, named?: NamedKey, declared?: NamedKey): KeyGuide | undefined {
   if (!(strength > 0)) return undefined;
-  const key = named ?? clearKey(notes);
+  const key = named ?? clearKey(notes, declared);
   return key && { name: key.name, tonic: key.tonic, bias: scaleBias(key, strength) };
 }
 
 /** Fewer pitch classes leave the key open: a lone C correlates 0.68 with C major, C and G 0.81, yet both are as much C minor. */
 const CLEAR_KEY_PITCH_CLASSES = 3;
 
-/** The passage's key when it has a clear one (≥ 3 pitch classes, correlation ≥ CLEAR_KEY_CORRELATION), else undefined. */
-export function clearKey(notes: readonly Note[]): KeyEstimate | undefined {
+/** A key by name, as `parseKey` reads one. */
+export type NamedKey = Pick<KeyEstimate, 'tonic' | 'mode' | 'name'>;
+
+/**
+ * How much worse than the notes' best key a declared key may fit and still be the key (`clearKey`). A tune that
+ * leaves out a degree of its scale fits a neighbouring key about as well: The Kesh, in G major without a C, correlates
+ * 0.805 with D major and 0.797 with G; Ode to Joy's first phrase (no C#, no B) 0.568 with F# minor and 0.544 with D
+ * major, its key.
+ */
+export const DECLARED_KEY_MARGIN = 0.1;
+
+/**
+ * The passage's key when it has a clear one (≥ 3 pitch classes, correlation ≥ CLEAR_KEY_CORRELATION), else undefined.
+ * A key its notation declares (a typed melody's K: field) is the key whenever its notes fit it within
+ * DECLARED_KEY_MARGIN of the best fit; MIDI files' key signatures are not used: of 320 piano-midi.de files with one,
+ * 42 % name the key their opening is in (the rest mark every piece major, or say C major).
+ */
+export function clearKey(notes: readonly Note[], declared?: NamedKey): KeyEstimate | undefined {
   if (new Set(notes.map((n) => n.pitch % 12)).size < CLEAR_KEY_PITCH_CLASSES) return undefined;
-  const key = estimateKey(notes);
+  const profile = pitchClassDurations(notes);
+  const key = estimateKeyFromProfile(profile);
+  if (declared) {
+    const fit = keyCorrelations(profile)[(declared.mode === 'minor' ? 12 : 0) + declared.tonic];
+    if (fit >= key.correlation - DECLARED_KEY_MARGIN) return { tonic: declared.tonic, mode: declared.mode, name: declared.name, correlation: fit };
+  }
   return key.correlation >= CLEAR_KEY_CORRELATION ? key : undefined;
 }
 

@@ -44,6 +44,12 @@ export interface ComposeJobData {
   /** File-store key of the validated prompt MIDI, or null to improvise. */
   promptKey: string | null;
   promptName: string | null;
+  /**
+   * The key the prompt's notation declares (a typed melody's K: field, e.g. "G major"): kept to when its notes fit it
+   * about as well as the key they suggest (music/key.ts `clearKey`). Absent for MIDI files, whose key signatures are
+   * too often a default to trust.
+   */
+  promptDeclaredKey?: string;
   origin: 'command' | 'regenerate' | 'continue';
 }
 
@@ -63,6 +69,8 @@ export interface ComposeManifest {
   settings: ComposeSettings;
   promptKey: string | null;
   promptName: string | null;
+  /** As ComposeJobData.promptDeclaredKey (kept for Regenerate and Continue). */
+  promptDeclaredKey?: string;
   candidates: CandidateFiles[];
   /** The key the continuation was kept to (e.g. "A minor"): `settings.key` when one was asked for, else the prompt's; absent when it was free. */
   key?: string;
@@ -92,6 +100,8 @@ export interface JobProgress {
 
 export interface ComposeServiceRequest {
   promptMidi: Uint8Array | null;
+  /** As ComposeJobData.promptDeclaredKey. */
+  promptDeclaredKey?: string;
   settings: ComposeSettings;
   /** Upload limit per file where the result will be posted; the audio is encoded to fit. */
   maxFileBytes: number;

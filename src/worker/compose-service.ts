@@ -28,6 +28,7 @@ export function createPipelineService(opts: PipelineOptions): ComposeService {
     try {
       result = await compose({
         midi: req.promptMidi ?? undefined,
+        ...(req.promptDeclaredKey ? { declaredKey: req.promptDeclaredKey } : {}),
         style: s.style,
         seconds: s.seconds,
         temperature: s.temperature,

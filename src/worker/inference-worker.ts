@@ -56,7 +56,8 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
     try {
       const prompt = job.data.promptKey ? await opts.store.get(job.data.promptKey) : null;
       const report = throttledProgress(job, opts.progressIntervalMs ?? 1_000);
-      const out = await opts.compose({ promptMidi: prompt, settings: job.data.settings, maxFileBytes: job.data.target.attachmentSizeLimit }, report);
+      const declared = job.data.promptDeclaredKey;
+      const out = await opts.compose({ promptMidi: prompt, ...(declared ? { promptDeclaredKey: declared } : {}), settings: job.data.settings, maxFileBytes: job.data.target.attachmentSizeLimit }, report);
       const candidates = [];
       for (const [index, c] of out.candidates.entries()) {
         const keys = resultKeys(jobId, index);
@@ -70,6 +71,7 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
         settings: job.data.settings,
         promptKey: job.data.promptKey,
         promptName: job.data.promptName,
+        ...(declared ? { promptDeclaredKey: declared } : {}),
         candidates,
         ...(out.key ? { key: out.key } : {}),
         timings: { queueMs, ...out.timings },
