@@ -161,27 +161,39 @@ const CLEAR_KEY_PITCH_CLASSES = 3;
 export type NamedKey = Pick<KeyEstimate, 'tonic' | 'mode' | 'name'>;
 
 /**
- * How much worse than the notes' best key a declared key may fit and still be the key (`clearKey`). A tune that
- * leaves out a degree of its scale fits a neighbouring key about as well: The Kesh, in G major without a C, correlates
- * 0.805 with D major and 0.797 with G; Ode to Joy's first phrase (no C#, no B) 0.568 with F# minor and 0.544 with D
- * major, its key.
+ * How much of a prompt's sounding time must lie in a declared key's scale for that key to be the prompt's. A tune that
+ * leaves out a degree of its scale fits a neighbouring key as well as its own: The Kesh, in G major without a C,
+ * correlates 0.805 with D major and 0.797 with G, and the four notes F# F# G A of "K:D FFGA" read as F# minor. Seven
+ * well-known tunes written out in ABC have all their sounding time in their K: key's scale; declared as E-flat or E
+ * major, at most 81 % (Frère Jacques as E-flat major).
  */
-export const DECLARED_KEY_MARGIN = 0.1;
+export const DECLARED_KEY_IN_SCALE = 0.9;
+
+/** The share of the notes' sounding time that lies in the key's scale (`SCALE`: minor with its leading tone). */
+export function inScaleShare(notes: readonly Note[], key: { tonic: number; mode: Mode }): number {
+  const inScale = new Set(SCALE[key.mode].map((step) => (key.tonic + step) % 12));
+  let inside = 0;
+  let total = 0;
+  for (const n of notes) {
+    const d = Math.max(0, n.endSec - n.startSec);
+    total += d;
+    if (inScale.has(n.pitch % 12)) inside += d;
+  }
+  return total > 0 ? inside / total : 0;
+}
 
 /**
  * The passage's key when it has a clear one (≥ 3 pitch classes, correlation ≥ CLEAR_KEY_CORRELATION), else undefined.
- * A key its notation declares (a typed melody's K: field) is the key whenever its notes fit it within
- * DECLARED_KEY_MARGIN of the best fit; MIDI files' key signatures are not used: of 320 piano-midi.de files with one,
- * 42 % name the key their opening is in (the rest mark every piece major, or say C major).
+ * A key its notation declares (a typed melody's K: field) is the key whenever DECLARED_KEY_IN_SCALE of the notes'
+ * sounding time lies in its scale, however few the notes. MIDI files' key signatures are not used: of 320
+ * piano-midi.de files with one, 42 % name the key their opening is in (that site marks every piece major).
  */
 export function clearKey(notes: readonly Note[], declared?: NamedKey): KeyEstimate | undefined {
-  if (new Set(notes.map((n) => n.pitch % 12)).size < CLEAR_KEY_PITCH_CLASSES) return undefined;
-  const profile = pitchClassDurations(notes);
-  const key = estimateKeyFromProfile(profile);
-  if (declared) {
-    const fit = keyCorrelations(profile)[(declared.mode === 'minor' ? 12 : 0) + declared.tonic];
-    if (fit >= key.correlation - DECLARED_KEY_MARGIN) return { tonic: declared.tonic, mode: declared.mode, name: declared.name, correlation: fit };
+  if (declared && notes.length > 0 && inScaleShare(notes, declared) >= DECLARED_KEY_IN_SCALE) {
+    return { tonic: declared.tonic, mode: declared.mode, name: declared.name, correlation: correlationWithKey(notes, declared) };
   }
+  if (new Set(notes.map((n) => n.pitch % 12)).size < CLEAR_KEY_PITCH_CLASSES) return undefined;
+  const key = estimateKey(notes);
   return key.correlation >= CLEAR_KEY_CORRELATION ? key : undefined;
 }
 
