@@ -1,4 +1,4 @@
-// /admin — dataset rebuilds, fine-tunes, status and model promotion, for the operator only.
+// /admin — dataset rebuilds, fine-tunes (and stopping one), status and model promotion, for the operator only.
 // Registered only in the operator's guild with Administrator as default permission, and checked
 // here again against the owner allowlist (server admins are not necessarily the bot's operators).
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
@@ -8,6 +8,7 @@ import { replyTarget } from '../src/bot/compose-flow.js';
 import { defaultStylesFile, loadStyles } from '../src/bot/styles.js';
 import { jobIdFor, type JobProgress, type TrainingAction, type TrainingJobData } from '../src/queue/jobs.js';
 import { describeProgress } from '../src/bot/progress.js';
+import { requestTrainingStop } from '../src/queue/training-stop.js';
 
 export const scope = 'operator';
 
@@ -32,6 +33,7 @@ export const data = new SlashCommandBuilder()
       .addIntegerOption((o) => o.setName('steps').setDescription('Training steps').setMinValue(1).setMaxValue(1_000_000)),
   )
   .addSubcommand((s) => s.setName('status').setDescription('Queues, workers and running jobs'))
+  .addSubcommand((s) => s.setName('stop').setDescription('Stop the running fine-tune: it checkpoints and keeps the model so far'))
   .addSubcommand((s) => s.setName('promote').setDescription('Make the latest trained model the live one').addStringOption((o) => o.setName('style').setDescription('Style').setRequired(true).addChoices(...styleChoices)))
   .addSubcommand((s) => s.setName('rollback').setDescription('Go back to the previous live model').addStringOption((o) => o.setName('style').setDescription('Style').setRequired(true).addChoices(...styleChoices)));
 
@@ -46,6 +48,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   }
   const sub = interaction.options.getSubcommand(true);
   if (sub === 'status') return status(interaction, ctx);
+  if (sub === 'stop') return stopTraining(interaction, ctx);
   const style = interaction.options.getString('style');
   if (style !== null && !ctx.styles.some((s) => s.name === style)) throw new UserFacingError(`Unknown style "${style}".`);
   const data: TrainingJobData = {
@@ -61,6 +64,21 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   ctx.progress.track(jobId, data.target);
   const waiting = await ctx.queues.training.getWaitingCount();
   await ctx.progress.post(jobId, `⏳ \`${sub}${style ? ` ${style}` : ''}\` queued (${waiting} waiting in the training queue). Progress will appear here; runs longer than 14 minutes report in this channel.`);
+}
+
+/**
+ * Asks the running fine-tune(s) to stop (src/queue/training-stop.ts): each finishes its step, checkpoints, saves the
+ * model so far and reports in its own progress message, where /admin train was given.
+ */
+async function stopTraining(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const running = (await ctx.queues.training.getActive()).filter((j) => j.name === 'train' && j.id);
+  if (running.length === 0) {
+    await interaction.reply({ content: 'Nothing is training right now.', flags: MessageFlags.Ephemeral });
+    return;
+  }
+  await Promise.all(running.map((j) => requestTrainingStop(ctx.commandRedis, ctx.config.redis.prefix, j.id!)));
+  const runs = running.map((j) => `\`train ${(j.data as TrainingJobData).style}\``).join(', ');
+  await interaction.reply({ content: `Asked ${runs} to stop: it finishes its step, saves a checkpoint and the model so far, and says so where it was started.`, flags: MessageFlags.Ephemeral });
 }
 
 async function status(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {

@@ -98,6 +98,46 @@ describe('/admin with a real (tiny) training run', () => {
   });
 });
 
+describe('/admin stop', () => {
+  it('stops a running fine-tune: it checkpoints, keeps the model so far and says so where it was started', async () => {
+    const modelsDir = await createTinyModelsDir(['base', 'baroque']);
+    const root = mkdtempSync(path.join(tmpdir(), 'maestro-stop-'));
+    const corpus = path.join(root, 'data', 'thesis-baroque');
+    mkdirSync(corpus, { recursive: true });
+    writeFileSync(path.join(corpus, 'train.bin'), tokens(4000, 1));
+    writeFileSync(path.join(corpus, 'val.bin'), tokens(1000, 2));
+    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir }), { dataDir: path.join(root, 'data'), runsDir: path.join(root, 'runs') });
+    const h = await new BotHarness({ workers: 0, withTrainingWorker: true, training: service }).start();
+    try {
+      const admin = (sub: string, options: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number }> = []) =>
+        h.fake.invokeCommand('admin', { subcommand: sub, options, permissions: PermissionFlagsBits.Administrator, user: { id: OWNER_ID } });
+      const reply = (id: string) => h.fake.waitFor(() => h.fake.originalMessage(id)?.content, 10_000, 'the reply');
+
+      expect(await reply(admin('stop').id)).toBe('Nothing is training right now.');
+
+      const run = admin('train', [{ name: 'style', type: ApplicationCommandOptionType.String, value: 'baroque' }, { name: 'steps', type: ApplicationCommandOptionType.Integer, value: 100_000 }]);
+      // Stop it once its progress shows it training.
+      await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && /step \d+\/100000/.test(String(e.detail.content))), 60_000, 'the run training');
+      expect(await reply(admin('stop').id)).toBe('Asked `train baroque` to stop: it finishes its step, saves a checkpoint and the model so far, and says so where it was started.');
+      const outcome = await h.fake.waitFor(() => {
+        const m = h.fake.originalMessage(run.id);
+        return m && /finished|failed/.test(m.content) ? m.content : undefined;
+      }, 60_000, 'the stopped run');
+      expect(outcome).toMatch(/✅ `train` finished/);
+      const stopped = /Stopped training baroque on request at step (\d+)\/100000, loss [\d.]+.*; the model so far is saved in (\S+) \(validation loss \d\.\d{4}\): \/admin promote serves it/.exec(outcome);
+      expect(stopped).not.toBeNull();
+      const card = readCard(stopped![2])!;
+      expect(card.training?.finished).toBe(false);
+      expect(Number(card.training?.steps)).toBeGreaterThanOrEqual(Number(stopped![1]));
+      expect(Number(card.training?.steps)).toBeLessThan(100_000);
+      // The request is gone with the run: the next /admin stop finds nothing to stop.
+      expect(await reply(admin('stop').id)).toBe('Nothing is training right now.');
+    } finally {
+      await h.cleanup();
+    }
+  }, 120_000);
+});
+
 describe('fine-tune threads', () => {
   it('use the cores (as a divisor of the 8-sequence step) unless TRAIN_THREADS says otherwise', () => {
     expect([1, 2, 3, 4, 6, 16].map((cores) => trainingThreads({}, cores))).toEqual([1, 2, 2, 4, 4, 8]);

@@ -157,7 +157,8 @@ export interface TrainingOutcome {
 /** Training entry points, injected so tests can run a tiny job and so a missing trainer is reported, not faked. */
 export interface TrainingService {
   rebuildDataset(style: string | null, onProgress: (p: JobProgress) => void): Promise<TrainingOutcome>;
-  train(style: string, steps: number | null, onProgress: (p: JobProgress) => void): Promise<TrainingOutcome>;
+  /** `stop` aborts when an operator asks the run to stop (/admin stop): it stops cleanly and the model so far is kept. */
+  train(style: string, steps: number | null, onProgress: (p: JobProgress) => void, stop?: AbortSignal): Promise<TrainingOutcome>;
   promote(style: string): Promise<TrainingOutcome>;
   rollback(style: string): Promise<TrainingOutcome>;
   /** Worker shutdown: ask long-running work to stop soon (cleanly, with a checkpoint). */

@@ -66,9 +66,11 @@ class CliRunner {
    * Runs `maestro <args>`; every output line goes to the log and to `onLine` (with the stream it came
    * from). Resolves the exit code.
    */
-  run(args: string[], onLine: (line: string, stream: 'stdout' | 'stderr') => void): Promise<number> {
+  run(args: string[], onLine: (line: string, stream: 'stdout' | 'stderr') => void, stop?: AbortSignal): Promise<number> {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
+    // As at a worker shutdown: the trainer finishes its step, checkpoints, saves the model so far and exits with 130.
+    stop?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
     const forward = (stream: 'stdout' | 'stderr') => {
       // A chunk can end mid-line: keep the tail until its line is complete.
       let partial = '';
@@ -118,6 +120,15 @@ export async function loadTrainingService(
   }
   const runner = new CliRunner(log);
   const p = trainingPaths(config, paths);
+  /** The outcome of a run an operator stopped: the model it saved on stopping, and how to serve it. */
+  const stoppedRun = (style: string, out: string, last: JobProgress | null): { summary: string } => {
+    const loss = cli.cardValLoss(cli.readCard(path.join(out, 'model')));
+    const at = last ? ` at ${last.detail}` : ' before its first step';
+    const saved = Number.isFinite(loss)
+      ? `the model so far is saved in ${path.join(out, 'model')} (validation loss ${loss.toFixed(4)}): /admin promote serves it if it validates no worse than the served one`
+      : `its checkpoint is in ${path.join(out, 'checkpoint')}`;
+    return { summary: `Stopped training ${style} on request${at}; ${saved}.` };
+  };
   const service: TrainingService = {
     async rebuildDataset(style, onProgress) {
       onProgress({ stage: 'dataset', fraction: 0, detail: 'all corpora' });
@@ -140,7 +151,7 @@ export async function loadTrainingService(
       const note = style ? ` (all styles are built together, ${style} included)` : '';
       return { summary: `Rebuilt the corpora in ${p.dataDir}${note}:\n${built.join('\n')}` };
     },
-    async train(style, steps, onProgress) {
+    async train(style, steps, onProgress, stop) {
       // The thesis corpus, not thesis-<style>-plus: a fine-tune on the composer's other performances served no better on
       // its own unless followed by a second stage on the thesis corpus (docs/training-log.md, sessions 20–21), and the
       // memory fitted at promotion holds the run's corpus, which must be the thesis one (a plus-corpus memory is worse).
@@ -158,8 +169,9 @@ export async function loadTrainingService(
         const progress = parseTrainLine(line);
         if (progress) onProgress((last = progress));
         if (stream === 'stderr' && line.startsWith('maestro train: ')) said = line.slice('maestro train: '.length);
-      });
-      // 130: stopped cleanly (the worker got SIGTERM) after writing a checkpoint.
+      }, stop);
+      // 130: stopped cleanly after writing a checkpoint and saving the model so far — on request, or at a worker shutdown.
+      if (code === 130 && stop?.aborted) return stoppedRun(style, out, last);
       if (code === 130) throw new Error(`training was stopped because the worker shut down; its checkpoint is in ${out}`);
       // 2: refused before training (an empty corpus, say), with its reason as the trainer's last line.
       if (code === 2 && said) throw new Error(`training refused: ${said}`);

@@ -6,6 +6,7 @@ import type { RedisConfig } from '../config.js';
 import { QUEUE_NAMES, deliveryIdFor, type DeliveryJobData, type JobProgress, type TrainingJobData, type TrainingService } from '../queue/jobs.js';
 import { DELIVERY_JOB_OPTIONS } from './inference-worker.js';
 import { reportQueueErrors, withoutRepeats } from '../queue/connection.js';
+import { clearTrainingStop, trainingStopRequested } from '../queue/training-stop.js';
 
 export interface TrainingWorkerOptions {
   connection: Redis;
@@ -14,6 +15,8 @@ export interface TrainingWorkerOptions {
   training: TrainingService | null;
   unavailableReason?: string;
   lockDurationMs?: number;
+  /** How often a running fine-tune looks for an operator's stop request (default 2 s). */
+  stopPollMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -40,11 +43,27 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): { worker: Wor
       case 'dataset-rebuild':
         return (await t.rebuildDataset(style, progress)).summary;
       case 'train':
-        return (await t.train(needStyle(), steps, progress)).summary;
+        return (await stoppable(job.id!, (stop) => t.train(needStyle(), steps, progress, stop))).summary;
       case 'promote':
         return (await t.promote(needStyle())).summary;
       case 'rollback':
         return (await t.rollback(needStyle())).summary;
+    }
+  };
+
+  /** Runs `work` with a signal that aborts when /admin stop asks for this job to stop. */
+  const stoppable = async <T>(jobId: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> => {
+    const stop = new AbortController();
+    const poll = setInterval(() => {
+      trainingStopRequested(opts.connection, opts.redis.prefix, jobId)
+        .then((asked) => asked && stop.abort())
+        .catch(() => {}); // Redis away: asked again at the next poll
+    }, opts.stopPollMs ?? 2_000);
+    try {
+      return await work(stop.signal);
+    } finally {
+      clearInterval(poll);
+      await clearTrainingStop(opts.connection, opts.redis.prefix, jobId).catch(() => {});
     }
   };
 
