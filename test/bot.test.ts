@@ -99,6 +99,11 @@ describe('/compose end to end', () => {
     expect(full.notes.slice(0, 6).map((n) => n.pitch)).toEqual([67, 69, 67, 67, 69, 71]);
     expect(full.notes.slice(42, 46).map((n) => n.pitch)).toEqual([69, 67, 66, 67]);
     expect(full.notes.length).toBeGreaterThan(92);
+    // Regenerate composes from the same stored tune, still in the key it declares.
+    const regen = h.fake.clickButton(msg.id, msg.components[0].components.map((c) => c.custom_id!).find((id) => id.startsWith('mc:regen:'))!);
+    const again = await h.fake.waitFor(() => h.finalReply(regen.id), 30_000, 'the regenerated piece');
+    expect(again.content).toContain('Continuation of **The Kesh**');
+    expect(again.content).toContain('in your key, G major');
   });
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
