@@ -2,15 +2,12 @@
 import { EmbedBuilder, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
 import { ABC_EXAMPLE } from '../src/music/abc.js';
+import { fileSize } from '../src/bot/attachments.js';
 import { LIMITS } from './compose.js';
 
 export const scope = 'global';
 
 export const data = new SlashCommandBuilder().setName('help').setDescription('How to use Maestro: what to send, what comes back, the options');
-
-function size(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
-}
 
 /** The help text for this bot's styles and limits (the embed fields; each stays under Discord's 1,024 characters). */
 export function helpFields(ctx: Pick<BotContext, 'styles' | 'config'>): { name: string; value: string }[] {
@@ -22,7 +19,7 @@ export function helpFields(ctx: Pick<BotContext, 'styles' | 'config'>): { name: 
     {
       name: 'Continue your melody',
       value: [
-        `\`/compose style:baroque midi:<file.mid>\` — attach a MIDI file (up to ${size(ctx.config.maxMidiBytes)}); I continue it in the style and answer with the audio, the MIDI (your file with the continuation added as a track of its own) and a piano roll.`,
+        `\`/compose style:baroque midi:<file.mid>\` — attach a MIDI file (up to ${fileSize(ctx.config.maxMidiBytes)}); I continue it in the style and answer with the audio, the MIDI (your file with the continuation added as a track of its own) and a piano roll.`,
         `\`/compose style:romantic melody:${ABC_EXAMPLE}\` — or type the melody in ABC notation (a tune pasted from a folk-tune site works too).`,
         '`/compose style:vanguard` — or send nothing and I improvise; add `key:` to choose its key.',
         `Styles: ${styles}. \`/styles\` says who they are and how their models were trained.`,

@@ -20,7 +20,8 @@ export interface DownloadPolicy {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-function kib(n: number): string {
+/** A file size as the limits are stated to users: "980 KB", "8.0 MB". */
+export function fileSize(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`;
 }
 
@@ -37,7 +38,7 @@ export function checkAttachment(att: AttachmentRef, policy: DownloadPolicy): URL
   const protocolOk = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
   if (!hostAllowed || !protocolOk) throw new UserFacingError('I can only read files uploaded to Discord itself. Please attach the MIDI file directly.');
   if (!/\.(mid|midi)$/i.test(att.name)) throw new UserFacingError(`"${att.name}" does not look like a MIDI file — please attach a .mid or .midi file.`);
-  if (att.size > policy.maxBytes) throw new UserFacingError(`That file is ${kib(att.size)}; the limit is ${kib(policy.maxBytes)}. A melody or a short piece is plenty.`);
+  if (att.size > policy.maxBytes) throw new UserFacingError(`That file is ${fileSize(att.size)}; the limit is ${fileSize(policy.maxBytes)}. A melody or a short piece is plenty.`);
   return url;
 }
 
@@ -55,7 +56,7 @@ export async function downloadAttachment(att: AttachmentRef, policy: DownloadPol
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > policy.maxBytes) {
     await res.body.cancel().catch(() => {});
-    throw new UserFacingError(`That file is ${kib(declared)}; the limit is ${kib(policy.maxBytes)}.`);
+    throw new UserFacingError(`That file is ${fileSize(declared)}; the limit is ${fileSize(policy.maxBytes)}.`);
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -67,7 +68,7 @@ export async function downloadAttachment(att: AttachmentRef, policy: DownloadPol
     // The size field in the payload could lie; stop reading the moment the real stream exceeds the limit.
     if (total > policy.maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new UserFacingError(`That file is larger than the ${kib(policy.maxBytes)} limit.`);
+      throw new UserFacingError(`That file is larger than the ${fileSize(policy.maxBytes)} limit.`);
     }
     chunks.push(value);
   }
