@@ -184,7 +184,7 @@ describe('/compose refuses bad input politely', () => {
     const h = await start();
     const i1 = h.fake.invokeCommand('compose', { options: composeOptions([{ name: 'melody', type: S, value: 'play something nice' }]) });
     const n1 = await h.fake.waitFor(() => ephemeralFor(h, i1.id), 10_000, 'a melody refused');
-    expect(n1.content).toMatch(/^I can't use your melody: that is not ABC notation I can read \(unknown character ignored: "p" in "play something nice", and \d+ more\); e\.g\. "K:D FFGA\|AGFE\|DDEF\|F>EE2\|"\.$/);
+    expect(n1.content).toMatch(/^I can't use your melody: that is not ABC notation I can read \(unknown character ignored: "p" in "play something nice", and \d+ more\); e\.g\. "L:1\/4 Q:1\/4=120 K:D FFGA\|AGFE\|DDEF\|F>EE2\|"\.$/);
     expect(h.fake.originalMessage(i1.id)!.deleted).toBe(true);
 
     const att = h.fake.addAttachment('ode-to-joy.mid', ODE);
@@ -310,7 +310,7 @@ describe('/help', () => {
     const fields = (msg.embeds[0] as { fields: Array<{ name: string; value: string }> }).fields;
     expect(fields.map((f) => f.name)).toEqual(['Continue your melody', 'Options', 'Limits']);
     expect(fields[0].value).toContain('attach a MIDI file (up to 489 KB)');
-    expect(fields[0].value).toContain('`/compose style:romantic melody:K:D FFGA|AGFE|DDEF|F>EE2|`');
+    expect(fields[0].value).toContain('`/compose style:romantic melody:L:1/4 Q:1/4=120 K:D FFGA|AGFE|DDEF|F>EE2|`');
     expect(fields[0].value).toContain('Styles: `baroque`, `romantic`, `vanguard`.');
     expect(fields[1].value).toContain('`seconds:` 10–120 (default 30;');
     expect(fields[2].value).toMatch(/^2 pieces in progress per person, 5 commands per 2 minutes\. .*CC BY-NC-SA 4\.0/);

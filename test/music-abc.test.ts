@@ -81,8 +81,12 @@ describe('ABC notation → MIDI', () => {
     fromAbc.forEach((n, i) => expect(n.startSec).toBeCloseTo(tune[i].startSec, 2));
   });
 
-  it('the one-line example in the help and the Discord option is a melody', () => {
-    expect(abcToMidi(ABC_EXAMPLE).notes).toBe(15);
+  it('the one-line example in the help and the Discord option is a melody, in crotchets at 120 a minute', () => {
+    const melody = abcToMidi(ABC_EXAMPLE);
+    expect(melody.notes).toBe(15);
+    expect(melody.key).toBe('D major');
+    const notes = readMidi(melody.midi, { timing: 'exact' }).notes;
+    expect(notes[1].startSec - notes[0].startSec).toBeCloseTo(0.5, 3);
   });
 
   it('refuses what is not a melody in ABC notation, saying why and with an example', () => {

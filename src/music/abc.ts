@@ -15,8 +15,9 @@ export class AbcInputError extends Error {}
 /** Longer than any folk tune's page; Discord's option cap is 6,000. */
 export const MAX_ABC_CHARS = 6000;
 
-/** A one-line example for messages and help texts: Ode to Joy's first phrase in D major. */
-export const ABC_EXAMPLE = 'K:D FFGA|AGFE|DDEF|F>EE2|';
+/** A one-line example for messages and help texts: Ode to Joy's first phrase in D major, in crotchets at 120 a minute
+ * (without L: and Q:, ABC's notes are quavers and abcjs plays 180 crotchets a minute: a typed melody would race). */
+export const ABC_EXAMPLE = 'L:1/4 Q:1/4=120 K:D FFGA|AGFE|DDEF|F>EE2|';
 
 export interface AbcMelody {
   /** A standard MIDI file of the tune's first melody (chord symbols are not played: they are not what was written). */
