@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, vi } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, continueMany, UnknownStyleError } from '../src/compose.js';
@@ -340,4 +340,15 @@ describe('maestro compose (CLI)', () => {
     expect(errors.join('\n')).toContain('cannot create the directory');
     expect(readFileSync(file, 'utf8')).toBe('a file, not a directory');
   });
+
+  it.skipIf(!existsSync('/proc/self'))('refuses an --out under /proc at once (Node\'s recursive mkdir never returns there)', async () => {
+    const errors: string[] = [];
+    const log = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      expect(await runCompose([new URL('../examples/ode-to-joy.mid', import.meta.url).pathname, '--style', 'baroque', '--seconds', '3', '--models', modelsDir, '--out', '/proc/maestro-out/x', '--no-render'])).toBe(2);
+    } finally {
+      log.mockRestore();
+    }
+    expect(errors[0]).toBe('maestro compose: cannot create the directory /proc/maestro-out/x for --out (ENOENT)');
+  }, 10_000);
 });
