@@ -15,6 +15,7 @@ import type { ComposeService, TrainingService } from '../src/queue/jobs.js';
 import type { BotCommand } from '../src/bot/context.js';
 import { commands } from '../commands/index.js';
 import { fitContent } from '../src/bot/discord-out.js';
+import { MAX_REPRODUCED_MELODY, reproduceCommand } from '../src/bot/messages.js';
 import { SlashCommandBuilder } from 'discord.js';
 import { DEFAULT_KEY_STRENGTH, DEFAULT_SAMPLING } from '../src/model/sampling-defaults.js';
 import { VELOCITY_FEATURE_NAMES } from '../src/music/dynamics.js';
@@ -93,6 +94,8 @@ describe('/compose end to end', () => {
     const msg = await h.fake.waitFor(() => h.finalReply(i.id), 30_000, 'the composed reply');
     expect(msg.content).toContain('Continuation of **The Kesh**');
     expect(msg.content).toContain('in your key, G major');
+    // The reproduce line gives the melody back as typed.
+    expect(msg.content).toContain(`seed:7 key_strength:1 melody:${melody}\``);
     expect(msg.files.map((f) => f.name)).toEqual(['maestro-baroque-7.ogg', 'maestro-baroque-7.mid', 'maestro-baroque-7.png']);
     const full = readMidi(msg.files[1].bytes);
     // The tune as written, its repeat played (2 × 46 notes; F sharp in G major), then the continuation after it.
@@ -104,6 +107,7 @@ describe('/compose end to end', () => {
     const again = await h.fake.waitFor(() => h.finalReply(regen.id), 30_000, 'the regenerated piece');
     expect(again.content).toContain('Continuation of **The Kesh**');
     expect(again.content).toContain('in your key, G major');
+    expect(again.content).toContain(`seed:4242 key_strength:1 melody:${melody}\``);
   });
 
   it('offers candidates to pick from, then regenerate and continue buttons for the kept one', async () => {
@@ -298,6 +302,15 @@ describe('Redis outage', () => {
     const again = h.fake.invokeCommand('compose', { options: composeOptions() });
     await h.fake.waitFor(() => h.fake.events.some((e) => e.kind === 'message.edit' && e.detail.interactionId === again.id && /queued/.test(String(e.detail.content))), 10_000, 'queued after recovery');
     expect(h.fake.errors()).toEqual([]);
+  });
+});
+
+describe('the reproduce line', () => {
+  it('gives a typed melody back unless it is too long for a reply or would end its code span', () => {
+    const settings = { style: 'baroque', seconds: 30, temperature: 0.8, topP: 0.95, seed: 1, candidates: 1, keyStrength: 1 };
+    expect(reproduceCommand(settings, 3, 'K:D FFGA')).toBe('/compose style:baroque seconds:30 temperature:0.8 top_p:0.95 seed:3 key_strength:1 melody:K:D FFGA');
+    expect(reproduceCommand(settings, 3, 'C'.repeat(MAX_REPRODUCED_MELODY + 1))).toBe(reproduceCommand(settings, 3));
+    expect(reproduceCommand(settings, 3, 'K:C `CDE`')).toBe(reproduceCommand(settings, 3));
   });
 });
 

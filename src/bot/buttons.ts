@@ -49,6 +49,7 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
         promptKey: manifest.promptKey,
         promptName: manifest.promptName,
         ...(manifest.promptDeclaredKey ? { promptDeclaredKey: manifest.promptDeclaredKey } : {}),
+        ...(manifest.promptText ? { promptText: manifest.promptText } : {}),
         origin: 'regenerate',
       });
     case 'more':

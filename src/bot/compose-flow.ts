@@ -19,6 +19,8 @@ export interface ComposeRequestInput {
   promptName: string | null;
   /** As ComposeJobData.promptDeclaredKey, for a stored prompt (a typed melody's comes with it). */
   promptDeclaredKey?: string;
+  /** As ComposeJobData.promptText, for a stored prompt that was typed. */
+  promptText?: string;
   origin: ComposeJobData['origin'];
 }
 
@@ -70,6 +72,7 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
     let promptKey = input.promptKey;
     let promptName = input.promptName;
     let promptDeclaredKey = input.promptDeclaredKey;
+    let promptText = input.promptText;
     if (input.attachment) {
       const bytes = await downloadAttachment(input.attachment, { allowedHosts: ctx.config.cdnHosts, maxBytes: ctx.config.maxMidiBytes });
       parsePromptMidi(bytes, input.attachment.name, ctx.config.maxMidiBytes);
@@ -80,8 +83,9 @@ export async function startCompose(interaction: Acknowledgeable, ctx: BotContext
       promptKey = await ctx.store.put(`prompts/${jobId}.mid`, melody.bytes);
       promptName = melody.name;
       promptDeclaredKey = melody.key;
+      promptText = input.melody;
     }
-    const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, ...(promptDeclaredKey ? { promptDeclaredKey } : {}), origin: input.origin };
+    const data: ComposeJobData = { target, settings: input.settings, promptKey, promptName, ...(promptDeclaredKey ? { promptDeclaredKey } : {}), ...(promptText ? { promptText } : {}), origin: input.origin };
     await ctx.queues.compose
       .add('compose', data, {
         jobId,

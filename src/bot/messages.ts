@@ -10,14 +10,20 @@ export function styleLabel(styles: StyleInfo[], name: string): string {
   return s ? s.label : name;
 }
 
-export function reproduceCommand(s: ComposeSettings, seed: number): string {
+/** A typed melody longer than this is left out of the reproduce line (a reply holds 2,000 characters). */
+export const MAX_REPRODUCED_MELODY = 400;
+
+/** The /compose line that gives the same piece again; a typed `melody` is part of it (an uploaded file is attached anew). */
+export function reproduceCommand(s: ComposeSettings, seed: number, melody?: string): string {
   // Candidates are sampled as one batch from one seed, so reproducing #2 needs the same candidate count.
   const batch = s.candidates > 1 ? ` candidates:${s.candidates}` : '';
   const memory = s.memory === false ? ' memory:False' : '';
   const pedal = s.pedal === false ? ' pedal:False' : '';
   const strength = s.keyStrength === undefined ? '' : ` key_strength:${s.keyStrength}`;
   const key = s.key === undefined ? '' : ` key:${s.key}`;
-  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}${pedal}${strength}${key}`;
+  // A backtick would end the reply's code span early.
+  const typed = melody !== undefined && melody.length <= MAX_REPRODUCED_MELODY && !melody.includes('`') ? ` melody:${melody}` : '';
+  return `/compose style:${s.style} seconds:${s.seconds} temperature:${s.temperature} top_p:${s.topP} seed:${seed}${batch}${memory}${pedal}${strength}${key}${typed}`;
 }
 
 /** The settings a reply states; `kept` is the key the continuation kept to, when it did (ComposeManifest.key). */
@@ -75,7 +81,7 @@ export function resultText(manifest: ComposeManifest, styles: StyleInfo[], chose
   const shown = chosen === null ? manifest.candidates : manifest.candidates.filter((c) => c.index === chosen);
   for (const c of shown) {
     const prefix = manifest.candidates.length > 1 ? `#${c.index + 1}: ` : '';
-    lines.push(`${prefix}seed ${c.seed}, ${c.noteCount} notes, ${c.continuationSec.toFixed(1)} s — reproduce: \`${reproduceCommand(s, c.seed)}\``);
+    lines.push(`${prefix}seed ${c.seed}, ${c.noteCount} notes, ${c.continuationSec.toFixed(1)} s — reproduce: \`${reproduceCommand(s, c.seed, manifest.promptText)}\``);
   }
   if (chosen === null && manifest.candidates.length > 1) lines.push('Listen, then keep the one you like to get its MIDI and more options.');
   return lines.join('\n');

@@ -50,6 +50,8 @@ export interface ComposeJobData {
    * too often a default to trust.
    */
   promptDeclaredKey?: string;
+  /** The melody as it was typed (ABC), so that the reply's reproduce line can give it back. */
+  promptText?: string;
   origin: 'command' | 'regenerate' | 'continue';
 }
 
@@ -71,6 +73,8 @@ export interface ComposeManifest {
   promptName: string | null;
   /** As ComposeJobData.promptDeclaredKey (kept for Regenerate and Continue). */
   promptDeclaredKey?: string;
+  /** As ComposeJobData.promptText (kept for Regenerate, not for Continue: its prompt is the continued piece). */
+  promptText?: string;
   candidates: CandidateFiles[];
   /** The key the continuation was kept to (e.g. "A minor"): `settings.key` when one was asked for, else the prompt's; absent when it was free. */
   key?: string;

@@ -72,6 +72,7 @@ export function createInferenceWorker(opts: InferenceWorkerOptions): { worker: W
         promptKey: job.data.promptKey,
         promptName: job.data.promptName,
         ...(declared ? { promptDeclaredKey: declared } : {}),
+        ...(job.data.promptText ? { promptText: job.data.promptText } : {}),
         candidates,
         ...(out.key ? { key: out.key } : {}),
         timings: { queueMs, ...out.timings },
