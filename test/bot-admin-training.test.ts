@@ -35,15 +35,21 @@ function tokens(n: number, seed: number): Uint8Array {
   return out;
 }
 
+/** Tiny base and baroque models, a baroque corpus of random tokens, and the real training service over them. */
+async function tinyTraining(name: string) {
+  const modelsDir = await createTinyModelsDir(['base', 'baroque']);
+  const root = mkdtempSync(path.join(tmpdir(), `maestro-${name}-`));
+  const corpus = path.join(root, 'data', 'thesis-baroque');
+  mkdirSync(corpus, { recursive: true });
+  writeFileSync(path.join(corpus, 'train.bin'), tokens(4000, 1));
+  writeFileSync(path.join(corpus, 'val.bin'), tokens(1000, 2));
+  const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir }), { dataDir: path.join(root, 'data'), runsDir: path.join(root, 'runs') });
+  return { modelsDir, root, corpus, service };
+}
+
 describe('/admin with a real (tiny) training run', () => {
   it('train → promote → rollback, each reported back to the operator', async () => {
-    const modelsDir = await createTinyModelsDir(['base', 'baroque']);
-    const root = mkdtempSync(path.join(tmpdir(), 'maestro-train-'));
-    const corpus = path.join(root, 'data', 'thesis-baroque');
-    mkdirSync(corpus, { recursive: true });
-    writeFileSync(path.join(corpus, 'train.bin'), tokens(4000, 1));
-    writeFileSync(path.join(corpus, 'val.bin'), tokens(1000, 2));
-    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir }), { dataDir: path.join(root, 'data'), runsDir: path.join(root, 'runs') });
+    const { modelsDir, root, corpus, service } = await tinyTraining('train');
     expect(service).not.toBeNull();
     // No recorded performances here (an empty shared folder): how the style is played cannot be fitted.
     const previousShared = process.env.MAESTRO_SHARED;
@@ -100,13 +106,7 @@ describe('/admin with a real (tiny) training run', () => {
 
 describe('/admin stop', () => {
   it('stops a running fine-tune: it checkpoints, keeps the model so far and says so where it was started', async () => {
-    const modelsDir = await createTinyModelsDir(['base', 'baroque']);
-    const root = mkdtempSync(path.join(tmpdir(), 'maestro-stop-'));
-    const corpus = path.join(root, 'data', 'thesis-baroque');
-    mkdirSync(corpus, { recursive: true });
-    writeFileSync(path.join(corpus, 'train.bin'), tokens(4000, 1));
-    writeFileSync(path.join(corpus, 'val.bin'), tokens(1000, 2));
-    const { service } = await loadTrainingService(loadWorkerConfig({ MODELS_DIR: modelsDir }), { dataDir: path.join(root, 'data'), runsDir: path.join(root, 'runs') });
+    const { service } = await tinyTraining('stop');
     const h = await new BotHarness({ workers: 0, withTrainingWorker: true, training: service }).start();
     try {
       const admin = (sub: string, options: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number }> = []) =>
