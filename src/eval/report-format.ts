@@ -17,6 +17,17 @@ function table(header: string[], rows: string[][]): string {
 
 const label = (g: GroupSummary) => `${g.system} / ${g.requested === 'none' ? '(no style)' : g.requested}`;
 
+/** Each style's real-music reference row, then every group that has the measure, the same cells for both (sections 5, 6). */
+function againstReference<T>(header: string[], groups: GroupSummary[], realLabel: string, reference: Partial<Record<Style, T>>, measure: (g: GroupSummary) => T | undefined, cells: (v: T) => string[]): string {
+  return table(header, [
+    ...STYLES.filter((s) => reference[s]).map((s) => [`${realLabel} / ${s} (reference)`, ...cells(reference[s]!)]),
+    ...groups.flatMap((g) => {
+      const v = measure(g);
+      return v ? [[label(g), ...cells(v)]] : [];
+    }),
+  ]);
+}
+
 export interface Goal {
   goal: string;
   measured: string;
@@ -167,26 +178,14 @@ export function formatReport(results: EvalResults, classifier: StyleClassifierFi
     '## 5. Distribution overlap with real held-out music of the requested style',
     'Σ min(p, q) of mean histograms (1 = identical): key-relative pitch classes, melodic intervals, inter-onset intervals. Reference: clips of the style models\' validation pieces.',
     '',
-    table(
-      ['system / requested', 'pitch class', 'interval', 'IOI'],
-      [
-        ...STYLES.filter((s) => realReference[s]).map((s) => [`real training pieces / ${s} (reference)`, num(realReference[s]!.pitchClass), num(realReference[s]!.interval), num(realReference[s]!.ioi)]),
-        ...g.filter((x) => x.overlap).map((x) => [label(x), num(x.overlap!.pitchClass), num(x.overlap!.interval), num(x.overlap!.ioi)]),
-      ],
-    ),
+    againstReference(['system / requested', 'pitch class', 'interval', 'IOI'], g, 'real training pieces', realReference, (x) => x.overlap, (o) => [num(o.pitchClass), num(o.interval), num(o.ioi)]),
     '',
     "## 6. Played as the style's pianists play",
     'The notes as they are heard: how many sound at once in each 50-ms frame (key releases and the sustain pedal, ringing at most 4 s) and each ' +
       "note's velocity about the passage's median, as mean histograms against clips of the style's held-out recorded performances (MAESTRO and ASAP " +
       'performances of its validation pieces, with their own pedal and velocities); Σ min(p, q). Reference: clips of its other recorded performances.',
     '',
-    table(
-      ['system / requested', 'notes sounding (mean)', 'notes sounding: overlap', 'velocities: overlap'],
-      [
-        ...STYLES.filter((s) => playingReference[s]).map((s) => [`real other performances / ${s} (reference)`, num(playingReference[s]!.meanSounding), pct(playingReference[s]!.sounding), pct(playingReference[s]!.velocity)]),
-        ...g.filter((x) => x.playing).map((x) => [label(x), num(x.playing!.meanSounding), pct(x.playing!.sounding), pct(x.playing!.velocity)]),
-      ],
-    ),
+    againstReference(['system / requested', 'notes sounding (mean)', 'notes sounding: overlap', 'velocities: overlap'], g, 'real other performances', playingReference, (x) => x.playing, (p) => [num(p.meanSounding), pct(p.sounding), pct(p.velocity)]),
     '',
   ];
   const failures = results.items.filter((i) => i.error);
