@@ -87,10 +87,11 @@ export function abcToMidi(text: string): AbcMelody {
   }
   const notes = countNotes(tune);
   if (notes === 0) throw new AbcInputError(`the melody has no notes: write them in ABC notation, e.g. "${ABC_EXAMPLE}"`);
-  const files = abcjs.synth.getMidiFile(source, { midiOutputType: 'binary', chordsOff: true }) as Uint8Array[];
+  // From the tune already parsed (not the text, which abcjs would parse again): one tune, one file.
+  const midi = abcjs.synth.getMidiFile(tune, { midiOutputType: 'binary', chordsOff: true }) as Uint8Array;
   const title = tune.metaText?.title?.trim();
   const key = declaredKey(tune);
-  return { midi: files[0], notes, ...(title ? { title } : {}), ...(key ? { key } : {}) };
+  return { midi, notes, ...(title ? { title } : {}), ...(key ? { key } : {}) };
 }
 
 function declaredKey(tune: abcjs.TuneObject): string | undefined {

@@ -124,6 +124,10 @@ export const CLEAR_KEY_CORRELATION = 0.6;
 /** Pitch classes of a key's scale above its tonic: major; natural minor with the harmonic minor's leading tone. */
 const SCALE: Record<Mode, readonly number[]> = { major: [0, 2, 4, 5, 7, 9, 11], minor: [0, 2, 3, 5, 7, 8, 10, 11] };
 
+function scalePitchClasses(key: { tonic: number; mode: Mode }): Set<number> {
+  return new Set(SCALE[key.mode].map((step) => (key.tonic + step) % 12));
+}
+
 /**
  * How a continuation keeps to a key: the nats to add to each pitch class's logit — 0 for the notes of the key's
  * scale, −strength for the others. Within the scale the model's own choices stand (the style's way of using the scale
@@ -131,7 +135,7 @@ const SCALE: Record<Mode, readonly number[]> = { major: [0, 2, 4, 5, 7, 9, 11], 
  * stays possible.
  */
 export function scaleBias(key: { tonic: number; mode: Mode }, strength: number): number[] {
-  const inScale = new Set(SCALE[key.mode].map((step) => (key.tonic + step) % 12));
+  const inScale = scalePitchClasses(key);
   return Array.from({ length: 12 }, (_, pc) => (inScale.has(pc) ? 0 : -strength));
 }
 
@@ -171,7 +175,7 @@ export const DECLARED_KEY_IN_SCALE = 0.9;
 
 /** The share of the notes' sounding time that lies in the key's scale (`SCALE`: minor with its leading tone). */
 export function inScaleShare(notes: readonly Note[], key: { tonic: number; mode: Mode }): number {
-  const inScale = new Set(SCALE[key.mode].map((step) => (key.tonic + step) % 12));
+  const inScale = scalePitchClasses(key);
   let inside = 0;
   let total = 0;
   for (const n of notes) {
