@@ -45,8 +45,8 @@ export interface ComposeJobData {
   promptKey: string | null;
   promptName: string | null;
   /**
-   * The key the prompt's notation declares (a typed melody's K: field, e.g. "G major"): kept to when its notes fit it
-   * about as well as the key they suggest (music/key.ts `clearKey`). Absent for MIDI files, whose key signatures are
+   * The key the prompt's notation declares (a typed melody's K: field, e.g. "G major"): kept to when 90 % of its notes'
+   * sounding time lies in that key's scale (music/key.ts `clearKey`). Absent for MIDI files, whose key signatures are
    * too often a default to trust.
    */
   promptDeclaredKey?: string;
